@@ -1,0 +1,1 @@
+"""The model: workspace, datastores, data, steps, pipelines, parameters, environments. Runs nothing."""

@@ -1,0 +1,61 @@
+"""Registered datasets: named, versioned dataset definitions kept in the workspace database."""
+from __future__ import annotations
+
+import json
+import time
+
+from ..errors import UserError
+
+
+def _definition(dataset) -> dict:
+    d = dataset.to_dict()
+    d.pop("name", None)
+    d.pop("version", None)
+    return d
+
+
+def register_dataset(workspace, dataset, name, description=None, tags=None, create_new_version=False):
+    definition = _definition(dataset)
+    store = workspace._store
+    with store.tx() as db:
+        row = db.execute("SELECT version, definition FROM datasets WHERE name=? ORDER BY version DESC LIMIT 1",
+                         (name,)).fetchone()
+        if row is not None and json.loads(row["definition"]) == definition:
+            version = row["version"]
+        elif row is not None and not create_new_version:
+            raise UserError(f"A dataset named '{name}' is already registered with another definition; "
+                            "pass create_new_version=True to add a new version.")
+        else:
+            version = 1 if row is None else row["version"] + 1
+            db.execute("INSERT INTO datasets VALUES(?,?,?,?,?,?,?)",
+                       (name, version, dataset.kind, json.dumps(definition), description,
+                        json.dumps(tags or {}), time.time()))
+    return get_dataset(workspace, name, version)
+
+
+def get_dataset(workspace, name, version="latest"):
+    from .data import FileDataset, TabularDataset
+    from .datastore import Datastore
+
+    db = workspace._store.db
+    if version in (None, "latest"):
+        row = db.execute("SELECT * FROM datasets WHERE name=? ORDER BY version DESC LIMIT 1", (name,)).fetchone()
+    else:
+        row = db.execute("SELECT * FROM datasets WHERE name=? AND version=?", (name, int(version))).fetchone()
+    if row is None:
+        known = [r["name"] for r in db.execute("SELECT DISTINCT name FROM datasets ORDER BY name")]
+        which = f"'{name}'" + ("" if version in (None, "latest") else f" version {version}")
+        raise UserError(f"No dataset {which} is registered (registered: {', '.join(known) or 'none'}).")
+    d = json.loads(row["definition"])
+    sources = [dict(s, _ds=Datastore(workspace, s["datastore"])) if "datastore" in s else dict(s)
+               for s in d.get("sources", [])]
+    cls = TabularDataset if row["kind"] == "tabular" else FileDataset
+    ds = cls(sources, name=name, version=row["version"], description=row["description"],
+             tags=json.loads(row["tags"] or "{}"), options=d.get("options"))
+    ds._workspace = workspace
+    return ds
+
+
+def list_datasets(workspace) -> dict:
+    names = [r["name"] for r in workspace._store.db.execute("SELECT DISTINCT name FROM datasets ORDER BY name")]
+    return {n: get_dataset(workspace, n) for n in names}

@@ -1,0 +1,206 @@
+"""Datastores: named places for data, local folders or any fsspec file system.
+
+Storage options that look like secrets (keys, tokens, passwords) are kept in this process only and
+never written to the store; a later process gets them from the backend's usual environment
+variables or credential files, or by registering the datastore again.
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import shutil
+from pathlib import Path
+
+from ..errors import DatastorePathError, UserError
+
+DEFAULT_DATASTORE = "workspaceblobstore"
+_SECRET_OPTION = re.compile(r"(key|secret|token|password|passwd|credential|sas|connection_string)", re.I)
+_session_secrets: dict[tuple[str, str], dict] = {}
+
+
+class Datastore:
+    """A registered datastore of a workspace (``Datastore(ws, name)`` looks one up)."""
+
+    def __init__(self, workspace, name: str | None = None):
+        name = name or DEFAULT_DATASTORE
+        row = workspace._store.db.execute("SELECT * FROM datastores WHERE name=?", (name,)).fetchone()
+        if row is None:
+            known = ", ".join(sorted(workspace.datastores)) or "none"
+            raise UserError(f"No datastore named '{name}' is registered in workspace '{workspace.name}' (known: {known}).")
+        import json
+
+        self.workspace = workspace
+        self.name = name
+        self.datastore_type = row["kind"]
+        config = json.loads(row["config"])
+        self.url = config["url"]
+        self._public_options = config.get("storage_options", {})
+        self._secret_names = config.get("secret_options", [])
+        self._fs = None
+        self._root = None
+
+    # -- registration -------------------------------------------------------------------------------
+    @staticmethod
+    def register_local(workspace, name: str, path, overwrite: bool = False) -> "Datastore":
+        path = Path(path)
+        if not path.is_absolute():
+            path = (Path(workspace.path) / path).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return Datastore._register(workspace, name, "local", str(path), {}, overwrite)
+
+    @staticmethod
+    def register_fsspec(workspace, name: str, url: str, overwrite: bool = False, **storage_options) -> "Datastore":
+        import fsspec
+
+        try:
+            fsspec.core.url_to_fs(url, **storage_options)
+        except (ImportError, ValueError) as e:
+            raise UserError(f"Datastore '{name}': fsspec cannot open {url!r}: {e}") from None
+        return Datastore._register(workspace, name, "fsspec", url, storage_options, overwrite)
+
+    @staticmethod
+    def _register(workspace, name, kind, url, storage_options, overwrite):
+        import json
+
+        if not re.match(r"^[A-Za-z0-9_]+$", name or ""):
+            raise UserError(f"Datastore name {name!r} is not valid: use letters, digits and '_'.")
+        secret = {k: v for k, v in storage_options.items() if _SECRET_OPTION.search(k)}
+        public = {k: v for k, v in storage_options.items() if k not in secret}
+        config = {"url": url, "storage_options": public, "secret_options": sorted(secret)}
+        store = workspace._store
+        with store.tx() as db:
+            row = db.execute("SELECT config FROM datastores WHERE name=?", (name,)).fetchone()
+            if row is not None and json.loads(row["config"]) != config and not overwrite:
+                raise UserError(
+                    f"A datastore named '{name}' is already registered with another location; "
+                    "pass overwrite=True to replace it.")
+            db.execute("INSERT OR REPLACE INTO datastores(name, kind, config, is_default) VALUES(?,?,?,"
+                       "COALESCE((SELECT is_default FROM datastores WHERE name=?), 0))",
+                       (name, kind, json.dumps(config), name))
+        if secret:
+            _session_secrets[(str(workspace.path), name)] = secret
+        return Datastore(workspace, name)
+
+    # -- file system --------------------------------------------------------------------------------
+    @property
+    def fs(self):
+        if self._fs is None:
+            import fsspec
+
+            options = dict(self._public_options)
+            options.update(_session_secrets.get((str(self.workspace.path), self.name), {}))
+            self._fs, root = fsspec.core.url_to_fs(self.url, **options)
+            self._root = root.rstrip("/") or "/"
+        return self._fs
+
+    @property
+    def is_local(self) -> bool:
+        return self.datastore_type == "local"
+
+    def resolve(self, path_on_datastore: str | None) -> str:
+        """The full path of a datastore-relative path; refuses anything that would leave the datastore."""
+        self.fs  # noqa: B018 - sets _root
+        rel = (path_on_datastore or "").replace("\\", "/")
+        if rel.startswith("/") or re.match(r"^[A-Za-z]:", rel):
+            raise DatastorePathError(
+                f"Path {path_on_datastore!r} on datastore '{self.name}' is absolute; give a path relative to the datastore.")
+        norm = posixpath.normpath(rel) if rel else ""
+        if norm == ".." or norm.startswith("../"):
+            raise DatastorePathError(f"Path {path_on_datastore!r} escapes datastore '{self.name}'.")
+        full = self._root if norm in ("", ".") else posixpath.join(self._root, norm)
+        if self.is_local:
+            real_root = os.path.realpath(self._root)
+            real = os.path.realpath(full)
+            if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
+                raise DatastorePathError(
+                    f"Path {path_on_datastore!r} on datastore '{self.name}' leads outside it (through a symbolic link).")
+        return full
+
+    def local_path(self, path_on_datastore: str | None) -> Path:
+        if not self.is_local:
+            raise UserError(f"Datastore '{self.name}' is not on the local disk.")
+        return Path(self.resolve(path_on_datastore))
+
+    def exists(self, path_on_datastore: str | None) -> bool:
+        return self.fs.exists(self.resolve(path_on_datastore))
+
+    # -- Azure ML SDK v1 surface ----------------------------------------------------------------------
+    def upload_files(self, files, relative_root=None, target_path=None, overwrite=False, show_progress=True):
+        from .data import DataReference
+
+        for f in files:
+            f = Path(f)
+            if not f.is_file():
+                raise UserError(f"upload_files: {str(f)!r} is not a file.")
+            rel = os.path.relpath(f, relative_root) if relative_root else f.name
+            if rel.startswith(".."):
+                raise UserError(f"upload_files: {str(f)!r} is not under relative_root {str(relative_root)!r}.")
+            dest = self.resolve(posixpath.join(target_path or "", rel.replace(os.sep, "/")))
+            self._put(str(f), dest, overwrite, show_progress)
+        return DataReference(self, path_on_datastore=target_path)
+
+    def upload(self, src_dir, target_path=None, overwrite=False, show_progress=True):
+        from .data import DataReference
+
+        src_dir = Path(src_dir)
+        if not src_dir.is_dir():
+            raise UserError(f"upload: {str(src_dir)!r} is not a folder.")
+        for f in sorted(p for p in src_dir.rglob("*") if p.is_file()):
+            rel = f.relative_to(src_dir).as_posix()
+            self._put(str(f), self.resolve(posixpath.join(target_path or "", rel)), overwrite, show_progress)
+        return DataReference(self, path_on_datastore=target_path)
+
+    def _put(self, src, dest, overwrite, show_progress):
+        fs = self.fs
+        if fs.exists(dest) and not overwrite:
+            if show_progress:
+                print(f"Skipping {dest}: it exists (overwrite=False)")
+            return
+        fs.makedirs(posixpath.dirname(dest) or "/", exist_ok=True)
+        if self.is_local:
+            shutil.copyfile(src, dest)
+        else:
+            fs.put_file(src, dest)
+        if show_progress:
+            print(f"Uploaded {src} -> {self.name}:{dest[len(self._root):].lstrip('/')}")
+
+    def download(self, target_path, prefix=None, overwrite=False, show_progress=True) -> int:
+        """Copy files under ``prefix`` into ``target_path`` keeping their datastore-relative paths."""
+        fs = self.fs
+        base = self.resolve(prefix)
+        count = 0
+        if not fs.exists(base):
+            return 0
+        paths = [base] if fs.isfile(base) else fs.find(base)
+        for src in paths:
+            rel = src[len(self._root):].lstrip("/")
+            dest = Path(target_path) / rel
+            if dest.exists() and not overwrite:
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fs.get_file(src, str(dest))
+            count += 1
+            if show_progress:
+                print(f"Downloaded {self.name}:{rel}")
+        return count
+
+    def path(self, path=None, data_reference_name=None):
+        from .data import DataReference
+
+        return DataReference(self, data_reference_name=data_reference_name, path_on_datastore=path)
+
+    def as_mount(self):
+        return self.path().as_mount()
+
+    def as_download(self, path_on_compute=None):
+        return self.path().as_download(path_on_compute)
+
+    def __repr__(self):
+        return f"Datastore(name={self.name!r}, type={self.datastore_type!r}, url={self.url!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Datastore) and other.name == self.name and other.workspace.path == self.workspace.path
+
+    def __hash__(self):
+        return hash((self.name, str(self.workspace.path)))

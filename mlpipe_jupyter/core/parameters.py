@@ -1,0 +1,45 @@
+"""Pipeline parameters: values chosen at submit time, part of each consuming step's reuse key."""
+from __future__ import annotations
+
+import re
+
+from ..errors import UserError
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+class PipelineParameter:
+    """A named value a submit may override, as in Azure ML (``pipeline_parameters={name: value}``)."""
+
+    def __init__(self, name: str, default_value):
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise UserError(f"PipelineParameter name {name!r} is not valid: use letters, digits, '_', '.' or '-'.")
+        self.name = name
+        self.default_value = default_value
+
+    def __repr__(self):
+        return f"PipelineParameter(name={self.name!r}, default_value={self.default_value!r})"
+
+    def to_dict(self):
+        return {"default": self.default_value}
+
+
+def parse_value(text: str):
+    """A ``k=v`` value from a command line: JSON-ish scalars become numbers and booleans."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, (int, float, bool, str)) or value is None else text
+
+
+def parse_assignments(items, what="--param") -> dict:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{what} {item!r} is not of the form NAME=VALUE.")
+        out[key.strip()] = parse_value(value)
+    return out

@@ -1,0 +1,217 @@
+"""The pipeline file format (YAML or JSON), shared by the SDK, the designer, the magics and the CLI.
+
+Data objects are listed once under ``data`` and referred to by name from steps, so links survive a
+round trip. Source directories are stored relative to the file's folder, so a pipeline folder can move.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..errors import UserError
+from .data import (AbstractDataset, DataReference, DatasetConsumptionConfig, FileDataset, InputBinding,
+                   OutputFileDatasetConfig, PipelineData, TabularDataset)
+from .parameters import PipelineParameter
+from .run_config import RunConfiguration
+
+FORMAT_VERSION = 1
+
+
+def _data_key(obj):
+    if isinstance(obj, InputBinding):
+        obj = obj.data
+    if isinstance(obj, DatasetConsumptionConfig):
+        return obj.name
+    return obj.name
+
+
+def pipeline_to_dict(pipeline, base_dir=None) -> dict:
+    base = Path(base_dir or os.getcwd()).resolve()
+    data: dict[str, dict] = {}
+    params = {name: p.to_dict() for name, p in pipeline.parameters().items()}
+
+    def ref(obj):
+        if isinstance(obj, PipelineParameter):
+            return {"param": obj.name}
+        if isinstance(obj, InputBinding):
+            data.setdefault(obj.data.name, obj.data.to_dict())
+            return {"data": obj.data.name, "as": obj.input_name, "mode": obj.mode}
+        if isinstance(obj, DatasetConsumptionConfig):
+            data.setdefault(obj.name, obj.dataset.to_dict())
+            return {"data": obj.name, "mode": obj.mode}
+        if isinstance(obj, (PipelineData, DataReference)):
+            data.setdefault(obj.name, obj.to_dict())
+            return {"data": obj.name}
+        if isinstance(obj, AbstractDataset):
+            key = obj.name or "dataset"
+            data.setdefault(key, obj.to_dict())
+            return {"data": key}
+        return obj
+
+    steps = []
+    for s in pipeline.steps:
+        rel = os.path.relpath(s.source_directory, base)
+        d = {
+            "name": s.name,
+            "script": s.script_name,
+            "source_directory": rel.replace(os.sep, "/"),
+            "arguments": [ref(a) for a in s.arguments],
+            "inputs": [ref(i) for i in s.inputs],
+            "outputs": [ref(o) for o in s.outputs],
+            "compute_target": s.compute_target,
+            "allow_reuse": s.allow_reuse,
+        }
+        if s.params:
+            d["params"] = {k: ref(v) for k, v in s.params.items()}
+        if s.hash_paths:
+            d["hash_paths"] = list(s.hash_paths)
+        env = s.runconfig.environment
+        if env is not None and env.name != "user-managed":
+            d["environment"] = env.to_dict()
+        if s.runconfig.max_run_duration_seconds:
+            d["max_run_duration_seconds"] = s.runconfig.max_run_duration_seconds
+        if s.position:
+            d["position"] = dict(s.position)
+        steps.append(d)
+    out = {"version": FORMAT_VERSION, "description": pipeline.description, "parameters": params,
+           "data": data, "steps": steps}
+    return out
+
+
+def pipeline_from_dict(workspace, doc, base_dir=".") -> "Pipeline":
+    from .datastore import Datastore
+    from .environment import Environment
+    from .pipeline import Pipeline
+    from .step import PythonScriptStep
+
+    if not isinstance(doc, dict) or not isinstance(doc.get("steps"), list):
+        raise UserError("A pipeline file must be a mapping with a 'steps' list.")
+    base = Path(base_dir).resolve()
+    params = {n: PipelineParameter(n, (v or {}).get("default")) for n, v in (doc.get("parameters") or {}).items()}
+    data_docs = doc.get("data") or {}
+    data: dict[str, object] = {}
+
+    def datastore(name):
+        return Datastore(workspace, name) if name else None
+
+    def make_data(name):
+        if name in data:
+            return data[name]
+        d = data_docs.get(name)
+        if d is None:
+            raise UserError(f"The pipeline file refers to data '{name}', which its 'data' section does not define.")
+        kind = d.get("kind")
+        if kind == "pipeline_data":
+            obj = PipelineData(name, datastore=datastore(d.get("datastore")), is_directory=d.get("is_directory", True))
+        elif kind == "output_file_dataset":
+            dest = d.get("destination")
+            obj = OutputFileDatasetConfig(name, destination=(datastore(dest["datastore"]), dest["path"]) if dest else None)
+            if d.get("register_as"):
+                obj.register_on_complete(d["register_as"])
+        elif kind == "data_reference":
+            obj = DataReference(datastore(d["datastore"]), name, d.get("path"), d.get("mode", "mount"))
+        elif kind == "dataset":
+            if d.get("name") and d.get("version") is not None:
+                from .dataset_registry import get_dataset
+
+                obj = get_dataset(workspace, d["name"], d["version"])
+            else:
+                cls = TabularDataset if d.get("dataset_type") == "tabular" else FileDataset
+                sources = [dict(s, _ds=Datastore(workspace, s["datastore"])) if "datastore" in s else dict(s)
+                           for s in d.get("sources", [])]
+                obj = cls(sources, options=d.get("options"))
+            obj = DatasetConsumptionConfig(name, obj)
+        else:
+            raise UserError(f"Data '{name}' in the pipeline file has unknown kind {kind!r}.")
+        data[name] = obj
+        return obj
+
+    def deref(v):
+        if isinstance(v, dict) and "param" in v:
+            if v["param"] not in params:
+                raise UserError(f"The pipeline file refers to parameter '{v['param']}', which it does not define.")
+            return params[v["param"]]
+        if isinstance(v, dict) and "data" in v:
+            obj = make_data(v["data"])
+            if isinstance(obj, DatasetConsumptionConfig):
+                return DatasetConsumptionConfig(obj.name, obj.dataset, v.get("mode", obj.mode))
+            if "as" in v and isinstance(obj, PipelineData):
+                return InputBinding(obj, v["as"], v.get("mode", "mount"))
+            return obj
+        return v
+
+    # outputs first, so PipelineData objects know their producer before inputs refer to them
+    steps = []
+    for sd in doc["steps"]:
+        if not isinstance(sd, dict) or "name" not in sd or "script" not in sd:
+            raise UserError(f"Each step in a pipeline file needs 'name' and 'script'; got {sd!r}.")
+        rc = RunConfiguration()
+        if sd.get("environment"):
+            rc.environment = _environment_from_dict(Environment, sd["environment"])
+        rc.max_run_duration_seconds = sd.get("max_run_duration_seconds")
+        step = PythonScriptStep(
+            sd["script"], name=sd["name"],
+            arguments=[deref(a) for a in sd.get("arguments", [])],
+            inputs=[deref(i) for i in sd.get("inputs", [])],
+            outputs=[deref(o) for o in sd.get("outputs", [])],
+            params={k: deref(v) for k, v in (sd.get("params") or {}).items()},
+            compute_target=sd.get("compute_target", "local"),
+            runconfig=rc,
+            source_directory=str(base / sd.get("source_directory", ".")),
+            allow_reuse=sd.get("allow_reuse", True),
+            hash_paths=sd.get("hash_paths"),
+        )
+        step.position = sd.get("position")
+        steps.append(step)
+    return Pipeline(workspace, steps, description=doc.get("description"))
+
+
+def _environment_from_dict(Environment, d):
+    from .environment import CondaDependencies
+
+    env = Environment(d.get("name", "env"))
+    py = d.get("python", {})
+    env.python.user_managed_dependencies = py.get("user_managed_dependencies", True)
+    env.python.interpreter_path = py.get("interpreter_path")
+    cd = py.get("conda_dependencies") or {}
+    env.python.conda_dependencies = CondaDependencies(cd.get("pip_packages"), cd.get("conda_packages"),
+                                                      cd.get("python_version"), cd.get("channels"))
+    dk = d.get("docker", {})
+    env.docker.enabled = dk.get("enabled", False)
+    env.docker.base_image = dk.get("base_image")
+    env.docker.base_dockerfile = dk.get("base_dockerfile")
+    env.environment_variables = dict(d.get("environment_variables") or {})
+    return env
+
+
+def save_pipeline(pipeline, path, format=None) -> None:
+    path = Path(path)
+    doc = pipeline_to_dict(pipeline, base_dir=path.parent)
+    fmt = format or ("json" if path.suffix == ".json" else "yaml")
+    if fmt == "json":
+        text = json.dumps(doc, indent=2)
+    else:
+        import yaml
+
+        text = yaml.safe_dump(doc, sort_keys=False)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def load_pipeline(workspace, path) -> "Pipeline":
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"Pipeline file '{path}' does not exist.")
+    text = path.read_text()
+    try:
+        if path.suffix == ".json":
+            doc = json.loads(text)
+        else:
+            import yaml
+
+            doc = yaml.safe_load(text)
+    except Exception as e:  # noqa: BLE001 - any parse error becomes one clear message
+        raise UserError(f"Pipeline file '{path}' could not be parsed: {e}") from None
+    return pipeline_from_dict(workspace, doc, base_dir=path.parent)

@@ -1,0 +1,139 @@
+"""Workspace: one folder (``.mlpipe/``) holding the run history, datastores and registries."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+from ..errors import UserError, WorkspaceNotFoundError
+from ..tracking.store import Store
+
+WORKSPACE_DIR = ".mlpipe"
+_stores: dict[str, Store] = {}
+_stores_lock = threading.Lock()
+
+
+def _open_store(folder: Path) -> Store:
+    key = str(folder)
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None:
+            store = _stores[key] = Store(folder)
+            store.recover_orphans()
+        return store
+
+
+class Workspace:
+    """``Workspace(path)`` opens the workspace whose folder is ``path/.mlpipe``."""
+
+    def __init__(self, path=".", subscription_id=None, resource_group=None, workspace_name=None, **_azure_kwargs):
+        root = Path(path).resolve()
+        folder = root / WORKSPACE_DIR
+        config = folder / "config.json"
+        if not config.is_file():
+            raise WorkspaceNotFoundError(
+                f"No workspace at '{root}' (no {WORKSPACE_DIR}/config.json). Create one with "
+                f"Workspace.create(name, path='{root}') or `mlpipe init`.")
+        self.path = root
+        self.folder = folder
+        self.name = json.loads(config.read_text())["name"]
+        self._store = _open_store(folder)
+
+    @staticmethod
+    def create(name, path=".", exist_ok=False, subscription_id=None, resource_group=None, location=None,
+               create_resource_group=True, **_azure_kwargs) -> "Workspace":
+        """Make the workspace folder with its default datastore; Azure's cloud arguments are accepted and unused."""
+        root = Path(path).resolve()
+        folder = root / WORKSPACE_DIR
+        config = folder / "config.json"
+        if config.is_file():
+            existing = json.loads(config.read_text())["name"]
+            if not exist_ok:
+                raise UserError(f"A workspace ('{existing}') already exists at '{root}'; pass exist_ok=True to open it.")
+            if existing != name:
+                raise UserError(f"The workspace at '{root}' is named '{existing}', not '{name}'.")
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / "config.json.tmp"
+            tmp.write_text(json.dumps({"name": name, "created": time.time()}))
+            os.replace(tmp, config)
+        ws = Workspace(root)
+        if "workspaceblobstore" not in ws.datastores:
+            from .datastore import Datastore
+
+            Datastore.register_local(ws, "workspaceblobstore", folder / "datastores" / "workspaceblobstore")
+            ws.set_default_datastore("workspaceblobstore")
+        return ws
+
+    @staticmethod
+    def from_config(path=None, auth=None, _file_name=None) -> "Workspace":
+        """The nearest workspace at or above ``path`` (default: the current directory)."""
+        start = Path(path or os.getcwd()).resolve()
+        if start.is_file():
+            start = start.parent
+        if start.name == WORKSPACE_DIR:
+            start = start.parent
+        for p in (start, *start.parents):
+            if (p / WORKSPACE_DIR / "config.json").is_file():
+                return Workspace(p)
+        raise WorkspaceNotFoundError(
+            f"No workspace found in '{start}' or any folder above it. Create one with Workspace.create(name).")
+
+    # -- registries ------------------------------------------------------------------------------------
+    @property
+    def datastores(self) -> dict:
+        from .datastore import Datastore
+
+        names = [r["name"] for r in self._store.db.execute("SELECT name FROM datastores ORDER BY name")]
+        return {n: Datastore(self, n) for n in names}
+
+    def get_default_datastore(self):
+        from .datastore import Datastore
+
+        row = self._store.db.execute("SELECT name FROM datastores WHERE is_default=1").fetchone()
+        if row is None:
+            raise UserError(f"Workspace '{self.name}' has no default datastore.")
+        return Datastore(self, row["name"])
+
+    def set_default_datastore(self, name):
+        with self._store.tx() as db:
+            if db.execute("SELECT 1 FROM datastores WHERE name=?", (name,)).fetchone() is None:
+                raise UserError(f"No datastore named '{name}' to make the default.")
+            db.execute("UPDATE datastores SET is_default = (name = ?)", (name,))
+
+    @property
+    def compute_targets(self) -> dict:
+        from .compute import list_targets
+
+        return list_targets(self._store)
+
+    @property
+    def experiments(self) -> dict:
+        from ..tracking.experiment import Experiment
+
+        rows = self._store.db.execute("SELECT name FROM experiments WHERE archived=0 ORDER BY name")
+        return {r["name"]: Experiment(self, r["name"]) for r in rows}
+
+    @property
+    def datasets(self) -> dict:
+        from .dataset_registry import list_datasets
+
+        return list_datasets(self)
+
+    def get_details(self) -> dict:
+        return {"name": self.name, "path": str(self.path), "folder": str(self.folder)}
+
+    def write_config(self, path=None, file_name=None):
+        return str(self.folder / "config.json")
+
+    def __repr__(self):
+        return f"Workspace(name={self.name!r}, path={str(self.path)!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Workspace) and other.path == self.path
+
+    def __hash__(self):
+        return hash(self.path)
+

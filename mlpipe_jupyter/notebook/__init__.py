@@ -1,0 +1,1 @@
+"""Notebook integration: magics, monitor widget, designer canvas."""

@@ -1,0 +1,1 @@
+"""Pure planning: validation, snapshots, fingerprints, reuse keys and their reasons."""

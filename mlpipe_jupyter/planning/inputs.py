@@ -1,0 +1,121 @@
+"""External inputs (datastore paths and datasets): where they are on this machine, and their fingerprint.
+
+Local data is used in place and fingerprinted by content (with the stat cache). Data on other fsspec
+file systems is fingerprinted from the file system's own file identity (``ukey``: size, mtime, ETag)
+and downloaded once per fingerprint into the workspace cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.data import AbstractDataset, DataReference, TabularDataset
+from ..errors import UserError
+from .fingerprint import path_fingerprint
+
+
+@dataclass
+class ExternalInput:
+    path: Path
+    fingerprint: str
+    description: str
+    dataset_kind: str | None = None  # "file" / "tabular" for datasets
+    dataset_options: dict | None = None
+
+
+def _datastore_source(workspace, datastore, path_on_datastore, what) -> tuple[Path, str]:
+    full = datastore.resolve(path_on_datastore)
+    if datastore.is_local:
+        if not os.path.exists(full):
+            raise UserError(f"{what}: '{path_on_datastore}' does not exist on datastore '{datastore.name}' ({full}).")
+        return Path(full), path_fingerprint(workspace._store, Path(full))
+    fs = datastore.fs
+    if not fs.exists(full):
+        raise UserError(f"{what}: '{path_on_datastore}' does not exist on datastore '{datastore.name}'.")
+    files = [full] if fs.isfile(full) else sorted(fs.find(full))
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f[len(full):].encode() + b"\0" + str(fs.ukey(f)).encode() + b"\n")
+    fingerprint = h.hexdigest()
+    cache = workspace.folder / "cache" / "datastores" / datastore.name / fingerprint[:32]
+    target = cache / (posixpath.basename(full.rstrip("/")) or "data")
+    if not target.exists():
+        tmp = cache.with_name(cache.name + ".partial")
+        tmp.mkdir(parents=True, exist_ok=True)
+        dest = tmp / target.name
+        if fs.isfile(full):
+            fs.get_file(full, str(dest))
+        else:
+            for f in files:
+                out = dest / f[len(full):].lstrip("/")
+                out.parent.mkdir(parents=True, exist_ok=True)
+                fs.get_file(f, str(out))
+        try:
+            os.rename(tmp, cache)
+        except OSError:
+            if not target.exists():
+                raise
+    return target, fingerprint
+
+
+def _dataset_sources(workspace, dataset, what) -> list[tuple[Path, str]]:
+    out = []
+    for src in dataset.sources:
+        if "datastore" in src:
+            ds = src.get("_ds")
+            if ds is None:
+                from ..core.datastore import Datastore
+
+                ds = Datastore(workspace, src["datastore"])
+            out.append(_datastore_source(workspace, ds, src["path"], what))
+        elif "path" in src:
+            p = Path(src["path"])
+            if not p.exists():
+                raise UserError(f"{what}: local path '{p}' does not exist.")
+            out.append((p, path_fingerprint(workspace._store if workspace else None, p)))
+        else:
+            import fsspec
+
+            fs, path = fsspec.core.url_to_fs(src["url"])
+            if not fs.exists(path):
+                raise UserError(f"{what}: '{src['url']}' does not exist.")
+            local = fsspec.open_local("simplecache::" + src["url"], simplecache={"cache_storage": str(
+                workspace.folder / "cache" / "urls")}) if workspace else src["url"]
+            out.append((Path(local), hashlib.sha256(str(fs.ukey(path)).encode()).hexdigest()))
+    return out
+
+
+def dataset_local_paths(workspace, dataset) -> list[str]:
+    return [str(p) for p, _ in _dataset_sources(workspace, dataset, f"Dataset {dataset.name or ''}".strip())]
+
+
+def resolve_external(workspace, data, what: str) -> ExternalInput:
+    """Local path and fingerprint of a DataReference or dataset input; raises a UserError naming ``what``."""
+    if isinstance(data, DataReference):
+        path, fp = _datastore_source(workspace, data.datastore, data.path_on_datastore, what)
+        return ExternalInput(path, fp, f"{data.datastore.name}:{data.path_on_datastore or ''}")
+    if isinstance(data, AbstractDataset):
+        sources = _dataset_sources(workspace, data, what)
+        if not sources:
+            raise UserError(f"{what}: the dataset has no files.")
+        if len(sources) == 1:
+            path, fp = sources[0]
+        else:
+            fp = hashlib.sha256("".join(f for _, f in sources).encode()).hexdigest()
+            path = workspace.folder / "cache" / "datasets" / fp[:32]
+            if not path.exists():
+                tmp = path.with_name(path.name + f".partial{os.getpid()}")
+                tmp.mkdir(parents=True, exist_ok=True)
+                for i, (p, _) in enumerate(sources):
+                    os.symlink(p, tmp / f"{i:03d}_{p.name}")
+                try:
+                    os.rename(tmp, path)
+                except OSError:
+                    pass
+        label = f"dataset {data.name}:{data.version}" if data.name else "dataset"
+        kind = "tabular" if isinstance(data, TabularDataset) else "file"
+        return ExternalInput(Path(path), fp, label, kind, data.options)
+    raise UserError(f"{what}: {data!r} is not external data.")

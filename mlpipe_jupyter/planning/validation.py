@@ -1,0 +1,116 @@
+"""Everything that is wrong with a pipeline, found before anything runs, each naming its culprit."""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+from ..core.data import PipelineData
+
+
+def find_cycle(nodes, edges) -> list | None:
+    """One cycle as a list of nodes (first repeated at the end), or None. edges: node -> successors."""
+    WHITE, GREY, BLACK = 0, 1, 2
+    color = {n: WHITE for n in nodes}
+    stack_path = []
+
+    def visit(n):
+        color[n] = GREY
+        stack_path.append(n)
+        for m in edges.get(n, ()):
+            if color[m] == GREY:
+                return stack_path[stack_path.index(m):] + [m]
+            if color[m] == WHITE:
+                found = visit(m)
+                if found:
+                    return found
+        stack_path.pop()
+        color[n] = BLACK
+        return None
+
+    for n in nodes:
+        if color[n] == WHITE:
+            found = visit(n)
+            if found:
+                return found
+    return None
+
+
+def topological_order(nodes, edges) -> list:
+    """Kahn's order, stable with respect to the given node order."""
+    indeg = {n: 0 for n in nodes}
+    for n in nodes:
+        for m in edges.get(n, ()):
+            indeg[m] += 1
+    ready = [n for n in nodes if indeg[n] == 0]
+    order = []
+    while ready:
+        n = ready.pop(0)
+        order.append(n)
+        for m in edges.get(n, ()):
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                ready.append(m)
+    return order
+
+
+def validate_pipeline(pipeline) -> list[str]:
+    problems: list[str] = []
+    steps = pipeline.steps
+    if not steps:
+        return ["The pipeline has no steps."]
+
+    names = defaultdict(int)
+    for s in steps:
+        names[s.name] += 1
+    for name, count in names.items():
+        if count > 1:
+            problems.append(f"{count} steps are named '{name}'; step names must be unique.")
+
+    # producers: by object, and by data name (names key outputs in the run history)
+    producers_by_name = defaultdict(list)
+    for s in steps:
+        for out in s.outputs:
+            producers_by_name[out.name].append(s.name)
+            for other in getattr(out, "_other_producers", []):
+                if other.name not in producers_by_name[out.name]:
+                    producers_by_name[out.name].append(other.name)
+    for data_name, prods in producers_by_name.items():
+        if len(prods) > 1:
+            problems.append(f"Data '{data_name}' is written by {len(prods)} steps ({', '.join(sorted(prods))}); "
+                            "each output must have exactly one producer.")
+
+    producer = pipeline.producers()
+    for s in steps:
+        for input_name, data, _ in s.input_items():
+            if isinstance(data, PipelineData) and id(data) not in producer:
+                problems.append(f"Step '{s.name}' takes '{data.name}' as input '{input_name}', but no step "
+                                f"produces '{data.name}' (a dangling data link).")
+        in_names = [n for n, _, _ in s.input_items()]
+        for dup in sorted({n for n in in_names if in_names.count(n) > 1}):
+            problems.append(f"Step '{s.name}' has two inputs named '{dup}'.")
+
+    for s in steps:
+        if not os.path.isdir(s.source_directory):
+            problems.append(f"Step '{s.name}': source directory '{s.source_directory}' does not exist.")
+        elif not os.path.isfile(os.path.join(s.source_directory, s.script_name)):
+            problems.append(f"Step '{s.name}': script '{s.script_name}' not found in '{s.source_directory}'.")
+        for hp in s.hash_paths:
+            if not os.path.exists(os.path.join(s.source_directory, hp)):
+                problems.append(f"Step '{s.name}': hash path '{hp}' not found in '{s.source_directory}'.")
+
+    if pipeline.workspace is not None:
+        known = pipeline.workspace.compute_targets
+        for s in steps:
+            if s.compute_target not in known:
+                problems.append(f"Step '{s.name}' names compute target '{s.compute_target}', which the workspace "
+                                f"does not have (known: {', '.join(sorted(known))}).")
+
+    by_name = {s.name: s for s in steps}
+    edges = {s.name: [] for s in steps}
+    for s in steps:
+        for up in pipeline.upstream(s):
+            edges[up.name].append(s.name)
+    cycle = find_cycle(list(by_name), edges)
+    if cycle:
+        problems.append(f"The steps form a cycle: {' -> '.join(cycle)}.")
+    return problems

@@ -1,0 +1,1 @@
+"""The runner, its events and the compute protocol."""

@@ -1,0 +1,453 @@
+"""The runner: executes a plan in background threads, one top-level run at a time per execution.
+
+It owns concurrency and lifecycle only. It asks planning/reuse.py whether a step can be reused,
+starts the rest through the compute protocol, and records everything in the store while publishing
+events. Outputs are staged and committed only when a step succeeds, so a failed, canceled or killed
+step never leaves anything another run could reuse.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..planning.fingerprint import path_fingerprint
+from ..planning.planner import Plan, StepPlan
+from ..planning.reuse import Decision, decide
+from ..planning.snapshot import materialize
+from ..tracking.store import hostname, process_start_time
+from .events import Event, bus
+from .protocol import Job
+
+LOG_NAME = "logs/std_log.txt"
+METRICS_FILE = ".metrics.jsonl"
+ERROR_TAIL_LINES = 20
+
+_active: dict[str, "RunExecution"] = {}
+_active_lock = threading.Lock()
+
+
+def active_execution(run_id: str) -> "RunExecution | None":
+    with _active_lock:
+        return _active.get(run_id)
+
+
+@dataclass
+class StepResult:
+    status: str
+    outputs: dict = field(default_factory=dict)  # output name -> digest
+    error: str | None = None
+
+
+class RunExecution:
+    """One submitted run: a pipeline run with step runs, or a single script run (``single=True``)."""
+
+    def __init__(self, workspace, plan: Plan, run_id: str, experiment: str, step_run_ids: dict[str, str],
+                 backends: dict, regenerate: bool = False, continue_on_step_failure: bool = False,
+                 max_concurrency: int | None = None, single: bool = False):
+        self.ws = workspace
+        self.store = workspace._store
+        self.plan = plan
+        self.run_id = run_id
+        self.experiment = experiment
+        self.step_run_ids = step_run_ids
+        self.backends = backends
+        self.regenerate = regenerate
+        self.continue_on_step_failure = continue_on_step_failure
+        self.max_concurrency = max(1, max_concurrency or os.cpu_count() or 1)
+        self.single = single
+        self.done = threading.Event()
+        self._cancel = threading.Event()
+        self._cancel_reason = "Canceled by the user."
+        self._handles: dict[str, object] = {}
+        self._handles_lock = threading.Lock()
+        self._completions: queue.Queue = queue.Queue()
+        self._results: dict[str, StepResult] = {}
+        self._thread = threading.Thread(target=self._main, name=f"run-{run_id}")
+
+    # -- control ---------------------------------------------------------------------------------------
+    def start(self):
+        with _active_lock:
+            _active[self.run_id] = self
+        self.store.update_run(self.run_id, runner_pid=os.getpid(), runner_start=process_start_time(os.getpid()),
+                              host=hostname())
+        self._thread.start()
+
+    def cancel(self, reason: str = "Canceled by the user."):
+        if self.done.is_set():
+            return
+        self._cancel_reason = reason
+        self._cancel.set()
+        with self._handles_lock:
+            handles = list(self._handles.values())
+        for h in handles:
+            threading.Thread(target=h.cancel, daemon=True).start()
+
+    # -- events and status -----------------------------------------------------------------------------
+    def _publish(self, event_kind, step=None, **data):
+        bus.publish(Event(event_kind, self.run_id, step, self.step_run_ids.get(step) if step else None, data))
+
+    def _set_step_status(self, name, status, **fields):
+        self.store.update_run(self.step_run_ids[name], status=status, **fields)
+        self._publish("step_status", name, status=status, **{k: v for k, v in fields.items() if k != "details"})
+
+    # -- main loop ---------------------------------------------------------------------------------------
+    def _main(self):
+        try:
+            if not self.single:
+                self.store.update_run(self.run_id, status="Running", started=time.time())
+                self._publish("run_status", status="Running")
+            with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix=f"step-{self.run_id[-8:]}") as pool:
+                self._schedule(pool)
+            self._finish()
+        except BaseException as e:  # noqa: BLE001 - a runner bug must still end the run, visibly
+            import traceback
+
+            traceback.print_exc()
+            self._finish(internal_error=f"Internal error in the runner: {type(e).__name__}: {e}")
+        finally:
+            with _active_lock:
+                _active.pop(self.run_id, None)
+            self.done.set()
+
+    def _schedule(self, pool):
+        pending = list(self.plan.steps)
+        running: set[str] = set()
+        failed_any = False
+        while pending or running:
+            progressed = True
+            while progressed:
+                progressed = False
+                for name in list(pending):
+                    sp = self.plan.steps[name]
+                    ups = [self._results.get(u) for u in sp.upstream]
+                    if any(u is None for u in ups):
+                        continue
+                    bad = [u for u, r in zip(sp.upstream, ups) if r.status != "Completed"]
+                    stop = self._cancel.is_set() or (failed_any and not self.continue_on_step_failure)
+                    if bad or stop:
+                        why = (f"upstream step '{bad[0]}' did not complete" if bad else
+                               self._cancel_reason if self._cancel.is_set() else "another step failed")
+                        self._results[name] = StepResult("Canceled", error=f"Not run: {why}.")
+                        self._set_step_status(name, "Canceled", ended=time.time(), error=f"Not run: {why}.")
+                        pending.remove(name)
+                        progressed = True
+                        continue
+                    if len(running) >= self.max_concurrency:
+                        continue
+                    inputs, fingerprints = self._inputs_of(sp)
+                    manifest = sp.manifest(fingerprints)
+                    decision = decide(self.store, name, manifest, self.experiment, sp.allow_reuse and not self.single,
+                                      self.regenerate)
+                    pending.remove(name)
+                    progressed = True
+                    if decision.reuse_from is not None:
+                        self._results[name] = self._record_reuse(sp, manifest, decision)
+                    else:
+                        running.add(name)
+                        self._set_step_status(name, "Queued", reuse_key=decision.key, reuse_reason=decision.reason,
+                                              details={"manifest": manifest})
+                        pool.submit(self._execute_guarded, sp, manifest, decision, inputs)
+            if not running:
+                break
+            try:
+                name, result = self._completions.get(timeout=0.5)
+            except queue.Empty:
+                self._check_remote_cancel()
+                continue
+            running.discard(name)
+            self._results[name] = result
+            if result.status == "Failed":
+                failed_any = True
+                if not self.continue_on_step_failure:
+                    self.cancel(f"step '{name}' failed")
+                    self._cancel_reason = f"step '{name}' failed"
+
+    def _check_remote_cancel(self):
+        """Another process (the CLI, another kernel) asks for a cancel through the store."""
+        row = self.store.get_run(self.run_id)
+        if row and row["status"] == "CancelRequested" and not self._cancel.is_set():
+            self.cancel("Canceled by the user.")
+
+    def _inputs_of(self, sp: StepPlan):
+        paths, fps = {}, {}
+        for inp in sp.inputs:
+            if inp.external is not None:
+                paths[inp.name] = inp.external.path
+                fps[inp.name] = inp.external.fingerprint
+            else:
+                digest = self._results[inp.upstream].outputs[inp.output]
+                paths[inp.name] = self.store.data_path(digest) / inp.output
+                fps[inp.name] = digest
+        return paths, fps
+
+    # -- reuse -------------------------------------------------------------------------------------------
+    def _record_reuse(self, sp, manifest, decision: Decision) -> StepResult:
+        hit = decision.reuse_from
+        origin = hit["reused_from"] or hit["id"]
+        outputs = self.store.get_outputs(hit["id"])
+        run_id = self.step_run_ids[sp.name]
+        now = time.time()
+        self.store.set_outputs(run_id, outputs)
+        self.store.update_run(run_id, status="Completed", started=now, ended=now, reuse_key=decision.key,
+                              reused_from=origin, reuse_reason=decision.reason,
+                              details={"manifest": manifest, "snapshot": sp.snapshot.digest})
+        self._publish("step_status", sp.name, status="Completed", reused=True, reused_from=origin,
+                      reuse_reason=decision.reason)
+        return StepResult("Completed", outputs)
+
+    # -- execution ---------------------------------------------------------------------------------------
+    def _execute_guarded(self, sp, manifest, decision, inputs):
+        result = StepResult("Failed", error="Internal error")
+        try:
+            result = self._execute(sp, manifest, decision, inputs)
+        except BaseException as e:  # noqa: BLE001
+            import traceback
+
+            traceback.print_exc()
+            msg = f"Step '{sp.name}' could not run: {type(e).__name__}: {e}"
+            self._set_step_status(sp.name, "Failed", ended=time.time(), error=msg)
+            result = StepResult("Failed", error=msg)
+        finally:
+            self._completions.put((sp.name, result))
+
+    def _execute(self, sp: StepPlan, manifest: dict, decision: Decision, inputs: dict) -> StepResult:
+        store = self.store
+        run_id = self.step_run_ids[sp.name]
+        if self._cancel.is_set():
+            self._set_step_status(sp.name, "Canceled", ended=time.time(), error=f"Not run: {self._cancel_reason}")
+            return StepResult("Canceled")
+        run_dir = store.run_dir(run_id)
+        (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        scratch = store.staging_dir(f"step-{run_id}")
+        work = scratch / "wd"
+        materialize(store, sp.snapshot.files, work)
+        (work / "outputs").mkdir(exist_ok=True)
+        (work / "logs").mkdir(exist_ok=True)
+        staged = {}
+        for op in sp.outputs:
+            root = scratch / "out" / op.name
+            root.mkdir(parents=True)
+            if op.is_directory:
+                (root / op.name).mkdir()
+            staged[op.name] = root
+        for inp in sp.inputs:
+            if inp.mode == "download":
+                dest = scratch / "in" / inp.name
+                src = Path(inputs[inp.name])
+                if src.is_dir():
+                    shutil.copytree(src, dest)
+                else:
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(src, dest)
+                inputs = {**inputs, inp.name: dest}
+        datasets = {i.name: {"path": str(inputs[i.name]), "kind": i.external.dataset_kind,
+                             "options": i.external.dataset_options or {}}
+                    for i in sp.inputs if i.external is not None and i.external.dataset_kind}
+        job = Job(run_id=run_id, parent_run_id=None if self.single else self.run_id, experiment=self.experiment,
+                  step_name=sp.name, script=sp.script, arguments=sp.arguments, env_vars=sp.env_vars,
+                  working_dir=work, run_dir=run_dir, inputs=inputs,
+                  outputs={n: staged[n] / n for n in staged}, environment=sp.environment, input_datasets=datasets)
+        backend = self.backends[sp.compute_target]
+        log_path = run_dir / LOG_NAME
+        tail: list[str] = []
+        timed_out = threading.Event()
+        status, error = None, None
+        follower = _MetricsFollower(self, sp.name, run_id, run_dir / METRICS_FILE)
+        try:
+            handle = backend.start(job)
+            with self._handles_lock:
+                self._handles[sp.name] = handle
+            info = handle.process_info() if hasattr(handle, "process_info") else {}
+            self._set_step_status(sp.name, "Running", started=time.time(), **info)
+            if self._cancel.is_set():  # a cancel that raced with the start
+                handle.cancel()
+            timer = None
+            if sp.timeout:
+                def on_timeout():
+                    timed_out.set()
+                    handle.cancel()
+
+                timer = threading.Timer(sp.timeout, on_timeout)
+                timer.daemon = True
+                timer.start()
+            follower.start()
+            with open(log_path, "w", buffering=1, encoding="utf-8") as log:
+                for line in handle.lines():
+                    log.write(line + "\n")
+                    tail.append(line)
+                    if len(tail) > ERROR_TAIL_LINES:
+                        del tail[0]
+                    self._publish("log", sp.name, line=line)
+            rc = handle.wait()
+            if timer:
+                timer.cancel()
+        finally:
+            follower.stop()
+            with self._handles_lock:
+                self._handles.pop(sp.name, None)
+        if timed_out.is_set():
+            status, error = "Canceled", (f"Step '{sp.name}' exceeded its time limit of "
+                                         f"max_run_duration_seconds={sp.timeout} and was stopped.")
+        elif self._cancel.is_set() and rc != 0:
+            status, error = "Canceled", f"Step '{sp.name}' was stopped: {self._cancel_reason}"
+        elif rc != 0:
+            last = next((ln for ln in reversed(tail) if ln.strip()), "")
+            status, error = "Failed", f"Step '{sp.name}' exited with code {rc}" + (f": {last.strip()}" if last else ".")
+        outputs = {}
+        if status is None:
+            try:
+                outputs = self._commit_outputs(sp, staged, run_id)
+                status = "Completed"
+            except Exception as e:  # noqa: BLE001 - a bad output fails the step, not the runner
+                status, error = "Failed", f"Step '{sp.name}': {e}"
+        self._keep_run_files(work, run_dir)
+        shutil.rmtree(scratch, ignore_errors=True)
+        fields = {"ended": time.time(), "error": error}
+        if status == "Failed":
+            fields["details"] = {"error_tail": tail}
+        self._set_step_status(sp.name, status, **fields)
+        return StepResult(status, outputs, error)
+
+    def _commit_outputs(self, sp, staged, run_id) -> dict:
+        outputs = {}
+        for op in sp.outputs:
+            root = staged[op.name]
+            if not (root / op.name).exists():
+                raise RuntimeError(f"the step did not write its output '{op.name}' (a file at the path it was given).")
+            digest = path_fingerprint(None, root)
+            committed = self.store.commit_directory(root, digest)
+            outputs[op.name] = digest
+            if op.destination is not None:
+                self._upload(op, committed / op.name, run_id)
+            if op.register_as:
+                self._register_output(op, run_id)
+        self.store.set_outputs(run_id, outputs)
+        return outputs
+
+    def _destination_path(self, op, run_id):
+        return op.destination[1].replace("{run-id}", run_id).replace("{output-name}", op.name)
+
+    def _upload(self, op, path: Path, run_id):
+        datastore = op.destination[0]
+        target = self._destination_path(op, run_id)
+        if path.is_dir():
+            datastore.upload(path, target_path=target, overwrite=True, show_progress=False)
+        else:
+            datastore.upload_files([path], target_path=target, overwrite=True, show_progress=False)
+
+    def _register_output(self, op, run_id):
+        from ..core.data import Dataset
+
+        datastore = op.destination[0] if op.destination else self.ws.get_default_datastore()
+        if op.destination is None:
+            committed = self.store.data_path(self.store.get_outputs(run_id)[op.name]) / op.name
+            target = f"registered/{op.register_as}/{run_id}"
+            self._upload_plain(datastore, committed, target)
+        else:
+            target = self._destination_path(op, run_id)
+        Dataset.File.from_files((datastore, target)).register(self.ws, op.register_as, create_new_version=True)
+
+    @staticmethod
+    def _upload_plain(datastore, path, target):
+        if path.is_dir():
+            datastore.upload(path, target_path=target, overwrite=True, show_progress=False)
+        else:
+            datastore.upload_files([path], target_path=target, overwrite=True, show_progress=False)
+
+    @staticmethod
+    def _keep_run_files(work: Path, run_dir: Path):
+        """./outputs and ./logs of the working directory become part of the run history."""
+        for sub in ("outputs", "logs"):
+            src = work / sub
+            if not src.is_dir():
+                continue
+            for f in src.rglob("*"):
+                if f.is_file():
+                    dest = run_dir / sub / f.relative_to(src)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    if not dest.exists():
+                        os.replace(f, dest)
+
+    # -- the end -------------------------------------------------------------------------------------------
+    def _finish(self, internal_error: str | None = None):
+        now = time.time()
+        for name in self.plan.steps:  # anything left (only after an internal error) ends visibly
+            if name not in self._results:
+                row = self.store.get_run(self.step_run_ids[name])
+                if row and row["status"] not in ("Completed", "Failed", "Canceled"):
+                    self._set_step_status(name, "Failed", ended=now, error=internal_error or "Not run.")
+        if self.single:
+            return  # the step run is the top run; its status is final already
+        failed = [n for n, r in self._results.items() if r.status == "Failed"]
+        if internal_error:
+            status, error = "Failed", internal_error
+        elif failed:
+            status, error = "Failed", self._results[failed[0]].error
+        elif self._cancel.is_set():
+            status, error = "Canceled", self._cancel_reason
+        else:
+            status, error = "Completed", None
+        self.store.update_run(self.run_id, status=status, ended=now, error=error)
+        self._publish("run_status", status=status, error=error)
+
+
+class _MetricsFollower:
+    """Tails the JSONL file a step's Run.get_context() writes; records metrics and tags as they come."""
+
+    POLL_SECONDS = 0.05
+
+    def __init__(self, execution: RunExecution, step: str, run_id: str, path: Path):
+        self.execution, self.step, self.run_id, self.path = execution, step, run_id, path
+        self._offset = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name=f"metrics-{step}")
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join()
+        self._drain()
+
+    def _loop(self):
+        while not self._stop.wait(self.POLL_SECONDS):
+            self._drain()
+
+    def _drain(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return
+        end = data.rfind(b"\n")
+        if end < 0:
+            return
+        self._offset += end + 1
+        metrics, tags = [], {}
+        for raw in data[:end].splitlines():
+            try:
+                rec = json.loads(raw)
+            except ValueError:
+                continue
+            if rec.get("type") == "tag":
+                tags[rec["key"]] = rec.get("value")
+            elif rec.get("type") == "metric":
+                metrics.append(rec)
+        store = self.execution.store
+        if tags:
+            store.set_tags(self.run_id, tags)
+        if metrics:
+            store.add_metrics(self.run_id, metrics)
+            for m in metrics:
+                self.execution._publish("metric", self.step, name=m["name"], kind=m.get("kind", "scalar"),
+                                        value=m["value"])

@@ -1,0 +1,1 @@
+"""Jupyter Server extension and REST API."""

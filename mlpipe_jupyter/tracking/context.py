@@ -1,0 +1,176 @@
+"""The run a step script sees: ``Run.get_context()``.
+
+Inside a run it appends JSON lines to a file in the run folder, which the runner tails; this works
+the same on every compute target and never opens the database from the script. Outside any run it
+is an offline run that prints what it would log, like Azure ML's.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+METRICS_FILE = ".metrics.jsonl"
+
+
+class _Named:
+    def __init__(self, name=None, id=None):
+        self.name, self.id = name, id
+
+
+class _ContextRun:
+    """Logging side of a run, from inside its script."""
+
+    def __init__(self, run_dir: Path | None, run_id: str, experiment: str, parent_id: str | None, datasets: dict):
+        self._dir = run_dir
+        self.id = run_id
+        self.experiment = _Named(name=experiment)
+        self.parent = _Named(id=parent_id) if parent_id and parent_id != run_id else None
+        self.input_datasets = {k: _dataset_view(v) for k, v in datasets.items()}
+        self._offline_metrics: dict = {}
+
+    # -- channel ---------------------------------------------------------------------------------------------
+    def _emit(self, record: dict):
+        record.setdefault("ts", time.time())
+        if self._dir is None:
+            if record["type"] == "metric":
+                print(f"Attempted to log {record['kind']} metric {record['name']}:\n{record['value']}")
+                self._offline_metrics.setdefault(record["name"], []).append(record["value"])
+            return
+        line = json.dumps(record, default=str)
+        with open(self._dir / METRICS_FILE, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+    # -- Azure ML SDK v1 logging -------------------------------------------------------------------------------
+    def log(self, name, value, description="", step=None):
+        self._emit({"type": "metric", "name": name, "kind": "scalar", "value": value})
+
+    def log_list(self, name, value, description=""):
+        self._emit({"type": "metric", "name": name, "kind": "list", "value": list(value)})
+
+    def log_row(self, name, description=None, **kwargs):
+        self._emit({"type": "metric", "name": name, "kind": "row", "value": kwargs})
+
+    def log_table(self, name, value, description=""):
+        self._emit({"type": "metric", "name": name, "kind": "table", "value": dict(value)})
+
+    def log_image(self, name, path=None, plot=None, description=""):
+        if (path is None) == (plot is None):
+            raise ValueError("log_image needs exactly one of path= or plot=.")
+        if self._dir is None:
+            print(f"Attempted to log image metric {name}")
+            return
+        images = self._dir / "images"
+        images.mkdir(exist_ok=True)
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        dest = images / f"{safe}_{int(time.time() * 1000)}.png"
+        if plot is not None:
+            plot.savefig(dest)
+        else:
+            shutil.copyfile(path, dest)
+        self._emit({"type": "metric", "name": name, "kind": "image", "value": dest.relative_to(self._dir).as_posix()})
+
+    def tag(self, key, value=None):
+        self._emit({"type": "tag", "key": key, "value": "" if value is None else str(value)})
+
+    def set_tags(self, tags):
+        for k, v in tags.items():
+            self.tag(k, v)
+
+    def upload_file(self, name, path_or_stream):
+        if self._dir is None:
+            return
+        dest = (self._dir / name).resolve()
+        if not str(dest).startswith(str(self._dir.resolve()) + os.sep):
+            raise ValueError(f"upload_file: name {name!r} must be a relative path inside the run.")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if hasattr(path_or_stream, "read"):
+            dest.write_bytes(path_or_stream.read())
+        else:
+            shutil.copyfile(path_or_stream, dest)
+
+    def upload_folder(self, name, path):
+        for f in Path(path).rglob("*"):
+            if f.is_file():
+                self.upload_file(f"{name}/{f.relative_to(path).as_posix()}", str(f))
+
+    def get_metrics(self, name=None):
+        if self._dir is None:
+            return {k: v[0] if len(v) == 1 else v for k, v in self._offline_metrics.items() if name in (None, k)}
+        from .run import metrics_from_records
+
+        recs = []
+        path = self._dir / METRICS_FILE
+        if path.exists():
+            for raw in path.read_text().splitlines():
+                r = json.loads(raw)
+                if r.get("type") == "metric":
+                    recs.append(r)
+        return metrics_from_records(recs, name)
+
+    def get_status(self):
+        return "Running"
+
+    def complete(self, _set_status=True):
+        pass
+
+    def fail(self, error_details=None, error_code=None, _set_status=True):
+        pass
+
+    def flush(self, timeout_seconds=300):
+        pass
+
+    def __repr__(self):
+        return f"Run(Id: {self.id}, Type: {'OfflineRun' if self._dir is None else 'azureml.StepRun'})"
+
+
+class _DatasetView:
+    """What ``run.input_datasets[name]`` gives for a tabular dataset: the data, readable as a table."""
+
+    def __init__(self, path, options):
+        self.path, self.options = path, options
+
+    def to_pandas_dataframe(self):
+        import pandas as pd
+
+        files = [self.path] if os.path.isfile(self.path) else sorted(
+            os.path.join(d, f) for d, _, fs in os.walk(self.path) for f in fs)
+        header = 0 if self.options.get("header", True) else None
+        frames = [pd.read_csv(f, sep=self.options.get("separator", ","), header=header) for f in files]
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+    def __fspath__(self):
+        return self.path
+
+    def __str__(self):
+        return self.path
+
+
+def _dataset_view(entry):
+    if entry.get("kind") == "tabular":
+        return _DatasetView(entry["path"], entry.get("options") or {})
+    return entry["path"]  # a file dataset is its mounted path, as in Azure
+
+
+_context = None
+
+
+def get_context(allow_offline=True):
+    global _context
+    run_dir = os.environ.get("MLPIPE_RUN_DIR")
+    if run_dir:
+        if _context is None or _context._dir != Path(run_dir):
+            _context = _ContextRun(Path(run_dir), os.environ.get("AZUREML_RUN_ID", ""),
+                                   os.environ.get("AZUREML_ARM_PROJECT_NAME", ""),
+                                   os.environ.get("AZUREML_ROOT_RUN_ID"),
+                                   json.loads(os.environ.get("MLPIPE_INPUT_DATASETS") or "{}"))
+        return _context
+    if not allow_offline:
+        raise RuntimeError("Run.get_context(allow_offline=False) outside a run.")
+    if _context is None:
+        import uuid
+
+        _context = _ContextRun(None, f"OfflineRun_{uuid.uuid4()}", "offline", None, {})
+    return _context

@@ -1,0 +1,100 @@
+"""Experiment: a named group of runs; ``submit`` plans, records and starts a run in the background."""
+from __future__ import annotations
+
+import re
+import time
+
+from ..errors import UserError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+
+
+class Experiment:
+    def __init__(self, workspace, name, _create_in_cloud=True, **kwargs):
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise UserError(f"Experiment name {name!r} is not valid: start with a letter or digit, then letters, "
+                            "digits, '_', '.' or '-'.")
+        self.workspace = workspace
+        self.name = name
+
+    def submit(self, config, tags=None, regenerate_outputs=False, pipeline_parameters=None,
+               continue_on_step_failure=False, max_concurrency=None, **kwargs):
+        """Start ``config`` (a Pipeline or a ScriptRunConfig) and return its run at once.
+
+        Everything is checked first: an invalid pipeline raises and leaves no run behind.
+        """
+        from ..compute import backends_for
+        from ..core.pipeline import Pipeline
+        from ..core.run_config import ScriptRunConfig
+        from ..planning.planner import make_plan, script_plan
+        from ..running.runner import RunExecution
+        from ..tracking.store import new_id
+        from .run import PipelineRun, Run
+
+        ws = self.workspace
+        store = ws._store
+        single = isinstance(config, ScriptRunConfig)
+        if single:
+            plan = script_plan(ws, config)
+        elif isinstance(config, Pipeline):
+            if config.workspace is not None and config.workspace.path != ws.path:
+                raise UserError("The pipeline belongs to another workspace than this experiment.")
+            plan = make_plan(config, pipeline_parameters)
+        else:
+            raise UserError(f"Experiment.submit takes a Pipeline or a ScriptRunConfig, not {type(config).__name__}.")
+        backends = backends_for(ws, plan)
+
+        store.ensure_experiment(self.name)
+        now = time.time()
+        run_id = new_id("run")
+        if single:
+            (step_name,) = plan.steps
+            sp = plan.steps[step_name]
+            step_run_ids = {step_name: run_id}
+            rows = [dict(id=run_id, experiment=self.name, kind="script", parent_id=None, name=step_name,
+                         status="NotStarted", created=now,
+                         details={"script": sp.script, "arguments": [str(a) for a in sp.arguments],
+                                  "snapshot": sp.snapshot.digest, "git": sp.snapshot.git,
+                                  "compute_target": sp.compute_target, "environment": sp.environment.to_dict()})]
+        else:
+            step_run_ids = {name: new_id("step") for name in plan.steps}
+            first = next(iter(plan.steps.values()))
+            rows = [dict(id=run_id, experiment=self.name, kind="pipeline", parent_id=None,
+                         name=config.description or self.name, status="NotStarted", created=now,
+                         details={"parameters": plan.parameters, "git": first.snapshot.git,
+                                  "pipeline": config.to_dict(), "regenerate_outputs": bool(regenerate_outputs)})]
+            for i, (name, sp) in enumerate(plan.steps.items()):
+                rows.append(dict(id=step_run_ids[name], experiment=self.name, kind="step", parent_id=run_id,
+                                 name=name, status="NotStarted", created=now + i * 1e-6,
+                                 details={"script": sp.script, "snapshot": sp.snapshot.digest, "git": sp.snapshot.git,
+                                          "compute_target": sp.compute_target, "upstream": sp.upstream,
+                                          "environment": sp.environment.to_dict()}))
+        store.insert_runs(rows)
+        store.set_tags(run_id, tags or {})
+        execution = RunExecution(ws, plan, run_id, self.name, step_run_ids, backends,
+                                 regenerate=regenerate_outputs, continue_on_step_failure=continue_on_step_failure,
+                                 max_concurrency=max_concurrency, single=single)
+        execution.start()
+        return Run(self, run_id) if single else PipelineRun(self, run_id)
+
+    def get_runs(self, type=None, tags=None, properties=None, include_children=False):
+        from .run import run_from_row
+
+        for row in self.workspace._store.list_runs(self.name):
+            yield run_from_row(self.workspace, row)
+
+    def archive(self):
+        with self.workspace._store.tx() as db:
+            db.execute("UPDATE experiments SET archived=1 WHERE name=?", (self.name,))
+
+    def reactivate(self, new_name=None):
+        with self.workspace._store.tx() as db:
+            db.execute("UPDATE experiments SET archived=0 WHERE name=?", (self.name,))
+
+    @property
+    def archived_time(self):
+        row = self.workspace._store.db.execute("SELECT archived FROM experiments WHERE name=?", (self.name,)).fetchone()
+        return bool(row and row["archived"])
+
+    def __repr__(self):
+        return f"Experiment(name={self.name!r}, workspace={self.workspace.name!r})"

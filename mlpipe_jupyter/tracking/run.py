@@ -1,0 +1,363 @@
+"""Run, PipelineRun and StepRun: views of the run history, with Azure ML SDK v1 methods.
+
+They read the store; only ``cancel`` talks to a live runner (in this process directly, in another
+process through a CancelRequested status the runner watches).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ..errors import ActivityFailedError, RunNotFoundError, UserError
+from .store import FINAL_STATUSES
+
+_TYPES = {"pipeline": "azureml.PipelineRun", "step": "azureml.StepRun", "script": "azureml.scriptrun"}
+
+
+def _iso(ts):
+    if ts is None:
+        return None
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def run_from_row(workspace, row):
+    from .experiment import Experiment
+
+    cls = {"pipeline": PipelineRun, "step": StepRun}.get(row["kind"], Run)
+    return cls(Experiment(workspace, row["experiment"]), row["id"])
+
+
+class Run:
+    """A run in the history (``Run.get(ws, run_id)``); inside a step script use ``Run.get_context()``."""
+
+    def __init__(self, experiment, run_id, **kwargs):
+        self.experiment = experiment
+        self.id = run_id
+        self._store = experiment.workspace._store
+        if self._store.get_run(run_id) is None:
+            raise RunNotFoundError(f"No run with id '{run_id}' in workspace '{experiment.workspace.name}'.")
+
+    # -- lookups -------------------------------------------------------------------------------------------
+    @staticmethod
+    def get(workspace, run_id):
+        row = workspace._store.get_run(run_id)
+        if row is None:
+            raise RunNotFoundError(f"No run with id '{run_id}' in workspace '{workspace.name}'.")
+        return run_from_row(workspace, row)
+
+    @staticmethod
+    def get_context(allow_offline=True, used_for_context_manager=False):
+        from .context import get_context
+
+        return get_context(allow_offline)
+
+    @property
+    def _row(self) -> dict:
+        return self._store.get_run(self.id)
+
+    @property
+    def name(self):
+        return self._row["name"]
+
+    display_name = name
+
+    @property
+    def type(self):
+        return _TYPES.get(self._row["kind"], "azureml.scriptrun")
+
+    @property
+    def parent(self):
+        pid = self._row["parent_id"]
+        return Run.get(self.experiment.workspace, pid) if pid else None
+
+    @property
+    def _origin_id(self) -> str:
+        """Where this run's files and metrics live: the original run when this one was reused."""
+        return self._row["reused_from"] or self.id
+
+    # -- status --------------------------------------------------------------------------------------------
+    def get_status(self) -> str:
+        return self._row["status"]
+
+    @property
+    def status(self):
+        return self.get_status()
+
+    def wait_for_completion(self, show_output=False, wait_post_processing=False, raise_on_error=True,
+                            timeout_seconds=None):
+        """Block until the run ends; with show_output, print its log lines as they come."""
+        from ..running.runner import active_execution
+
+        top = self._top_id()
+        unsubscribe = None
+        if show_output:
+            unsubscribe = _print_events(top, self.id if top != self.id else None)
+        deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+        try:
+            execution = active_execution(top)
+            while self.get_status() not in FINAL_STATUSES:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(f"Run {self.id} did not finish within {timeout_seconds} s "
+                                       f"(status {self.get_status()}).")
+                if execution is not None:
+                    execution.done.wait(0.5 if left is None else min(0.5, left))
+                else:
+                    time.sleep(0.2 if left is None else min(0.2, left))
+        finally:
+            if unsubscribe:
+                unsubscribe()
+        row = self._row
+        if show_output:
+            print(f"\nRun {self.id}: {row['status']}" + (f" - {row['error']}" if row["error"] else ""))
+        if raise_on_error and row["status"] == "Failed":
+            raise ActivityFailedError(self.id, row["status"], row["error"])
+        return self.get_details()
+
+    def _top_id(self):
+        row = self._row
+        return row["parent_id"] or row["id"]
+
+    def cancel(self):
+        from ..running.runner import active_execution
+
+        execution = active_execution(self._top_id())
+        if execution is not None:
+            execution.cancel()
+            return
+        row = self._row
+        if row["status"] not in FINAL_STATUSES:
+            self._store.update_run(self._top_id(), status="CancelRequested")
+
+    # -- details -------------------------------------------------------------------------------------------
+    def get_details(self) -> dict:
+        row = self._row
+        d = row["details"]
+        details = {
+            "runId": self.id,
+            "status": row["status"],
+            "target": d.get("compute_target", "local"),
+            "startTimeUtc": _iso(row["started"]),
+            "endTimeUtc": _iso(row["ended"]),
+            "properties": {"azureml.runsource": row["kind"]},
+            "logFiles": self._log_files(),
+            "reused_from": row["reused_from"],
+            "reuse_reason": row["reuse_reason"],
+        }
+        if d.get("snapshot"):
+            details["snapshotId"] = d["snapshot"]
+        if d.get("git"):
+            details["properties"].update({f"azureml.git.{k}": v for k, v in d["git"].items()})
+        if d.get("parameters") is not None:
+            details["parameters"] = d["parameters"]
+        if row["error"]:
+            details["error"] = {"message": row["error"], "error": {"code": "UserError", "message": row["error"]}}
+            if d.get("error_tail"):
+                details["error"]["log_tail"] = d["error_tail"]
+        return details
+
+    def _run_dir(self) -> Path:
+        return self._store.run_dir(self._origin_id)
+
+    def _log_files(self) -> dict:
+        root = self._run_dir()
+        logs = root / "logs"
+        if not logs.is_dir():
+            return {}
+        return {f.relative_to(root).as_posix(): str(f) for f in sorted(logs.rglob("*")) if f.is_file()}
+
+    def get_file_names(self) -> list[str]:
+        root = self._run_dir()
+        if not root.is_dir():
+            return []
+        return sorted(f.relative_to(root).as_posix() for f in root.rglob("*")
+                      if f.is_file() and not f.name.startswith("."))
+
+    def download_file(self, name, output_file_path=None, _validate_checksum=False):
+        src = self._safe_file(name)
+        dest = Path(output_file_path or Path(name).name)
+        if dest.is_dir():
+            dest = dest / Path(name).name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        return str(dest)
+
+    def download_files(self, prefix=None, output_directory=None, output_paths=None, append_prefix=True):
+        out = Path(output_directory or ".")
+        for name in self.get_file_names():
+            if prefix is None or name.startswith(prefix):
+                self.download_file(name, out / name)
+
+    def _safe_file(self, name) -> Path:
+        root = self._run_dir().resolve()
+        src = (root / name).resolve()
+        if not str(src).startswith(str(root) + os.sep) or not src.is_file():
+            raise UserError(f"Run {self.id} has no file named '{name}' (see get_file_names()).")
+        return src
+
+    def get_log_text(self) -> str:
+        path = self._run_dir() / "logs" / "std_log.txt"
+        return path.read_text(errors="replace") if path.is_file() else ""
+
+    # -- metrics and tags ------------------------------------------------------------------------------------
+    def get_metrics(self, name=None, recursive=False, run_type=None, populate=False) -> dict:
+        if recursive:
+            out = {self.id: self.get_metrics(name)}
+            for child in self.get_children(recursive=True):
+                out[child.id] = child.get_metrics(name)
+            return out
+        return metrics_from_records(self._store.get_metric_records(self._origin_id), name)
+
+    def log(self, name, value, description="", step=None):
+        self._store.add_metrics(self.id, [{"name": name, "kind": "scalar", "value": value}])
+
+    def tag(self, key, value=None):
+        self._store.set_tags(self.id, {key: "" if value is None else value})
+
+    def set_tags(self, tags):
+        self._store.set_tags(self.id, tags)
+
+    def get_tags(self) -> dict:
+        return self._store.get_tags(self.id)
+
+    def get_properties(self) -> dict:
+        return self.get_details()["properties"]
+
+    def get_children(self, recursive=False, tags=None, properties=None, type=None, status=None, _rehydrate_runs=True):
+        for row in self._store.child_runs(self.id):
+            child = run_from_row(self.experiment.workspace, row)
+            yield child
+            if recursive:
+                yield from child.get_children(recursive=True)
+
+    def get_environment(self):
+        from ..core.pipeline_format import _environment_from_dict
+        from ..core.environment import Environment
+
+        env = self._row["details"].get("environment")
+        return _environment_from_dict(Environment, env) if env else Environment("user-managed")
+
+    # -- display -----------------------------------------------------------------------------------------------
+    def __repr__(self):
+        row = self._row
+        return f"{type(self).__name__}(Experiment: {row['experiment']}, Id: {self.id}, Type: {self.type}, Status: {row['status']})"
+
+    def _repr_html_(self):
+        from .report import run_html
+
+        return run_html(self)
+
+
+class PipelineRun(Run):
+    """A pipeline's run; its children are StepRuns, in the order they were planned."""
+
+    def get_steps(self):
+        return list(self.get_children())
+
+    def find_step_run(self, name) -> list:
+        return [s for s in self.get_steps() if s.name == name]
+
+    def get_step(self, name) -> "StepRun":
+        found = self.find_step_run(name)
+        if not found:
+            raise UserError(f"Run {self.id} has no step named '{name}' "
+                            f"(steps: {', '.join(s.name for s in self.get_steps())}).")
+        return found[0]
+
+    def get_pipeline_runtime(self):
+        row = self._row
+        return None if row["started"] is None else (row["ended"] or time.time()) - row["started"]
+
+
+class StepRun(Run):
+    @property
+    def reused(self) -> bool:
+        return self._row["reused_from"] is not None
+
+    def get_outputs(self) -> dict:
+        return {name: PortDataReference(self, name, digest) for name, digest in self._store.get_outputs(self.id).items()}
+
+    def get_output_data(self, name) -> "PortDataReference":
+        outputs = self.get_outputs()
+        if name not in outputs:
+            raise UserError(f"Step run {self.id} ('{self.name}') has no output named '{name}' "
+                            f"(outputs: {', '.join(outputs) or 'none'}).")
+        return outputs[name]
+
+    get_output = get_output_data
+
+
+class PortDataReference:
+    """A step's committed output: ``.path`` on this machine, ``download(local_path)`` to copy it out."""
+
+    def __init__(self, step_run, name, digest):
+        self.step_run = step_run
+        self.name = name
+        self.digest = digest
+        self.path = step_run._store.data_path(digest) / name
+
+    path_on_datastore = property(lambda self: str(self.path))
+
+    def download(self, local_path, overwrite=False, show_progress=False) -> str:
+        dest = Path(local_path) / self.name
+        if dest.exists():
+            if not overwrite:
+                raise UserError(f"'{dest}' exists; pass overwrite=True.")
+            shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
+        if self.path.is_dir():
+            shutil.copytree(self.path, dest)
+            for p in [dest, *dest.rglob("*")]:
+                os.chmod(p, os.stat(p).st_mode | 0o200)
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.path, dest)
+        return str(dest)
+
+    def __repr__(self):
+        return f"PortDataReference(name={self.name!r}, path={str(self.path)!r})"
+
+
+def metrics_from_records(records, name=None) -> dict:
+    """Azure's shape: one log is a value, repeated logs a list, log_row a dict of columns."""
+    grouped: dict[str, list] = {}
+    for r in records:
+        if name is None or r["name"] == name:
+            grouped.setdefault(r["name"], []).append(r)
+    out: dict = {}
+    for n, recs in grouped.items():
+        kind = recs[-1]["kind"]
+        if kind in ("list", "table"):
+            out[n] = recs[-1]["value"]
+        elif kind == "row":
+            cols: dict = {}
+            for r in recs:
+                for k, x in r["value"].items():
+                    cols.setdefault(k, []).append(x)
+            out[n] = cols
+        else:
+            values = [r["value"] for r in recs]
+            out[n] = values[0] if len(values) == 1 else values
+    return out
+
+
+def _print_events(top_id, only_step_run=None):
+    from ..running.events import bus
+
+    lock = threading.Lock()
+
+    def show(e):
+        if only_step_run and e.step_run_id != only_step_run:
+            return
+        with lock:
+            if e.kind == "log":
+                print(f"[{e.step}] {e.data['line']}" if not only_step_run else e.data["line"], file=sys.stdout)
+            elif e.kind == "step_status" and not only_step_run:
+                extra = " (reused)" if e.data.get("reused") else ""
+                print(f"--- step '{e.step}': {e.data['status']}{extra}", file=sys.stdout)
+
+    return bus.subscribe(show, top_id)
