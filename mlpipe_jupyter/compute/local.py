@@ -33,7 +33,12 @@ def python_command(job: Job, interpreter: str | None = None) -> list[str]:
     return [interpreter or sys.executable, job.script, *job.argv()]
 
 
-def step_environ(job: Job, base: dict | None = None) -> dict:
+# The folder holding this package: a script's ``Run.get_context()`` must import the same version as the
+# runner that tails what it writes, even when the package is used from a source checkout.
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def step_environ(job: Job, base: dict | None = None, add_package: bool = True) -> dict:
     env = dict(os.environ if base is None else base)
     env.update(job.environment.environment_variables)
     env.update(job.environ())
@@ -41,6 +46,8 @@ def step_environ(job: Job, base: dict | None = None) -> dict:
     pypath = [str(job.working_dir)]
     if env.get("PYTHONPATH"):
         pypath.append(env["PYTHONPATH"])
+    if add_package:  # a built virtualenv links the package itself, without the rest of this site-packages
+        pypath.append(PACKAGE_PARENT)
     env["PYTHONPATH"] = os.pathsep.join(pypath)
     return env
 
@@ -111,12 +118,38 @@ class LocalCompute:
     def __init__(self, workspace=None):
         self.workspace = workspace
 
-    def start(self, job: Job) -> LocalHandle:
-        interpreter = job.environment.python.interpreter_path
+    def start(self, job: Job):
+        """A user-managed environment runs in its interpreter; any other in its cached virtualenv, built
+        first when missing (the build's log streams as the step's first lines)."""
+        env = job.environment
+        if not env.needs_build:
+            return self._spawn(job, env.python.interpreter_path)
+        from .envbuild import PreparedHandle, build_venv, cached_venv
+
+        done = cached_venv(self.workspace, env)
+        if done is not None:
+            self._record_build(job, done)
+            return self._spawn(job, done.python, isolated=True)
+
+        def launch(result):
+            self._record_build(job, result)
+            handle = self._spawn(job, result.python, isolated=True)
+            if self.workspace is not None:  # what crash recovery needs, known only now
+                self.workspace._store.update_run(job.run_id, **handle.process_info())
+            return handle
+
+        return PreparedHandle(lambda log, cancel: build_venv(self.workspace, env, log, job.step_name, cancel), launch)
+
+    def _record_build(self, job: Job, result):
+        if self.workspace is not None:
+            self.workspace._store.update_run(job.run_id, details={"environment_build": {
+                **result.to_dict(), "environment": job.environment.name}})
+
+    def _spawn(self, job: Job, interpreter: str | None, isolated: bool = False) -> LocalHandle:
         proc = subprocess.Popen(
             python_command(job, interpreter),
             cwd=job.working_dir,
-            env=step_environ(job),
+            env=step_environ(job, add_package=not isolated),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

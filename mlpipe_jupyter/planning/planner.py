@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,18 +65,19 @@ class StepPlan:
     timeout: float | None
     upstream: list[str]
     hash_paths: dict = field(default_factory=dict)
+    argument_template: list = field(default_factory=list)  # parameters by name, so a value change reads as one
 
     def manifest(self, input_fingerprints: dict[str, str]) -> dict:
         """Everything that can change this step's result (see planning/reuse.py)."""
         return {
             "snapshot": self.snapshot.digest,
             "script": self.script,
-            "arguments": [a if isinstance(a, str) else f"<{a.kind}:{a.name}>" for a in self.arguments],
+            "arguments": [a if isinstance(a, str) else f"<{a.kind}:{a.name}>" for a in self.argument_template],
             "parameters": self.parameters,
             "env_vars": {k: (v if isinstance(v, str) else f"<{v.kind}:{v.name}>") for k, v in self.env_vars.items()
                          if not k.startswith("AZUREML_DATAREFERENCE_")},
             "inputs": {k: input_fingerprints[k] for k in sorted(input_fingerprints)},
-            "outputs": sorted(o.name for o in self.outputs),
+            "outputs": sorted(o.name if o.is_directory else f"{o.name} (file)" for o in self.outputs),
             "hash_paths": self.hash_paths,
             "environment": self.environment.content_hash,
         }
@@ -157,12 +159,13 @@ def make_plan(pipeline, pipeline_parameters: dict | None = None) -> Plan:
         for item in s.inputs:
             if isinstance(item, PipelineData):
                 input_by_data[id(item)] = item.name
-        arguments = []
+        arguments, template = [], []
         for a in s.arguments:
             r = _render(a, params, used, s.name)
             if isinstance(r, PipelineData):
                 r = Ref("output", r.name) if r.name in output_names else Ref("input", input_by_data.get(id(r), r.name))
             arguments.append(r)
+            template.append(f"<param:{a.name}>" if isinstance(a, PipelineParameter) else r)
         env_vars = {}
         for k, v in s.params.items():
             r = _render(v, params, used, s.name)
@@ -170,6 +173,8 @@ def make_plan(pipeline, pipeline_parameters: dict | None = None) -> Plan:
         for p in s.parameters_used():
             env_vars.setdefault(f"AML_PARAMETER_{p.name}", str(params[p.name]))
             used[p.name] = params[p.name]
+        for k, v in (getattr(s.runconfig, "environment_variables", None) or {}).items():
+            env_vars.setdefault(str(k), str(v))  # RunConfiguration.environment_variables, as in Azure ML
         for inp in inputs:
             env_vars[f"AZUREML_DATAREFERENCE_{inp.name}"] = Ref("input", inp.name)
         outputs = []
@@ -184,7 +189,7 @@ def make_plan(pipeline, pipeline_parameters: dict | None = None) -> Plan:
             env_vars=env_vars, parameters=used, inputs=inputs, outputs=outputs, compute_target=s.compute_target,
             environment=s.runconfig.environment or Environment("user-managed"), allow_reuse=s.allow_reuse,
             timeout=s.runconfig.max_run_duration_seconds, upstream=[u.name for u in pipeline.upstream(s)],
-            hash_paths=hash_paths,
+            hash_paths=hash_paths, argument_template=template,
         )
     if problems:
         raise PipelineValidationError(problems)
@@ -205,7 +210,9 @@ def script_plan(workspace, config) -> Plan:
 
     if not config.script:
         raise UserError("ScriptRunConfig needs a script.")
-    step = PythonScriptStep(config.script, name=os.path.splitext(os.path.basename(config.script))[0],
+    base = os.path.splitext(os.path.basename(config.script))[0]
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", base).lstrip(".-") or "script"  # any file name makes a run name
+    step = PythonScriptStep(config.script, name=name,
                             arguments=config.arguments, compute_target=config.compute_target,
                             runconfig=config.run_config, source_directory=config.source_directory, allow_reuse=False)
     return make_plan(Pipeline(workspace, [step]))

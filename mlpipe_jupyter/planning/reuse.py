@@ -34,12 +34,20 @@ def decide(store, step_name: str, manifest: dict, experiment: str, allow_reuse: 
     if not allow_reuse:
         return Decision(key, None, f"Rerun: step '{step_name}' has allow_reuse=False.")
     hit = store.find_reusable(key)
+    if hit is not None and not _outputs_available(store, hit):
+        origin = hit["reused_from"] or hit["id"]
+        return Decision(key, None, f"Rerun: the outputs of the earlier identical step run {origin} are no longer "
+                                   "in the workspace.")
     if hit is not None:
         origin = hit["reused_from"] or hit["id"]
         return Decision(key, hit, f"Reused: nothing changed since step run {origin} "
                                   f"(snapshot, arguments, parameters, inputs and environment all match).")
     previous = store.latest_step_run(step_name, experiment)
     return Decision(key, None, "Rerun: " + explain_miss(store, previous, manifest))
+
+
+def _outputs_available(store, run: dict) -> bool:
+    return all(store.data_path(digest).exists() for digest in store.get_outputs(run["id"]).values())
 
 
 def explain_miss(store, previous: dict | None, manifest: dict) -> str:

@@ -8,30 +8,29 @@ from ..core.data import PipelineData
 
 
 def find_cycle(nodes, edges) -> list | None:
-    """One cycle as a list of nodes (first repeated at the end), or None. edges: node -> successors."""
+    """One cycle as a list of nodes (first repeated at the end), or None. edges: node -> successors.
+
+    Iterative, so a pipeline of thousands of chained steps does not hit Python's recursion limit."""
     WHITE, GREY, BLACK = 0, 1, 2
     color = {n: WHITE for n in nodes}
-    stack_path = []
-
-    def visit(n):
-        color[n] = GREY
-        stack_path.append(n)
-        for m in edges.get(n, ()):
-            if color[m] == GREY:
-                return stack_path[stack_path.index(m):] + [m]
-            if color[m] == WHITE:
-                found = visit(m)
-                if found:
-                    return found
-        stack_path.pop()
-        color[n] = BLACK
-        return None
-
-    for n in nodes:
-        if color[n] == WHITE:
-            found = visit(n)
-            if found:
-                return found
+    for root in nodes:
+        if color[root] != WHITE:
+            continue
+        color[root] = GREY
+        path = [root]
+        stack = [iter(edges.get(root, ()))]
+        while stack:
+            for m in stack[-1]:
+                if color.get(m, BLACK) == GREY:
+                    return path[path.index(m):] + [m]
+                if color.get(m) == WHITE:
+                    color[m] = GREY
+                    path.append(m)
+                    stack.append(iter(edges.get(m, ())))
+                    break
+            else:
+                color[path.pop()] = BLACK
+                stack.pop()
     return None
 
 

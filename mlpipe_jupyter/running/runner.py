@@ -29,8 +29,28 @@ LOG_NAME = "logs/std_log.txt"
 METRICS_FILE = ".metrics.jsonl"
 ERROR_TAIL_LINES = 20
 
+REMOTE_CANCEL_POLL_SECONDS = 0.5
+
 _active: dict[str, "RunExecution"] = {}
 _active_lock = threading.Lock()
+
+# Steps running per compute target that has a max_concurrency, over every run of this process.
+_target_busy: dict[tuple, int] = {}
+_target_lock = threading.Lock()
+
+
+def _claim_slot(key: tuple, limit: int | None) -> bool:
+    with _target_lock:
+        busy = _target_busy.get(key, 0)
+        if limit is not None and busy >= limit:
+            return False
+        _target_busy[key] = busy + 1
+        return True
+
+
+def _release_slot(key: tuple) -> None:
+    with _target_lock:
+        _target_busy[key] = max(0, _target_busy.get(key, 0) - 1)
 
 
 def active_execution(run_id: str) -> "RunExecution | None":
@@ -43,6 +63,7 @@ class StepResult:
     status: str
     outputs: dict = field(default_factory=dict)  # output name -> digest
     error: str | None = None
+    timed_out: bool = False  # stopped by its own max_run_duration_seconds
 
 
 class RunExecution:
@@ -62,10 +83,16 @@ class RunExecution:
         self.continue_on_step_failure = continue_on_step_failure
         self.max_concurrency = max(1, max_concurrency or os.cpu_count() or 1)
         self.single = single
+        targets = workspace.compute_targets
+        self._target_limits = {}
+        for sp in plan.steps.values():
+            limit = (targets.get(sp.compute_target, {}).get("config") or {}).get("max_concurrency")
+            self._target_limits[sp.compute_target] = int(limit) if limit else None
         self.done = threading.Event()
         self._cancel = threading.Event()
         self._cancel_reason = "Canceled by the user."
         self._handles: dict[str, object] = {}
+        self._stopped: set[str] = set()  # steps whose process was told to stop; never Completed
         self._handles_lock = threading.Lock()
         self._completions: queue.Queue = queue.Queue()
         self._results: dict[str, StepResult] = {}
@@ -86,6 +113,7 @@ class RunExecution:
         self._cancel.set()
         with self._handles_lock:
             handles = list(self._handles.values())
+            self._stopped.update(self._handles)
         for h in handles:
             threading.Thread(target=h.cancel, daemon=True).start()
 
@@ -116,12 +144,17 @@ class RunExecution:
                 _active.pop(self.run_id, None)
             self.done.set()
 
+    def _slot_key(self, sp) -> tuple:
+        return (str(self.ws.path), sp.compute_target)
+
     def _schedule(self, pool):
         pending = list(self.plan.steps)
         running: set[str] = set()
         failed_any = False
+        next_cancel_check = time.monotonic() + REMOTE_CANCEL_POLL_SECONDS
         while pending or running:
             progressed = True
+            waiting_for_target = False  # a step is ready but its compute target is busy with other runs
             while progressed:
                 progressed = False
                 for name in list(pending):
@@ -141,38 +174,53 @@ class RunExecution:
                         continue
                     if len(running) >= self.max_concurrency:
                         continue
-                    inputs, fingerprints = self._inputs_of(sp)
-                    manifest = sp.manifest(fingerprints)
-                    decision = decide(self.store, name, manifest, self.experiment, sp.allow_reuse and not self.single,
-                                      self.regenerate)
+                    if not _claim_slot(self._slot_key(sp), self._target_limits.get(sp.compute_target)):
+                        waiting_for_target = True
+                        continue
+                    try:
+                        inputs, fingerprints = self._inputs_of(sp)
+                        manifest = sp.manifest(fingerprints)
+                        decision = decide(self.store, name, manifest, self.experiment,
+                                          sp.allow_reuse and not self.single, self.regenerate)
+                    except BaseException:
+                        _release_slot(self._slot_key(sp))
+                        raise
                     pending.remove(name)
                     progressed = True
                     if decision.reuse_from is not None:
+                        _release_slot(self._slot_key(sp))
                         self._results[name] = self._record_reuse(sp, manifest, decision)
                     else:
                         running.add(name)
                         self._set_step_status(name, "Queued", reuse_key=decision.key, reuse_reason=decision.reason,
                                               details={"manifest": manifest})
                         pool.submit(self._execute_guarded, sp, manifest, decision, inputs)
-            if not running:
+            if not running and not waiting_for_target:
                 break
-            try:
-                name, result = self._completions.get(timeout=0.5)
-            except queue.Empty:
+            if time.monotonic() >= next_cancel_check:
                 self._check_remote_cancel()
+                next_cancel_check = time.monotonic() + REMOTE_CANCEL_POLL_SECONDS
+            try:
+                name, result = self._completions.get(timeout=0.05 if waiting_for_target else 0.5)
+            except queue.Empty:
                 continue
             running.discard(name)
             self._results[name] = result
-            if result.status == "Failed":
+            if result.status == "Failed" or result.timed_out:
                 failed_any = True
                 if not self.continue_on_step_failure:
-                    self.cancel(f"step '{name}' failed")
-                    self._cancel_reason = f"step '{name}' failed"
+                    why = f"step '{name}' " + ("failed" if result.status == "Failed" else "exceeded its time limit")
+                    self.cancel(why)
+                    self._cancel_reason = why
 
     def _check_remote_cancel(self):
-        """Another process (the CLI, another kernel) asks for a cancel through the store."""
+        """Another process (the CLI, another kernel) asks for a cancel through the store.
+
+        The details flag survives the runner's own status updates, which could overwrite the status."""
+        if self._cancel.is_set():
+            return
         row = self.store.get_run(self.run_id)
-        if row and row["status"] == "CancelRequested" and not self._cancel.is_set():
+        if row and (row["status"] == "CancelRequested" or row["details"].get("cancel_requested")):
             self.cancel("Canceled by the user.")
 
     def _inputs_of(self, sp: StepPlan):
@@ -210,11 +258,17 @@ class RunExecution:
         except BaseException as e:  # noqa: BLE001
             import traceback
 
-            traceback.print_exc()
-            msg = f"Step '{sp.name}' could not run: {type(e).__name__}: {e}"
+            from ..errors import UserError
+
+            if isinstance(e, UserError):  # already one clear paragraph naming the step
+                msg = str(e)
+            else:
+                traceback.print_exc()
+                msg = f"Step '{sp.name}' could not run: {type(e).__name__}: {e}"
             self._set_step_status(sp.name, "Failed", ended=time.time(), error=msg)
             result = StepResult("Failed", error=msg)
         finally:
+            _release_slot(self._slot_key(sp))
             self._completions.put((sp.name, result))
 
     def _execute(self, sp: StepPlan, manifest: dict, decision: Decision, inputs: dict) -> StepResult:
@@ -226,6 +280,21 @@ class RunExecution:
         run_dir = store.run_dir(run_id)
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
         scratch = store.staging_dir(f"step-{run_id}")
+        try:
+            status, error, outputs, tail, timed_out = self._run_in(scratch, sp, run_id, run_dir, inputs)
+        finally:
+            _remove_tree(scratch)
+        fields = {"ended": time.time(), "error": error}
+        if status == "Failed":
+            fields["details"] = {"error_tail": tail}
+        self._set_step_status(sp.name, status, **fields)
+        return StepResult(status, outputs, error, timed_out=timed_out)
+
+    def _run_in(self, scratch: Path, sp: StepPlan, run_id: str, run_dir: Path, inputs: dict):
+        """Prepare the working directory and outputs in ``scratch``, run the step, commit what it made.
+
+        Returns (status, error, outputs, last log lines, timed out)."""
+        store = self.store
         work = scratch / "wd"
         materialize(store, sp.snapshot.files, work)
         (work / "outputs").mkdir(exist_ok=True)
@@ -241,8 +310,9 @@ class RunExecution:
             if inp.mode == "download":
                 dest = scratch / "in" / inp.name
                 src = Path(inputs[inp.name])
-                if src.is_dir():
-                    shutil.copytree(src, dest)
+                if src.is_dir():  # a writable copy, as Azure's download mode gives
+                    shutil.copytree(src, dest, copy_function=shutil.copyfile)
+                    _make_writable(dest)
                 else:
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(src, dest)
@@ -255,6 +325,7 @@ class RunExecution:
                   working_dir=work, run_dir=run_dir, inputs=inputs,
                   outputs={n: staged[n] / n for n in staged}, environment=sp.environment, input_datasets=datasets)
         backend = self.backends[sp.compute_target]
+        timer = None
         log_path = run_dir / LOG_NAME
         tail: list[str] = []
         timed_out = threading.Event()
@@ -264,11 +335,13 @@ class RunExecution:
             handle = backend.start(job)
             with self._handles_lock:
                 self._handles[sp.name] = handle
+                raced = self._cancel.is_set()  # a cancel that came while the process was starting
+                if raced:
+                    self._stopped.add(sp.name)
             info = handle.process_info() if hasattr(handle, "process_info") else {}
             self._set_step_status(sp.name, "Running", started=time.time(), **info)
-            if self._cancel.is_set():  # a cancel that raced with the start
+            if raced:
                 handle.cancel()
-            timer = None
             if sp.timeout:
                 def on_timeout():
                     timed_out.set()
@@ -286,20 +359,22 @@ class RunExecution:
                         del tail[0]
                     self._publish("log", sp.name, line=line)
             rc = handle.wait()
+        finally:
             if timer:
                 timer.cancel()
-        finally:
             follower.stop()
             with self._handles_lock:
                 self._handles.pop(sp.name, None)
         if timed_out.is_set():
             status, error = "Canceled", (f"Step '{sp.name}' exceeded its time limit of "
                                          f"max_run_duration_seconds={sp.timeout} and was stopped.")
-        elif self._cancel.is_set() and rc != 0:
+        elif sp.name in self._stopped:  # even if the script caught the signal and exited 0
             status, error = "Canceled", f"Step '{sp.name}' was stopped: {self._cancel_reason}"
+        elif rc != 0 and getattr(handle, "error", None):  # the backend knows why (an environment build)
+            status, error = "Failed", handle.error
         elif rc != 0:
             last = next((ln for ln in reversed(tail) if ln.strip()), "")
-            status, error = "Failed", f"Step '{sp.name}' exited with code {rc}" + (f": {last.strip()}" if last else ".")
+            status, error = "Failed", f"Step '{sp.name}' {_exit_description(rc)}" + (f": {last.strip()}" if last else ".")
         outputs = {}
         if status is None:
             try:
@@ -308,12 +383,7 @@ class RunExecution:
             except Exception as e:  # noqa: BLE001 - a bad output fails the step, not the runner
                 status, error = "Failed", f"Step '{sp.name}': {e}"
         self._keep_run_files(work, run_dir)
-        shutil.rmtree(scratch, ignore_errors=True)
-        fields = {"ended": time.time(), "error": error}
-        if status == "Failed":
-            fields["details"] = {"error_tail": tail}
-        self._set_step_status(sp.name, status, **fields)
-        return StepResult(status, outputs, error)
+        return status, error, outputs, tail, timed_out.is_set()
 
     def _commit_outputs(self, sp, staged, run_id) -> dict:
         outputs = {}
@@ -327,7 +397,7 @@ class RunExecution:
             if op.destination is not None:
                 self._upload(op, committed / op.name, run_id)
             if op.register_as:
-                self._register_output(op, run_id)
+                self._register_output(op, run_id, committed / op.name)
         self.store.set_outputs(run_id, outputs)
         return outputs
 
@@ -342,12 +412,11 @@ class RunExecution:
         else:
             datastore.upload_files([path], target_path=target, overwrite=True, show_progress=False)
 
-    def _register_output(self, op, run_id):
+    def _register_output(self, op, run_id, committed: Path):
         from ..core.data import Dataset
 
         datastore = op.destination[0] if op.destination else self.ws.get_default_datastore()
-        if op.destination is None:
-            committed = self.store.data_path(self.store.get_outputs(run_id)[op.name]) / op.name
+        if op.destination is None:  # the outputs are recorded only after all are committed, so use the path
             target = f"registered/{op.register_as}/{run_id}"
             self._upload_plain(datastore, committed, target)
         else:
@@ -386,16 +455,52 @@ class RunExecution:
         if self.single:
             return  # the step run is the top run; its status is final already
         failed = [n for n, r in self._results.items() if r.status == "Failed"]
+        timed_out = [n for n, r in self._results.items() if r.timed_out]
         if internal_error:
             status, error = "Failed", internal_error
         elif failed:
             status, error = "Failed", self._results[failed[0]].error
+        elif timed_out:
+            status, error = "Canceled", self._results[timed_out[0]].error
         elif self._cancel.is_set():
             status, error = "Canceled", self._cancel_reason
         else:
             status, error = "Completed", None
         self.store.update_run(self.run_id, status=status, ended=now, error=error)
         self._publish("run_status", status=status, error=error)
+
+
+def _make_writable(path: Path) -> None:
+    """Owner may write (and enter) everything below path; symlinks are not followed."""
+    for dirpath, dirnames, filenames in os.walk(path):
+        os.chmod(dirpath, os.stat(dirpath).st_mode | 0o700)
+        for name in filenames:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                os.chmod(p, os.stat(p).st_mode | 0o600)
+
+
+def _remove_tree(path: Path) -> None:
+    """rmtree that also removes what a script made read-only (say, a copy of a committed input)."""
+    if path.exists():
+        try:
+            _make_writable(path)
+        except OSError:
+            pass
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _exit_description(rc: int) -> str:
+    """'exited with code 3', or for a negative code the signal that killed it (say, the OOM killer's SIGKILL)."""
+    if rc < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        return f"was killed by {name} (exit code {rc})"
+    return f"exited with code {rc}"
 
 
 class _MetricsFollower:

@@ -130,9 +130,9 @@ class Run:
         if execution is not None:
             execution.cancel()
             return
-        row = self._row
-        if row["status"] not in FINAL_STATUSES:
-            self._store.update_run(self._top_id(), status="CancelRequested")
+        top = self._store.get_run(self._top_id())
+        if top["status"] not in FINAL_STATUSES:  # the runner in another process polls for this
+            self._store.update_run(top["id"], status="CancelRequested", details={"cancel_requested": True})
 
     # -- details -------------------------------------------------------------------------------------------
     def get_details(self) -> dict:
@@ -236,11 +236,10 @@ class Run:
                 yield from child.get_children(recursive=True)
 
     def get_environment(self):
-        from ..core.pipeline_format import _environment_from_dict
         from ..core.environment import Environment
 
         env = self._row["details"].get("environment")
-        return _environment_from_dict(Environment, env) if env else Environment("user-managed")
+        return Environment.from_dict(env) if env else Environment("user-managed")
 
     # -- display -----------------------------------------------------------------------------------------------
     def __repr__(self):

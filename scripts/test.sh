@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up, then run the whole test suite: unit tests and the integrations against real engines
+# (subprocesses, an IPython kernel, JupyterLab in headless Chromium).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_venv.sh test
+bash scripts/install_system_deps.sh
+mkdir -p test-artifacts
+.venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"
