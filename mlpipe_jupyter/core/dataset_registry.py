@@ -15,6 +15,8 @@ def _definition(dataset) -> dict:
 
 
 def register_dataset(workspace, dataset, name, description=None, tags=None, create_new_version=False):
+    if not isinstance(name, str) or not name.strip():
+        raise UserError(f"A dataset needs a non-empty name to be registered (got {name!r}).")
     definition = _definition(dataset)
     store = workspace._store
     with store.tx() as db:
@@ -41,11 +43,19 @@ def get_dataset(workspace, name, version="latest"):
     if version in (None, "latest"):
         row = db.execute("SELECT * FROM datasets WHERE name=? ORDER BY version DESC LIMIT 1", (name,)).fetchone()
     else:
-        row = db.execute("SELECT * FROM datasets WHERE name=? AND version=?", (name, int(version))).fetchone()
+        try:
+            number = int(version)
+        except (TypeError, ValueError):
+            raise UserError(f"Dataset '{name}': version must be a number, None or 'latest' (got {version!r}).") from None
+        row = db.execute("SELECT * FROM datasets WHERE name=? AND version=?", (name, number)).fetchone()
     if row is None:
+        versions = [r["version"] for r in db.execute("SELECT version FROM datasets WHERE name=? ORDER BY version",
+                                                     (name,))]
+        if versions:
+            raise UserError(f"Dataset '{name}' has no version {version} "
+                            f"(versions: {', '.join(map(str, versions))}).")
         known = [r["name"] for r in db.execute("SELECT DISTINCT name FROM datasets ORDER BY name")]
-        which = f"'{name}'" + ("" if version in (None, "latest") else f" version {version}")
-        raise UserError(f"No dataset {which} is registered (registered: {', '.join(known) or 'none'}).")
+        raise UserError(f"No dataset named '{name}' is registered (registered: {', '.join(known) or 'none'}).")
     d = json.loads(row["definition"])
     sources = [dict(s, _ds=Datastore(workspace, s["datastore"])) if "datastore" in s else dict(s)
                for s in d.get("sources", [])]

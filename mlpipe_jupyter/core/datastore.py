@@ -1,8 +1,9 @@
 """Datastores: named places for data, local folders or any fsspec file system.
 
-Storage options that look like secrets (keys, tokens, passwords) are kept in this process only and
-never written to the store; a later process gets them from the backend's usual environment
-variables or credential files, or by registering the datastore again.
+Storage options that look like secrets (keys, tokens, passwords, also nested) and credentials in the
+URL (a password, a SAS ``sig=``) are kept in this process only and never written to the store; a later
+process gets them from the backend's usual environment variables or credential files, or by
+registering the datastore again.
 """
 from __future__ import annotations
 
@@ -19,11 +20,48 @@ _SECRET_OPTION = re.compile(r"(key|secret|token|password|passwd|credential|sas|c
 _session_secrets: dict[tuple[str, str], dict] = {}
 
 
+def _holds_secret(key, value) -> bool:
+    """A secret-looking option name, also nested (``client_kwargs={"aws_secret_access_key": ...}``)."""
+    if isinstance(key, str) and _SECRET_OPTION.search(key):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_secret(k, v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_secret(None, v) for v in value)
+    return False
+
+
+_URL_KEY = "\0url"  # where the session keeps a URL whose stored copy had its credentials masked
+_MASK = "***"
+
+
+def _masked_url(url: str) -> str:
+    """The URL without a password or secret-looking query values (a SAS ``sig=``, ``token=``...)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    if password:
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = f"{userinfo.split(':', 1)[0]}:{_MASK}@{host}"
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(_SECRET_OPTION.search(k) or k.lower() == "sig" for k, _ in query):
+        query = [(k, _MASK if _SECRET_OPTION.search(k) or k.lower() == "sig" else v) for k, v in query]
+        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*")))
+    return urlunsplit(parts._replace(netloc=netloc)) if password else url
+
+
 class Datastore:
     """A registered datastore of a workspace (``Datastore(ws, name)`` looks one up)."""
 
     def __init__(self, workspace, name: str | None = None):
-        name = name or DEFAULT_DATASTORE
+        if name is None:  # as in Azure ML: no name means the workspace's default datastore
+            row = workspace._store.db.execute("SELECT name FROM datastores WHERE is_default=1").fetchone()
+            name = row["name"] if row is not None else DEFAULT_DATASTORE
         row = workspace._store.db.execute("SELECT * FROM datastores WHERE name=?", (name,)).fetchone()
         if row is None:
             known = ", ".join(sorted(workspace.datastores)) or "none"
@@ -39,6 +77,14 @@ class Datastore:
         self._secret_names = config.get("secret_options", [])
         self._fs = None
         self._root = None
+
+    @staticmethod
+    def get(workspace, datastore_name: str) -> "Datastore":
+        return Datastore(workspace, datastore_name)
+
+    @staticmethod
+    def get_default(workspace) -> "Datastore":
+        return workspace.get_default_datastore()
 
     # -- registration -------------------------------------------------------------------------------
     @staticmethod
@@ -56,7 +102,7 @@ class Datastore:
         try:
             fsspec.core.url_to_fs(url, **storage_options)
         except (ImportError, ValueError) as e:
-            raise UserError(f"Datastore '{name}': fsspec cannot open {url!r}: {e}") from None
+            raise UserError(f"Datastore '{name}': fsspec cannot open {_masked_url(url)!r}: {e}") from None
         return Datastore._register(workspace, name, "fsspec", url, storage_options, overwrite)
 
     @staticmethod
@@ -65,9 +111,12 @@ class Datastore:
 
         if not re.match(r"^[A-Za-z0-9_]+$", name or ""):
             raise UserError(f"Datastore name {name!r} is not valid: use letters, digits and '_'.")
-        secret = {k: v for k, v in storage_options.items() if _SECRET_OPTION.search(k)}
+        secret = {k: v for k, v in storage_options.items() if _holds_secret(k, v)}
         public = {k: v for k, v in storage_options.items() if k not in secret}
-        config = {"url": url, "storage_options": public, "secret_options": sorted(secret)}
+        stored_url = _masked_url(url)
+        config = {"url": stored_url, "storage_options": public, "secret_options": sorted(secret)}
+        if stored_url != url:
+            secret[_URL_KEY] = url
         store = workspace._store
         with store.tx() as db:
             row = db.execute("SELECT config FROM datastores WHERE name=?", (name,)).fetchone()
@@ -80,6 +129,8 @@ class Datastore:
                        (name, kind, json.dumps(config), name))
         if secret:
             _session_secrets[(str(workspace.path), name)] = secret
+        else:
+            _session_secrets.pop((str(workspace.path), name), None)
         return Datastore(workspace, name)
 
     # -- file system --------------------------------------------------------------------------------
@@ -90,7 +141,13 @@ class Datastore:
 
             options = dict(self._public_options)
             options.update(_session_secrets.get((str(self.workspace.path), self.name), {}))
-            self._fs, root = fsspec.core.url_to_fs(self.url, **options)
+            url = options.pop(_URL_KEY, None)
+            if url is None and _MASK in self.url:
+                raise UserError(
+                    f"Datastore '{self.name}' was registered with credentials in its URL, which are kept only by "
+                    "the process that registered it. Register it again here, or pass the credentials as storage "
+                    "options or through the storage's usual environment variables.")
+            self._fs, root = fsspec.core.url_to_fs(url or self.url, **options)
             self._root = root.rstrip("/") or "/"
         return self._fs
 

@@ -29,23 +29,34 @@ def _data_key(obj):
 def pipeline_to_dict(pipeline, base_dir=None) -> dict:
     base = Path(base_dir or os.getcwd()).resolve()
     data: dict[str, dict] = {}
+    links: dict[str, PipelineData] = {}  # name -> the one intermediate data object saved under it
     params = {name: p.to_dict() for name, p in pipeline.parameters().items()}
+
+    def add(name, obj):
+        """Data is saved once by name; two different things under one name would merge on loading."""
+        d = obj.to_dict()
+        if name in data and (data[name] != d or (isinstance(obj, PipelineData) and links.get(name) is not obj)):
+            raise UserError(f"The pipeline uses two different data objects named '{name}'; "
+                            "give each its own name so the saved file keeps them apart.")
+        data[name] = d
+        if isinstance(obj, PipelineData):
+            links[name] = obj
 
     def ref(obj):
         if isinstance(obj, PipelineParameter):
             return {"param": obj.name}
         if isinstance(obj, InputBinding):
-            data.setdefault(obj.data.name, obj.data.to_dict())
+            add(obj.data.name, obj.data)
             return {"data": obj.data.name, "as": obj.input_name, "mode": obj.mode}
         if isinstance(obj, DatasetConsumptionConfig):
-            data.setdefault(obj.name, obj.dataset.to_dict())
+            add(obj.name, obj.dataset)
             return {"data": obj.name, "mode": obj.mode}
         if isinstance(obj, (PipelineData, DataReference)):
-            data.setdefault(obj.name, obj.to_dict())
+            add(obj.name, obj)
             return {"data": obj.name}
         if isinstance(obj, AbstractDataset):
             key = obj.name or "dataset"
-            data.setdefault(key, obj.to_dict())
+            add(key, obj)
             return {"data": key}
         return obj
 
@@ -80,13 +91,23 @@ def pipeline_to_dict(pipeline, base_dir=None) -> dict:
 
 
 def pipeline_from_dict(workspace, doc, base_dir=".") -> "Pipeline":
+    if not isinstance(doc, dict) or not isinstance(doc.get("steps"), list):
+        raise UserError("A pipeline description must be a mapping with a 'steps' list.")
+    if isinstance(doc.get("version"), int) and doc["version"] > FORMAT_VERSION:
+        raise UserError(f"The pipeline description has format version {doc['version']}; this version of "
+                        f"mlpipe-jupyter reads up to {FORMAT_VERSION}. Upgrade mlpipe-jupyter to load it.")
+    try:
+        return _pipeline_from_dict(workspace, doc, base_dir)
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise UserError(f"The pipeline description is malformed ({type(e).__name__}: {e}).") from None
+
+
+def _pipeline_from_dict(workspace, doc, base_dir):
     from .datastore import Datastore
     from .environment import Environment
     from .pipeline import Pipeline
     from .step import PythonScriptStep
 
-    if not isinstance(doc, dict) or not isinstance(doc.get("steps"), list):
-        raise UserError("A pipeline file must be a mapping with a 'steps' list.")
     base = Path(base_dir).resolve()
     params = {n: PipelineParameter(n, (v or {}).get("default")) for n, v in (doc.get("parameters") or {}).items()}
     data_docs = doc.get("data") or {}
@@ -100,7 +121,7 @@ def pipeline_from_dict(workspace, doc, base_dir=".") -> "Pipeline":
             return data[name]
         d = data_docs.get(name)
         if d is None:
-            raise UserError(f"The pipeline file refers to data '{name}', which its 'data' section does not define.")
+            raise UserError(f"The pipeline refers to data '{name}', which its 'data' section does not define.")
         kind = d.get("kind")
         if kind == "pipeline_data":
             obj = PipelineData(name, datastore=datastore(d.get("datastore")), is_directory=d.get("is_directory", True))
@@ -123,21 +144,25 @@ def pipeline_from_dict(workspace, doc, base_dir=".") -> "Pipeline":
                 obj = cls(sources, options=d.get("options"))
             obj = DatasetConsumptionConfig(name, obj)
         else:
-            raise UserError(f"Data '{name}' in the pipeline file has unknown kind {kind!r}.")
+            raise UserError(f"Data '{name}' in the pipeline has unknown kind {kind!r}.")
         data[name] = obj
         return obj
+
+    views: dict[tuple, object] = {}  # one object per (data, input name, mode), as in the saved pipeline
 
     def deref(v):
         if isinstance(v, dict) and "param" in v:
             if v["param"] not in params:
-                raise UserError(f"The pipeline file refers to parameter '{v['param']}', which it does not define.")
+                raise UserError(f"The pipeline refers to parameter '{v['param']}', which it does not define.")
             return params[v["param"]]
         if isinstance(v, dict) and "data" in v:
             obj = make_data(v["data"])
             if isinstance(obj, DatasetConsumptionConfig):
-                return DatasetConsumptionConfig(obj.name, obj.dataset, v.get("mode", obj.mode))
+                key = (v["data"], None, v.get("mode", obj.mode))
+                return views.setdefault(key, DatasetConsumptionConfig(obj.name, obj.dataset, key[2]))
             if "as" in v and isinstance(obj, PipelineData):
-                return InputBinding(obj, v["as"], v.get("mode", "mount"))
+                key = (v["data"], v["as"], v.get("mode", "mount"))
+                return views.setdefault(key, InputBinding(obj, key[1], key[2]))
             return obj
         return v
 
@@ -145,16 +170,16 @@ def pipeline_from_dict(workspace, doc, base_dir=".") -> "Pipeline":
     steps = []
     for sd in doc["steps"]:
         if not isinstance(sd, dict) or "name" not in sd or "script" not in sd:
-            raise UserError(f"Each step in a pipeline file needs 'name' and 'script'; got {sd!r}.")
+            raise UserError(f"Each step in a pipeline needs 'name' and 'script'; got {sd!r}.")
         rc = RunConfiguration()
         if sd.get("environment"):
             rc.environment = _environment_from_dict(Environment, sd["environment"])
         rc.max_run_duration_seconds = sd.get("max_run_duration_seconds")
         step = PythonScriptStep(
             sd["script"], name=sd["name"],
-            arguments=[deref(a) for a in sd.get("arguments", [])],
-            inputs=[deref(i) for i in sd.get("inputs", [])],
-            outputs=[deref(o) for o in sd.get("outputs", [])],
+            arguments=[deref(a) for a in sd.get("arguments") or []],
+            inputs=[deref(i) for i in sd.get("inputs") or []],
+            outputs=[deref(o) for o in sd.get("outputs") or []],
             params={k: deref(v) for k, v in (sd.get("params") or {}).items()},
             compute_target=sd.get("compute_target", "local"),
             runconfig=rc,
@@ -214,4 +239,7 @@ def load_pipeline(workspace, path) -> "Pipeline":
             doc = yaml.safe_load(text)
     except Exception as e:  # noqa: BLE001 - any parse error becomes one clear message
         raise UserError(f"Pipeline file '{path}' could not be parsed: {e}") from None
-    return pipeline_from_dict(workspace, doc, base_dir=path.parent)
+    try:
+        return pipeline_from_dict(workspace, doc, base_dir=path.parent)
+    except UserError as e:
+        raise UserError(f"Pipeline file '{path}': {e}") from None

@@ -16,13 +16,15 @@ _stores_lock = threading.Lock()
 
 
 def _open_store(folder: Path) -> Store:
+    """The process's store for a folder; every open also cleans up after runners that died since,
+    because another process using this workspace may have been killed after our first open."""
     key = str(folder)
     with _stores_lock:
         store = _stores.get(key)
         if store is None:
             store = _stores[key] = Store(folder)
-            store.recover_orphans()
-        return store
+    store.recover_orphans()
+    return store
 
 
 class Workspace:
@@ -38,7 +40,11 @@ class Workspace:
                 f"Workspace.create(name, path='{root}') or `mlpipe init`.")
         self.path = root
         self.folder = folder
-        self.name = json.loads(config.read_text())["name"]
+        try:
+            self.name = json.loads(config.read_text())["name"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise UserError(f"The workspace file '{config}' is damaged ({e}); "
+                            "fix it or write {\"name\": \"...\"} into it.") from None
         self._store = _open_store(folder)
 
     @staticmethod
@@ -56,7 +62,7 @@ class Workspace:
                 raise UserError(f"The workspace at '{root}' is named '{existing}', not '{name}'.")
         else:
             folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / "config.json.tmp"
+            tmp = folder / f"config.json.{os.getpid()}.{threading.get_ident()}.tmp"  # two creators at once
             tmp.write_text(json.dumps({"name": name, "created": time.time()}))
             os.replace(tmp, config)
         ws = Workspace(root)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,7 @@ class ExternalInput:
 
 
 def _datastore_source(workspace, datastore, path_on_datastore, what) -> tuple[Path, str]:
+    workspace = workspace or datastore.workspace  # a dataset read outside a pipeline knows no workspace
     full = datastore.resolve(path_on_datastore)
     if datastore.is_local:
         if not os.path.exists(full):
@@ -43,22 +46,36 @@ def _datastore_source(workspace, datastore, path_on_datastore, what) -> tuple[Pa
     cache = workspace.folder / "cache" / "datastores" / datastore.name / fingerprint[:32]
     target = cache / (posixpath.basename(full.rstrip("/")) or "data")
     if not target.exists():
-        tmp = cache.with_name(cache.name + ".partial")
-        tmp.mkdir(parents=True, exist_ok=True)
-        dest = tmp / target.name
-        if fs.isfile(full):
-            fs.get_file(full, str(dest))
-        else:
-            for f in files:
-                out = dest / f[len(full):].lstrip("/")
-                out.parent.mkdir(parents=True, exist_ok=True)
-                fs.get_file(f, str(out))
+        tmp = _private_partial(cache)
         try:
-            os.rename(tmp, cache)
-        except OSError:
-            if not target.exists():
-                raise
+            dest = tmp / target.name
+            if fs.isfile(full):
+                fs.get_file(full, str(dest))
+            else:
+                dest.mkdir()
+                for f in files:
+                    out = dest / f[len(full):].lstrip("/")
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    fs.get_file(f, str(out))
+            _publish(tmp, cache)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return target, fingerprint
+
+
+def _private_partial(final: Path) -> Path:
+    """A download folder of this process only: two processes may fetch the same data at once."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=final.name + ".partial-", dir=final.parent))
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Rename a finished folder into place; if another process got there first, keep theirs."""
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if not final.exists():
+            raise
 
 
 def _dataset_sources(workspace, dataset, what) -> list[tuple[Path, str]]:
@@ -82,10 +99,22 @@ def _dataset_sources(workspace, dataset, what) -> list[tuple[Path, str]]:
             fs, path = fsspec.core.url_to_fs(src["url"])
             if not fs.exists(path):
                 raise UserError(f"{what}: '{src['url']}' does not exist.")
-            local = fsspec.open_local("simplecache::" + src["url"], simplecache={"cache_storage": str(
-                workspace.folder / "cache" / "urls")}) if workspace else src["url"]
+            cache = {"cache_storage": str(workspace.folder / "cache" / "urls")} if workspace else {}
+            local = fsspec.open_local("simplecache::" + src["url"], simplecache=cache)
             out.append((Path(local), hashlib.sha256(str(fs.ukey(path)).encode()).hexdigest()))
     return out
+
+
+def _link_tree(src: Path, dest: Path) -> None:
+    """Real folders with links to the files, so a plain ``os.walk`` of the merged data sees every file."""
+    if src.is_file():
+        os.symlink(src, dest)
+        return
+    for dirpath, _, filenames in os.walk(src, followlinks=True):
+        here = dest / os.path.relpath(dirpath, src)
+        here.mkdir(parents=True, exist_ok=True)
+        for name in filenames:
+            os.symlink(os.path.join(dirpath, name), here / name)
 
 
 def dataset_local_paths(workspace, dataset) -> list[str]:
@@ -107,14 +136,13 @@ def resolve_external(workspace, data, what: str) -> ExternalInput:
             fp = hashlib.sha256("".join(f for _, f in sources).encode()).hexdigest()
             path = workspace.folder / "cache" / "datasets" / fp[:32]
             if not path.exists():
-                tmp = path.with_name(path.name + f".partial{os.getpid()}")
-                tmp.mkdir(parents=True, exist_ok=True)
-                for i, (p, _) in enumerate(sources):
-                    os.symlink(p, tmp / f"{i:03d}_{p.name}")
+                tmp = _private_partial(path)
                 try:
-                    os.rename(tmp, path)
-                except OSError:
-                    pass
+                    for i, (p, _) in enumerate(sources):
+                        _link_tree(p, tmp / f"{i:03d}_{p.name}")
+                    _publish(tmp, path)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
         label = f"dataset {data.name}:{data.version}" if data.name else "dataset"
         kind = "tabular" if isinstance(data, TabularDataset) else "file"
         return ExternalInput(Path(path), fp, label, kind, data.options)

@@ -21,7 +21,7 @@ from ..planning.fingerprint import path_fingerprint
 from ..planning.planner import Plan, StepPlan
 from ..planning.reuse import Decision, decide
 from ..planning.snapshot import materialize
-from ..tracking.store import hostname, process_start_time
+
 from .events import Event, bus
 from .protocol import Job
 
@@ -102,8 +102,6 @@ class RunExecution:
     def start(self):
         with _active_lock:
             _active[self.run_id] = self
-        self.store.update_run(self.run_id, runner_pid=os.getpid(), runner_start=process_start_time(os.getpid()),
-                              host=hostname())
         self._thread.start()
 
     def cancel(self, reason: str = "Canceled by the user."):

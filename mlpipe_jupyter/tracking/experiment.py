@@ -1,6 +1,7 @@
 """Experiment: a named group of runs; ``submit`` plans, records and starts a run in the background."""
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -28,7 +29,7 @@ class Experiment:
         from ..core.run_config import ScriptRunConfig
         from ..planning.planner import make_plan, script_plan
         from ..running.runner import RunExecution
-        from ..tracking.store import new_id
+        from ..tracking.store import hostname, new_id, process_start_time
         from .run import PipelineRun, Run
 
         ws = self.workspace
@@ -69,6 +70,8 @@ class Experiment:
                                  details={"script": sp.script, "snapshot": sp.snapshot.digest, "git": sp.snapshot.git,
                                           "compute_target": sp.compute_target, "upstream": sp.upstream,
                                           "environment": sp.environment.to_dict()}))
+        # the runner's identity goes in with the rows, so a crash right after this is still recoverable
+        rows[0].update(runner_pid=os.getpid(), runner_start=process_start_time(os.getpid()), host=hostname())
         store.insert_runs(rows)
         store.set_tags(run_id, tags or {})
         execution = RunExecution(ws, plan, run_id, self.name, step_run_ids, backends,

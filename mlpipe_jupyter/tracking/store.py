@@ -371,7 +371,14 @@ class Store:
             status = "Failed" if r["status"] in ("Running", "Preparing", "Finalizing") or r["id"] == top else "Canceled"
             self.update_run(r["id"], status=status, ended=now, error=msg if status == "Failed" else "Not run: " + msg)
             recovered.append(r["id"])
+            self._remove_staging(r["id"])
         return recovered
+
+    def _remove_staging(self, run_id: str) -> None:
+        """The half-written outputs and working copy a killed step left in tmp/; nothing refers to them."""
+        for leftover in (self.root / "tmp").glob(f"step-{run_id}-*"):
+            _make_writable(leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _row(row) -> dict | None:
