@@ -8,12 +8,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
 from .data import (AbstractDataset, DataReference, DatasetConsumptionConfig, FileDataset, InputBinding,
                    OutputFileDatasetConfig, PipelineData, TabularDataset)
 from .parameters import PipelineParameter
 from .run_config import RunConfiguration
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
 
 FORMAT_VERSION = 1
 

@@ -21,7 +21,6 @@ from ..planning.fingerprint import path_fingerprint
 from ..planning.planner import Plan, StepPlan
 from ..planning.reuse import Decision, decide
 from ..planning.snapshot import materialize
-
 from .events import Event, bus
 from .protocol import Job
 
