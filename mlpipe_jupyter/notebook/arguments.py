@@ -1,0 +1,149 @@
+"""Argument parsing of ``%%step`` and ``%pipeline``, apart from running them.
+
+Every mistake becomes an IPython ``UsageError`` with one short message (IPython shows those without
+a traceback). The same parsers read ``%%step`` cells of a notebook file for ``mlpipe run``.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+
+from IPython.core.error import UsageError
+
+from ..core.parameters import parse_value
+from .cell_steps import CellSpec
+
+_DATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_STEP_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+class HelpShown(Exception):
+    """``-h`` printed its help; nothing else to do."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+    def exit(self, status=0, message=None):
+        if status:
+            raise UsageError(f"{self.prog}: {(message or '').strip()}")
+        raise HelpShown()
+
+
+def split(line: str, prog: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError as e:
+        raise UsageError(f"{prog}: {e} in {line!r}") from None
+
+
+def parse_params(items, prog: str, what="--param") -> dict:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"{prog}: {what} {item!r} is not of the form NAME=VALUE.")
+        if not _PARAM_NAME.match(key):
+            raise UsageError(f"{prog}: {what} name {key!r} is not valid: use letters, digits, '_', '.' or '-'.")
+        out[key] = parse_value(value)
+    return out
+
+
+# -- %%step ---------------------------------------------------------------------------------------------------
+def _step_parser() -> _Parser:
+    p = _Parser(prog="%%step", description="Record this cell as a step of the notebook's pipeline.")
+    p.add_argument("name", help="step name")
+    p.add_argument("--inputs", nargs="+", default=[], metavar="NAME[=SOURCE]",
+                   help="NAME: the output of another step; NAME=SOURCE: a path relative to the notebook, "
+                        "DATASTORE:PATH or dataset:NAME[:VERSION]")
+    p.add_argument("--outputs", nargs="+", default=[], metavar="NAME", help="folders the cell writes")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter")
+    p.add_argument("--compute", metavar="TARGET", help="compute target (default: the configured one)")
+    p.add_argument("--environment", metavar="ENV",
+                   help="a registered NAME[:VERSION], docker:IMAGE, a requirements .txt, a conda .yml or a Python "
+                        "interpreter")
+    p.add_argument("--no-reuse", action="store_true", help="always rerun this step")
+    p.add_argument("--source-dir", metavar="DIR", help="snapshot this folder with the cell (relative to the notebook)")
+    p.add_argument("--run", action="store_true", help="also run the cell now, on the latest upstream outputs")
+    return p
+
+
+def parse_step_line(line: str, body: str, default_compute: str = "local") -> tuple[CellSpec, bool]:
+    """The cell's spec and whether ``--run`` was given."""
+    prog = "%%step"
+    args = _step_parser().parse_args(split(line, prog))
+    if not _STEP_NAME.match(args.name):
+        raise UsageError(f"{prog}: step name {args.name!r} is not valid: use letters, digits, '_', '.' or '-'.")
+    inputs, seen = [], set()
+    for item in args.inputs:
+        name, sep, source = item.partition("=")
+        if not _DATA_NAME.match(name):
+            raise UsageError(f"{prog} {args.name}: input name {name!r} is not valid: start with a letter or '_', "
+                             "then letters, digits or '_'.")
+        if sep and not source:
+            raise UsageError(f"{prog} {args.name}: input {item!r} has an empty SOURCE.")
+        if name in seen:
+            raise UsageError(f"{prog} {args.name}: input '{name}' is given twice.")
+        seen.add(name)
+        inputs.append([name, source if sep else None])
+    for name in args.outputs:
+        if not _DATA_NAME.match(name):
+            raise UsageError(f"{prog} {args.name}: output name {name!r} is not valid: start with a letter or '_', "
+                             "then letters, digits or '_'.")
+        if name in seen:
+            raise UsageError(f"{prog} {args.name}: '{name}' is both an input and an output.")
+        seen.add(name)
+    if len(set(args.outputs)) != len(args.outputs):
+        raise UsageError(f"{prog} {args.name}: an output name is given twice.")
+    spec = CellSpec(name=args.name, body=body.rstrip(), inputs=inputs, outputs=list(args.outputs),
+                    params=parse_params(args.param, f"{prog} {args.name}"), compute=args.compute or default_compute,
+                    environment=args.environment, allow_reuse=not args.no_reuse, source_dir=args.source_dir)
+    return spec, args.run
+
+
+# -- %pipeline ----------------------------------------------------------------------------------------------------
+def _pipeline_parser() -> _Parser:
+    p = _Parser(prog="%pipeline", description="Work with the notebook's pipeline.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    s = sub.add_parser("submit", help="submit the pipeline and show its monitor")
+    s.add_argument("--experiment", metavar="E")
+    s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    s.add_argument("--regenerate", action="store_true", help="rerun every step")
+    s.add_argument("--wait", action="store_true", help="block until the run ends and return it")
+    sub.add_parser("show", help="draw the pipeline")
+    sub.add_parser("validate", help="list every problem of the pipeline")
+    sub.add_parser("steps", help="list the steps")
+    r = sub.add_parser("runs", help="list recent runs")
+    r.add_argument("--experiment", metavar="E")
+    r.add_argument("--all", action="store_true", help="runs of every experiment")
+    e = sub.add_parser("export", help="save the pipeline as YAML or JSON")
+    e.add_argument("path")
+    ld = sub.add_parser("load", help="replace the pipeline with one from a YAML or JSON file")
+    ld.add_argument("path")
+    sub.add_parser("clear", help="remove every step")
+    rm = sub.add_parser("remove", help="remove one step")
+    rm.add_argument("step")
+    sn = sub.add_parser("save-notebook", help="save the pipeline into a notebook's metadata")
+    sn.add_argument("path", nargs="?")
+    return p
+
+
+def parse_pipeline_line(line: str) -> argparse.Namespace:
+    args, extra = _pipeline_parser().parse_known_args(split(line, "%pipeline"))
+    if extra:
+        where = f"%pipeline {args.command}" if args.command else "%pipeline"
+        raise UsageError(f"{where}: unrecognized arguments: {' '.join(extra)}")
+    if args.command is None:
+        raise UsageError("%pipeline: give a command: submit, show, validate, steps, runs, export, load, clear, "
+                         "remove or save-notebook.")
+    if args.command == "submit":
+        args.params = parse_params(args.param, "%pipeline submit")
+    return args

@@ -1,0 +1,334 @@
+"""``%%step`` and ``%pipeline``: build a pipeline from notebook cells, submit it and watch it run.
+
+Settings are traitlets, changeable with ``%config PipelineMagics.default_compute = "local"`` (or in
+an IPython profile). Parsing lives in arguments.py; each ``%pipeline`` command is one small method
+here. Mistakes (and the package's ``UserError``) surface as one-line ``UsageError`` messages.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from pathlib import Path
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from traitlets import Bool, Unicode
+
+from ..errors import UserError
+from .arguments import HelpShown, parse_pipeline_line, parse_step_line
+
+
+@contextlib.contextmanager
+def user_errors():
+    """The package's own errors become IPython usage errors: a message, no traceback."""
+    try:
+        yield
+    except HelpShown:
+        raise
+    except UserError as e:
+        raise UsageError(str(e)) from None
+
+
+def _quiet_help(func):
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except HelpShown:
+            return None
+
+    wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__
+    return wrapper
+
+
+def latest_output_path(store, step_name: str, output: str, experiment: str):
+    """Where the latest completed run of ``step_name`` (this experiment first) keeps ``output``."""
+    row = store.db.execute(
+        "SELECT o.digest FROM runs r JOIN outputs o ON o.run_id = r.id WHERE r.kind='step' AND r.name=? "
+        "AND r.status='Completed' AND o.name=? ORDER BY (r.experiment=?) DESC, r.created DESC LIMIT 1",
+        (step_name, output, experiment)).fetchone()
+    return None if row is None else store.data_path(row["digest"]) / output
+
+
+@magics_class
+class PipelineMagics(Magics):
+    """The notebook's pipeline and the magics that edit, submit and show it."""
+
+    default_experiment = Unicode("", help="Experiment for %pipeline submit; empty: the notebook's name.").tag(
+        config=True)
+    default_compute = Unicode("local", help="Compute target of %%step cells without --compute.").tag(config=True)
+    show_monitor = Bool(True, help="Show the live monitor when a run is submitted.").tag(config=True)
+    autosave_notebook = Bool(
+        False, help="Save the pipeline into the notebook file's metadata after every change, when the kernel "
+                    "knows that file. Off by default: an editor that has the notebook open will report that the "
+                    "file changed on disk.").tag(config=True)
+
+    def __init__(self, shell=None, **kwargs):
+        super().__init__(shell=shell, **kwargs)
+        self._state = None
+        self._workspace = None
+        self._shown: set = set()  # (run id, execution count) already displayed by a magic
+
+    # -- context ---------------------------------------------------------------------------------------------
+    def notebook_path(self) -> Path | None:
+        """The notebook file, when the kernel was told (Jupyter Server sets JPY_SESSION_NAME)."""
+        name = (self.shell.user_ns.get("__session__") if self.shell else None) or os.environ.get("JPY_SESSION_NAME")
+        if not name or not str(name).endswith(".ipynb"):
+            return None
+        path = Path(name)
+        for candidate in (path, Path.cwd() / path, Path.cwd() / path.name):
+            if candidate.is_file():
+                return candidate.resolve()
+        return None
+
+    @property
+    def workspace(self):
+        if self._workspace is None:
+            from ..core.workspace import Workspace
+            from ..errors import WorkspaceNotFoundError
+
+            try:
+                self._workspace = Workspace.from_config()
+            except WorkspaceNotFoundError:
+                self._workspace = Workspace.create("notebook", path=os.getcwd(), exist_ok=True)
+        return self._workspace
+
+    @property
+    def state(self):
+        if self._state is None:
+            from .state import NotebookPipeline
+
+            nb = self.notebook_path()
+            self._state = NotebookPipeline(self.workspace, nb.parent if nb else os.getcwd(), nb.name if nb else None)
+        return self._state
+
+    def experiment_name(self) -> str:
+        if self.default_experiment:
+            return self.default_experiment
+        nb = self.notebook_path()
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", nb.stem).strip("-_.") if nb else ""
+        return stem or "notebook"
+
+    def _widgets(self) -> bool:
+        if getattr(self.shell, "kernel", None) is None:
+            return False
+        import importlib.util
+
+        return importlib.util.find_spec("ipywidgets") is not None
+
+    def _changed(self):
+        nb = self.notebook_path()
+        if self.autosave_notebook and nb is not None:
+            from .notebook_meta import save_notebook_metadata
+
+            save_notebook_metadata(self.state, nb)
+
+    # -- showing runs ------------------------------------------------------------------------------------------
+    def present(self, run, wait: bool):
+        """The monitor (or text in a terminal); with ``wait``, block until the run ends."""
+        from IPython.display import display
+
+        monitor = None
+        if self._widgets() and self.show_monitor:
+            from .monitor import RunMonitor
+
+            monitor = RunMonitor(run)
+            display(monitor.widget)
+            self._shown.add((run.id, self.shell.execution_count))
+        elif not self._widgets() and self.show_monitor:
+            from .text_monitor import TextMonitor
+
+            if wait:
+                TextMonitor(run).wait()
+            else:
+                print(f"Run {run.id} started (experiment '{run.experiment.name}'); "
+                      "run.wait_for_completion(show_output=True) follows it.")
+        if wait:
+            run.wait_for_completion(raise_on_error=False)
+            if monitor is not None:
+                monitor.sync()
+            row = run._row
+            if row["status"] == "Failed":
+                raise UsageError(f"Run {run.id} failed: {row['error']}")
+
+    def display_run(self, run):
+        """``display(run)``: the monitor of any run (a text summary without widgets)."""
+        key = (run.id, self.shell.execution_count)
+        if key in self._shown:  # the magic that returned it has shown it already
+            self._shown.discard(key)
+            return
+        if self._widgets():
+            from IPython.display import HTML, display
+
+            if self.show_monitor:
+                from .monitor import RunMonitor
+
+                display(RunMonitor(run).widget)
+            else:
+                display(HTML(run._repr_html_()))
+        else:
+            from ..tracking.report import run_text
+
+            print(run_text(run))
+
+    # -- %%step ------------------------------------------------------------------------------------------------
+    @cell_magic
+    @_quiet_help
+    def step(self, line, cell):
+        """%%step NAME [--inputs A B=SOURCE ...] [--outputs C ...] [--param k=v ...] [--compute TARGET]
+        [--environment ENV] [--no-reuse] [--source-dir DIR] [--run]
+
+        Record this cell as a step of the notebook's pipeline (``%%step -h`` for details)."""
+        spec, run_now = parse_step_line(line, cell, self.default_compute)
+        with user_errors():
+            if spec.compute not in self.workspace.compute_targets:
+                known = ", ".join(sorted(self.workspace.compute_targets))
+                raise UserError(f"Step '{spec.name}': no compute target named '{spec.compute}' (known: {known}).")
+            replaced = spec.name in self.state.steps
+            self.state.record(spec)
+            self._changed()
+            if run_now:
+                return self.run_single_step(spec.name)
+        links = ", ".join(n for n, _ in spec.inputs) or "none"
+        print(f"{'Replaced' if replaced else 'Recorded'} step '{spec.name}' (inputs: {links}; "
+              f"outputs: {', '.join(spec.outputs) or 'none'}).")
+        return None
+
+    def run_single_step(self, name):
+        """``--run``: this step alone, now, reading its upstream data from the latest runs."""
+        from ..core.pipeline_format import pipeline_from_dict
+        from ..tracking.experiment import Experiment
+
+        state, ws = self.state, self.workspace
+        entry = state.steps[name]
+        experiment = self.experiment_name()
+        producers = state.producers(skip=name)
+        data = dict(entry.data_docs)
+        for input_name in entry.spec.linked_inputs:
+            path = latest_output_path(ws._store, producers[input_name], input_name, experiment)
+            if path is None:
+                raise UserError(f"Step '{name}' input '{input_name}' comes from step '{producers[input_name]}', which "
+                                "has no completed run yet: submit the pipeline, or run that cell with --run first.")
+            data[input_name] = {"kind": "dataset", "dataset_type": "file", "sources": [{"path": str(path)}]}
+        doc = {"version": 1, "description": f"%%step {name} --run", "parameters": dict(entry.param_docs),
+               "data": data, "steps": [entry.step_doc]}
+        entry.write_script()
+        pipeline = pipeline_from_dict(ws, doc, base_dir=state.notebook_dir)
+        run = Experiment(ws, experiment).submit(pipeline, regenerate_outputs=True)
+        self.present(run, wait=True)
+        return None
+
+    # -- %pipeline ------------------------------------------------------------------------------------------------
+    @line_magic
+    @_quiet_help
+    def pipeline(self, line):
+        """%pipeline submit|show|validate|steps|runs|export|load|clear|remove|save-notebook ...
+
+        Work with the notebook's pipeline (``%pipeline -h`` for details)."""
+        args = parse_pipeline_line(line)
+        with user_errors():
+            return getattr(self, "cmd_" + args.command.replace("-", "_"))(args)
+
+    def cmd_submit(self, args):
+        from ..tracking.experiment import Experiment
+
+        pipeline = self.state.build()
+        experiment = args.experiment or self.experiment_name()
+        run = Experiment(self.workspace, experiment).submit(pipeline, pipeline_parameters=args.params,
+                                                            regenerate_outputs=args.regenerate)
+        self.present(run, wait=args.wait)
+        return run
+
+    def cmd_show(self, args):
+        from .graph_svg import pipeline_svg
+
+        if not self.state.steps:
+            raise UserError("The pipeline has no steps yet: record cells with %%step NAME first.")
+        if self._widgets():
+            from IPython.display import HTML, display
+
+            display(HTML(pipeline_svg(self.state.to_doc())))
+        else:
+            self.cmd_steps(args)
+
+    def cmd_validate(self, args):
+        pipeline = self.state.build()
+        problems = pipeline.validate()
+        if problems:
+            from ..errors import PipelineValidationError
+
+            raise PipelineValidationError(problems)
+        print(f"The pipeline is valid ({len(pipeline.steps)} steps: {', '.join(s.name for s in pipeline.steps)}).")
+
+    def cmd_steps(self, args):
+        from .cell_steps import CellStep
+
+        if not self.state.steps:
+            print("No steps yet: record cells with %%step NAME.")
+            return
+        for name, entry in self.state.steps.items():
+            doc = entry.step_doc if isinstance(entry, CellStep) else entry
+            ins = ", ".join(i["data"] for i in doc.get("inputs", []) if isinstance(i, dict) and "data" in i) or "-"
+            outs = ", ".join(o["data"] for o in doc.get("outputs", []) if isinstance(o, dict)) or "-"
+            origin = "cell" if isinstance(entry, CellStep) else "file"
+            reuse = "" if doc.get("allow_reuse", True) else "  no-reuse"
+            print(f"{name:<20} in: {ins:<24} out: {outs:<20} on {doc.get('compute_target', 'local')} ({origin}){reuse}")
+
+    def cmd_runs(self, args):
+        from ..tracking.report import _duration
+
+        experiment = None if args.all else (args.experiment or self.experiment_name())
+        rows = self.workspace._store.list_runs(experiment, limit=20)
+        if not rows:
+            print(f"No runs yet{'' if experiment is None else f' in experiment {experiment!r}'}.")
+            return
+        for r in rows:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created"]))
+            print(f"{r['id']:<24} {r['experiment']:<16} {r['status']:<10} {when}  {_duration(r):>7}")
+
+    def cmd_export(self, args):
+        path = Path(args.path)
+        path = path if path.is_absolute() else self.state.notebook_dir / path
+        pipeline = self.state.build()
+        pipeline.save(path)
+        print(f"Saved the pipeline ({len(pipeline.steps)} steps) to {args.path}.")
+
+    def cmd_load(self, args):
+        self.state.load_file(args.path)
+        self._changed()
+        print(f"Loaded {len(self.state.steps)} steps from {args.path}: {', '.join(self.state.steps)}.")
+
+    def cmd_clear(self, args):
+        self.state.clear()
+        self._changed()
+        print("The pipeline has no steps now.")
+
+    def cmd_remove(self, args):
+        left = self.state.remove(args.step)
+        self._changed()
+        note = f" Steps {', '.join(left)} now take an input nobody produces." if left else ""
+        print(f"Removed step '{args.step}'.{note}")
+
+    def cmd_save_notebook(self, args):
+        from .notebook_meta import save_notebook_metadata
+
+        path = Path(args.path) if args.path else self.notebook_path()
+        if path is None:
+            raise UserError("This kernel does not know its notebook file; name it: "
+                            "%pipeline save-notebook NOTEBOOK.ipynb")
+        save_notebook_metadata(self.state, path)
+        print(f"Saved the pipeline ({len(self.state.steps)} steps) into the metadata of {path}.")
+
+
+def load_ipython_extension(ipython):
+    from ..tracking.run import Run
+
+    magics = PipelineMagics(shell=ipython, parent=ipython)
+    ipython.register_magics(magics)
+    if magics not in ipython.configurables:
+        ipython.configurables.append(magics)
+    ipython.display_formatter.ipython_display_formatter.for_type(Run, magics.display_run)
+    with user_errors():
+        magics.workspace  # opened (or created) now, so Workspace.from_config() works in the next cell
+    return magics

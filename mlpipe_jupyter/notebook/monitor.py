@@ -1,0 +1,344 @@
+"""The live run monitor: an ipywidgets view of a run, fed by the runner's events.
+
+It starts from what the store holds (so a reopened notebook shows the run as it ended), then
+subscribes to the run's events. Events arrive on the runner's threads and are written into widget
+traits from there (ipywidgets sends trait changes from any thread), so the kernel's main thread is
+never busy. Status changes go out at once; log lines and metrics are coalesced by a small timer
+thread, at most one update per step every ``FLUSH_SECONDS``, so a chatty step cannot flood the page.
+
+Page contract (tests and styles rely on it): a ``VBox`` with class ``mlpipe-monitor``; one row per
+step with classes ``mlpipe-step-row`` and ``mlpipe-step-<name>``; in each row a ``Label`` of class
+``mlpipe-status`` whose value is one of ``STATUS_WORDS``, a log tail of class ``mlpipe-log`` and the
+error of a failed step (class ``mlpipe-error``, red); one Cancel button of class ``mlpipe-cancel``
+in the header, for the whole run.
+"""
+from __future__ import annotations
+
+import html
+import threading
+import time
+import weakref
+from collections import deque
+
+import ipywidgets as widgets
+
+from ..running.events import bus
+from ..tracking.store import FINAL_STATUSES
+
+FLUSH_SECONDS = 0.05
+TICK_SECONDS = 1.0
+TAIL_LINES = 12
+STATUS_WORDS = ("queued", "running", "completed", "reused", "failed", "canceled", "not started")
+_WORD = {"NotStarted": "not started", "Queued": "queued", "Preparing": "queued", "Running": "running",
+         "Finalizing": "running", "CancelRequested": "running", "Completed": "completed", "Failed": "failed",
+         "Canceled": "canceled"}
+_COLOR = {"running": "#1565c0", "completed": "#2e7d32", "reused": "#558b2f", "failed": "#c62828",
+          "canceled": "#757575", "queued": "#6d4c41", "not started": "#9e9e9e"}
+
+_monitors: dict[str, list] = {}  # run id -> weak references to its monitors
+_monitors_lock = threading.Lock()
+
+
+def status_word(status: str, reused: bool = False) -> str:
+    if status == "Completed" and reused:
+        return "reused"
+    return _WORD.get(status, "running")
+
+
+def monitors_for(run_id: str) -> list["RunMonitor"]:
+    """The live monitors of a run, oldest first (for tests and tools)."""
+    with _monitors_lock:
+        return [m for m in (ref() for ref in _monitors.get(run_id, [])) if m is not None]
+
+
+def _duration(started, ended) -> str:
+    if not started:
+        return ""
+    seconds = (ended or time.time()) - started
+    return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds) // 60}m{int(seconds) % 60:02d}s"
+
+
+def sparkline(values, width=140, height=32) -> str:
+    """An SVG polyline of a series of numbers."""
+    nums = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(nums) < 2:
+        return ""
+    lo, hi = min(nums), max(nums)
+    span = (hi - lo) or 1.0
+    step = (width - 4) / (len(nums) - 1)
+    points = " ".join(f"{2 + i * step:.1f},{height - 2 - (v - lo) / span * (height - 4):.1f}"
+                      for i, v in enumerate(nums))
+    return (f'<svg class="mlpipe-plot" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+            f'<polyline fill="none" stroke="#1565c0" stroke-width="1.5" points="{points}"/></svg>')
+
+
+def _short(value) -> str:
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class StepRow:
+    """One step: its widgets and the state they show."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.word = "not started"
+        self.started = self.ended = None
+        self.lines: deque[str] = deque(maxlen=TAIL_LINES)
+        self.series: dict[str, list] = {}  # metric -> values, in order
+        self.error_text = ""
+        self.title = widgets.HTML(f"<b>{html.escape(name)}</b>", layout=widgets.Layout(width="180px"))
+        self.status = widgets.Label(self.word, layout=widgets.Layout(width="100px"))
+        self.status.add_class("mlpipe-status")
+        self.duration = widgets.Label("", layout=widgets.Layout(width="70px"))
+        self.duration.add_class("mlpipe-duration")
+        self.note = widgets.HTML("")
+        self.metrics = widgets.HTML("")
+        self.metrics.add_class("mlpipe-metrics")
+        self.log = widgets.HTML("")
+        self.log.add_class("mlpipe-log")
+        self.error = widgets.HTML("")
+        self.error.add_class("mlpipe-error")
+        self.widget = widgets.VBox([widgets.HBox([self.title, self.status, self.duration, self.note]),
+                                    self.metrics, self.log, self.error])
+        self.widget.add_class("mlpipe-step-row")
+        self.widget.add_class(f"mlpipe-step-{name}")
+
+    # all setters run under the monitor's lock
+    def set_status(self, word: str, started=None, ended=None, note=None):
+        self.word = word
+        self.started = started or self.started
+        self.ended = ended or self.ended
+        self.status.value = word
+        self.status.style.text_color = _COLOR.get(word)
+        self.duration.value = _duration(self.started, self.ended)
+        if note is not None:
+            self.note.value = f"<small>{html.escape(note)}</small>"
+
+    def tick(self):
+        if self.word == "running":
+            self.duration.value = _duration(self.started, None)
+
+    def render_log(self):
+        text = html.escape("\n".join(self.lines))
+        self.log.value = (f"<pre style='margin:0;max-height:14em;overflow:auto;font-size:11px'>{text}</pre>"
+                          if text else "")
+
+    def add_metric(self, name, kind, value):
+        if kind in ("list",) and isinstance(value, list):
+            self.series[name] = list(value)
+        elif kind in ("row", "table", "image"):
+            self.series[name] = [value]
+        else:
+            self.series.setdefault(name, []).append(value)
+
+    def render_metrics(self):
+        parts = []
+        for name, values in self.series.items():
+            last = values[-1] if values else ""
+            plot = sparkline(values)
+            parts.append(f"<span style='display:inline-block;margin-right:1.5em'><b>{html.escape(name)}</b> "
+                         f"{html.escape(_short(last))}{(' ' + plot) if plot else ''}</span>")
+        self.metrics.value = "".join(parts)
+
+    def set_error(self, error: str, tail=None):
+        self.error_text = error or ""
+        if not error:
+            self.error.value = ""
+            return
+        lines = list(tail if tail is not None else self.lines)[-8:]
+        extra = ("\n" + "\n".join(lines)) if lines else ""
+        self.error.value = (f"<pre style='color:#c62828;margin:0;white-space:pre-wrap'>"
+                            f"{html.escape(error + extra)}</pre>")
+
+
+class RunMonitor:
+    """``RunMonitor(run).widget`` is the view; it lives until the run ends, then keeps the final state."""
+
+    def __init__(self, run):
+        from ..tracking.run import PipelineRun
+
+        self.run = run
+        self.top_id = run._top_id()
+        self.is_pipeline = isinstance(run, PipelineRun)
+        self.only_step_run = None if (self.is_pipeline or run.id == self.top_id) else run.id
+        self.rows: dict[str, StepRow] = {}
+        self.flush_hooks: list = []  # callback(step, lines) after lines reach the log widget
+        self._lock = threading.RLock()
+        self._pending_lines: dict[str, list] = {}
+        self._pending_metrics: dict[str, list] = {}
+        self._early: list | None = []  # events that came while the stored state was being read
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._final = False
+        self._last_flush = 0.0
+        self.run_status = widgets.HTML("")
+        self.run_status.add_class("mlpipe-run-status")
+        self.cancel_button = widgets.Button(description="Cancel", button_style="warning", icon="stop",
+                                            layout=widgets.Layout(width="90px"))
+        self.cancel_button.add_class("mlpipe-cancel")
+        self.cancel_button.on_click(lambda _b: self.cancel())
+        self._row_box = widgets.VBox([])
+        self.widget = widgets.VBox([widgets.HBox([self.run_status, self.cancel_button]), self._row_box])
+        self.widget.add_class("mlpipe-monitor")
+        self._unsubscribe = bus.subscribe(self._on_event, self.top_id)  # first, so no event is missed
+        self._load_stored()
+        with self._lock:
+            early, self._early = self._early, None
+            for event in early:
+                self._apply(event)
+        with _monitors_lock:
+            alive = [ref for ref in _monitors.get(run.id, []) if ref() is not None]
+            _monitors[run.id] = alive + [weakref.ref(self)]
+        if self._final:
+            self._stop()
+        else:
+            threading.Thread(target=self._flusher, name=f"monitor-{run.id[-8:]}", daemon=True).start()
+
+    # -- the stored state -------------------------------------------------------------------------------------
+    def _step_views(self):
+        return self.run.get_steps() if self.is_pipeline else [self.run]
+
+    def _load_stored(self):
+        store = self.run._store
+        with self._lock:
+            for step in self._step_views():
+                row = step._row
+                view = self._row(row["name"])
+                reused = row["reused_from"] is not None
+                note = f"reused from {row['reused_from']}" if reused else None
+                view.set_status(status_word(row["status"], reused), row["started"], row["ended"], note)
+                view.lines.extend(step.get_log_text().splitlines())
+                view.render_log()
+                for rec in store.get_metric_records(row["reused_from"] or row["id"]):
+                    view.add_metric(rec["name"], rec["kind"], rec["value"])
+                view.render_metrics()
+                if row["error"] and row["status"] in ("Failed", "Canceled"):
+                    view.set_error(row["error"], (row["details"] or {}).get("error_tail"))
+            self._set_run_status(store.get_run(self.top_id))
+
+    def _row(self, name) -> StepRow:
+        view = self.rows.get(name)
+        if view is None:
+            view = self.rows[name] = StepRow(name)
+            self._row_box.children = tuple(r.widget for r in self.rows.values())
+        return view
+
+    def _set_run_status(self, row):
+        status = row["status"]
+        self._final = status in FINAL_STATUSES
+        word = status_word(status)
+        label = "pipeline run" if self.is_pipeline else "run"
+        err = f" &middot; <span style='color:#c62828'>{html.escape(row['error'])}</span>" if row.get("error") else ""
+        self.run_status.value = (f"<b>{label}</b> <code>{html.escape(row['id'])}</code> &middot; "
+                                 f"{html.escape(row['experiment'])} &middot; "
+                                 f"<span style='color:{_COLOR.get(word)}'>{word}</span> "
+                                 f"{_duration(row['started'], row['ended'])}{err}")
+        self.cancel_button.disabled = self._final
+
+    # -- events (runner threads) ------------------------------------------------------------------------------
+    def _on_event(self, event):
+        if self.only_step_run and event.step_run_id not in (None, self.only_step_run):
+            return
+        with self._lock:
+            if self._early is not None:
+                self._early.append(event)
+                return
+            self._apply(event)
+
+    def _apply(self, event):
+        d = event.data
+        if event.kind == "log":
+            self._pending_lines.setdefault(event.step, []).append(d["line"])
+            self._wake.set()
+        elif event.kind == "metric":
+            self._pending_metrics.setdefault(event.step, []).append((d["name"], d.get("kind", "scalar"), d["value"]))
+            self._wake.set()
+        elif event.kind == "step_status":
+            self._flush()  # lines printed before a status change show before it
+            view = self._row(event.step)
+            reused = bool(d.get("reused"))
+            note = f"reused from {d.get('reused_from')}" if reused else None
+            now = event.ts
+            started = d.get("started") or (now if d["status"] == "Running" or reused else None)
+            ended = d.get("ended") or (now if reused else None)
+            view.set_status(status_word(d["status"], reused), started, ended, note)
+            if d["status"] in ("Failed", "Canceled") and d.get("error"):
+                view.set_error(d["error"])
+            if not self.is_pipeline and d["status"] in FINAL_STATUSES:
+                self._set_run_status(self.run._store.get_run(self.top_id))
+        elif event.kind == "run_status":
+            self._flush()
+            self._set_run_status(self.run._store.get_run(self.top_id))
+        if self._final:
+            self._wake.set()
+
+    # -- coalescing (one small thread per live monitor) -------------------------------------------------------
+    def _flusher(self):
+        while not self._stopped.is_set():
+            woke = self._wake.wait(TICK_SECONDS)
+            if woke:
+                delay = self._last_flush + FLUSH_SECONDS - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            self._wake.clear()
+            with self._lock:
+                self._flush()
+                for view in self.rows.values():
+                    view.tick()
+                if self._final:
+                    self._stop()
+
+    def _flush(self):
+        lines, self._pending_lines = self._pending_lines, {}
+        metrics, self._pending_metrics = self._pending_metrics, {}
+        self._last_flush = time.monotonic()
+        for step, new in lines.items():
+            view = self._row(step)
+            view.lines.extend(new)
+            view.render_log()
+            for hook in self.flush_hooks:
+                hook(step, new)
+        for step, recs in metrics.items():
+            view = self._row(step)
+            for rec in recs:
+                view.add_metric(*rec)
+            view.render_metrics()
+
+    def _stop(self):
+        self._stopped.set()
+        self._wake.set()
+        if self._unsubscribe:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    # -- actions --------------------------------------------------------------------------------------------------
+    def cancel(self):
+        self.cancel_button.disabled = True
+        self.cancel_button.description = "Canceling"
+        self.run.cancel()
+
+    def sync(self):
+        """Settle on the stored state (after a wait): flush what is pending and read final statuses."""
+        with self._lock:
+            self._flush()
+            for step in self._step_views():
+                row = step._row
+                view = self._row(row["name"])
+                word = status_word(row["status"], row["reused_from"] is not None)
+                view.set_status(word, row["started"], row["ended"])
+                if row["error"] and row["status"] in ("Failed", "Canceled") and not view.error_text:
+                    view.set_error(row["error"], (row["details"] or {}).get("error_tail"))
+            self._set_run_status(self.run._store.get_run(self.top_id))
+            if self._final:
+                self._stop()
+
+    def statuses(self) -> dict[str, str]:
+        """Step name -> the status word the page shows."""
+        with self._lock:
+            return {name: view.status.value for name, view in self.rows.items()}
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)

@@ -1,0 +1,227 @@
+"""The notebook's current pipeline: recorded cells and loaded steps, kept as pipeline-file entries.
+
+Steps link by data name, as in the pipeline file format, so recording a cell again (which replaces
+its step) keeps every link to and from it. A ``Pipeline`` is built from this state on demand.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..errors import UserError
+from .cell_steps import CellSpec, CellStep, make_cell_step, safe_key
+
+_PRODUCED_KINDS = ("pipeline_data", "output_file_dataset")
+
+
+class NotebookPipeline:
+    def __init__(self, workspace, notebook_dir, notebook_name: str | None = None):
+        self.workspace = workspace
+        self.notebook_dir = Path(notebook_dir).resolve()
+        self.notebook_name = notebook_name  # file name of the notebook, when known
+        self.description = None
+        self.steps: dict[str, object] = {}  # name -> CellStep, or a step entry loaded from a file
+        self.loaded_data: dict[str, dict] = {}
+        self.loaded_params: dict[str, dict] = {}
+
+    @property
+    def cells_root(self) -> Path:
+        key = safe_key(Path(self.notebook_name).stem) if self.notebook_name else "session"
+        return self.workspace.folder / "cells" / key
+
+    # -- what produces what --------------------------------------------------------------------------------
+    def _data_docs(self, skip: str | None = None) -> dict:
+        docs = dict(self.loaded_data)
+        for name, entry in self.steps.items():
+            if name != skip and isinstance(entry, CellStep):
+                docs.update(entry.data_docs)
+        return docs
+
+    def producers(self, skip: str | None = None) -> dict[str, str]:
+        """data name -> the step that writes it."""
+        out = {}
+        for name, entry in self.steps.items():
+            if name == skip:
+                continue
+            doc = entry.step_doc if isinstance(entry, CellStep) else entry
+            for o in doc.get("outputs", []):
+                if isinstance(o, dict) and "data" in o:
+                    out[o["data"]] = name
+        return out
+
+    def consumers_of(self, step_name: str) -> list[str]:
+        entry = self.steps[step_name]
+        made = {o["data"] for o in (entry.step_doc if isinstance(entry, CellStep) else entry).get("outputs", [])}
+        users = []
+        for name, other in self.steps.items():
+            doc = other.step_doc if isinstance(other, CellStep) else other
+            if name != step_name and any(isinstance(i, dict) and i.get("data") in made for i in doc.get("inputs", [])):
+                users.append(name)
+        return users
+
+    # -- changes ----------------------------------------------------------------------------------------------
+    def record(self, spec: CellSpec) -> CellStep:
+        """Add or replace the step of a cell; every problem is a UserError before anything changes."""
+        producers = self.producers(skip=spec.name)
+        for out in spec.outputs:
+            if out in producers:
+                raise UserError(f"Step '{spec.name}': output '{out}' is already written by step '{producers[out]}'.")
+        for name in spec.linked_inputs:
+            if name not in producers:
+                known = ", ".join(sorted(producers)) or "none yet"
+                raise UserError(f"Step '{spec.name}': input '{name}' is not an output of any recorded step (outputs: "
+                                f"{known}). Record its producer first, or give a source: --inputs {name}=PATH.")
+        others = self._data_docs(skip=spec.name)
+        external = {}
+        for name, source in spec.inputs:
+            if source is None:
+                continue
+            doc = self.resolve_source(spec.name, name, source)
+            if name in others and others[name] != doc:
+                raise UserError(f"Step '{spec.name}': input name '{name}' is already used for other data in this "
+                                "pipeline; pick another name.")
+            external[name] = doc
+        step = make_cell_step(spec, self.cells_root, self.notebook_dir, external, self.workspace)
+        step.write_script()
+        self.steps[spec.name] = step  # a replaced step keeps its place
+        return step
+
+    def resolve_source(self, step: str, name: str, source: str) -> dict:
+        """``NAME=SOURCE``: ``dataset:NAME[:VERSION]``, ``DATASTORE:PATH`` or a path relative to the notebook."""
+        what = f"Step '{step}' input '{name}'"
+        if source.startswith("dataset:"):
+            ds_name, _, version = source[len("dataset:"):].partition(":")
+            from ..core.dataset_registry import get_dataset
+
+            ds = get_dataset(self.workspace, ds_name, version or "latest")  # unknown names fail now
+            return {"kind": "dataset", "dataset_type": ds.kind, "name": ds_name, "version": version or "latest",
+                    "sources": []}
+        path = (self.notebook_dir / source)
+        store_name, sep, store_path = source.partition(":")
+        if sep and not path.exists():
+            stores = self.workspace.datastores
+            if store_name not in stores:
+                raise UserError(f"{what}: '{source}' is neither a file nor a path on a datastore (no datastore named "
+                                f"'{store_name}'; known: {', '.join(sorted(stores)) or 'none'}).")
+            return {"kind": "data_reference", "datastore": store_name, "path": store_path, "mode": "mount"}
+        return {"kind": "dataset", "dataset_type": "file", "sources": [{"path": str(path.resolve())}]}
+
+    def remove(self, name: str) -> list[str]:
+        """Remove a step; returns the steps left with a dangling input."""
+        if name not in self.steps:
+            raise UserError(f"The pipeline has no step named '{name}' (steps: {', '.join(self.steps) or 'none'}).")
+        users = self.consumers_of(name)
+        del self.steps[name]
+        return users
+
+    def clear(self):
+        self.steps.clear()
+        self.loaded_data.clear()
+        self.loaded_params.clear()
+        self.description = None
+
+    def load_doc(self, doc: dict, base_dir) -> None:
+        """Replace the pipeline with a pipeline-file document (source folders relative to ``base_dir``)."""
+        if not isinstance(doc, dict) or not isinstance(doc.get("steps"), list):
+            raise UserError("A pipeline file must be a mapping with a 'steps' list.")
+        self.clear()
+        base = Path(base_dir).resolve()
+        for sd in doc["steps"]:
+            if not isinstance(sd, dict) or "name" not in sd or "script" not in sd:
+                raise UserError(f"Each step in a pipeline file needs 'name' and 'script'; got {sd!r}.")
+            entry = dict(sd)
+            entry["source_directory"] = str((base / sd.get("source_directory", ".")).resolve())
+            self.steps[sd["name"]] = entry
+        self.loaded_data = dict(doc.get("data") or {})
+        self.loaded_params = dict(doc.get("parameters") or {})
+        self.description = doc.get("description")
+
+    def load_file(self, path) -> None:
+        path = Path(path)
+        if not path.is_absolute():
+            path = self.notebook_dir / path
+        if not path.is_file():
+            raise UserError(f"Pipeline file '{path}' does not exist.")
+        text = path.read_text()
+        try:
+            if path.suffix == ".json":
+                doc = json.loads(text)
+            else:
+                import yaml
+
+                doc = yaml.safe_load(text)
+        except Exception as e:  # noqa: BLE001 - any parse error is one message
+            raise UserError(f"Pipeline file '{path}' could not be parsed: {e}") from None
+        self.load_doc(doc, path.parent)
+
+    # -- the pipeline --------------------------------------------------------------------------------------------
+    def to_doc(self) -> dict:
+        """The pipeline-file document, with absolute source folders."""
+        data, params, steps = dict(self.loaded_data), dict(self.loaded_params), []
+        for entry in self.steps.values():
+            if isinstance(entry, CellStep):
+                steps.append(entry.step_doc)
+                data.update(entry.data_docs)
+                params.update(entry.param_docs)
+            else:
+                steps.append(entry)
+        return {"version": 1, "description": self.description, "parameters": params, "data": data, "steps": steps}
+
+    def dangling(self) -> list[str]:
+        producers, data = self.producers(), self._data_docs()
+        problems = []
+        for name, entry in self.steps.items():
+            doc = entry.step_doc if isinstance(entry, CellStep) else entry
+            for i in doc.get("inputs", []):
+                ref = i.get("data") if isinstance(i, dict) else None
+                if ref is None:
+                    continue
+                kind = (data.get(ref) or {}).get("kind")
+                if ref not in data or (kind in _PRODUCED_KINDS and ref not in producers):
+                    problems.append(f"Step '{name}' takes input '{ref}', but no step produces it "
+                                    "(a dangling data link).")
+        return problems
+
+    def build(self):
+        """A ``Pipeline`` of the current steps, with every cell script written."""
+        from ..core.pipeline_format import pipeline_from_dict
+        from ..errors import PipelineValidationError
+
+        if not self.steps:
+            raise UserError("The pipeline has no steps yet: record cells with %%step NAME first.")
+        problems = self.dangling()
+        if problems:
+            raise PipelineValidationError(problems)
+        for entry in self.steps.values():
+            if isinstance(entry, CellStep):
+                entry.write_script()
+        return pipeline_from_dict(self.workspace, self.to_doc(), base_dir=self.notebook_dir)
+
+    # -- notebook metadata -------------------------------------------------------------------------------------
+    def to_metadata(self) -> dict:
+        """Self-contained: cells by their specs, other steps as pipeline-file entries relative to the notebook."""
+        items = []
+        for name, entry in self.steps.items():
+            if isinstance(entry, CellStep):
+                items.append({"cell": entry.spec.to_dict()})
+            else:
+                rel = os.path.relpath(entry["source_directory"], self.notebook_dir).replace(os.sep, "/")
+                items.append({"step": {**entry, "source_directory": rel}})
+        return {"version": 1, "description": self.description, "steps": items,
+                "data": self.loaded_data, "parameters": self.loaded_params}
+
+    def load_metadata(self, meta: dict) -> None:
+        if not isinstance(meta, dict) or not isinstance(meta.get("steps"), list):
+            raise UserError("The notebook's mlpipe metadata has no 'steps' list.")
+        self.clear()
+        self.loaded_data = dict(meta.get("data") or {})
+        self.loaded_params = dict(meta.get("parameters") or {})
+        self.description = meta.get("description")
+        for item in meta["steps"]:
+            if "cell" in item:
+                self.record(CellSpec.from_dict(item["cell"]))
+            else:
+                sd = dict(item["step"])
+                sd["source_directory"] = str((self.notebook_dir / sd.get("source_directory", ".")).resolve())
+                self.steps[sd["name"]] = sd
