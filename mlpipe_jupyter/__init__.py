@@ -29,6 +29,7 @@ _NAMES = {
     "ScriptRunConfig": "core.run_config",
     "ComputeTarget": "core.compute",
     "LocalCompute": "core.compute",
+    "DockerCompute": "core.compute",
     "Experiment": "tracking.experiment",
     "Run": "tracking.run",
     "PipelineRun": "tracking.run",

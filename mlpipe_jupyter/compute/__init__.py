@@ -5,18 +5,28 @@ from ..errors import UserError
 
 
 def backends_for(workspace, plan) -> dict:
-    """One backend object per compute target the plan uses."""
+    """One backend object per compute target the plan uses, after checking what can be checked before
+    anything runs (a Docker engine that answers, images that exist, interpreters and conda that are there)."""
     targets = workspace.compute_targets
     out = {}
     for sp in plan.steps.values():
         name = sp.compute_target
-        if name in out:
-            continue
         kind = targets[name]["kind"]
-        if kind == "local":
-            from .local import LocalCompute
+        if name not in out:
+            if kind == "local":
+                from .local import LocalCompute
 
-            out[name] = LocalCompute(workspace)
-        else:
-            raise UserError(f"Step '{sp.name}': compute target '{name}' of kind '{kind}' is not supported here.")
+                out[name] = LocalCompute(workspace)
+            elif kind == "docker":
+                from .docker import DockerBackend
+
+                out[name] = DockerBackend(workspace, name, targets[name]["config"])
+            else:
+                raise UserError(f"Step '{sp.name}': compute target '{name}' of kind '{kind}' is not supported here.")
+        if kind == "local":
+            from .envbuild import check_local
+
+            check_local(sp.environment, sp.name)
+        elif kind == "docker":
+            out[name].check(sp.name, sp.environment)
     return out

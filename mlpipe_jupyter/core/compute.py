@@ -1,4 +1,4 @@
-"""Compute targets by name. ``local`` always exists; other kinds plug in through compute/."""
+"""Compute targets by name. ``local`` and ``docker`` always exist; other kinds plug in through compute/."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import time
 
 from ..errors import UserError
 
-BUILTIN_TARGETS = {"local": "local"}
+BUILTIN_TARGETS = {"local": "local", "docker": "docker"}
 
 
 class ComputeTarget:
@@ -24,18 +24,35 @@ class ComputeTarget:
 
     @staticmethod
     def create(workspace, name, provisioning_configuration):
+        """Record a target; ``attach`` is the same here (nothing is provisioned, the machine is yours)."""
+        if not isinstance(provisioning_configuration, _ProvisioningConfiguration):
+            raise UserError(f"ComputeTarget.create('{name}') needs a configuration from "
+                            "LocalCompute.provisioning_configuration(...) or DockerCompute.provisioning_configuration(...).")
+        if name in BUILTIN_TARGETS:
+            raise UserError(f"'{name}' is a built-in compute target; give your target another name.")
         kind, config = provisioning_configuration.kind, provisioning_configuration.to_dict()
         with workspace._store.tx() as db:
             db.execute("INSERT OR REPLACE INTO compute_targets VALUES(?,?,?,?)",
                        (name, kind, json.dumps(config), time.time()))
         return ComputeTarget(workspace, name)
 
-    attach = create
+    @staticmethod
+    def attach(workspace, name, attach_configuration):
+        return ComputeTarget.create(workspace, name, attach_configuration)
+
+    @staticmethod
+    def list(workspace):
+        return [ComputeTarget(workspace, name) for name in workspace.compute_targets]
+
+    def get_status(self):
+        return "Succeeded"
 
     def wait_for_completion(self, show_output=False, **kwargs):
         return None
 
     def delete(self):
+        if self.name in BUILTIN_TARGETS:
+            raise UserError(f"'{self.name}' is a built-in compute target and cannot be deleted.")
         with self.workspace._store.tx() as db:
             db.execute("DELETE FROM compute_targets WHERE name=?", (self.name,))
 
@@ -58,6 +75,31 @@ class LocalCompute:
     @staticmethod
     def provisioning_configuration(max_concurrency=None):
         return _ProvisioningConfiguration("local", max_concurrency=max_concurrency)
+
+
+class DockerCompute:
+    """Steps in containers on the Docker engine named by ``DOCKER_HOST`` (or the default socket)."""
+
+    @staticmethod
+    def provisioning_configuration(image=None, environment=None, cpu_count=None, memory_gb=None, gpu_count=None,
+                                   mounts=None, network=False, max_concurrency=None):
+        """``image``: a local image for steps without a built environment; ``environment``: a registered
+        environment name or an Environment used by steps that name none; ``mounts``: extra
+        ``"host:container[:ro]"`` bind mounts; ``network``: False (no network), True/"bridge" or "host";
+        ``gpu_count``: GPUs to request (-1 for all)."""
+        env = environment.to_dict() if hasattr(environment, "to_dict") else environment
+        mounts = list(mounts or [])
+        for m in mounts:
+            parts = str(m).split(":")
+            if len(parts) not in (2, 3) or not parts[0].startswith("/") or not parts[1].startswith("/") or \
+                    (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+                raise UserError(f"Docker mount {m!r} should read 'HOST_PATH:CONTAINER_PATH' or "
+                                "'HOST_PATH:CONTAINER_PATH:ro' with absolute paths.")
+        if network not in (False, True, None, "none", "bridge", "host"):
+            raise UserError(f"Docker network {network!r} should be False, True, 'bridge' or 'host'.")
+        return _ProvisioningConfiguration("docker", image=image, environment=env, cpu_count=cpu_count,
+                                          memory_gb=memory_gb, gpu_count=gpu_count, mounts=mounts,
+                                          network=network, max_concurrency=max_concurrency)
 
 
 def target_name(compute_target) -> str:

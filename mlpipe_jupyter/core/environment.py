@@ -1,13 +1,25 @@
 """Environments: what a step runs in. Its content hash is part of every step's reuse key.
 
-This module holds the definition only; building one (virtualenv or image) belongs to compute.
+This module holds the definition and the workspace registry. Building one (a cached virtualenv or
+an image ``mlpipe/env:<hash>``) lives in compute/envbuild.py; ``build``/``build_local`` call it.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import platform
+import shutil
+import subprocess
 import sys
+import time
+from pathlib import Path
+
+from ..errors import UserError
+
+# Names of the environments shipped with the package; users cannot register names with these prefixes.
+CURATED_PREFIX = "MLPipe-"
+RESERVED_PREFIXES = (CURATED_PREFIX, "AzureML-")
 
 
 class CondaDependencies:
@@ -27,17 +39,78 @@ class CondaDependencies:
         if pip_package not in self.pip_packages:
             self.pip_packages.append(pip_package)
 
+    def remove_pip_package(self, pip_package):
+        self.pip_packages = [p for p in self.pip_packages if p != pip_package]
+
     def add_conda_package(self, conda_package):
         if conda_package not in self.conda_packages:
             self.conda_packages.append(conda_package)
+
+    def remove_conda_package(self, conda_package):
+        self.conda_packages = [p for p in self.conda_packages if p != conda_package]
 
     def add_channel(self, channel):
         if channel not in self.channels:
             self.channels.append(channel)
 
+    def set_python_version(self, version):
+        self.python_version = version
+
+    @property
+    def pip_packages_list(self):
+        return list(self.pip_packages)
+
     def to_dict(self):
         return {"pip_packages": self.pip_packages, "conda_packages": self.conda_packages,
                 "python_version": self.python_version, "channels": self.channels}
+
+    @staticmethod
+    def from_dict(d) -> "CondaDependencies":
+        d = d or {}
+        return CondaDependencies(d.get("pip_packages"), d.get("conda_packages"), d.get("python_version"),
+                                 d.get("channels"))
+
+    @staticmethod
+    def _from_conda_file(path) -> "CondaDependencies":
+        """A conda environment.yml: plain entries are conda packages (``python=X.Y`` sets the version),
+        the ``pip:`` list holds pip packages."""
+        import yaml
+
+        try:
+            doc = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as e:
+            raise UserError(f"Cannot read the conda specification '{path}': {e.strerror or e}.") from None
+        except yaml.YAMLError as e:
+            raise UserError(f"The conda specification '{path}' is not valid YAML: {e}") from None
+        if not isinstance(doc, dict):
+            raise UserError(f"The conda specification '{path}' should be a mapping with 'dependencies'.")
+        deps = CondaDependencies(channels=doc.get("channels") or [])
+        for item in doc.get("dependencies") or []:
+            if isinstance(item, dict):
+                for pkg in item.get("pip") or []:
+                    deps.add_pip_package(str(pkg))
+                continue
+            item = str(item).strip()
+            name = item.split("=")[0].split("<")[0].split(">")[0].strip()
+            if name == "python":
+                deps.python_version = item[len("python"):].lstrip("=").strip() or None
+            elif name != "pip":
+                deps.add_conda_package(item)
+        return deps
+
+    def serialize_to_string(self) -> str:
+        import yaml
+
+        deps: list = []
+        if self.python_version:
+            deps.append(f"python={self.python_version}")
+        deps += self.conda_packages
+        if self.pip_packages:
+            deps += ["pip", {"pip": list(self.pip_packages)}]
+        return yaml.safe_dump({"channels": self.channels, "dependencies": deps}, sort_keys=False)
+
+    def __repr__(self):
+        return f"CondaDependencies(pip_packages={self.pip_packages!r}, conda_packages={self.conda_packages!r})"
 
 
 class PythonSection:
@@ -72,23 +145,209 @@ class Environment:
         self.docker = DockerSection()
         self.environment_variables: dict[str, str] = {}
 
+    # -- definition ---------------------------------------------------------------------------------------
     def to_dict(self):
-        return {"name": self.name, "python": self.python.to_dict(), "docker": self.docker.to_dict(),
-                "environment_variables": dict(self.environment_variables)}
+        return {"name": self.name, "version": self.version, "python": self.python.to_dict(),
+                "docker": self.docker.to_dict(), "environment_variables": dict(self.environment_variables)}
+
+    @classmethod
+    def from_dict(cls, d) -> "Environment":
+        d = d or {}
+        env = cls(d.get("name", "env"))
+        env.version = d.get("version")
+        py = d.get("python") or {}
+        env.python.user_managed_dependencies = py.get("user_managed_dependencies", True)
+        env.python.interpreter_path = py.get("interpreter_path")
+        env.python.conda_dependencies = CondaDependencies.from_dict(py.get("conda_dependencies"))
+        dk = d.get("docker") or {}
+        env.docker.enabled = dk.get("enabled", False)
+        env.docker.base_image = dk.get("base_image")
+        env.docker.base_dockerfile = dk.get("base_dockerfile")
+        env.environment_variables = dict(d.get("environment_variables") or {})
+        return env
+
+    def _definition(self) -> dict:
+        """What the environment makes: everything but its name and version."""
+        d = self.to_dict()
+        d.pop("name")
+        d.pop("version")
+        return d
 
     @property
     def content_hash(self) -> str:
         """Identifies what the environment makes, not its name: two names for one definition share builds."""
-        d = self.to_dict()
-        d.pop("name")
+        d = self._definition()
         if self.python.user_managed_dependencies and not self.docker.enabled:
             # user-managed local: the interpreter is the environment
             d["interpreter"] = self.python.interpreter_path or sys.executable
             d["python_version"] = platform.python_version()
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:32]
 
+    @property
+    def needs_build(self) -> bool:
+        """A non-user-managed environment is built (virtualenv or image) from its packages."""
+        return not self.python.user_managed_dependencies
+
+    def clone(self, new_name) -> "Environment":
+        env = copy.deepcopy(self)
+        env.name, env.version = new_name, None
+        return env
+
+    # -- constructors (Azure ML SDK v1) -------------------------------------------------------------------
+    @staticmethod
+    def from_pip_requirements(name, file_path, pip_version=None) -> "Environment":
+        """Each requirement line (options such as ``--index-url`` included) becomes a pip package."""
+        try:
+            text = Path(file_path).read_text()
+        except OSError as e:
+            raise UserError(f"Environment '{name}': cannot read the requirements file '{file_path}': "
+                            f"{e.strerror or e}.") from None
+        env = Environment(name)
+        env.python.user_managed_dependencies = False
+        for line in text.splitlines():
+            line = line.split(" #")[0].strip()
+            if line and not line.startswith("#"):
+                env.python.conda_dependencies.add_pip_package(line)
+        if pip_version:
+            env.python.conda_dependencies.add_pip_package(f"pip=={pip_version}")
+        return env
+
+    @staticmethod
+    def from_conda_specification(name, file_path) -> "Environment":
+        env = Environment(name)
+        env.python.user_managed_dependencies = False
+        env.python.conda_dependencies = CondaDependencies._from_conda_file(file_path)
+        return env
+
+    @staticmethod
+    def from_existing_conda_environment(name, conda_environment_name) -> "Environment":
+        """Runs user-managed in that conda environment's interpreter (it is not copied or rebuilt)."""
+        prefix = _find_conda_environment(conda_environment_name)
+        python = prefix / "bin" / "python"
+        if not python.exists():
+            python = prefix / "python.exe"
+        env = Environment(name)
+        env.python.user_managed_dependencies = True
+        env.python.interpreter_path = str(python)
+        return env
+
+    @staticmethod
+    def from_docker_image(name, image, conda_specification=None, pip_requirements=None) -> "Environment":
+        env = (Environment.from_conda_specification(name, conda_specification) if conda_specification else
+               Environment.from_pip_requirements(name, pip_requirements) if pip_requirements else Environment(name))
+        env.docker.enabled = True
+        env.docker.base_image = image
+        return env
+
+    # -- registry --------------------------------------------------------------------------------------------
+    def register(self, workspace) -> "Environment":
+        """Store the definition; a new version only when it differs from the latest one of that name."""
+        if any(self.name.startswith(p) for p in RESERVED_PREFIXES):
+            raise UserError(f"Environment name '{self.name}' is reserved: names starting with "
+                            f"{' or '.join(repr(p) for p in RESERVED_PREFIXES)} are curated environments. "
+                            "Pick another name.")
+        digest = self.content_hash
+        with workspace._store.tx() as db:
+            row = db.execute("SELECT version, hash FROM environments WHERE name=? ORDER BY version DESC LIMIT 1",
+                             (self.name,)).fetchone()
+            if row is not None and row["hash"] == digest:
+                version = row["version"]
+            else:
+                version = (row["version"] if row else 0) + 1
+                definition = {**self.to_dict(), "version": str(version)}
+                db.execute("INSERT INTO environments VALUES(?,?,?,?,?)",
+                           (self.name, version, digest, json.dumps(definition), time.time()))
+        self.version = str(version)
+        return self
+
+    @staticmethod
+    def get(workspace, name, version=None, label=None) -> "Environment":
+        if name in CURATED:
+            return Environment.from_dict(CURATED[name])
+        db = workspace._store.db
+        if version is None:
+            row = db.execute("SELECT definition FROM environments WHERE name=? ORDER BY version DESC LIMIT 1",
+                             (name,)).fetchone()
+        else:
+            row = db.execute("SELECT definition FROM environments WHERE name=? AND version=?",
+                             (name, int(version))).fetchone()
+        if row is None:
+            known = sorted({r["name"] for r in db.execute("SELECT name FROM environments")} | set(CURATED))
+            what = f"'{name}'" + (f" version {version}" if version is not None else "")
+            raise UserError(f"No environment {what} in workspace '{workspace.name}' (known: {', '.join(known)}).")
+        return Environment.from_dict(json.loads(row["definition"]))
+
+    @staticmethod
+    def list(workspace) -> dict:
+        """The latest version of every registered environment, and the curated ones."""
+        out = {name: Environment.from_dict(d) for name, d in CURATED.items()}
+        rows = workspace._store.db.execute(
+            "SELECT name, definition FROM environments e WHERE version = "
+            "(SELECT MAX(version) FROM environments WHERE name = e.name) ORDER BY name")
+        for r in rows:
+            out[r["name"]] = Environment.from_dict(json.loads(r["definition"]))
+        return out
+
+    # -- building ahead of time ------------------------------------------------------------------------------
+    def build(self, workspace, image_build_compute=None, show_output=True):
+        """Build the Docker image of this environment now (``mlpipe/env:<hash>``); reused when it exists."""
+        from ..compute.envbuild import build_image
+
+        return build_image(self, log=print if show_output else None)
+
+    def build_local(self, workspace, platform=None, useDocker=False, pushImageToWorkspaceAcr=False,
+                    show_output=True, **kwargs):
+        """Build what local compute uses (a cached virtualenv), or the image with ``useDocker=True``."""
+        from ..compute.envbuild import build_image, build_venv
+
+        log = print if show_output else None
+        if useDocker:
+            return build_image(self, log=log)
+        return build_venv(workspace, self, log=log)
+
     def __repr__(self):
         return f"Environment(name={self.name!r}, version={self.version!r})"
+
+
+def _find_conda_environment(name) -> Path:
+    """The prefix of a named conda environment: asked of conda when it is installed, else the usual folders."""
+    for tool in ("conda", "mamba", "micromamba"):
+        exe = shutil.which(tool)
+        if not exe:
+            continue
+        try:
+            out = subprocess.run([exe, "env", "list", "--json"], capture_output=True, text=True, timeout=60)
+            for prefix in json.loads(out.stdout or "{}").get("envs", []):
+                if Path(prefix).name == name:
+                    return Path(prefix)
+        except (OSError, ValueError, subprocess.SubprocessError):
+            pass
+    import os
+
+    roots = [os.environ.get("CONDA_PREFIX"), os.environ.get("MAMBA_ROOT_PREFIX"), "~/.conda", "~/miniconda3",
+             "~/anaconda3", "~/miniforge3", "~/mambaforge", "~/micromamba", "/opt/conda"]
+    for root in filter(None, roots):
+        candidate = Path(root).expanduser() / "envs" / name
+        if candidate.is_dir():
+            return candidate
+    raise UserError(f"No conda environment named '{name}' was found (asked conda/mamba when installed and looked "
+                    "in the usual envs folders). Create it first, or give its interpreter with "
+                    "env.python.interpreter_path.")
+
+
+def _curated(name, pip_packages) -> dict:
+    env = Environment(name)
+    env.version = "1"
+    env.python.user_managed_dependencies = False
+    env.python.conda_dependencies = CondaDependencies(pip_packages)
+    return env.to_dict()
+
+
+CURATED = {
+    f"{CURATED_PREFIX}Minimal": _curated(f"{CURATED_PREFIX}Minimal", []),
+    f"{CURATED_PREFIX}DataScience": _curated(f"{CURATED_PREFIX}DataScience", [
+        "numpy==1.26.4", "pandas==2.2.2", "scipy==1.13.1", "scikit-learn==1.5.0", "matplotlib==3.9.0"]),
+}
 
 
 def default_environment() -> Environment:

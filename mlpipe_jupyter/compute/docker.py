@@ -1,0 +1,241 @@
+"""Docker compute: each step runs in a container from its environment's image.
+
+The step's snapshot copy is mounted read-only (with its ./outputs and ./logs writable), each input
+read-only, each output and the run folder writable, this package read-only on PYTHONPATH so
+``Run.get_context()`` works without installing anything. The container runs as the host user (files
+it writes are the user's), with an init process (so a stop reaches the script), no privileges, and
+no network unless the target asks for it. Every container carries the label ``mlpipe.managed`` and
+is removed when the step ends, however it ends.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from ..core.environment import Environment, default_environment
+from ..errors import UserError
+from ..running.protocol import Job
+from ..tracking.store import hostname, process_start_time
+from . import envbuild
+from .envbuild import LABEL, Cancel, stream_lines
+from .local import run_context_environ
+
+WD = "/mlpipe/wd"
+RUN = "/mlpipe/run"
+LIB = "/mlpipe/lib"
+HOME = "/tmp"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+STOP_GRACE_SECONDS = 3
+
+
+def container_path(kind: str, name: str, host: Path) -> str:
+    """Inputs keep their file or folder name under /mlpipe/inputs/<input>; outputs sit in /mlpipe/outputs/<output>."""
+    return f"/mlpipe/{kind}s/{name}/{Path(host).name}"
+
+
+class DockerBackend:
+    """The ``docker`` kind of compute target."""
+
+    name = "docker"
+
+    def __init__(self, workspace=None, target_name="docker", config: dict | None = None):
+        self.workspace = workspace
+        self.target_name = target_name
+        self.config = dict(config or {})
+        if isinstance(self.config.get("environment"), str):  # a registered environment, by name
+            self.config["environment"] = Environment.get(workspace, self.config["environment"]).to_dict()
+        self._swept = False
+
+    # -- before anything runs -------------------------------------------------------------------------------
+    def check(self, step_name: str, env: Environment) -> None:
+        """Missing engine or image: one clear error naming the step and environment, before the run starts."""
+        env = step_environment_for(env, self.config)
+        problem = envbuild.engine_problem()
+        if problem:
+            raise UserError(f"Step '{step_name}' runs on Docker target '{self.target_name}' with environment "
+                            f"'{env.name}', but {problem}. Start Docker (scripts/docker_engine.sh sets one up), "
+                            "or run the step on 'local'.")
+        if not env.docker.base_dockerfile:
+            base = envbuild.base_image_of(env, self.config.get("image"))
+            if envbuild.image_id(base) is None:
+                raise UserError(f"Step '{step_name}' on Docker target '{self.target_name}': "
+                                + envbuild.missing_image_message(base, env, None))
+        if not self._swept:
+            self._swept = True
+            sweep_orphans()
+
+    def start(self, job: Job) -> "DockerHandle":
+        return DockerHandle(self, job)
+
+    # -- the container ------------------------------------------------------------------------------------
+    def container_spec(self, job: Job, image: str, python: str) -> dict:
+        from docker.types import Mount
+
+        def bind(host, target, writable=False):
+            return Mount(str(target), str(host), type="bind", read_only=not writable)
+
+        mounts = [bind(job.working_dir, WD), bind(job.working_dir / "outputs", f"{WD}/outputs", True),
+                  bind(job.working_dir / "logs", f"{WD}/logs", True), bind(job.run_dir, RUN, True),
+                  bind(PACKAGE_DIR, f"{LIB}/{PACKAGE_DIR.name}")]
+        mounts += [bind(host, container_path("input", name, host)) for name, host in job.inputs.items()]
+        # An output's parent folder, so that a step can create a file output too.
+        mounts += [bind(Path(host).parent, Path(container_path("output", name, host)).parent, True)
+                   for name, host in job.outputs.items()]
+        for m in self.config.get("mounts") or []:
+            host, target, *mode = str(m).split(":")
+            mounts.append(bind(host, target, (mode or ["rw"])[0] == "rw"))
+        datasets = {k: {**v, "path": container_path("input", k, job.inputs[k]) if k in job.inputs else v.get("path")}
+                    for k, v in job.input_datasets.items()}
+        env = job.environment
+        environment = {**env.environment_variables, **job.environ(container_path)}
+        environment.update(run_context_environ(job, RUN))
+        environment.update({"MLPIPE_INPUT_DATASETS": json.dumps(datasets), "HOME": HOME,
+                            "PYTHONPATH": f"{WD}:{LIB}", "PYTHONDONTWRITEBYTECODE": "1"})
+        network = self.config.get("network")
+        spec = dict(
+            image=image, command=[python, job.script, *job.argv(container_path)], working_dir=WD,
+            mounts=mounts, environment=environment, user=f"{os.getuid()}:{os.getgid()}", init=True,
+            privileged=False, detach=True, labels=container_labels(job),
+            network_mode={True: "bridge", "bridge": "bridge", "host": "host"}.get(network, "none"),
+        )
+        if self.config.get("cpu_count"):
+            spec["nano_cpus"] = int(float(self.config["cpu_count"]) * 1e9)
+        if self.config.get("memory_gb"):
+            spec["mem_limit"] = f"{int(float(self.config['memory_gb']) * 1024)}m"
+        if self.config.get("gpu_count"):
+            import docker.types
+
+            spec["device_requests"] = [docker.types.DeviceRequest(count=int(self.config["gpu_count"]),
+                                                                  capabilities=[["gpu"]])]
+        return spec
+
+
+def step_environment_for(env: Environment, config: dict) -> Environment:
+    target_env = config.get("environment")
+    if isinstance(target_env, dict) and env.content_hash == default_environment().content_hash:
+        return Environment.from_dict(target_env)
+    return env
+
+
+def container_labels(job: Job) -> dict:
+    pid = os.getpid()
+    return {LABEL: "step", "mlpipe.run_id": job.run_id, "mlpipe.step": job.step_name,
+            "mlpipe.runner_host": hostname(), "mlpipe.runner_pid": str(pid),
+            "mlpipe.runner_start": str(process_start_time(pid) or "")}
+
+
+def sweep_orphans() -> int:
+    """Remove step containers whose runner died (a killed kernel): nothing else would ever stop them."""
+    removed = 0
+    try:
+        containers = envbuild.docker_client().containers.list(all=True, filters={"label": f"{LABEL}=step"})
+    except Exception:  # noqa: BLE001 - a sweep must never stop a run
+        return 0
+    for c in containers:
+        labels = c.labels
+        if labels.get("mlpipe.runner_host") != hostname():
+            continue
+        pid = int(labels.get("mlpipe.runner_pid") or 0)
+        alive = pid and str(process_start_time(pid) or "") == labels.get("mlpipe.runner_start")
+        if not alive:
+            with contextlib.suppress(Exception):
+                c.remove(force=True)
+                removed += 1
+    return removed
+
+
+class DockerHandle:
+    """One step in one container: build its image if needed, run, stream lines, remove."""
+
+    def __init__(self, backend: DockerBackend, job: Job):
+        self.backend, self.job = backend, job
+        self.error: str | None = None
+        self.exit_code: int | None = None
+        self.container = None
+        self.build: envbuild.BuildResult | None = None
+        self._cancel = Cancel()
+        self._lock = threading.Lock()
+        self._lines: queue.Queue = queue.Queue()
+        self._done = threading.Event()
+        threading.Thread(target=self._run, name=f"docker-{job.step_name}", daemon=True).start()
+
+    def _run(self):
+        import docker.errors
+
+        job = self.job
+        env = step_environment_for(job.environment, self.backend.config)
+        try:
+            self.build = envbuild.build_image(env, log=self._lines.put, step=job.step_name,
+                                              base=envbuild.base_image_of(env, self.backend.config.get("image")),
+                                              cancel=self._cancel)
+            self._record_build(env)
+            if self._cancel.is_set():
+                self.exit_code = -15
+                return
+            spec = self.backend.container_spec(job, self.build.artifact, self.build.python)
+            client = envbuild.docker_client()
+            with self._lock:
+                if self._cancel.is_set():
+                    self.exit_code = -15
+                    return
+                self.container = client.containers.create(**spec)
+                self.container.start()  # under the lock, so a cancel sees a started container or none
+            for line in stream_lines(self.container.logs(stream=True, follow=True)):
+                self._lines.put(line)
+            self.exit_code = self.container.wait().get("StatusCode", 1)
+        except UserError as e:
+            self._fail(str(e))
+        except docker.errors.DockerException as e:
+            self._fail(f"Step '{job.step_name}' with environment '{env.name}' could not run on Docker: "
+                       f"{getattr(e, 'explanation', None) or e}")
+        except Exception as e:  # noqa: BLE001 - shown as the step's error rather than lost in a thread
+            self._fail(f"Step '{job.step_name}' could not run on Docker: {type(e).__name__}: {e}")
+        finally:
+            self._remove()
+            self._lines.put(None)
+            self._done.set()
+
+    def _fail(self, message: str):
+        self.error = message
+        self.exit_code = 1
+        self._lines.put(f"ERROR: {message}")
+
+    def _record_build(self, env):
+        if self.backend.workspace is None or self.build is None:
+            return
+        with contextlib.suppress(Exception):
+            self.backend.workspace._store.update_run(
+                self.job.run_id, details={"environment_build": {**self.build.to_dict(), "environment": env.name}})
+
+    def _remove(self):
+        with self._lock:
+            container, self.container = self.container, None
+        if container is not None:
+            with contextlib.suppress(Exception):
+                container.remove(force=True, v=True)
+
+    # -- the protocol -------------------------------------------------------------------------------------
+    def lines(self) -> Iterator[str]:
+        while (line := self._lines.get()) is not None:
+            yield line
+
+    def wait(self) -> int:
+        self._done.wait()
+        return self.exit_code if self.exit_code is not None else 1
+
+    def cancel(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+        """Stop (SIGTERM, then SIGKILL after the grace period); the run thread then removes the container."""
+        self._cancel.set()
+        with self._lock:
+            container = self.container
+        if container is not None:
+            with contextlib.suppress(Exception):
+                container.stop(timeout=int(grace_seconds))
+
+    def process_info(self) -> dict:
+        return {}

@@ -1,0 +1,596 @@
+"""Building environments: a cached virtualenv for local compute, an image ``mlpipe/env:<hash>`` for Docker.
+
+The environment's content hash names what is built, so an unchanged environment is built once and
+every later run reuses it. A build streams its log line by line, and records the resolved package
+versions (pip freeze) beside what it built: in the virtualenv's ``mlpipe-build.json``, or in the
+image's labels. Builds use the host's pip settings (index, mirrors, certificates), so a machine that
+reaches packages through a mirror builds the same way in a container.
+"""
+from __future__ import annotations
+
+import configparser
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..errors import UserError
+
+DEFAULT_BASE_IMAGE = os.environ.get("MLPIPE_DOCKER_BASE_IMAGE", "mlpipe/base:bookworm")
+IMAGE_REPOSITORY = "mlpipe/env"
+IMAGE_VENV = "/opt/mlpipe/venv"
+LABEL = "mlpipe.managed"  # on every container and image this package makes
+FREEZE_MARKER = "--- mlpipe: resolved packages (pip freeze) ---"
+BUILD_RECORD = "mlpipe-build.json"
+
+
+class EnvironmentBuildError(UserError):
+    """An environment that could not be built; the message names the step, the environment and why."""
+
+
+@dataclass
+class BuildResult:
+    kind: str  # "venv" or "image"
+    environment: str
+    hash: str
+    artifact: str  # the virtualenv's python, or the image tag
+    python: str  # the interpreter a step runs with
+    pip_freeze: list = field(default_factory=list)
+    built: bool = False  # False when an earlier build was reused
+    image_id: str | None = None
+    log: list = field(default_factory=list)
+
+    def wait_for_completion(self, show_output=False):
+        """Builds finish before they return; kept for Azure ML's ``build(ws).wait_for_completion()``."""
+        return self
+
+    def to_dict(self):
+        return {"kind": self.kind, "hash": self.hash, "artifact": self.artifact, "image_id": self.image_id,
+                "pip_freeze": self.pip_freeze, "built": self.built}
+
+
+class Cancel:
+    """A cancel flag that also stops whatever is running on its behalf (a pip process, a build container)."""
+
+    def __init__(self):
+        self._event = threading.Event()
+        self._stoppers: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def set(self):
+        with self._lock:
+            self._event.set()
+            stoppers = list(self._stoppers)
+        for stop in stoppers:
+            with contextlib.suppress(Exception):
+                stop()
+
+    @contextlib.contextmanager
+    def stopping(self, stop: Callable[[], None]):
+        with self._lock:
+            self._stoppers.append(stop)
+            already = self._event.is_set()
+        if already:
+            stop()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._stoppers.remove(stop)
+
+
+def _who(env, step) -> str:
+    return f"Environment '{env.name}'" + (f" of step '{step}'" if step else "")
+
+
+@contextlib.contextmanager
+def _build_lock(key: str):
+    """One build per artifact at a time, across threads and processes; the second waits and then reuses."""
+    folder = Path(tempfile.gettempdir()) / "mlpipe-build-locks"
+    folder.mkdir(exist_ok=True)
+    with _thread_locks_guard:
+        lock = _thread_locks.setdefault(key, threading.Lock())
+    with lock, open(folder / f"{key}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+_thread_locks: dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+
+
+def _requirements(env) -> str:
+    return "".join(f"{p}\n" for p in env.python.conda_dependencies.pip_packages)
+
+
+def _pip_errors(lines: list[str]) -> str:
+    errors = [ln.strip() for ln in lines if ln.strip().startswith("ERROR")]
+    if errors:
+        return " ".join(errors[-2:])
+    tail = [ln.strip() for ln in lines if ln.strip()]
+    return tail[-1] if tail else "no output"
+
+
+# -- local: a cached virtualenv ----------------------------------------------------------------------------
+def venv_root(workspace) -> Path:
+    if workspace is not None:
+        return Path(workspace.folder) / "environments"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlpipe" / "environments"
+
+
+def venv_dir(workspace, env) -> Path:
+    return venv_root(workspace) / f"venv-{env.content_hash}"
+
+
+def cached_venv(workspace, env) -> BuildResult | None:
+    """The finished build of this environment, or None when it must be built."""
+    record = venv_dir(workspace, env) / BUILD_RECORD
+    try:
+        data = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None
+    if not Path(data["python"]).exists():
+        return None
+    return BuildResult("venv", env.name, env.content_hash, data["python"], data["python"],
+                       data.get("pip_freeze", []), False)
+
+
+def _local_base_python(env, step) -> str:
+    want = env.python.conda_dependencies.python_version
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if not want or here == want or here.startswith(f"{want}.") or want.startswith(f"{here}."):
+        return getattr(sys, "_base_executable", None) or sys.executable
+    found = shutil.which(f"python{'.'.join(want.split('.')[:2])}")
+    if found:
+        return found
+    raise EnvironmentBuildError(f"{_who(env, step)} asks for Python {want}, but this machine runs {here} and has no "
+                                f"'python{want}' on PATH. Install that Python, or drop python_version.")
+
+
+def check_local(env, step=None) -> None:
+    """What can be told before running: a missing interpreter or conda; raises EnvironmentBuildError."""
+    if not env.needs_build:
+        path = env.python.interpreter_path
+        if path and not (Path(path).exists() or shutil.which(path)):
+            raise EnvironmentBuildError(f"{_who(env, step)} names the interpreter '{path}', which does not exist.")
+        return
+    if env.python.conda_dependencies.conda_packages and not _conda_tool():
+        raise EnvironmentBuildError(
+            f"{_who(env, step)} needs conda packages ({', '.join(env.python.conda_dependencies.conda_packages)}), "
+            "but neither conda nor mamba is installed here. Use pip packages, or install conda.")
+    if not env.python.conda_dependencies.conda_packages:
+        _local_base_python(env, step)
+
+
+def _conda_tool() -> str | None:
+    return next(filter(None, (shutil.which(t) for t in ("mamba", "conda", "micromamba"))), None)
+
+
+def _run_logged(cmd, log, cancel: Cancel | None, lines: list, env=None) -> int:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env=env, start_new_session=True)
+    with (cancel.stopping(proc.kill) if cancel else contextlib.nullcontext()):
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            lines.append(line)
+            log(line)
+        return proc.wait()
+
+
+def build_venv(workspace, env, log=None, step=None, cancel: Cancel | None = None) -> BuildResult:
+    """The environment's virtualenv, built once per content hash and reused afterwards."""
+    log = log or (lambda line: None)
+    check_local(env, step)
+    if not env.needs_build:
+        python = env.python.interpreter_path or sys.executable
+        return BuildResult("venv", env.name, env.content_hash, python, python, [], False)
+    target = venv_dir(workspace, env)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _build_lock(f"venv-{hashlib.sha256(str(target).encode()).hexdigest()[:24]}"):
+        done = cached_venv(workspace, env)
+        if done is not None:
+            return done
+        shutil.rmtree(target, ignore_errors=True)  # a build that was interrupted
+        lines: list[str] = []
+        deps = env.python.conda_dependencies
+        log(f"Building environment '{env.name}' ({env.content_hash[:12]}) as a virtualenv in {target}")
+        if deps.conda_packages:
+            tool = _conda_tool()
+            channels = [a for c in deps.channels for a in ("-c", c)]
+            python_spec = [f"python={deps.python_version}"] if deps.python_version else ["python"]
+            cmd = [tool, "create", "-y", "-p", str(target), *channels, *python_spec, *deps.conda_packages, "pip"]
+        else:
+            cmd = [_local_base_python(env, step), "-m", "venv", str(target)]
+        python = target / "bin" / "python"
+        rc = _run_logged(cmd, log, cancel, lines)
+        if rc == 0 and deps.pip_packages:
+            req = target / "requirements.txt"
+            req.write_text(_requirements(env))
+            rc = _run_logged([str(python), "-m", "pip", "install", "--disable-pip-version-check",
+                              "--progress-bar", "off", "-r", str(req)], log, cancel, lines)
+        if cancel is not None and cancel.is_set():
+            shutil.rmtree(target, ignore_errors=True)
+            raise EnvironmentBuildError(f"{_who(env, step)}: the build was canceled.")
+        if rc != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            raise EnvironmentBuildError(f"{_who(env, step)} could not be built: {_pip_errors(lines)}")
+        _link_package(python)
+        freeze = subprocess.run([str(python), "-m", "pip", "freeze", "--disable-pip-version-check"],
+                                capture_output=True, text=True).stdout.split()
+        log(FREEZE_MARKER)
+        for ln in freeze:
+            log(ln)
+        (target / "build.log").write_text("\n".join(lines) + "\n")
+        record = {"environment": env.to_dict(), "hash": env.content_hash, "python": str(python),
+                  "pip_freeze": freeze, "built": time.time()}
+        tmp = target / f"{BUILD_RECORD}.tmp"
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, target / BUILD_RECORD)  # written last: its presence means the build is complete
+        return BuildResult("venv", env.name, env.content_hash, str(python), str(python), freeze, True, log=lines)
+
+
+def _link_package(python: Path):
+    """Make this package importable in the virtualenv (for ``Run.get_context()``) without exposing the
+    rest of the host's site-packages: a link to the package folder alone, found through a .pth file."""
+    package = Path(__file__).resolve().parents[1]
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    shim = python.parent.parent / "mlpipe-lib"
+    shim.mkdir(exist_ok=True)
+    link = shim / package.name
+    if not link.exists():
+        link.symlink_to(package, target_is_directory=True)
+    (Path(site) / "mlpipe_runtime.pth").write_text(str(shim) + "\n")
+
+
+# -- Docker: an image per environment -----------------------------------------------------------------------
+_clients = threading.local()
+
+
+def docker_client():
+    """A Docker client for this thread, against ``DOCKER_HOST`` or the default socket."""
+    client = getattr(_clients, "client", None)
+    if client is None:
+        import docker
+
+        client = _clients.client = docker.from_env(timeout=300)
+    return client
+
+
+def engine_problem() -> str | None:
+    """Why no Docker engine can be used, or None when one answers."""
+    try:
+        import docker  # noqa: F401
+    except ImportError:
+        return "the Python package 'docker' is not installed (pip install docker)"
+    try:
+        docker_client().ping()
+    except Exception as e:  # noqa: BLE001 - every way of not answering means the same to the user
+        _clients.client = None
+        where = os.environ.get("DOCKER_HOST") or "the default socket"
+        return f"no Docker engine answers at {where} ({type(e).__name__}: {str(e)[:160]})"
+    return None
+
+
+def image_id(name: str) -> str | None:
+    import docker.errors
+
+    try:
+        return docker_client().images.get(name).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def missing_image_message(image: str, env, step) -> str:
+    return (f"{_who(env, step)} needs the image '{image}', which is not on the Docker engine (nothing is pulled "
+            f"automatically). Build or pull it first (`docker pull {image}`, or scripts/docker_engine.sh for "
+            f"'{DEFAULT_BASE_IMAGE}'), or name a local image with env.docker.base_image.")
+
+
+def base_image_of(env, target_image=None) -> str:
+    return env.docker.base_image or target_image or DEFAULT_BASE_IMAGE
+
+
+def image_tag(env, base: str) -> str:
+    """``mlpipe/env:<content hash>``; a base image that comes from the target rather than the
+    environment is part of what is built, so it joins the hash."""
+    digest = env.content_hash
+    if base != (env.docker.base_image or DEFAULT_BASE_IMAGE):
+        digest = hashlib.sha256(f"{digest}|{base}".encode()).hexdigest()[:32]
+    return f"{IMAGE_REPOSITORY}:{digest}"
+
+
+def image_needs_build(env) -> bool:
+    deps = env.python.conda_dependencies
+    return env.needs_build and bool(deps.pip_packages or deps.conda_packages or deps.python_version)
+
+
+def _check_python_version(env) -> str:
+    want = env.python.conda_dependencies.python_version
+    if not want or env.python.conda_dependencies.conda_packages:
+        return ""
+    return (f'have=$("$PY" -c "import sys; print(\'%d.%d\' % sys.version_info[:2])"); case "$have" in '
+            f'{shlex.quote(want)}|{shlex.quote(want)}.*) ;; *) echo "mlpipe: the image has Python $have, '
+            f'not {want}"; exit 94;; esac\n')
+
+
+def _build_script(env) -> str:
+    deps = env.python.conda_dependencies
+    script = 'PY=$(command -v python3 || command -v python) || { echo "mlpipe: the image has no python3"; exit 90; }\n'
+    script += _check_python_version(env)
+    if deps.conda_packages:
+        channels = " ".join(f"-c {shlex.quote(c)}" for c in deps.channels)
+        py = shlex.quote(f"python={deps.python_version}") if deps.python_version else "python"
+        pkgs = " ".join(shlex.quote(p) for p in deps.conda_packages)
+        script += ('CONDA=$(command -v mamba || command -v conda || command -v micromamba) || '
+                   '{ echo "mlpipe: conda packages need conda or mamba in the image"; exit 91; }\n'
+                   f'"$CONDA" create -y -p {IMAGE_VENV} {channels} {py} {pkgs} pip || exit 93\n')
+    else:
+        script += (f'"$PY" -m venv --system-site-packages {IMAGE_VENV} || '
+                   '{ echo "mlpipe: the image\'s python cannot make a virtualenv (python3-venv missing?)"; exit 92; }\n')
+    if deps.pip_packages:
+        script += (f'{IMAGE_VENV}/bin/python -m pip install --no-cache-dir --disable-pip-version-check '
+                   '--progress-bar off -r /mlpipe/build/requirements.txt || exit 93\n')
+    script += f'echo "{FREEZE_MARKER}"\n{IMAGE_VENV}/bin/python -m pip freeze --disable-pip-version-check\n'
+    return script
+
+
+_BUILD_FAILURES = {
+    90: "the image has no python3",
+    91: "it needs conda packages, but the image has neither conda nor mamba; use pip packages or a base image "
+        "with conda",
+    92: "the image's python cannot make a virtualenv (is python3-venv installed?)",
+    94: "the image's Python version differs from the one the environment asks for",
+}
+
+
+def host_pip_settings() -> tuple[str, dict, list]:
+    """The host's pip configuration as one pip.conf, its PIP_* variables, and the local paths they
+    name (mirrors, wheel folders, certificates, constraints) to mount read-only at the same place."""
+    parser = configparser.RawConfigParser()
+    home = Path.home()
+    xdg_dirs = os.environ.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":")
+    files = [*(Path(d) / "pip" / "pip.conf" for d in xdg_dirs), Path("/etc/pip.conf"),
+             home / ".pip" / "pip.conf", Path(os.environ.get("XDG_CONFIG_HOME", home / ".config")) / "pip" / "pip.conf"]
+    if os.environ.get("PIP_CONFIG_FILE") and os.environ["PIP_CONFIG_FILE"] != os.devnull:
+        files.append(Path(os.environ["PIP_CONFIG_FILE"]))
+    parser.read([str(f) for f in files if f.is_file()])
+    skip = {"PIP_CONFIG_FILE", "PIP_PYTHON", "PIP_TARGET", "PIP_PREFIX", "PIP_USER", "PIP_REQUIRE_VIRTUALENV"}
+    env = {k: v for k, v in os.environ.items() if k.startswith("PIP_") and k not in skip}
+    values = [(k, v) for s in parser.sections() for k, v in parser.items(s)] + [(k[4:].lower(), v) for k, v in env.items()]
+    for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        if os.environ.get(var):
+            env[var] = os.environ[var]
+            values.append(("cert", os.environ[var]))
+    mounts = set()
+    for key, value in values:
+        for token in str(value).split():
+            path = token[len("file://"):] if token.startswith("file://") else token
+            if not path.startswith("/") or path == "/" or not os.path.exists(path):
+                continue
+            p = Path(path)
+            if "index" in key.replace("_", "-") and p.name == "simple":
+                p = p.parent  # a local index links to files beside its simple/ folder
+            mounts.add(str(p))
+    text = ""
+    if parser.sections():
+        import io
+
+        buf = io.StringIO()
+        parser.write(buf)
+        text = buf.getvalue()
+    return text, env, sorted(mounts)
+
+
+def build_image(env, log=None, step=None, base=None, cancel: Cancel | None = None) -> BuildResult:
+    """The environment's image, built once per content hash (and base image) and reused afterwards.
+
+    A container from the base image makes a virtualenv at /opt/mlpipe/venv and installs the packages
+    with the host's pip settings mounted; the container is then committed as ``mlpipe/env:<hash>``.
+    """
+    import docker.errors
+
+    log = log or (lambda line: None)
+    problem = engine_problem()
+    if problem:
+        raise EnvironmentBuildError(f"{_who(env, step)} cannot be built: {problem}.")
+    client = docker_client()
+    base = base or base_image_of(env)
+    if env.docker.base_dockerfile:
+        base = _build_dockerfile(env, client, log, step)
+    base_id = image_id(base)
+    if base_id is None:
+        raise EnvironmentBuildError(missing_image_message(base, env, step))
+    if not image_needs_build(env):
+        python = env.python.interpreter_path if (not env.needs_build and env.python.interpreter_path) else "python3"
+        return BuildResult("image", env.name, env.content_hash, base, python, [], False, image_id=base_id)
+    tag = image_tag(env, base)
+    with _build_lock(tag.replace("/", "_").replace(":", "_")):
+        old = None
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            old = client.images.get(tag)
+        if old is not None and old.labels.get("mlpipe.base_id") == base_id:
+            return BuildResult("image", env.name, env.content_hash, tag, f"{IMAGE_VENV}/bin/python",
+                               json.loads(old.labels.get("mlpipe.pip_freeze", "[]")), False, image_id=old.id)
+        log(f"Building environment '{env.name}' ({env.content_hash[:12]}) as image {tag} from {base}")
+        result = _build_in_container(env, client, base, base_id, tag, log, step, cancel)
+        if old is not None and old.id != result.image_id:
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(old.id)  # the outdated build would otherwise dangle
+        return result
+
+
+def _build_in_container(env, client, base, base_id, tag, log, step, cancel) -> BuildResult:
+    import docker.errors
+    from docker.types import Mount
+
+    pip_conf, pip_env, pip_mounts = host_pip_settings()
+    with tempfile.TemporaryDirectory(prefix="mlpipe-build-") as tmp:
+        (Path(tmp) / "requirements.txt").write_text(_requirements(env))
+        (Path(tmp) / "build.sh").write_text(_build_script(env))
+        # Settings go through a file the script reads, not the container's environment: a commit
+        # would keep the container's variables (and its mounts) in the image.
+        settings = {**pip_env, "PIP_ROOT_USER_ACTION": "ignore", "PYTHONDONTWRITEBYTECODE": "1"}
+        if pip_conf:
+            (Path(tmp) / "pip.conf").write_text(pip_conf)
+            settings["PIP_CONFIG_FILE"] = "/mlpipe/build/pip.conf"
+        (Path(tmp) / "settings.sh").write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in settings.items()))
+        mounts = [Mount("/mlpipe/build", tmp, type="bind", read_only=True)]
+        mounts += [Mount(p, p, type="bind", read_only=True) for p in pip_mounts]
+        base_config = client.images.get(base).attrs.get("Config") or {}
+        container = client.containers.create(base, ["sh", "-ec", ". /mlpipe/build/settings.sh; . /mlpipe/build/build.sh"],
+                                             mounts=mounts, labels={LABEL: "build", "mlpipe.env_hash": env.content_hash},
+                                             user="0:0", init=True, detach=True)
+        lines: list[str] = []
+        try:
+            with (cancel.stopping(lambda: container.kill()) if cancel else contextlib.nullcontext()):
+                container.start()
+                for line in stream_lines(container.logs(stream=True, follow=True)):
+                    lines.append(line)
+                    log(line)
+                code = container.wait().get("StatusCode", 1)
+            if cancel is not None and cancel.is_set():
+                raise EnvironmentBuildError(f"{_who(env, step)}: the build was canceled.")
+            if code != 0:
+                why = _BUILD_FAILURES.get(code) or f"pip could not install its packages: {_pip_errors(lines)}"
+                if code == 94:
+                    why = _pip_errors(lines).replace("mlpipe: ", "")
+                raise EnvironmentBuildError(f"{_who(env, step)} could not be built on image '{base}': {why}")
+            freeze = lines[lines.index(FREEZE_MARKER) + 1:] if FREEZE_MARKER in lines else []
+            base_path = next((e[5:] for e in base_config.get("Env") or [] if e.startswith("PATH=")),
+                             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            repo, _, version = tag.partition(":")
+            labels = {LABEL: "env", "mlpipe.env_hash": env.content_hash, "mlpipe.base_id": base_id,
+                      "mlpipe.base": base, "mlpipe.pip_freeze": json.dumps(freeze)}
+            image = container.commit(repository=repo, tag=version, conf={"Labels": labels, "User": base_config.get("User") or "root"},
+                                     changes=[f"ENV PATH={IMAGE_VENV}/bin:{base_path}", f"ENV VIRTUAL_ENV={IMAGE_VENV}",
+                                              'CMD ["python"]'])
+            return BuildResult("image", env.name, env.content_hash, tag, f"{IMAGE_VENV}/bin/python", freeze, True,
+                               image_id=image.id, log=lines)
+        finally:
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
+
+
+def _build_dockerfile(env, client, log, step) -> str:
+    """``env.docker.base_dockerfile`` built as ``mlpipe/env-base:<hash>`` (its FROM must be local)."""
+    text = env.docker.base_dockerfile
+    if os.path.isfile(str(text)):
+        text = Path(text).read_text()
+    tag = f"{IMAGE_REPOSITORY}-base:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
+    with _build_lock(tag.replace("/", "_").replace(":", "_")):
+        if image_id(tag) is None:
+            _run_dockerfile_build(env, client, text, tag, log, step)
+    return tag
+
+
+def _run_dockerfile_build(env, client, text, tag, log, step):
+    import io
+
+    import docker.errors
+
+    log(f"Building the base image of environment '{env.name}' from its Dockerfile as {tag}")
+    lines: list[str] = []
+    try:
+        for chunk in client.api.build(fileobj=io.BytesIO(text.encode()), tag=tag, rm=True, forcerm=True,
+                                      decode=True, labels={LABEL: "base"}):
+            for line in str(chunk.get("stream", "")).splitlines():
+                lines.append(line)
+                log(line)
+            if "error" in chunk:
+                raise EnvironmentBuildError(f"{_who(env, step)}: its Dockerfile did not build: {chunk['error'].strip()}")
+    except docker.errors.APIError as e:
+        raise EnvironmentBuildError(f"{_who(env, step)}: its Dockerfile did not build: {e.explanation or e}") from None
+
+
+def stream_lines(chunks) -> Iterator[str]:
+    """Docker log streams come in chunks that cut lines anywhere; yield whole lines."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for raw in complete:
+            yield raw.decode("utf-8", "replace").rstrip("\r")
+    if pending:
+        yield pending.decode("utf-8", "replace").rstrip("\r")
+
+
+# -- a step that builds its environment first ---------------------------------------------------------------
+class PreparedHandle:
+    """Runs ``prepare`` (a build, streaming its log as the step's first lines), then ``launch`` with its
+    result; afterwards it is the launched handle. A build error ends the step with that error."""
+
+    def __init__(self, prepare: Callable[[Callable[[str], None], Cancel], object], launch: Callable[[object], object]):
+        import queue
+
+        self._queue: queue.Queue = queue.Queue()
+        self.cancel_token = Cancel()
+        self.error: str | None = None
+        self._inner = None
+        self._ready = threading.Event()
+        self._finished = threading.Event()
+        self._prepare, self._launch = prepare, launch
+        threading.Thread(target=self._run, name="prepare-step", daemon=True).start()
+
+    def _run(self):
+        launched = False
+        try:
+            value = self._prepare(self._queue.put, self.cancel_token)
+            if not self.cancel_token.is_set():
+                self._inner = self._launch(value)
+                if self.cancel_token.is_set():
+                    self._inner.cancel()
+                launched = True
+        except UserError as e:
+            self.error = str(e)
+            self._queue.put(f"ERROR: {e}")
+        except Exception as e:  # noqa: BLE001 - shown as the step's error rather than lost in a thread
+            self.error = f"{type(e).__name__}: {e}"
+            self._queue.put(f"ERROR: {self.error}")
+        finally:
+            self._queue.put(None)
+            self._ready.set()
+        if launched:
+            # A child started with a parent-death signal dies when the thread that started it ends:
+            # this thread lives until the step has ended.
+            self._finished.wait()
+
+    def lines(self) -> Iterator[str]:
+        while (line := self._queue.get()) is not None:
+            yield line
+        if self._inner is not None:
+            yield from self._inner.lines()
+
+    def wait(self) -> int:
+        self._ready.wait()
+        if self._inner is None:
+            return 1 if self.error or not self.cancel_token.is_set() else -15
+        try:
+            return self._inner.wait()
+        finally:
+            self._finished.set()
+
+    def cancel(self, *args) -> None:
+        self.cancel_token.set()
+        if self._inner is not None:
+            self._inner.cancel(*args)
+
+    def process_info(self) -> dict:
+        return {}
