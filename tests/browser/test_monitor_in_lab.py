@@ -1,0 +1,74 @@
+"""The live run monitor in real JupyterLab: ``%pipeline submit`` returns at once, the monitor rows
+follow the run while another cell executes, and ``display(run)`` shows a stored run again.
+
+The slow step prints lines until the test creates a gate file, so "still running while the kernel
+is free" is a state the test controls, not a race against a sleep.
+"""
+from playwright.sync_api import expect
+
+from conftest import write_notebook
+
+RUN_TIMEOUT = 90_000
+
+
+def monitor_notebook(gate) -> list[str]:
+    return [
+        "%load_ext mlpipe_jupyter",
+        "%%step make_numbers --outputs numbers\n"
+        "import os\n"
+        "with open(os.path.join(outputs['numbers'], 'numbers.txt'), 'w') as f:\n"
+        "    f.write(' '.join(str(i) for i in range(10)))\n"
+        "print('wrote ten numbers')",
+        "%%step slow_sum --inputs numbers\n"
+        "import os, pathlib, time\n"
+        f"gate = pathlib.Path({str(gate)!r})\n"
+        "deadline = time.monotonic() + 120\n"
+        "tick = 0\n"
+        "while not gate.exists():\n"
+        "    if time.monotonic() > deadline:\n"
+        "        raise SystemExit('the test never opened the gate')\n"
+        "    tick += 1\n"
+        "    print('waiting for the gate, tick', tick, flush=True)\n"
+        "    time.sleep(0.2)\n"
+        "numbers = open(os.path.join(inputs['numbers'], 'numbers.txt')).read().split()\n"
+        "total = sum(int(n) for n in numbers)\n"
+        "run.log('total', total)\n"
+        "print('sum of numbers', total)",
+        "run = %pipeline submit --experiment browser",
+        "print('kernel free:', sum(i * i for i in range(10)))",
+    ]
+
+
+def test_monitor_follows_the_run_while_the_kernel_is_free(lab, lab_server, tmp_path):
+    gate = tmp_path / "gate"
+    write_notebook(lab_server.root, "monitor.ipynb", monitor_notebook(gate))
+    lab.open("monitor.ipynb")
+    lab.run_all()
+
+    # The cell after the submit has run, so the kernel is free, yet the run goes on in the background.
+    expect(lab.output(4)).to_contain_text("kernel free: 285", timeout=RUN_TIMEOUT)
+    monitor = lab.output(3).locator(".mlpipe-monitor")
+    slow = monitor.locator(".mlpipe-step-row.mlpipe-step-slow_sum")
+    first = monitor.locator(".mlpipe-step-row.mlpipe-step-make_numbers")
+    expect(slow.locator(".mlpipe-status")).to_have_text("running", timeout=RUN_TIMEOUT)
+    expect(first.locator(".mlpipe-status")).to_have_text("completed")
+    expect(slow.locator(".mlpipe-log")).to_contain_text("waiting for the gate, tick", timeout=RUN_TIMEOUT)
+    expect(monitor.locator(".mlpipe-cancel")).to_have_count(1)
+    expect(lab.output(4)).to_contain_text("kernel free: 285")  # still there: nothing re-ran
+    lab.screenshot("monitor-running")
+
+    gate.touch()
+    expect(slow.locator(".mlpipe-status")).to_have_text("completed", timeout=RUN_TIMEOUT)
+    expect(slow.locator(".mlpipe-log")).to_contain_text("sum of numbers 45")
+    expect(monitor.locator(".mlpipe-step-row")).to_have_count(2)
+
+    # A run read back from the store shows its stored state.
+    index = lab.add_cell_and_run(
+        "from mlpipe_jupyter import Run\n"
+        "display(Run.get(run.experiment.workspace, run.id))")
+    stored = lab.output(index).locator(".mlpipe-monitor")
+    expect(stored.locator(".mlpipe-step-row")).to_have_count(2, timeout=RUN_TIMEOUT)
+    for step in ("make_numbers", "slow_sum"):
+        expect(stored.locator(f".mlpipe-step-{step} .mlpipe-status")).to_have_text("completed")
+    expect(stored.locator(".mlpipe-step-slow_sum .mlpipe-log")).to_contain_text("sum of numbers 45")
+    lab.screenshot("monitor-completed")
