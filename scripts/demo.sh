@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
-# Set up, then run the demo pipeline (prep -> train -> evaluate) on the embedded store and local
-# compute, twice: the second run reuses every step and says why.
+# Set up (a venv installed the way Binder installs), then run the quickstart demo notebook headless:
+# prep -> train -> evaluate recorded with %%step, submitted on the embedded store and local compute,
+# resubmitted (every step reused, with the reason), and resubmitted with a new parameter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup_venv.sh
-echo "== first run"
-.venv/bin/python examples/demo/demo.py "$@"
-echo
-echo "== second run: nothing changed, so every step is reused"
-.venv/bin/python examples/demo/demo.py "$@"
+python3 scripts/run_notebooks.py --show quickstart.ipynb

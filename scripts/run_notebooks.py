@@ -79,7 +79,21 @@ def prepare_venv(home: Path) -> Path:
     return venv
 
 
-def execute_notebooks(workdir: Path, names: list[str], artifacts: Path) -> int:
+def show_outputs(notebook) -> None:
+    """Print what each code cell printed, so a headless demo reads like the notebook."""
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+        print(f"\n>>> {first}{' ...' if cell.source.strip().count(chr(10)) else ''}")
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                print(out.get("text", ""), end="")
+            elif "text/plain" in out.get("data", {}):
+                print(out["data"]["text/plain"])
+
+
+def execute_notebooks(workdir: Path, names: list[str], artifacts: Path, show: bool = False) -> int:
     """Runs inside the venv: each notebook with nbclient, cwd = ``workdir`` (a copy of binder/)."""
     import mlpipe_jupyter
     import nbformat
@@ -106,6 +120,8 @@ def execute_notebooks(workdir: Path, names: list[str], artifacts: Path) -> int:
                   file=sys.stderr, flush=True)
         finally:
             nbformat.write(notebook, artifacts / name)
+            if show:
+                show_outputs(notebook)
     print(f"executed notebooks saved in {artifacts}")
     return 1 if failures else 0
 
@@ -123,11 +139,12 @@ def main(argv=None) -> int:
     parser.add_argument("notebooks", nargs="*", help="notebooks in binder/ (default: all)")
     parser.add_argument("--artifacts", default=str(REPO / "test-artifacts" / "notebooks"),
                         help="where the executed notebooks are saved")
+    parser.add_argument("--show", action="store_true", help="print each cell's text output")
     parser.add_argument("--execute-in", help=argparse.SUPPRESS)  # second phase, inside the venv
     args = parser.parse_args(argv)
 
     if args.execute_in:
-        return execute_notebooks(Path(args.execute_in), args.notebooks, Path(args.artifacts))
+        return execute_notebooks(Path(args.execute_in), args.notebooks, Path(args.artifacts), args.show)
 
     names = [Path(n).name for n in args.notebooks] or sorted(p.name for p in BINDER.glob("*.ipynb"))
     missing = [n for n in names if not (BINDER / n).is_file()]
@@ -141,7 +158,7 @@ def main(argv=None) -> int:
         workdir = Path(tmp) / "binder"
         shutil.copytree(BINDER, workdir, ignore=shutil.ignore_patterns(".mlpipe", ".ipynb_checkpoints", "__pycache__"))
         command = [str(venv / "bin" / "python"), str(Path(__file__).resolve()), "--execute-in", str(workdir),
-                   "--artifacts", args.artifacts, *names]
+                   "--artifacts", args.artifacts, *(["--show"] if args.show else []), *names]
         print("+", " ".join(command), flush=True)
         return subprocess.run(command, env=clean_env(venv, home), cwd=workdir).returncode
 

@@ -1,0 +1,16 @@
+"""Every demo notebook in binder/ runs headless, in a fresh venv installed the way Binder installs."""
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_demo_notebooks_execute_without_errors():
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "run_notebooks.py")], cwd=REPO,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    notebooks = sorted(p.name for p in (REPO / "binder").glob("*.ipynb"))
+    assert notebooks, "binder/ has no demo notebooks"
+    for name in notebooks:
+        assert f"PASS {name}" in result.stdout
