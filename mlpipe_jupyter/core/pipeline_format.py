@@ -229,20 +229,25 @@ def save_pipeline(pipeline, path, format=None) -> None:
     os.replace(tmp, path)
 
 
-def load_pipeline(workspace, path) -> "Pipeline":
+def read_pipeline_document(path) -> dict:
+    """The parsed YAML/JSON of a pipeline file; a missing or unparsable file is one clear UserError."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"Pipeline file '{path}' does not exist.")
     text = path.read_text()
     try:
         if path.suffix == ".json":
-            doc = json.loads(text)
-        else:
-            import yaml
+            return json.loads(text)
+        import yaml
 
-            doc = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except Exception as e:  # noqa: BLE001 - any parse error becomes one clear message
         raise UserError(f"Pipeline file '{path}' could not be parsed: {e}") from None
+
+
+def load_pipeline(workspace, path) -> "Pipeline":
+    path = Path(path)
+    doc = read_pipeline_document(path)
     try:
         return pipeline_from_dict(workspace, doc, base_dir=path.parent)
     except UserError as e:

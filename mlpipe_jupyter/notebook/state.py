@@ -5,7 +5,6 @@ its step) keeps every link to and from it. A ``Pipeline`` is built from this sta
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -141,19 +140,9 @@ class NotebookPipeline:
         path = Path(path)
         if not path.is_absolute():
             path = self.notebook_dir / path
-        if not path.is_file():
-            raise UserError(f"Pipeline file '{path}' does not exist.")
-        text = path.read_text()
-        try:
-            if path.suffix == ".json":
-                doc = json.loads(text)
-            else:
-                import yaml
+        from ..core.pipeline_format import read_pipeline_document
 
-                doc = yaml.safe_load(text)
-        except Exception as e:  # noqa: BLE001 - any parse error is one message
-            raise UserError(f"Pipeline file '{path}' could not be parsed: {e}") from None
-        self.load_doc(doc, path.parent)
+        self.load_doc(read_pipeline_document(path), path.parent)
 
     # -- the pipeline --------------------------------------------------------------------------------------------
     def to_doc(self) -> dict:

@@ -21,6 +21,7 @@ from ..planning.fingerprint import path_fingerprint
 from ..planning.planner import Plan, StepPlan
 from ..planning.reuse import Decision, decide
 from ..planning.snapshot import materialize
+from ..tracking.store import make_writable
 from .events import Event, bus
 from .protocol import Job
 
@@ -309,7 +310,7 @@ class RunExecution:
                 src = Path(inputs[inp.name])
                 if src.is_dir():  # a writable copy, as Azure's download mode gives
                     shutil.copytree(src, dest, copy_function=shutil.copyfile)
-                    _make_writable(dest)
+                    make_writable(dest)
                 else:
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(src, dest)
@@ -467,21 +468,11 @@ class RunExecution:
         self._publish("run_status", status=status, error=error)
 
 
-def _make_writable(path: Path) -> None:
-    """Owner may write (and enter) everything below path; symlinks are not followed."""
-    for dirpath, dirnames, filenames in os.walk(path):
-        os.chmod(dirpath, os.stat(dirpath).st_mode | 0o700)
-        for name in filenames:
-            p = os.path.join(dirpath, name)
-            if not os.path.islink(p):
-                os.chmod(p, os.stat(p).st_mode | 0o600)
-
-
 def _remove_tree(path: Path) -> None:
     """rmtree that also removes what a script made read-only (say, a copy of a committed input)."""
     if path.exists():
         try:
-            _make_writable(path)
+            make_writable(path)
         except OSError:
             pass
         shutil.rmtree(path, ignore_errors=True)

@@ -199,7 +199,7 @@ class Store:
         """Move a finished output directory to its content address, atomically; read-only after."""
         target = self.data_path(digest)
         if target.exists():
-            _make_writable(staged)
+            make_writable(staged)
             shutil.rmtree(staged, ignore_errors=True)
             return target
         _make_read_only(staged)
@@ -208,7 +208,7 @@ class Store:
         except OSError:  # another process committed the same content first
             if not target.exists():
                 raise
-            _make_writable(staged)
+            make_writable(staged)
             shutil.rmtree(staged, ignore_errors=True)
         return target
 
@@ -377,7 +377,7 @@ class Store:
     def _remove_staging(self, run_id: str) -> None:
         """The half-written outputs and working copy a killed step left in tmp/; nothing refers to them."""
         for leftover in (self.root / "tmp").glob(f"step-{run_id}-*"):
-            _make_writable(leftover)
+            make_writable(leftover)
             shutil.rmtree(leftover, ignore_errors=True)
 
 
@@ -408,7 +408,8 @@ def _make_read_only(path: Path) -> None:
         os.chmod(dirpath, os.stat(dirpath).st_mode & ~0o222)
 
 
-def _make_writable(path: Path) -> None:
+def make_writable(path: Path) -> None:
+    """Owner may write (and enter) everything below path; symlinks are not followed."""
     for dirpath, dirnames, filenames in os.walk(path):
         os.chmod(dirpath, os.stat(dirpath).st_mode | 0o700)
         for name in filenames:
