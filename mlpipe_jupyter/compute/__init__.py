@@ -23,8 +23,8 @@ def backends_for(workspace, plan) -> dict:
                 out[name] = DockerBackend(workspace, name, targets[name]["config"])
             else:
                 raise UserError(f"Step '{sp.name}': compute target '{name}' of kind '{kind}' is not supported here.")
-        if kind == "local":
-            from .envbuild import check_local
+        if kind == "local" and (sp.environment.needs_build or sp.environment.python.interpreter_path):
+            from .envbuild import check_local  # only an environment of its own has anything to check
 
             check_local(sp.environment, sp.name)
         elif kind == "docker":

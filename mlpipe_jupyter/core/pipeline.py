@@ -83,8 +83,9 @@ class Pipeline:
         """id(data object) -> the step that writes it."""
         return {id(o): s for s in self._steps for o in s.outputs}
 
-    def upstream(self, step) -> list[PythonScriptStep]:
-        prod = self.producers()
+    def upstream(self, step, producers: dict | None = None) -> list[PythonScriptStep]:
+        """Steps whose outputs ``step`` reads; pass ``producers()`` when asking for many steps."""
+        prod = self.producers() if producers is None else producers
         ups = []
         for _, data, _ in step.input_items():
             p = prod.get(id(data))
@@ -131,6 +132,12 @@ class Pipeline:
         from .pipeline_format import pipeline_from_dict
 
         return pipeline_from_dict(workspace, data, base_dir)
+
+    def designer(self, experiment="designer"):
+        """A canvas of this pipeline for the notebook: ``display(pipeline.designer())`` edits it by mouse."""
+        from ..notebook.designer import Designer
+
+        return Designer(self, experiment=experiment)
 
     def submit(self, experiment_name, **kwargs):
         from ..tracking.experiment import Experiment

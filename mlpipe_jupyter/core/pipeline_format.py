@@ -223,7 +223,7 @@ def save_pipeline(pipeline, path, format=None) -> None:
     else:
         import yaml
 
-        text = yaml.safe_dump(doc, sort_keys=False)
+        text = yaml.dump(doc, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
@@ -240,7 +240,7 @@ def read_pipeline_document(path) -> dict:
             return json.loads(text)
         import yaml
 
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml when present: 20x faster
     except Exception as e:  # noqa: BLE001 - any parse error becomes one clear message
         raise UserError(f"Pipeline file '{path}' could not be parsed: {e}") from None
 

@@ -188,7 +188,7 @@ def make_plan(pipeline, pipeline_parameters: dict | None = None) -> Plan:
             name=s.name, script=s.script_name, snapshot=snapshots[s.source_directory], arguments=arguments,
             env_vars=env_vars, parameters=used, inputs=inputs, outputs=outputs, compute_target=s.compute_target,
             environment=s.runconfig.environment or Environment("user-managed"), allow_reuse=s.allow_reuse,
-            timeout=s.runconfig.max_run_duration_seconds, upstream=[u.name for u in pipeline.upstream(s)],
+            timeout=s.runconfig.max_run_duration_seconds, upstream=[u.name for u in pipeline.upstream(s, producers)],
             hash_paths=hash_paths, argument_template=template,
         )
     if problems:

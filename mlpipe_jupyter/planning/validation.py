@@ -107,7 +107,7 @@ def validate_pipeline(pipeline) -> list[str]:
     by_name = {s.name: s for s in steps}
     edges = {s.name: [] for s in steps}
     for s in steps:
-        for up in pipeline.upstream(s):
+        for up in pipeline.upstream(s, producer):
             edges[up.name].append(s.name)
     cycle = find_cycle(list(by_name), edges)
     if cycle:
