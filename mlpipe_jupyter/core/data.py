@@ -80,8 +80,8 @@ class PipelineData:
     def as_input(self, input_name=None):
         return InputBinding(self, input_name or self.name, "mount")
 
-    def as_mount(self):
-        return InputBinding(self, self.name, "mount")
+    def as_mount(self, input_name=None):
+        return InputBinding(self, input_name or self.name, "mount")
 
     def as_download(self, input_name=None, path_on_compute=None, overwrite=None):
         return InputBinding(self, input_name or self.name, "download")

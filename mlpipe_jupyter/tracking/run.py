@@ -359,4 +359,4 @@ def _print_events(top_id, only_step_run=None):
                 extra = " (reused)" if e.data.get("reused") else ""
                 print(f"--- step '{e.step}': {e.data['status']}{extra}", file=sys.stdout)
 
-    return bus.subscribe(show, top_id)
+    return bus.subscribe(show, top_id, replay=True)  # a fast first step may be done before we get here
