@@ -14,9 +14,10 @@ import shutil
 from pathlib import Path
 
 from ..errors import DatastorePathError, UserError
+from ..secrets import MASK, SECRET_NAME
 
 DEFAULT_DATASTORE = "workspaceblobstore"
-_SECRET_OPTION = re.compile(r"(key|secret|token|password|passwd|credential|sas|connection_string)", re.I)
+_SECRET_OPTION = SECRET_NAME
 _session_secrets: dict[tuple[str, str], dict] = {}
 
 
@@ -32,7 +33,7 @@ def _holds_secret(key, value) -> bool:
 
 
 _URL_KEY = "\0url"  # where the session keeps a URL whose stored copy had its credentials masked
-_MASK = "***"
+_MASK = MASK
 
 
 def _masked_url(url: str) -> str:

@@ -29,6 +29,7 @@ class Experiment:
         from ..core.run_config import ScriptRunConfig
         from ..planning.planner import make_plan, script_plan
         from ..running.runner import RunExecution
+        from ..secrets import redact_environment
         from ..tracking.store import hostname, new_id, process_start_time
         from .run import PipelineRun, Run
 
@@ -56,20 +57,20 @@ class Experiment:
                          status="NotStarted", created=now,
                          details={"script": sp.script, "arguments": [str(a) for a in sp.arguments],
                                   "snapshot": sp.snapshot.digest, "git": sp.snapshot.git,
-                                  "compute_target": sp.compute_target, "environment": sp.environment.to_dict()})]
+                                  "compute_target": sp.compute_target, "environment": redact_environment(sp.environment.to_dict())})]
         else:
             step_run_ids = {name: new_id("step") for name in plan.steps}
             first = next(iter(plan.steps.values()))
             rows = [dict(id=run_id, experiment=self.name, kind="pipeline", parent_id=None,
                          name=config.description or self.name, status="NotStarted", created=now,
                          details={"parameters": plan.parameters, "git": first.snapshot.git,
-                                  "pipeline": config.to_dict(), "regenerate_outputs": bool(regenerate_outputs)})]
+                                  "pipeline": _redacted_pipeline_doc(config), "regenerate_outputs": bool(regenerate_outputs)})]
             for i, (name, sp) in enumerate(plan.steps.items()):
                 rows.append(dict(id=step_run_ids[name], experiment=self.name, kind="step", parent_id=run_id,
                                  name=name, status="NotStarted", created=now + i * 1e-6,
                                  details={"script": sp.script, "snapshot": sp.snapshot.digest, "git": sp.snapshot.git,
                                           "compute_target": sp.compute_target, "upstream": sp.upstream,
-                                          "environment": sp.environment.to_dict()}))
+                                          "environment": redact_environment(sp.environment.to_dict())}))
         # the runner's identity goes in with the rows, so a crash right after this is still recoverable
         rows[0].update(runner_pid=os.getpid(), runner_start=process_start_time(os.getpid()), host=hostname())
         store.insert_runs(rows)
@@ -101,3 +102,14 @@ class Experiment:
 
     def __repr__(self):
         return f"Experiment(name={self.name!r}, workspace={self.workspace.name!r})"
+
+
+def _redacted_pipeline_doc(pipeline) -> dict:
+    """The pipeline as stored with its run: environments keep secret-looking variables' names only."""
+    from ..secrets import redact_environment
+
+    doc = pipeline.to_dict()
+    for step in doc["steps"]:
+        if step.get("environment"):
+            step["environment"] = redact_environment(step["environment"])
+    return doc
