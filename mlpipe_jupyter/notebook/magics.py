@@ -118,6 +118,9 @@ class PipelineMagics(Magics):
         return importlib.util.find_spec("ipywidgets") is not None
 
     def _changed(self):
+        from .designer_sources import notebook_state_changed
+
+        notebook_state_changed(self.state)  # a displayed designer redraws
         nb = self.notebook_path()
         if self.autosave_notebook and nb is not None:
             from .notebook_meta import save_notebook_metadata
@@ -241,14 +244,19 @@ class PipelineMagics(Magics):
         return run
 
     def cmd_show(self, args):
-        from .graph_svg import pipeline_svg
-
-        if not self.state.steps:
-            raise UserError("The pipeline has no steps yet: record cells with %%step NAME first.")
         if self._widgets():
-            from IPython.display import HTML, display
+            from IPython.display import display
 
-            display(HTML(pipeline_svg(self.state.to_doc())))
+            from .designer import notebook_designer
+
+            designer = notebook_designer(self)
+            if getattr(args, "panel", False):
+                designer.open_panel()
+                print("The Pipeline Designer opened in a JupyterLab panel.")
+            else:
+                display(designer.widget)
+        elif not self.state.steps:
+            raise UserError("The pipeline has no steps yet: record cells with %%step NAME first.")
         else:
             self.cmd_steps(args)
 

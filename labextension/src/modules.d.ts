@@ -1,0 +1,3 @@
+declare module 'cytoscape-dagre';
+declare module 'cytoscape-edgehandles';
+declare module '*.css';

@@ -1,0 +1,623 @@
+"""The pipeline designer: a canvas of the pipeline, edited by mouse, with live run status.
+
+``display(pipeline.designer())`` (or ``%pipeline show``) shows it. The canvas is our own small
+ipywidgets DOM widget (``DesignerCanvas``), drawn in the browser by cytoscape.js with the dagre layout
+and edgehandles for drawing links; the JupyterLab extension in ``labextension/`` ships that view.
+The browser sends what the user did (moved, linked, deleted, opened a step...) as messages; this
+side applies them to the pipeline through ``designer_model``, which refuses bad edits before
+anything changes, and sends the new graph back. Run status travels in one ``status`` trait, set from
+the runner's event threads, so a busy kernel never delays it.
+"""
+from __future__ import annotations
+
+import html
+import os
+import threading
+from pathlib import Path
+
+import ipywidgets as widgets
+from traitlets import Bool, Dict, Instance, Int, List, Unicode
+
+from ..errors import UserError
+from . import designer_model as dm
+from .designer_sources import NotebookSource, PipelineSource, step_entry_for_file
+
+MODULE, MODULE_VERSION = "mlpipe-jupyter", "^0.1.0"
+STATUS_OF = {"NotStarted": "queued", "Queued": "queued", "Preparing": "queued", "Running": "running",
+             "Finalizing": "running", "CancelRequested": "running", "Completed": "completed", "Failed": "failed",
+             "Canceled": "canceled"}
+TAIL_LINES = 15
+
+
+class DesignerCanvas(widgets.DOMWidget):
+    """The graph view. ``graph`` holds nodes and edges (designer_model.graph_elements), ``status`` maps a
+    step to ``{"status", "started", "ended"}``; ``selected`` comes back from the browser."""
+
+    _model_name = Unicode("DesignerCanvasModel").tag(sync=True)
+    _view_name = Unicode("DesignerCanvasView").tag(sync=True)
+    _model_module = Unicode(MODULE).tag(sync=True)
+    _view_module = Unicode(MODULE).tag(sync=True)
+    _model_module_version = Unicode(MODULE_VERSION).tag(sync=True)
+    _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
+
+    graph = Dict({"nodes": [], "edges": []}).tag(sync=True)
+    status = Dict({}).tag(sync=True)
+    selected = List(Unicode()).tag(sync=True)
+    link_mode = Bool(False).tag(sync=True)
+    layout_request = Int(0).tag(sync=True)
+    height = Unicode("460px").tag(sync=True)
+
+
+class DesignerPanel(widgets.Widget):
+    """Opens ``child`` in a JupyterLab main-area panel; each new ``open_request`` opens (or shows) it again."""
+
+    _model_name = Unicode("DesignerPanelModel").tag(sync=True)
+    _model_module = Unicode(MODULE).tag(sync=True)
+    _model_module_version = Unicode(MODULE_VERSION).tag(sync=True)
+    _view_module = Unicode(MODULE).tag(sync=True)
+    _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
+
+    child = Instance(widgets.DOMWidget).tag(sync=True, **widgets.widget_serialization)
+    title = Unicode("Pipeline Designer").tag(sync=True)
+    open_request = Int(0).tag(sync=True)
+
+    def request_open(self):
+        """(``open`` is taken: ipywidgets opens the widget's comm with it.)"""
+        self.open_request = self.open_request + 1
+
+
+def _parse_list(text: str) -> list[str]:
+    return [p.strip() for p in text.replace("\n", ",").split(",") if p.strip()]
+
+
+def _parse_value(text: str):
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _args_text(arguments) -> str:
+    out = []
+    for a in arguments:
+        if isinstance(a, dict) and "data" in a:
+            out.append("{data:" + a["data"] + "}")
+        elif isinstance(a, dict) and "param" in a:
+            out.append("{param:" + a["param"] + "}")
+        else:
+            out.append(str(a))
+    return "\n".join(out)
+
+
+def _parse_args(text: str) -> list:
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("{data:") and line.endswith("}"):
+            out.append({"data": line[6:-1]})
+        elif line.startswith("{param:") and line.endswith("}"):
+            out.append({"param": line[7:-1]})
+        else:
+            out.append(line)
+    return out
+
+
+class PropertiesPanel:
+    """The form of one step; each field applies when it changes, and a refused edit shows why."""
+
+    def __init__(self, designer):
+        self.designer = designer
+        self.step = None
+        self._loading = False
+        wide = widgets.Layout(width="98%")
+        style = {"description_width": "110px"}
+        self.title = widgets.HTML()
+        self.fields = {
+            "name": widgets.Text(description="Name", continuous_update=False, layout=wide, style=style),
+            "script": widgets.Text(description="Script", continuous_update=False, layout=wide, style=style),
+            "source_directory": widgets.Text(description="Source dir", continuous_update=False, layout=wide,
+                                             style=style),
+            "arguments": widgets.Textarea(description="Arguments", continuous_update=False, layout=wide,
+                                          style=style, placeholder="one per line; {data:NAME} {param:NAME}"),
+            "inputs": widgets.Text(description="Inputs", continuous_update=False, layout=wide, style=style,
+                                   placeholder="data names, comma separated"),
+            "outputs": widgets.Text(description="Outputs", continuous_update=False, layout=wide, style=style,
+                                    placeholder="data names, comma separated"),
+            "params": widgets.Text(description="Parameters", continuous_update=False, layout=wide, style=style,
+                                   placeholder="k=v, comma separated"),
+            "compute_target": widgets.Dropdown(description="Compute", layout=wide, style=style),
+            "environment": widgets.Combobox(description="Environment", continuous_update=False, layout=wide,
+                                            style=style, placeholder="registered name; empty: none"),
+            "allow_reuse": widgets.Checkbox(description="Allow reuse", indent=False),
+        }
+        for key, w in self.fields.items():
+            w.add_class(f"mlpipe-prop-{key.replace('_', '-')}")
+            w.observe(lambda change, key=key: self._edited(key, change["new"]), "value")
+        self.message = widgets.HTML()
+        self.message.add_class("mlpipe-prop-message")
+        close = widgets.Button(description="Close", layout=widgets.Layout(width="80px"))
+        close.on_click(lambda _b: self.close())
+        self.widget = widgets.VBox([widgets.HBox([self.title, close]), *self.fields.values(), self.message],
+                                   layout=widgets.Layout(width="380px", display="none"))
+        self.widget.add_class("mlpipe-designer-properties")
+
+    def open(self, name):
+        self.step = name
+        self.widget.layout.display = "flex"
+        self.message.value = ""
+        self.reload()
+
+    def close(self):
+        self.step = None
+        self.widget.layout.display = "none"
+
+    def reload(self):
+        if self.step is None:
+            return
+        doc = self.designer.source.doc()
+        try:
+            entry = dm.find(doc, self.step)
+        except UserError:
+            self.close()
+            return
+        is_cell = self.step in self.designer.source.cell_names()
+        env = entry.get("environment")
+        values = {
+            "name": entry["name"], "script": entry.get("script", ""),
+            "source_directory": entry.get("source_directory", ""),
+            "arguments": _args_text(entry.get("arguments") or []),
+            "inputs": ", ".join(dm.input_names(entry)), "outputs": ", ".join(dm.output_names(entry)),
+            "params": ", ".join(f"{k}={(doc.get('parameters') or {}).get(k, {}).get('default')}"
+                                for k in entry.get("params") or {}),
+            "compute_target": entry.get("compute_target") or "local",
+            "environment": env.get("name", "") if isinstance(env, dict) else (env or ""),
+            "allow_reuse": bool(entry.get("allow_reuse", True)),
+        }
+        targets = sorted(self.designer.workspace.compute_targets)
+        if values["compute_target"] not in targets:
+            targets.append(values["compute_target"])
+        self._loading = True
+        try:
+            self.fields["compute_target"].options = targets
+            try:
+                from ..core.environment import Environment
+
+                self.fields["environment"].options = sorted(Environment.list(self.designer.workspace))
+            except Exception:  # noqa: BLE001 - suggestions only
+                pass
+            for key, value in values.items():
+                self.fields[key].value = value
+            for key in ("script", "source_directory", "arguments"):
+                self.fields[key].disabled = is_cell
+        finally:
+            self._loading = False
+        kind = "recorded cell" if is_cell else "script"
+        self.title.value = f"<b>Step {html.escape(self.step)}</b> <i>({kind})</i>"
+
+    def _edited(self, key, value):
+        if self._loading or self.step is None:
+            return
+        if key in ("inputs", "outputs"):
+            value = _parse_list(value)
+        elif key == "arguments":
+            value = _parse_args(value)
+        elif key == "params":
+            pairs = {}
+            for part in _parse_list(value):
+                k, sep, v = part.partition("=")
+                if not sep:
+                    self.refused(f"Parameter '{part}' needs the form k=v.")
+                    return
+                pairs[k.strip()] = _parse_value(v.strip())
+            value = pairs
+        elif key == "environment" and value:
+            if self.step in self.designer.source.cell_names():
+                value = {"name": value}
+            else:
+                from ..core.environment import Environment
+
+                try:
+                    value = Environment.get(self.designer.workspace, value).to_dict()
+                except UserError as e:
+                    self.refused(str(e))
+                    return
+        renamed = {self.step: value} if key == "name" else None
+        ok = self.designer.edit(lambda doc: dm.update_step(doc, self.step, {key: value}), renamed=renamed,
+                                report=self.refused)
+        if ok:
+            if key == "name":
+                self.step = value
+            self.message.value = "<span style='color:#2e7d32'>Saved.</span>"
+            self.reload()
+
+    def refused(self, text):
+        self.message.value = f"<span style='color:#c62828'>{html.escape(text, quote=False)}</span>"
+
+
+class Designer:
+    """A canvas over a pipeline, with its toolbar, properties panel and run details.
+
+    ``Designer(pipeline)`` edits a ``Pipeline`` object; ``Designer.for_notebook(magics)`` edits the
+    notebook's recorded pipeline (what ``%pipeline show`` uses)."""
+
+    def __init__(self, pipeline=None, *, source=None, experiment="designer"):
+        self.source = source or PipelineSource(pipeline)
+        self.workspace = self.source.workspace
+        self.experiment = experiment
+        self.run_id = None
+        self.statuses: dict[str, dict] = {}
+        self._lock = threading.RLock()
+        self.canvas = DesignerCanvas()
+        self.canvas.on_msg(self._on_message)
+        self.message = widgets.HTML()
+        self.message.add_class("mlpipe-designer-message")
+        self.details = widgets.HTML()
+        self.details.add_class("mlpipe-designer-details")
+        self.properties = PropertiesPanel(self)
+        self.toolbar = self._toolbar()
+        side = widgets.VBox([self.properties.widget, self.details], layout=widgets.Layout(max_width="400px"))
+        body = widgets.HBox([widgets.Box([self.canvas], layout=widgets.Layout(flex="1 1 auto", min_width="300px")),
+                             side], layout=widgets.Layout(width="100%"))
+        self.widget = widgets.VBox([self.toolbar, body, self.message], layout=widgets.Layout(width="100%"))
+        self.widget.add_class("mlpipe-designer")
+        self._panel = None
+        self.source.listen(self.refresh)
+        from ..running.events import bus
+
+        self._unsubscribe = bus.subscribe(self._on_event)
+        self.refresh()
+
+    @classmethod
+    def for_notebook(cls, magics):
+        source = NotebookSource(magics.state, on_change=magics._changed)
+        return cls(source=source, experiment=magics.experiment_name())
+
+    @classmethod
+    def from_run(cls, run):
+        """An editable copy of the pipeline a run ran, showing that run's status."""
+        designer = cls(clone_run(run))
+        designer.watch(run)
+        return designer
+
+    # -- the widget ----------------------------------------------------------------------------------------
+    def _button(self, text, icon, handler, css, tooltip=""):
+        b = widgets.Button(description=text, icon=icon, tooltip=tooltip, layout=widgets.Layout(width="auto"))
+        b.add_class(css)
+        b.on_click(lambda _b: self._guarded(handler))
+        return b
+
+    def _toolbar(self):
+        self.link_toggle = widgets.ToggleButton(description="Link mode", icon="link", value=False,
+                                                tooltip="Drag from one step to another to link them "
+                                                        "(or hold Shift while dragging)",
+                                                layout=widgets.Layout(width="auto"))
+        self.link_toggle.add_class("mlpipe-designer-linkmode")
+        widgets.link((self.link_toggle, "value"), (self.canvas, "link_mode"))
+        self.add_kind = widgets.Dropdown(options=[("blank script", "blank"), (".py / .ipynb file", "file"),
+                                                  ("recorded cell", "cell")], value="blank",
+                                         layout=widgets.Layout(width="150px"))
+        self.add_kind.add_class("mlpipe-designer-add-kind")
+        self.add_text = widgets.Text(placeholder="step name or file path", layout=widgets.Layout(width="180px"))
+        self.add_text.add_class("mlpipe-designer-add-text")
+        return widgets.HBox([
+            self.add_kind, self.add_text,
+            self._button("Add", "plus", self._add_from_toolbar, "mlpipe-designer-add"),
+            self._button("Delete", "trash", self.delete_selected, "mlpipe-designer-delete", "Delete the selection"),
+            self.link_toggle,
+            self._button("Layout", "sitemap", self.relayout, "mlpipe-designer-layout", "Lay the graph out again"),
+            self._button("Submit", "play", self.submit, "mlpipe-designer-submit"),
+            self._button("Run step", "step-forward", lambda: self.run_selected(False), "mlpipe-designer-run-step",
+                         "Run the selected step alone; its inputs come from the latest runs"),
+            self._button("Run from", "fast-forward", lambda: self.run_selected(True), "mlpipe-designer-run-from",
+                         "Run the selected step and everything after it"),
+            self._button("Clone run", "clone", self.clone_last_run, "mlpipe-designer-clone",
+                         "Make the pipeline of the shown run the editable pipeline"),
+        ], layout=widgets.Layout(flex_flow="row wrap"))
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _guarded(self, action):
+        try:
+            action()
+        except UserError as e:
+            self.say(str(e), error=True)
+
+    def say(self, text, error=False):
+        color = "#c62828" if error else "#37474f"
+        self.message.value = f"<span style='color:{color}'>{html.escape(text, quote=False)}</span>"
+
+    # -- graph <-> pipeline ----------------------------------------------------------------------------------
+    def refresh(self):
+        """Send the pipeline's current graph to the canvas (after any change, from anywhere)."""
+        doc = self.source.doc()
+        self.canvas.graph = dm.graph_elements(doc)
+        notes = dm.dangling(doc)
+        if notes and not self.message.value.startswith("<span style='color:#c62828'>"):
+            self.say(" ".join(notes))
+        self.properties.reload()
+
+    def edit(self, change, renamed=None, report=None) -> bool:
+        """Apply ``change(doc) -> new doc``; a refused edit leaves the pipeline and the graph as they were."""
+        try:
+            new = change(self.source.doc())
+            self.source.commit(new, renamed=renamed)
+        except UserError as e:
+            (report or (lambda t: self.say(t, error=True)))(str(e))
+            self.refresh()  # puts back what the browser may already show (a drawn edge, a moved node)
+            return False
+        self.message.value = ""
+        self.refresh()
+        return True
+
+    def _on_message(self, _widget, content, _buffers):
+        kind = content.get("event")
+        handler = getattr(self, f"_ui_{kind}", None)
+        if handler is not None:
+            self._guarded(lambda: handler(content))
+
+    def _ui_move(self, m):
+        self.source.set_position(m["node"], {"x": round(float(m["x"]), 1), "y": round(float(m["y"]), 1)})
+        self.canvas.graph = dm.graph_elements(self.source.doc())
+
+    def _ui_link(self, m):
+        result = {}
+
+        def change(doc):
+            new, result["name"] = dm.link(doc, m["source"], m["target"])
+            return new
+
+        if self.edit(change):
+            self.say(f"Linked {m['source']} -> {m['target']} through new data '{result['name']}'.")
+
+    def _ui_delete(self, m):
+        self.delete(m.get("ids") or [])
+
+    def _ui_open(self, m):
+        self.properties.open(m["node"])
+
+    def _ui_tap(self, m):
+        if self.run_id is not None and m.get("kind", "step") == "step":
+            self.show_step_run(m["node"])
+
+    def _ui_drop(self, m):
+        for path in m.get("paths") or []:
+            self.add_file(_resolve_dropped(path))
+
+    # -- actions ---------------------------------------------------------------------------------------------
+    def delete(self, ids):
+        """Remove steps (``step:NAME``) and links (``edge:DATA:TARGET``); steps first, each checked."""
+        steps = [i[len(dm.STEP):] for i in ids if i.startswith(dm.STEP)]
+        edges = [i.split(":", 2)[1:] for i in ids if i.startswith("edge:")]
+
+        def change(doc):
+            for name in steps:
+                doc = dm.remove_step(doc, name)
+            for data_name, target in edges:
+                if target in dm.step_names(doc) and data_name in dm.input_names(dm.find(doc, target)):
+                    doc = dm.unlink(doc, data_name, target)
+            return doc
+
+        if steps or edges:
+            if self.edit(change):
+                self.say(f"Removed {', '.join(steps + [f'link {d} -> {t}' for d, t in edges])}.")
+
+    def delete_selected(self):
+        if not self.canvas.selected:
+            raise UserError("Select a step or a link on the canvas first.")
+        self.delete(list(self.canvas.selected))
+
+    def relayout(self):
+        """Forget saved positions and lay the graph out left to right again."""
+        doc = self.source.doc()
+        for s in doc["steps"]:
+            s.pop("position", None)
+        self.edit(lambda _d: doc)
+        self.canvas.layout_request += 1
+
+    def add_file(self, path, name=None):
+        entry = step_entry_for_file(path, self.workspace, name)
+        if self.edit(lambda doc: dm.add_step(doc, entry)):
+            self.say(f"Added step '{entry['name']}' from {Path(path).name}.")
+
+    def add_blank(self, name):
+        if not name:
+            raise UserError("Type the new step's name first.")
+        folder = self.source.base_dir
+        script = folder / f"{name}.py"
+        entry = {"name": name, "script": script.name, "source_directory": str(folder)}
+        if self.edit(lambda doc: dm.add_step(doc, entry)):
+            if not script.exists():
+                script.write_text(f'"""Step {name}."""\nfrom mlpipe_jupyter import Run\n\nrun = Run.get_context()\n'
+                                  f'print("step {name}")\n')
+            self.say(f"Added step '{name}' with a new script {script.name}.")
+
+    def add_cell(self, name):
+        """A recorded ``%%step`` cell: a placeholder cell step, filled in by running ``%%step NAME`` later."""
+        if not getattr(self.source, "is_notebook", False):
+            raise UserError("Recorded cells belong to the notebook's pipeline: use %pipeline show.")
+        from .cell_steps import CellSpec
+
+        if not name:
+            raise UserError("Type the new step's name first.")
+        if name in self.source.state.steps:
+            raise UserError(f"The pipeline already has a step named '{name}'.")
+        self.source.state.record(CellSpec(name=name, body=f"print('step {name}: write it with %%step {name}')"))
+        self.source._changed()
+        self.refresh()
+        self.say(f"Added cell step '{name}'; write its code in a cell starting with %%step {name}.")
+
+    def _add_from_toolbar(self):
+        text = self.add_text.value.strip()
+        {"blank": self.add_blank, "file": self.add_file, "cell": self.add_cell}[self.add_kind.value](text)
+        self.add_text.value = ""
+
+    # -- runs ------------------------------------------------------------------------------------------------
+    def submit(self, **kwargs):
+        from ..tracking.experiment import Experiment
+
+        run = Experiment(self.workspace, self.experiment).submit(self.source.build(), **kwargs)
+        self.watch(run)
+        self.say(f"Submitted run {run.id}.")
+        return run
+
+    def run_selected(self, onward=False):
+        steps = [i[len(dm.STEP):] for i in self.canvas.selected if i.startswith(dm.STEP)]
+        if len(steps) != 1:
+            raise UserError("Select one step on the canvas first.")
+        return self.run_step(steps[0], onward)
+
+    def run_step(self, name, onward=False):
+        """Run one step (``onward``: and what follows it); the steps feeding it reuse their latest results."""
+        from ..core.pipeline_format import pipeline_from_dict
+        from ..tracking.experiment import Experiment
+
+        base = self.source.base_dir
+        doc = dm.subset(self.source.build().to_dict(base_dir=base), name, onward)
+        run = Experiment(self.workspace, self.experiment).submit(pipeline_from_dict(self.workspace, doc, base))
+        self.watch(run)
+        self.say(f"Running {name}{' and what follows' if onward else ' alone'}: run {run.id}.")
+        return run
+
+    def watch(self, run):
+        """Show ``run``'s status on the nodes (runs submitted elsewhere show up by themselves)."""
+        with self._lock:
+            self.run_id = run._top_id()
+            self.statuses = {}
+            for step in run.get_steps() if hasattr(run, "get_steps") else [run]:
+                self._set_status(step._row)
+            self._push()
+
+    def _set_status(self, row):
+        reused = row.get("reused_from") is not None
+        word = "reused" if reused and row["status"] == "Completed" else STATUS_OF.get(row["status"], "queued")
+        self.statuses[row["name"]] = {"status": word, "started": row.get("started"), "ended": row.get("ended")}
+
+    def _push(self):
+        self.canvas.status = dict(self.statuses)
+
+    def _on_event(self, event):
+        """Runner threads: status changes of steps on this canvas recolour their nodes at once."""
+        if event.kind != "step_status" or event.step is None:
+            return
+        names = {n["name"] for n in self.canvas.graph.get("nodes", []) if n["kind"] == "step"}
+        if event.step not in names:
+            return
+        with self._lock:
+            if event.run_id != self.run_id:
+                self.run_id, self.statuses = event.run_id, {}
+            d = event.data
+            reused = bool(d.get("reused"))
+            word = "reused" if reused else STATUS_OF.get(d["status"], "running")
+            old = self.statuses.get(event.step, {})
+            started = d.get("started") or old.get("started") or (event.ts if word == "running" else None)
+            ended = d.get("ended") or (event.ts if word in ("completed", "failed", "canceled", "reused") else None)
+            self.statuses[event.step] = {"status": word, "started": started, "ended": ended}
+            self._push()
+
+    def _current_run(self):
+        from ..tracking.run import run_from_row
+
+        if self.run_id is None:
+            raise UserError("No run yet: submit the pipeline first.")
+        return run_from_row(self.workspace, self.workspace._store.get_run(self.run_id))
+
+    def show_step_run(self, name):
+        """The log tail and metrics of ``name`` in the shown run."""
+        run = self._current_run()
+        steps = [s for s in run.get_steps() if s.name == name] if hasattr(run, "get_steps") else [run]
+        if not steps:
+            self.details.value = f"<i>Step {html.escape(name)} is not part of run {html.escape(run.id)}.</i>"
+            return
+        step = steps[0]
+        tail = "\n".join(step.get_log_text().splitlines()[-TAIL_LINES:])
+        metrics = step.get_metrics()
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in metrics.items())
+        self.details.value = (
+            f"<div><b>{html.escape(name)}</b> &middot; {html.escape(step.get_status())}"
+            f"{' (reused)' if step.reused else ''} &middot; run <code>{html.escape(run.id)}</code></div>"
+            f"<pre class='mlpipe-designer-log' style='max-height:220px;overflow:auto;font-size:11px;"
+            f"white-space:pre-wrap'>{html.escape(tail) or '(no output)'}</pre>"
+            f"<table class='mlpipe-designer-metrics'>{rows}</table>")
+
+    def clone_last_run(self):
+        run = self._current_run()
+        doc = run._row["details"]["pipeline"]
+        base = os.getcwd()  # where the submitting kernel saved the pipeline's relative folders from
+        from ..core.pipeline_format import pipeline_from_dict
+
+        pipeline_from_dict(self.workspace, doc, base)  # refuse a run whose pipeline no longer loads
+        if isinstance(self.source, NotebookSource):
+            self.source.state.load_doc(doc, base)
+            self.source._changed()
+            self.refresh()
+        else:
+            self.edit(lambda _d: doc)
+        self.say(f"The pipeline is now a copy of run {run.id}'s ({len(doc['steps'])} steps).")
+
+    # -- the JupyterLab panel --------------------------------------------------------------------------------
+    def open_panel(self):
+        """Show this designer in a dockable "Pipeline Designer" panel of JupyterLab."""
+        if self._panel is None:
+            self._panel = DesignerPanel(child=self.widget)
+        self._panel.request_open()
+        return self._panel
+
+    def close(self):
+        if self._unsubscribe:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.widget.close()
+
+
+def clone_run(run):
+    """A new, editable ``Pipeline`` with the steps and links of a submitted pipeline run."""
+    from ..core.pipeline_format import pipeline_from_dict
+
+    details = run._row["details"] or {}
+    if "pipeline" not in details:
+        raise UserError(f"Run {run.id} is not a pipeline run; only pipeline runs can be cloned.")
+    return pipeline_from_dict(run.experiment.workspace, details["pipeline"], os.getcwd())
+
+
+def _resolve_dropped(path: str) -> Path:
+    """A path from JupyterLab's file browser is relative to the server's root; the kernel runs in the
+    notebook's folder, which ``JPY_SESSION_NAME`` (the notebook's path from that root) tells."""
+    here = Path.cwd()
+    candidates = [here / path]
+    session = os.environ.get("JPY_SESSION_NAME")
+    if session and not os.path.isabs(session):
+        depth = len(Path(session).parent.parts)
+        root = here.parents[depth - 1] if depth else here
+        candidates.insert(0, root / path)
+    for c in candidates:
+        if c.is_file():
+            return c
+    return candidates[-1]
+
+
+def notebook_designer(magics) -> Designer:
+    """The kernel's one designer of the notebook's pipeline (``%pipeline show`` shows it again)."""
+    designer = getattr(magics, "_designer", None)
+    if designer is None or designer.source.state is not magics.state:
+        designer = magics._designer = Designer.for_notebook(magics)
+    return designer
+
+
+def open_panel():
+    """Open the notebook's designer in the JupyterLab panel (the "Pipeline Designer" command runs this)."""
+    from IPython import get_ipython
+
+    ip = get_ipython()
+    magics = ip.magics_manager.registry.get("PipelineMagics")
+    if magics is None:
+        ip.extension_manager.load_extension("mlpipe_jupyter")
+        magics = ip.magics_manager.registry["PipelineMagics"]
+    return notebook_designer(magics).open_panel()
+
