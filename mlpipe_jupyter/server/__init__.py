@@ -1,1 +1,0 @@
-"""Jupyter Server extension and REST API."""
