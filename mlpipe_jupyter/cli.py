@@ -14,8 +14,7 @@ import threading
 import time
 
 from .errors import MlpipeError, UserError, WorkspaceNotFoundError
-
-FINAL = ("Completed", "Failed", "Canceled")
+from .tracking.store import FINAL_STATUSES as FINAL
 POLL_SECONDS = 0.2
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -71,14 +70,17 @@ def _compact(value, width=40) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def _wait_until_final(store, run_id, timeout=None) -> str:
-    """Poll the store (works for runs of other processes); a dead runner's run is marked Failed on the way."""
+def _wait_until_final(store, run_id, timeout=None, each_poll=None) -> str:
+    """Poll the store (works for runs of other processes); a dead runner's run is marked Failed on the way.
+    ``each_poll()`` is called while the run is still going, before each pause."""
     deadline = None if timeout is None else time.monotonic() + timeout
     last_recovery = time.monotonic()
     while True:
         status = store.get_run(run_id)["status"]
         if status in FINAL or (deadline is not None and time.monotonic() > deadline):
             return status
+        if each_poll is not None:
+            each_poll()
         time.sleep(POLL_SECONDS)
         if time.monotonic() - last_recovery > 1.0:
             store.recover_orphans()
@@ -160,11 +162,7 @@ def cmd_run(args) -> int:
     if not args.detached_child:  # Ctrl-C cancels even when started from a shell that ignores SIGINT
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        while run.get_status() not in FINAL:
-            if execution is not None:
-                execution.done.wait(POLL_SECONDS)
-            else:
-                time.sleep(POLL_SECONDS)
+        run.wait_for_completion(raise_on_error=False)
     except KeyboardInterrupt:
         _cancel_interactively(run, execution)
         if unsubscribe:
@@ -204,12 +202,13 @@ def _run_detached(ws, args, experiment_name) -> int:
         cmd.append("--regenerate")
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
-    run_id = proc.stdout.readline().decode().strip()
-    if not run_id:  # the background process refused the pipeline; pass its error on
-        err = proc.stderr.read().decode(errors="replace")
-        code = proc.wait()
-        sys.stderr.write(err)
-        return code or EXIT_USAGE
+    with proc.stdout, proc.stderr:
+        run_id = proc.stdout.readline().decode().strip()
+        if not run_id:  # the background process refused the pipeline; pass its error on
+            err = proc.stderr.read().decode(errors="replace")
+            code = proc.wait()
+            sys.stderr.write(err)
+            return code or EXIT_USAGE
     _out(f"Submitted run {run_id} (experiment '{experiment_name}'), running in the background.")
     _out(f"Follow it with: mlpipe logs {run_id} --follow    cancel it with: mlpipe cancel {run_id}")
     return 0
@@ -329,18 +328,10 @@ def cmd_logs(args) -> int:
     if not args.follow:
         drain_all(final=True)
         return 0
-    last_recovery = time.monotonic()
-    while True:
-        status = store.get_run(watched)["status"]
-        if status in FINAL:
-            drain_all(final=True)
-            print(f"--- run {watched} {status}", file=sys.stderr, flush=True)
-            return 0
-        drain_all(final=False)
-        time.sleep(POLL_SECONDS)
-        if time.monotonic() - last_recovery > 1.0:  # the runner may have died; then the run ends Failed
-            store.recover_orphans()
-            last_recovery = time.monotonic()
+    status = _wait_until_final(store, watched, each_poll=lambda: drain_all(final=False))
+    drain_all(final=True)
+    print(f"--- run {watched} {status}", file=sys.stderr, flush=True)
+    return 0
 
 
 # -- cancel ---------------------------------------------------------------------------------------------------

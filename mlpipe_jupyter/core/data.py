@@ -312,19 +312,25 @@ class TabularDataset(AbstractDataset):
     kind = "tabular"
 
     def to_pandas_dataframe(self):
-        import pandas as pd
-        import os
-
-        frames = []
-        sep = self.options.get("separator", ",")
-        header = 0 if self.options.get("header", True) else None
-        for p in self._local_paths():
-            files = sorted(os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs) if os.path.isdir(p) else [p]
-            frames += [pd.read_csv(f, sep=sep, header=header) for f in files]
-        return pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0]
+        return read_delimited(self._local_paths(), self.options)
 
     def to_csv_files(self):
         return FileDataset(self.sources, self.name, self.version)
+
+
+def read_delimited(paths, options: dict):
+    """One table from delimited files, each path a file or a folder of them (read in name order)."""
+    import os
+
+    import pandas as pd
+
+    sep = options.get("separator", ",")
+    header = 0 if options.get("header", True) else None
+    frames = []
+    for p in paths:
+        files = sorted(os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs) if os.path.isdir(p) else [p]
+        frames += [pd.read_csv(f, sep=sep, header=header) for f in files]
+    return pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0]
 
 
 class _FileFactory:

@@ -36,9 +36,6 @@ def register_dataset(workspace, dataset, name, description=None, tags=None, crea
 
 
 def get_dataset(workspace, name, version="latest"):
-    from .data import FileDataset, TabularDataset
-    from .datastore import Datastore
-
     db = workspace._store.db
     if version in (None, "latest"):
         row = db.execute("SELECT * FROM datasets WHERE name=? ORDER BY version DESC LIMIT 1", (name,)).fetchone()
@@ -56,12 +53,20 @@ def get_dataset(workspace, name, version="latest"):
                             f"(versions: {', '.join(map(str, versions))}).")
         known = [r["name"] for r in db.execute("SELECT DISTINCT name FROM datasets ORDER BY name")]
         raise UserError(f"No dataset named '{name}' is registered (registered: {', '.join(known) or 'none'}).")
-    d = json.loads(row["definition"])
+    return dataset_from_definition(workspace, json.loads(row["definition"]), row["kind"], name=name,
+                                   version=row["version"], description=row["description"],
+                                   tags=json.loads(row["tags"] or "{}"))
+
+
+def dataset_from_definition(workspace, definition: dict, kind: str, **registration):
+    """A dataset object from its stored definition (the registry's or a pipeline file's)."""
+    from .data import FileDataset, TabularDataset
+    from .datastore import Datastore
+
     sources = [dict(s, _ds=Datastore(workspace, s["datastore"])) if "datastore" in s else dict(s)
-               for s in d.get("sources", [])]
-    cls = TabularDataset if row["kind"] == "tabular" else FileDataset
-    ds = cls(sources, name=name, version=row["version"], description=row["description"],
-             tags=json.loads(row["tags"] or "{}"), options=d.get("options"))
+               for s in definition.get("sources", [])]
+    cls = TabularDataset if kind == "tabular" else FileDataset
+    ds = cls(sources, options=definition.get("options"), **registration)
     ds._workspace = workspace
     return ds
 

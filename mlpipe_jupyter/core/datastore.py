@@ -7,6 +7,7 @@ registering the datastore again.
 """
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import re
@@ -14,16 +15,15 @@ import shutil
 from pathlib import Path
 
 from ..errors import DatastorePathError, UserError
-from ..secrets import MASK, SECRET_NAME
+from ..secrets import MASK, looks_secret
 
 DEFAULT_DATASTORE = "workspaceblobstore"
-_SECRET_OPTION = SECRET_NAME
 _session_secrets: dict[tuple[str, str], dict] = {}
 
 
 def _holds_secret(key, value) -> bool:
     """A secret-looking option name, also nested (``client_kwargs={"aws_secret_access_key": ...}``)."""
-    if isinstance(key, str) and _SECRET_OPTION.search(key):
+    if looks_secret(key):
         return True
     if isinstance(value, dict):
         return any(_holds_secret(k, v) for k, v in value.items())
@@ -33,7 +33,6 @@ def _holds_secret(key, value) -> bool:
 
 
 _URL_KEY = "\0url"  # where the session keeps a URL whose stored copy had its credentials masked
-_MASK = MASK
 
 
 def _masked_url(url: str) -> str:
@@ -48,12 +47,16 @@ def _masked_url(url: str) -> str:
     netloc = parts.netloc
     if password:
         userinfo, _, host = netloc.rpartition("@")
-        netloc = f"{userinfo.split(':', 1)[0]}:{_MASK}@{host}"
+        netloc = f"{userinfo.split(':', 1)[0]}:{MASK}@{host}"
     query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(_SECRET_OPTION.search(k) or k.lower() == "sig" for k, _ in query):
-        query = [(k, _MASK if _SECRET_OPTION.search(k) or k.lower() == "sig" else v) for k, v in query]
+    if any(_secret_query_key(k) for k, _ in query):
+        query = [(k, MASK if _secret_query_key(k) else v) for k, v in query]
         return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*")))
     return urlunsplit(parts._replace(netloc=netloc)) if password else url
+
+
+def _secret_query_key(key: str) -> bool:
+    return looks_secret(key) or key.lower() == "sig"  # a SAS signature
 
 
 class Datastore:
@@ -67,8 +70,6 @@ class Datastore:
         if row is None:
             known = ", ".join(sorted(workspace.datastores)) or "none"
             raise UserError(f"No datastore named '{name}' is registered in workspace '{workspace.name}' (known: {known}).")
-        import json
-
         self.workspace = workspace
         self.name = name
         self.datastore_type = row["kind"]
@@ -108,8 +109,6 @@ class Datastore:
 
     @staticmethod
     def _register(workspace, name, kind, url, storage_options, overwrite):
-        import json
-
         if not re.match(r"^[A-Za-z0-9_]+$", name or ""):
             raise UserError(f"Datastore name {name!r} is not valid: use letters, digits and '_'.")
         secret = {k: v for k, v in storage_options.items() if _holds_secret(k, v)}
@@ -143,7 +142,7 @@ class Datastore:
             options = dict(self._public_options)
             options.update(_session_secrets.get((str(self.workspace.path), self.name), {}))
             url = options.pop(_URL_KEY, None)
-            if url is None and _MASK in self.url:
+            if url is None and MASK in self.url:
                 raise UserError(
                     f"Datastore '{self.name}' was registered with credentials in its URL, which are kept only by "
                     "the process that registered it. Register it again here, or pass the credentials as storage "

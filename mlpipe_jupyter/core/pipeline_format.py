@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
-from .data import (AbstractDataset, DataReference, DatasetConsumptionConfig, FileDataset, InputBinding,
-                   OutputFileDatasetConfig, PipelineData, TabularDataset)
+from .data import (AbstractDataset, DataReference, DatasetConsumptionConfig, InputBinding, OutputFileDatasetConfig,
+                   PipelineData)
 from .parameters import PipelineParameter
 from .run_config import RunConfiguration
 
@@ -20,14 +20,6 @@ if TYPE_CHECKING:
     from .pipeline import Pipeline
 
 FORMAT_VERSION = 1
-
-
-def _data_key(obj):
-    if isinstance(obj, InputBinding):
-        obj = obj.data
-    if isinstance(obj, DatasetConsumptionConfig):
-        return obj.name
-    return obj.name
 
 
 def pipeline_to_dict(pipeline, base_dir=None) -> dict:
@@ -107,6 +99,7 @@ def pipeline_from_dict(workspace, doc, base_dir=".") -> "Pipeline":
 
 
 def _pipeline_from_dict(workspace, doc, base_dir):
+    from .dataset_registry import dataset_from_definition, get_dataset
     from .datastore import Datastore
     from .environment import Environment
     from .pipeline import Pipeline
@@ -138,14 +131,9 @@ def _pipeline_from_dict(workspace, doc, base_dir):
             obj = DataReference(datastore(d["datastore"]), name, d.get("path"), d.get("mode", "mount"))
         elif kind == "dataset":
             if d.get("name") and d.get("version") is not None:
-                from .dataset_registry import get_dataset
-
                 obj = get_dataset(workspace, d["name"], d["version"])
             else:
-                cls = TabularDataset if d.get("dataset_type") == "tabular" else FileDataset
-                sources = [dict(s, _ds=Datastore(workspace, s["datastore"])) if "datastore" in s else dict(s)
-                           for s in d.get("sources", [])]
-                obj = cls(sources, options=d.get("options"))
+                obj = dataset_from_definition(workspace, d, d.get("dataset_type"))
             obj = DatasetConsumptionConfig(name, obj)
         else:
             raise UserError(f"Data '{name}' in the pipeline has unknown kind {kind!r}.")
@@ -177,7 +165,7 @@ def _pipeline_from_dict(workspace, doc, base_dir):
             raise UserError(f"Each step in a pipeline needs 'name' and 'script'; got {sd!r}.")
         rc = RunConfiguration()
         if sd.get("environment"):
-            rc.environment = _environment_from_dict(Environment, sd["environment"])
+            rc.environment = Environment.from_dict(sd["environment"])
         rc.max_run_duration_seconds = sd.get("max_run_duration_seconds")
         step = PythonScriptStep(
             sd["script"], name=sd["name"],
@@ -194,24 +182,6 @@ def _pipeline_from_dict(workspace, doc, base_dir):
         step.position = sd.get("position")
         steps.append(step)
     return Pipeline(workspace, steps, description=doc.get("description"))
-
-
-def _environment_from_dict(Environment, d):
-    from .environment import CondaDependencies
-
-    env = Environment(d.get("name", "env"))
-    py = d.get("python", {})
-    env.python.user_managed_dependencies = py.get("user_managed_dependencies", True)
-    env.python.interpreter_path = py.get("interpreter_path")
-    cd = py.get("conda_dependencies") or {}
-    env.python.conda_dependencies = CondaDependencies(cd.get("pip_packages"), cd.get("conda_packages"),
-                                                      cd.get("python_version"), cd.get("channels"))
-    dk = d.get("docker", {})
-    env.docker.enabled = dk.get("enabled", False)
-    env.docker.base_image = dk.get("base_image")
-    env.docker.base_dockerfile = dk.get("base_dockerfile")
-    env.environment_variables = dict(d.get("environment_variables") or {})
-    return env
 
 
 def save_pipeline(pipeline, path, format=None) -> None:

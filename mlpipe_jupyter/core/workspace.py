@@ -27,6 +27,14 @@ def _open_store(folder: Path) -> Store:
     return store
 
 
+def _workspace_name(config: Path) -> str:
+    try:
+        return json.loads(config.read_text())["name"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"The workspace file '{config}' is damaged ({e}); "
+                        "fix it or write {\"name\": \"...\"} into it.") from None
+
+
 class Workspace:
     """``Workspace(path)`` opens the workspace whose folder is ``path/.mlpipe``."""
 
@@ -40,11 +48,7 @@ class Workspace:
                 f"Workspace.create(name, path='{root}') or `mlpipe init`.")
         self.path = root
         self.folder = folder
-        try:
-            self.name = json.loads(config.read_text())["name"]
-        except (ValueError, KeyError, TypeError) as e:
-            raise UserError(f"The workspace file '{config}' is damaged ({e}); "
-                            "fix it or write {\"name\": \"...\"} into it.") from None
+        self.name = _workspace_name(config)
         self._store = _open_store(folder)
 
     @staticmethod
@@ -55,7 +59,7 @@ class Workspace:
         folder = root / WORKSPACE_DIR
         config = folder / "config.json"
         if config.is_file():
-            existing = json.loads(config.read_text())["name"]
+            existing = _workspace_name(config)
             if not exist_ok:
                 raise UserError(f"A workspace ('{existing}') already exists at '{root}'; pass exist_ok=True to open it.")
             if existing != name:

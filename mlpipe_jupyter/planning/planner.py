@@ -7,7 +7,6 @@ exists; every decision carries its reason.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -216,7 +215,3 @@ def script_plan(workspace, config) -> Plan:
                             arguments=config.arguments, compute_target=config.compute_target,
                             runconfig=config.run_config, source_directory=config.source_directory, allow_reuse=False)
     return make_plan(Pipeline(workspace, [step]))
-
-
-def short_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:12]

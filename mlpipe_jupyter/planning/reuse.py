@@ -7,16 +7,16 @@ compared with the same step's previous run to say what changed.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
+
+from ..tracking.store import canonical_json, sha256_bytes
 
 KEY_VERSION = 1
 
 
 def reuse_key(manifest: dict) -> str:
-    blob = json.dumps({"v": KEY_VERSION, **manifest}, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return sha256_bytes(canonical_json({"v": KEY_VERSION, **manifest}))
 
 
 @dataclass
@@ -26,20 +26,18 @@ class Decision:
     reason: str
 
 
-def decide(store, step_name: str, manifest: dict, experiment: str, allow_reuse: bool,
-           regenerate: bool, snapshot_files: dict | None = None) -> Decision:
+def decide(store, step_name: str, manifest: dict, experiment: str, allow_reuse: bool, regenerate: bool) -> Decision:
     key = reuse_key(manifest)
     if regenerate:
         return Decision(key, None, "Rerun: regenerate_outputs=True was given at submit.")
     if not allow_reuse:
         return Decision(key, None, f"Rerun: step '{step_name}' has allow_reuse=False.")
     hit = store.find_reusable(key)
-    if hit is not None and not _outputs_available(store, hit):
-        origin = hit["reused_from"] or hit["id"]
-        return Decision(key, None, f"Rerun: the outputs of the earlier identical step run {origin} are no longer "
-                                   "in the workspace.")
     if hit is not None:
         origin = hit["reused_from"] or hit["id"]
+        if not _outputs_available(store, hit):
+            return Decision(key, None, f"Rerun: the outputs of the earlier identical step run {origin} are no "
+                                       "longer in the workspace.")
         return Decision(key, hit, f"Reused: nothing changed since step run {origin} "
                                   f"(snapshot, arguments, parameters, inputs and environment all match).")
     previous = store.latest_step_run(step_name, experiment)

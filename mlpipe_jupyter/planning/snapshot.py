@@ -72,8 +72,7 @@ def take_snapshot(store: Store, source_dir: Path, with_git: bool = True) -> Snap
     files = {}
     for rel in rel_files:
         d = digests[str(source_dir / rel)]
-        if not store.has_blob(d):
-            store.put_file(source_dir / rel, d)
+        store.put_file(source_dir / rel, d)  # a no-op when that content is stored already
         files[rel] = d
     digest = store.put_json({"files": files})  # the snapshot id names its stored manifest
     return Snapshot(source_dir, files, digest, git_info(source_dir) if with_git else {})

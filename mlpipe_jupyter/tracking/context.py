@@ -133,13 +133,9 @@ class _DatasetView:
         self.path, self.options = path, options
 
     def to_pandas_dataframe(self):
-        import pandas as pd
+        from ..core.data import read_delimited
 
-        files = [self.path] if os.path.isfile(self.path) else sorted(
-            os.path.join(d, f) for d, _, fs in os.walk(self.path) for f in fs)
-        header = 0 if self.options.get("header", True) else None
-        frames = [pd.read_csv(f, sep=self.options.get("separator", ","), header=header) for f in files]
-        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        return read_delimited([self.path], self.options)
 
     def __fspath__(self):
         return self.path

@@ -6,6 +6,7 @@ import re
 import time
 
 from ..errors import UserError
+from ..secrets import redact_environment
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 
@@ -29,9 +30,8 @@ class Experiment:
         from ..core.run_config import ScriptRunConfig
         from ..planning.planner import make_plan, script_plan
         from ..running.runner import RunExecution
-        from ..secrets import redact_environment
-        from ..tracking.store import hostname, new_id, process_start_time
         from .run import PipelineRun, Run
+        from .store import hostname, new_id, process_start_time
 
         ws = self.workspace
         store = ws._store
@@ -55,9 +55,7 @@ class Experiment:
             step_run_ids = {step_name: run_id}
             rows = [dict(id=run_id, experiment=self.name, kind="script", parent_id=None, name=step_name,
                          status="NotStarted", created=now,
-                         details={"script": sp.script, "arguments": [str(a) for a in sp.arguments],
-                                  "snapshot": sp.snapshot.digest, "git": sp.snapshot.git,
-                                  "compute_target": sp.compute_target, "environment": redact_environment(sp.environment.to_dict())})]
+                         details={**_step_details(sp), "arguments": [str(a) for a in sp.arguments]})]
         else:
             step_run_ids = {name: new_id("step") for name in plan.steps}
             first = next(iter(plan.steps.values()))
@@ -68,9 +66,7 @@ class Experiment:
             for i, (name, sp) in enumerate(plan.steps.items()):
                 rows.append(dict(id=step_run_ids[name], experiment=self.name, kind="step", parent_id=run_id,
                                  name=name, status="NotStarted", created=now + i * 1e-6,
-                                 details={"script": sp.script, "snapshot": sp.snapshot.digest, "git": sp.snapshot.git,
-                                          "compute_target": sp.compute_target, "upstream": sp.upstream,
-                                          "environment": redact_environment(sp.environment.to_dict())}))
+                                 details={**_step_details(sp), "upstream": sp.upstream}))
         # the runner's identity goes in with the rows, so a crash right after this is still recoverable
         rows[0].update(runner_pid=os.getpid(), runner_start=process_start_time(os.getpid()), host=hostname())
         store.insert_runs(rows)
@@ -104,10 +100,14 @@ class Experiment:
         return f"Experiment(name={self.name!r}, workspace={self.workspace.name!r})"
 
 
+def _step_details(sp) -> dict:
+    """What a step run records about its step plan; secret-looking environment variables are masked."""
+    return {"script": sp.script, "snapshot": sp.snapshot.digest, "git": sp.snapshot.git,
+            "compute_target": sp.compute_target, "environment": redact_environment(sp.environment.to_dict())}
+
+
 def _redacted_pipeline_doc(pipeline) -> dict:
     """The pipeline as stored with its run: environments keep secret-looking variables' names only."""
-    from ..secrets import redact_environment
-
     doc = pipeline.to_dict()
     for step in doc["steps"]:
         if step.get("environment"):

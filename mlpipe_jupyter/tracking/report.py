@@ -11,14 +11,6 @@ def _duration(row):
     return f"{(row['ended'] or time.time()) - row['started']:.1f}s"
 
 
-def step_rows(run):
-    from .run import PipelineRun
-
-    if isinstance(run, PipelineRun):
-        return [s._row for s in run.get_steps()]
-    return [run._row]
-
-
 def run_text(run, reasons=True) -> str:
     row = run._row
     lines = [f"Run {row['id']}  experiment={row['experiment']}  kind={row['kind']}  status={row['status']}  "
@@ -29,7 +21,7 @@ def run_text(run, reasons=True) -> str:
     if params:
         lines.append("  parameters: " + ", ".join(f"{k}={v}" for k, v in params.items()))
     if row["kind"] == "pipeline":
-        for s in step_rows(run):
+        for s in run._store.child_runs(run.id):
             flag = " (reused)" if s["reused_from"] else ""
             lines.append(f"  - {s['name']:<20} {s['status']:<10}{flag:<9} {_duration(s):>7}  {s['id']}")
             if reasons and s["reuse_reason"]:
@@ -45,7 +37,7 @@ def run_html(run) -> str:
            f"<b>{html.escape(row['status'])}</b>"]
     if row["kind"] == "pipeline":
         out.append("<table><tr><th>step</th><th>status</th><th>duration</th><th>why</th></tr>")
-        for s in step_rows(run):
+        for s in run._store.child_runs(run.id):
             status = s["status"] + (" (reused)" if s["reused_from"] else "")
             out.append(f"<tr><td>{html.escape(s['name'])}</td><td>{html.escape(status)}</td>"
                        f"<td>{_duration(s)}</td><td>{html.escape(s['reuse_reason'] or '')}</td></tr>")

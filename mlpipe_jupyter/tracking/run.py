@@ -130,9 +130,7 @@ class Run:
         if execution is not None:
             execution.cancel()
             return
-        top = self._store.get_run(self._top_id())
-        if top["status"] not in FINAL_STATUSES:  # the runner in another process polls for this
-            self._store.update_run(top["id"], status="CancelRequested", details={"cancel_requested": True})
+        self._store.request_cancel(self._top_id())  # the runner in another process polls for this
 
     # -- details -------------------------------------------------------------------------------------------
     def get_details(self) -> dict:

@@ -156,31 +156,27 @@ class Store:
     def blob_path(self, digest: str) -> Path:
         return self.root / "objects" / digest[:2] / digest[2:]
 
-    def has_blob(self, digest: str) -> bool:
-        return self.blob_path(digest).exists()
-
     def put_file(self, path, digest: str | None = None) -> str:
         """Copy a file into the blob store once; returns its digest."""
         digest = digest or sha256_file(path)
-        target = self.blob_path(digest)
-        if not target.exists():
-            target.parent.mkdir(exist_ok=True)
-            tmp = self.root / "tmp" / f"blob-{uuid.uuid4().hex}"
-            shutil.copyfile(path, tmp)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
+        self._put_blob(digest, lambda tmp: shutil.copyfile(path, tmp))
         return digest
 
     def put_bytes(self, data: bytes) -> str:
         digest = sha256_bytes(data)
-        target = self.blob_path(digest)
-        if not target.exists():
-            target.parent.mkdir(exist_ok=True)
-            tmp = self.root / "tmp" / f"blob-{uuid.uuid4().hex}"
-            tmp.write_bytes(data)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
+        self._put_blob(digest, lambda tmp: tmp.write_bytes(data))
         return digest
+
+    def _put_blob(self, digest: str, write) -> None:
+        """Write a blob under a private name and rename it into place, so readers never see half a blob."""
+        target = self.blob_path(digest)
+        if target.exists():
+            return
+        target.parent.mkdir(exist_ok=True)
+        tmp = self.root / "tmp" / f"blob-{uuid.uuid4().hex}"
+        write(tmp)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, target)
 
     def put_json(self, obj) -> str:
         return self.put_bytes(canonical_json(obj))
@@ -217,15 +213,6 @@ class Store:
         return self.root / "runs" / run_id
 
     # -- runs ------------------------------------------------------------------------------------
-    def insert_run(self, **fields) -> None:
-        fields.setdefault("created", time.time())
-        if "details" in fields:
-            fields["details"] = json.dumps(fields["details"], default=str)
-        cols = ", ".join(fields)
-        marks = ", ".join("?" for _ in fields)
-        with self.tx() as db:
-            db.execute(f"INSERT INTO runs({cols}) VALUES({marks})", tuple(fields.values()))
-
     def insert_runs(self, rows: list[dict]) -> None:
         """Many runs in one transaction: a 200-step reuse must not pay 200 fsyncs."""
         with self.tx() as db:
@@ -247,6 +234,16 @@ class Store:
             if fields:
                 sets = ", ".join(f"{k}=?" for k in fields)
                 db.execute(f"UPDATE runs SET {sets} WHERE id=?", (*fields.values(), run_id))
+
+    def request_cancel(self, run_id: str) -> bool:
+        """Ask a run's runner, maybe in another process, to cancel it. Checked and set in one transaction,
+        so a run that has just ended is never put back to CancelRequested; False when it had ended."""
+        with self.tx() as db:
+            row = db.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
+            if row is None or row["status"] in FINAL_STATUSES:
+                return False
+            self.update_run(run_id, status="CancelRequested", details={"cancel_requested": True})
+        return True
 
     def get_run(self, run_id: str) -> dict | None:
         row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
@@ -352,7 +349,7 @@ class Store:
         rows = [_row(r) for r in self.db.execute(f"SELECT * FROM runs WHERE status IN ({active})")]
         dead_runners = {}
         for r in rows:
-            if r["parent_id"] is None and r["runner_pid"] and r["host"] == _hostname():
+            if r["parent_id"] is None and r["runner_pid"] and r["host"] == hostname():
                 if not process_alive(r["runner_pid"], r["runner_start"]):
                     dead_runners[r["id"]] = r
         if not dead_runners:
@@ -389,13 +386,10 @@ def _row(row) -> dict | None:
     return d
 
 
-def _hostname() -> str:
+def hostname() -> str:
     import socket
 
     return socket.gethostname()
-
-
-hostname = _hostname
 
 
 def _make_read_only(path: Path) -> None:

@@ -65,6 +65,8 @@ def test_damaged_config_is_a_clear_error(tmp_path):
     (tmp_path / ".mlpipe" / "config.json").write_text("{not json")
     with pytest.raises(UserError, match="damaged"):
         Workspace(tmp_path)
+    with pytest.raises(UserError, match="damaged"):
+        Workspace.create("alpha", path=tmp_path, exist_ok=True)
 
 
 def test_two_handles_see_the_same_history(tmp_path):
