@@ -271,24 +271,21 @@ export class DesignerCanvasView extends DOMWidgetView {
         this.touch();
       }, 0);
     });
-    this.model.on('change:graph', () => this.applyGraph(), this);
+    // listenTo, not model.on: remove() (stopListening) then drops these, so a closed view is not kept
+    this.listenTo(this.model, 'change:graph', () => this.applyGraph());
     // many status changes in a burst are drawn once per frame
     let frame = 0;
-    this.model.on(
-      'change:status',
-      () => {
-        if (!frame) {
-          frame = requestAnimationFrame(() => {
-            frame = 0;
-            this.applyStatus();
-          });
-        }
-      },
-      this
-    );
-    this.model.on('change:link_mode', () => this.applyLinkMode(), this);
-    this.model.on('change:layout_request', () => this.layout(true), this);
-    this.model.on('change:height', () => {
+    this.listenTo(this.model, 'change:status', () => {
+      if (!frame) {
+        frame = requestAnimationFrame(() => {
+          frame = 0;
+          this.applyStatus();
+        });
+      }
+    });
+    this.listenTo(this.model, 'change:link_mode', () => this.applyLinkMode());
+    this.listenTo(this.model, 'change:layout_request', () => this.layout(true));
+    this.listenTo(this.model, 'change:height', () => {
       this.box.style.height = this.model.get('height');
       cy.resize();
     });

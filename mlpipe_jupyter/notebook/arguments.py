@@ -13,9 +13,8 @@ from IPython.core.error import UsageError
 
 from ..core.parameters import parse_value
 from .cell_steps import CellSpec
+from .designer_model import DATA_NAME, STEP_NAME
 
-_DATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_STEP_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
@@ -80,12 +79,12 @@ def parse_step_line(line: str, body: str, default_compute: str = "local") -> tup
     """The cell's spec and whether ``--run`` was given."""
     prog = "%%step"
     args = _step_parser().parse_args(split(line, prog))
-    if not _STEP_NAME.match(args.name):
+    if not STEP_NAME.match(args.name):
         raise UsageError(f"{prog}: step name {args.name!r} is not valid: use letters, digits, '_', '.' or '-'.")
     inputs, seen = [], set()
     for item in args.inputs:
         name, sep, source = item.partition("=")
-        if not _DATA_NAME.match(name):
+        if not DATA_NAME.match(name):
             raise UsageError(f"{prog} {args.name}: input name {name!r} is not valid: start with a letter or '_', "
                              "then letters, digits or '_'.")
         if sep and not source:
@@ -95,7 +94,7 @@ def parse_step_line(line: str, body: str, default_compute: str = "local") -> tup
         seen.add(name)
         inputs.append([name, source if sep else None])
     for name in args.outputs:
-        if not _DATA_NAME.match(name):
+        if not DATA_NAME.match(name):
             raise UsageError(f"{prog} {args.name}: output name {name!r} is not valid: start with a letter or '_', "
                              "then letters, digits or '_'.")
         if name in seen:

@@ -21,11 +21,9 @@ from traitlets import Bool, Dict, Instance, Int, List, Unicode
 from ..errors import UserError
 from . import designer_model as dm
 from .designer_sources import NotebookSource, PipelineSource, step_entry_for_file
+from .monitor import status_word
 
 MODULE, MODULE_VERSION = "mlpipe-jupyter", "^0.1.0"
-STATUS_OF = {"NotStarted": "queued", "Queued": "queued", "Preparing": "queued", "Running": "running",
-             "Finalizing": "running", "CancelRequested": "running", "Completed": "completed", "Failed": "failed",
-             "Canceled": "canceled"}
 TAIL_LINES = 15
 
 
@@ -495,8 +493,7 @@ class Designer:
             self._push()
 
     def _set_status(self, row):
-        reused = row.get("reused_from") is not None
-        word = "reused" if reused and row["status"] == "Completed" else STATUS_OF.get(row["status"], "queued")
+        word = _node_word(row["status"], row.get("reused_from") is not None)
         self.statuses[row["name"]] = {"status": word, "started": row.get("started"), "ended": row.get("ended")}
 
     def _push(self):
@@ -513,8 +510,7 @@ class Designer:
             if event.run_id != self.run_id:
                 self.run_id, self.statuses = event.run_id, {}
             d = event.data
-            reused = bool(d.get("reused"))
-            word = "reused" if reused else STATUS_OF.get(d["status"], "running")
+            word = _node_word(d["status"], bool(d.get("reused")))
             old = self.statuses.get(event.step, {})
             started = d.get("started") or old.get("started") or (event.ts if word == "running" else None)
             ended = d.get("ended") or (event.ts if word in ("completed", "failed", "canceled", "reused") else None)
@@ -570,10 +566,26 @@ class Designer:
         return self._panel
 
     def close(self):
+        """Stop following runs and pipeline changes, and close the designer's widgets."""
         if self._unsubscribe:
             self._unsubscribe()
             self._unsubscribe = None
-        self.widget.close()
+        self.source.forget(self.refresh)
+        if self._panel is not None:
+            self._panel.close()
+        _close_tree(self.widget)
+
+
+def _close_tree(widget):
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()
+
+
+def _node_word(status: str, reused: bool) -> str:
+    """The monitor's word for a status; on the canvas a step not started yet shows as queued."""
+    word = status_word(status, reused)
+    return "queued" if word == "not started" else word
 
 
 def clone_run(run):

@@ -10,12 +10,12 @@ from __future__ import annotations
 import copy
 import re
 
+from ..core.step import _STEP_NAME as STEP_NAME
 from ..errors import UserError
 
 STEP, DATA = "step:", "data:"
-PRODUCED_KINDS = ("pipeline_data", "output_file_dataset")
-_DATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_STEP_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+PRODUCED_KINDS = ("pipeline_data", "output_file_dataset")  # data some step must write
+DATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 EDITABLE = ("name", "script", "source_directory", "arguments", "inputs", "outputs", "params", "compute_target",
             "environment", "allow_reuse")
 
@@ -112,15 +112,20 @@ def problems(doc) -> list[str]:
     return found
 
 
+def _missing(ref, data) -> bool:
+    """True when data nobody writes cannot come from elsewhere: undefined, or intermediate data."""
+    return ref not in data or (data.get(ref) or {}).get("kind") in PRODUCED_KINDS
+
+
+def dangling_inputs(doc) -> list[tuple[str, str]]:
+    """(step, data name) for each input nobody provides."""
+    prod, data = producers(doc), doc.get("data") or {}
+    return [(s["name"], ref) for s in doc["steps"] for ref in input_names(s) if ref not in prod and _missing(ref, data)]
+
+
 def dangling(doc) -> list[str]:
     """Inputs nobody provides: allowed while editing, shown as warnings; submitting refuses them."""
-    prod, data, notes = producers(doc), doc.get("data") or {}, []
-    for s in doc["steps"]:
-        for ref in input_names(s):
-            kind = (data.get(ref) or {}).get("kind")
-            if ref not in prod and (ref not in data or kind in PRODUCED_KINDS):
-                notes.append(f"Step '{s['name']}' reads '{ref}', which no step writes.")
-    return notes
+    return [f"Step '{step}' reads '{ref}', which no step writes." for step, ref in dangling_inputs(doc)]
 
 
 def check(doc) -> dict:
@@ -147,10 +152,9 @@ def graph_elements(doc) -> dict:
                 source = DATA + ref
                 if ref not in external:
                     external.append(ref)
-                    kind = (data.get(ref) or {}).get("kind")
-                    missing = ref not in data or kind in PRODUCED_KINDS
                     nodes.append({"id": source, "kind": "data", "name": ref,
-                                  "data_kind": "missing" if missing else kind, "position": None})
+                                  "data_kind": "missing" if _missing(ref, data) else data[ref].get("kind"),
+                                  "position": None})
             edges.append({"id": f"edge:{ref}:{s['name']}", "source": source, "target": STEP + s["name"],
                           "data": ref, "label": ref if ref in prod else ""})
     return {"nodes": nodes, "edges": edges}
@@ -159,7 +163,7 @@ def graph_elements(doc) -> dict:
 # -- edits ------------------------------------------------------------------------------------------------------
 def _data_name(text) -> str:
     name = re.sub(r"[^A-Za-z0-9_]", "_", text)
-    return name if _DATA_NAME.match(name) else f"d_{name}"
+    return name if DATA_NAME.match(name) else f"d_{name}"
 
 
 def _taken(doc) -> set:
@@ -245,7 +249,7 @@ def remove_step(doc, name) -> dict:
 
 
 def add_step(doc, entry) -> dict:
-    if not _STEP_NAME.match(entry.get("name") or ""):
+    if not STEP_NAME.match(entry.get("name") or ""):
         raise UserError(f"Step name {entry.get('name')!r} is not valid: use letters, digits, '_', '.' or '-'.")
     if entry["name"] in step_names(doc):
         raise UserError(f"The pipeline already has a step named '{entry['name']}'.")
@@ -266,7 +270,7 @@ def update_step(doc, name, changes: dict) -> dict:
     data = new.setdefault("data", {})
     if "name" in changes and changes["name"] != name:
         new_name = changes["name"]
-        if not isinstance(new_name, str) or not _STEP_NAME.match(new_name):
+        if not isinstance(new_name, str) or not STEP_NAME.match(new_name):
             raise UserError(f"Step name {new_name!r} is not valid: use letters, digits, '_', '.' or '-'.")
         if new_name in step_names(new):
             raise UserError(f"The pipeline already has a step named '{new_name}'.")
@@ -290,7 +294,7 @@ def update_step(doc, name, changes: dict) -> dict:
     if "outputs" in changes:
         outs = list(changes["outputs"])
         for out in outs:
-            if not isinstance(out, str) or not _DATA_NAME.match(out):
+            if not isinstance(out, str) or not DATA_NAME.match(out):
                 raise UserError(f"Output name {out!r} is not valid: start with a letter or '_', then letters, digits or '_'.")
             if outs.count(out) > 1:
                 raise UserError(f"Step '{name}' lists output '{out}' twice.")
@@ -318,7 +322,7 @@ def update_step(doc, name, changes: dict) -> dict:
         params = new.setdefault("parameters", {})
         entry["params"] = {}
         for key, value in dict(changes["params"]).items():
-            if not _DATA_NAME.match(key):
+            if not DATA_NAME.match(key):
                 raise UserError(f"Parameter name {key!r} is not valid.")
             params[key] = {"default": value}
             entry["params"][key] = {"param": key}

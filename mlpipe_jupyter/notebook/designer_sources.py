@@ -39,6 +39,12 @@ class PipelineSource:
     def listen(self, callback):
         self._listeners.append(callback)
 
+    def forget(self, callback):
+        """Undo ``listen``; the last listener gone, the pipeline stops calling this source."""
+        self._listeners.remove(callback)
+        if not self._listeners and self._changed_elsewhere in self.pipeline._listeners:
+            self.pipeline._listeners.remove(self._changed_elsewhere)
+
     def doc(self) -> dict:
         return self.pipeline.to_dict(base_dir=self.base_dir)
 
@@ -83,6 +89,9 @@ class NotebookSource:
 
     def listen(self, callback):
         self._listeners.append(callback)
+
+    def forget(self, callback):
+        self._listeners.remove(callback)
 
     def changed_elsewhere(self):
         for cb in list(self._listeners):

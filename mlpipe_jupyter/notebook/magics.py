@@ -200,7 +200,7 @@ class PipelineMagics(Magics):
 
     def run_single_step(self, name):
         """``--run``: this step alone, now, reading its upstream data from the latest runs."""
-        from ..core.pipeline_format import pipeline_from_dict
+        from ..core.pipeline_format import FORMAT_VERSION, pipeline_from_dict
         from ..tracking.experiment import Experiment
 
         state, ws = self.state, self.workspace
@@ -214,8 +214,8 @@ class PipelineMagics(Magics):
                 raise UserError(f"Step '{name}' input '{input_name}' comes from step '{producers[input_name]}', which "
                                 "has no completed run yet: submit the pipeline, or run that cell with --run first.")
             data[input_name] = {"kind": "dataset", "dataset_type": "file", "sources": [{"path": str(path)}]}
-        doc = {"version": 1, "description": f"%%step {name} --run", "parameters": dict(entry.param_docs),
-               "data": data, "steps": [entry.step_doc]}
+        doc = {"version": FORMAT_VERSION, "description": f"%%step {name} --run",
+               "parameters": dict(entry.param_docs), "data": data, "steps": [entry.step_doc]}
         entry.write_script()
         pipeline = pipeline_from_dict(ws, doc, base_dir=state.notebook_dir)
         run = Experiment(ws, experiment).submit(pipeline, regenerate_outputs=True)
@@ -275,8 +275,8 @@ class PipelineMagics(Magics):
         if not self.state.steps:
             print("No steps yet: record cells with %%step NAME.")
             return
-        for name, entry in self.state.steps.items():
-            doc = entry.step_doc if isinstance(entry, CellStep) else entry
+        for name, doc in self.state.step_docs().items():
+            entry = self.state.steps[name]
             ins = ", ".join(i["data"] for i in doc.get("inputs", []) if isinstance(i, dict) and "data" in i) or "-"
             outs = ", ".join(o["data"] for o in doc.get("outputs", []) if isinstance(o, dict)) or "-"
             origin = "cell" if isinstance(entry, CellStep) else "file"

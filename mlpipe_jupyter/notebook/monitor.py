@@ -275,6 +275,8 @@ class RunMonitor:
 
     # -- coalescing (one small thread per live monitor) -------------------------------------------------------
     def _flusher(self):
+        from ..running.runner import active_execution
+
         while not self._stopped.is_set():
             woke = self._wake.wait(TICK_SECONDS)
             if woke:
@@ -288,6 +290,10 @@ class RunMonitor:
                     view.tick()
                 if self._final:
                     self._stop()
+            if not woke and not self._stopped.is_set() and active_execution(self.top_id) is None:
+                # No event will come from this process (the run executes elsewhere, or ended with its
+                # process): follow the store instead, and stop once it says the run is over.
+                self.sync()
 
     def _flush(self):
         lines, self._pending_lines = self._pending_lines, {}

@@ -8,10 +8,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..core.pipeline_format import FORMAT_VERSION
 from ..errors import UserError
+from . import designer_model as dm
 from .cell_steps import CellSpec, CellStep, make_cell_step, safe_key
 
-_PRODUCED_KINDS = ("pipeline_data", "output_file_dataset")
+
+def entry_doc(entry) -> dict:
+    """The pipeline-file entry of a step: a recorded cell's, or a loaded step's (which is one)."""
+    return entry.step_doc if isinstance(entry, CellStep) else entry
 
 
 class NotebookPipeline:
@@ -30,6 +35,10 @@ class NotebookPipeline:
         return self.workspace.folder / "cells" / key
 
     # -- what produces what --------------------------------------------------------------------------------
+    def step_docs(self, skip: str | None = None) -> dict[str, dict]:
+        """step name -> its pipeline-file entry."""
+        return {name: entry_doc(entry) for name, entry in self.steps.items() if name != skip}
+
     def _data_docs(self, skip: str | None = None) -> dict:
         docs = dict(self.loaded_data)
         for name, entry in self.steps.items():
@@ -39,25 +48,11 @@ class NotebookPipeline:
 
     def producers(self, skip: str | None = None) -> dict[str, str]:
         """data name -> the step that writes it."""
-        out = {}
-        for name, entry in self.steps.items():
-            if name == skip:
-                continue
-            doc = entry.step_doc if isinstance(entry, CellStep) else entry
-            for o in doc.get("outputs", []):
-                if isinstance(o, dict) and "data" in o:
-                    out[o["data"]] = name
-        return out
+        return dm.producers({"steps": list(self.step_docs(skip).values())})
 
     def consumers_of(self, step_name: str) -> list[str]:
-        entry = self.steps[step_name]
-        made = {o["data"] for o in (entry.step_doc if isinstance(entry, CellStep) else entry).get("outputs", [])}
-        users = []
-        for name, other in self.steps.items():
-            doc = other.step_doc if isinstance(other, CellStep) else other
-            if name != step_name and any(isinstance(i, dict) and i.get("data") in made for i in doc.get("inputs", [])):
-                users.append(name)
-        return users
+        made = set(dm.output_names(entry_doc(self.steps[step_name])))
+        return [name for name, doc in self.step_docs(skip=step_name).items() if made & set(dm.input_names(doc))]
 
     # -- changes ----------------------------------------------------------------------------------------------
     def record(self, spec: CellSpec) -> CellStep:
@@ -149,28 +144,16 @@ class NotebookPipeline:
         """The pipeline-file document, with absolute source folders."""
         data, params, steps = dict(self.loaded_data), dict(self.loaded_params), []
         for entry in self.steps.values():
+            steps.append(entry_doc(entry))
             if isinstance(entry, CellStep):
-                steps.append(entry.step_doc)
                 data.update(entry.data_docs)
                 params.update(entry.param_docs)
-            else:
-                steps.append(entry)
-        return {"version": 1, "description": self.description, "parameters": params, "data": data, "steps": steps}
+        return {"version": FORMAT_VERSION, "description": self.description, "parameters": params, "data": data,
+                "steps": steps}
 
     def dangling(self) -> list[str]:
-        producers, data = self.producers(), self._data_docs()
-        problems = []
-        for name, entry in self.steps.items():
-            doc = entry.step_doc if isinstance(entry, CellStep) else entry
-            for i in doc.get("inputs", []):
-                ref = i.get("data") if isinstance(i, dict) else None
-                if ref is None:
-                    continue
-                kind = (data.get(ref) or {}).get("kind")
-                if ref not in data or (kind in _PRODUCED_KINDS and ref not in producers):
-                    problems.append(f"Step '{name}' takes input '{ref}', but no step produces it "
-                                    "(a dangling data link).")
-        return problems
+        return [f"Step '{step}' takes input '{ref}', but no step produces it (a dangling data link)."
+                for step, ref in dm.dangling_inputs(self.to_doc())]
 
     def build(self):
         """A ``Pipeline`` of the current steps, with every cell script written."""

@@ -10,7 +10,6 @@ import threading
 
 from ..running.events import bus
 from ..tracking.report import run_text
-from ..tracking.store import FINAL_STATUSES
 from .monitor import status_word
 
 
@@ -21,8 +20,8 @@ class TextMonitor:
         self.run = run
         self.stream = stream or sys.stdout
         self._lock = threading.Lock()
-        self._unsubscribe = bus.subscribe(self._on_event, run._top_id())
         with self._lock:  # catch up with what happened before subscribing; events wait meanwhile
+            self._unsubscribe = bus.subscribe(self._on_event, run._top_id())
             steps = run.get_steps() if isinstance(run, PipelineRun) else [run]
             self.words = {s.name: "not started" for s in steps}
             for s in steps:
@@ -57,14 +56,8 @@ class TextMonitor:
 
     def wait(self):
         """Block until the run ends, then print its summary."""
-        from ..running.runner import active_execution
-
         try:
-            execution = active_execution(self.run._top_id())
-            if execution is not None:
-                execution.done.wait()
-            while self.run.get_status() not in FINAL_STATUSES:
-                self.run.wait_for_completion(raise_on_error=False, timeout_seconds=None)
+            self.run.wait_for_completion(raise_on_error=False)
         finally:
             self.close()
         self._print(run_text(self.run, reasons=False))

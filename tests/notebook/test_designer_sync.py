@@ -140,6 +140,19 @@ def test_python_changes_reach_a_displayed_canvas(chain, src):
     assert "no step writes" in d.message.value
 
 
+def test_a_closed_designer_follows_nothing_any_more(chain, src):
+    from mlpipe_jupyter.running.events import bus
+
+    subscribers, observers = len(bus._subs), len(chain._listeners)
+    d = Designer(chain)
+    assert (len(bus._subs), len(chain._listeners)) == (subscribers + 1, observers + 1)
+    d.close()
+    assert (len(bus._subs), len(chain._listeners)) == (subscribers, observers)
+    assert d.canvas.comm is None and d.properties.fields["name"].comm is None
+    chain.add_step(PythonScriptStep("extra.py", source_directory=str(src)))  # no closed canvas redraws
+    assert "step:extra" not in node_ids(d)
+
+
 def test_properties_edits_apply_at_once_and_bad_ones_are_refused(chain):
     d = Designer(chain)
     message(d, event="open", node="train")
