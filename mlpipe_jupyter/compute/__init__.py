@@ -8,7 +8,7 @@ def backends_for(workspace, plan) -> dict:
     """One backend object per compute target the plan uses, after checking what can be checked before
     anything runs (a Docker engine that answers, images that exist, interpreters and conda that are there)."""
     targets = workspace.compute_targets
-    out = {}
+    out, checked = {}, set()
     for sp in plan.steps.values():
         name = sp.compute_target
         kind = targets[name]["kind"]
@@ -23,10 +23,16 @@ def backends_for(workspace, plan) -> dict:
                 out[name] = DockerBackend(workspace, name, targets[name]["config"])
             else:
                 raise UserError(f"Step '{sp.name}': compute target '{name}' of kind '{kind}' is not supported here.")
-        if kind == "local" and (sp.environment.needs_build or sp.environment.python.interpreter_path):
-            from .envbuild import check_local  # only an environment of its own has anything to check
+        env = sp.environment
+        if kind == "local" and not (env.needs_build or env.python.interpreter_path):
+            continue  # only an environment of its own has anything to check
+        if (name, env.content_hash) in checked:  # each problem is named once, for the first step it hits
+            continue
+        checked.add((name, env.content_hash))
+        if kind == "local":
+            from .envbuild import check_local
 
-            check_local(sp.environment, sp.name)
-        elif kind == "docker":
-            out[name].check(sp.name, sp.environment)
+            check_local(env, sp.name)
+        else:
+            out[name].check(sp.name, env)
     return out

@@ -22,8 +22,8 @@ from ..errors import UserError
 from ..running.protocol import Job
 from ..tracking.store import hostname, process_start_time
 from . import envbuild
-from .envbuild import LABEL, Cancel, stream_lines
-from .local import run_context_environ
+from .envbuild import LABEL, Cancel
+from .local import run_context_environ, stream_lines
 
 WD = "/mlpipe/wd"
 RUN = "/mlpipe/run"
@@ -173,7 +173,8 @@ class DockerHandle:
             self.build = envbuild.build_image(env, log=self._lines.put, step=job.step_name,
                                               base=envbuild.base_image_of(env, self.backend.config.get("image")),
                                               cancel=self._cancel)
-            self._record_build(env)
+            with contextlib.suppress(Exception):  # a missing record must not stop the step
+                self.build.record(self.backend.workspace, job.run_id)
             if self._cancel.is_set():
                 self.exit_code = -15
                 return
@@ -204,13 +205,6 @@ class DockerHandle:
         self.error = message
         self.exit_code = 1
         self._lines.put(f"ERROR: {message}")
-
-    def _record_build(self, env):
-        if self.backend.workspace is None or self.build is None:
-            return
-        with contextlib.suppress(Exception):
-            self.backend.workspace._store.update_run(
-                self.job.run_id, details={"environment_build": {**self.build.to_dict(), "environment": env.name}})
 
     def _remove(self):
         with self._lock:

@@ -16,6 +16,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import UserError
+from .local import start_process, stream_lines
 
 DEFAULT_BASE_IMAGE = os.environ.get("MLPIPE_DOCKER_BASE_IMAGE", "mlpipe/base:bookworm")
 IMAGE_REPOSITORY = "mlpipe/env"
@@ -56,8 +58,13 @@ class BuildResult:
         return self
 
     def to_dict(self):
-        return {"kind": self.kind, "hash": self.hash, "artifact": self.artifact, "image_id": self.image_id,
-                "pip_freeze": self.pip_freeze, "built": self.built}
+        return {"kind": self.kind, "environment": self.environment, "hash": self.hash, "artifact": self.artifact,
+                "image_id": self.image_id, "pip_freeze": self.pip_freeze, "built": self.built}
+
+    def record(self, workspace, run_id: str) -> None:
+        """Into the step run's details: what it ran with, and whether that was built for it."""
+        if workspace is not None:
+            workspace._store.update_run(run_id, details={"environment_build": self.to_dict()})
 
 
 class Cancel:
@@ -184,9 +191,15 @@ def _conda_tool() -> str | None:
 
 
 def _run_logged(cmd, log, cancel: Cancel | None, lines: list, env=None) -> int:
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env=env, start_new_session=True)
-    with (cancel.stopping(proc.kill) if cancel else contextlib.nullcontext()):
+    """Run a build command, logging its lines; a cancel kills it and whatever it started (say, a wheel build)."""
+    proc = start_process(cmd, env=env)
+
+    def kill():
+        if proc.returncode is None:  # once reaped, the group's id may be someone else's
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    with (cancel.stopping(kill) if cancel else contextlib.nullcontext()):
         for raw in proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             lines.append(line)
@@ -518,18 +531,6 @@ def _run_dockerfile_build(env, client, text, tag, log, step):
                 raise EnvironmentBuildError(f"{_who(env, step)}: its Dockerfile did not build: {chunk['error'].strip()}")
     except docker.errors.APIError as e:
         raise EnvironmentBuildError(f"{_who(env, step)}: its Dockerfile did not build: {e.explanation or e}") from None
-
-
-def stream_lines(chunks) -> Iterator[str]:
-    """Docker log streams come in chunks that cut lines anywhere; yield whole lines."""
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for raw in complete:
-            yield raw.decode("utf-8", "replace").rstrip("\r")
-    if pending:
-        yield pending.decode("utf-8", "replace").rstrip("\r")
 
 
 # -- a step that builds its environment first ---------------------------------------------------------------

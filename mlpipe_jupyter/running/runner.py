@@ -21,12 +21,12 @@ from ..planning.fingerprint import path_fingerprint
 from ..planning.planner import Plan, StepPlan
 from ..planning.reuse import Decision, decide
 from ..planning.snapshot import materialize
+from ..tracking.context import METRICS_FILE
 from ..tracking.store import make_writable
 from .events import Event, bus
 from .protocol import Job
 
 LOG_NAME = "logs/std_log.txt"
-METRICS_FILE = ".metrics.jsonl"
 ERROR_TAIL_LINES = 20
 
 REMOTE_CANCEL_POLL_SECONDS = 0.5
@@ -97,6 +97,7 @@ class RunExecution:
         self._completions: queue.Queue = queue.Queue()
         self._results: dict[str, StepResult] = {}
         self._thread = threading.Thread(target=self._main, name=f"run-{run_id}")
+        self._metrics = _MetricsFollower(self)
 
     # -- control ---------------------------------------------------------------------------------------
     def start(self):
@@ -138,6 +139,7 @@ class RunExecution:
             traceback.print_exc()
             self._finish(internal_error=f"Internal error in the runner: {type(e).__name__}: {e}")
         finally:
+            self._metrics.close()
             with _active_lock:
                 _active.pop(self.run_id, None)
             self.done.set()
@@ -165,8 +167,9 @@ class RunExecution:
                     if bad or stop:
                         why = (f"upstream step '{bad[0]}' did not complete" if bad else
                                self._cancel_reason if self._cancel.is_set() else "another step failed")
-                        self._results[name] = StepResult("Canceled", error=f"Not run: {why}.")
-                        self._set_step_status(name, "Canceled", ended=time.time(), error=f"Not run: {why}.")
+                        error = f"Not run: {_sentence(why)}"
+                        self._results[name] = StepResult("Canceled", error=error)
+                        self._set_step_status(name, "Canceled", ended=time.time(), error=error)
                         pending.remove(name)
                         progressed = True
                         continue
@@ -209,7 +212,6 @@ class RunExecution:
                 if not self.continue_on_step_failure:
                     why = f"step '{name}' " + ("failed" if result.status == "Failed" else "exceeded its time limit")
                     self.cancel(why)
-                    self._cancel_reason = why
 
     def _check_remote_cancel(self):
         """Another process (the CLI, another kernel) asks for a cancel through the store.
@@ -273,8 +275,9 @@ class RunExecution:
         store = self.store
         run_id = self.step_run_ids[sp.name]
         if self._cancel.is_set():
-            self._set_step_status(sp.name, "Canceled", ended=time.time(), error=f"Not run: {self._cancel_reason}")
-            return StepResult("Canceled")
+            error = f"Not run: {_sentence(self._cancel_reason)}"
+            self._set_step_status(sp.name, "Canceled", ended=time.time(), error=error)
+            return StepResult("Canceled", error=error)
         run_dir = store.run_dir(run_id)
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
         scratch = store.staging_dir(f"step-{run_id}")
@@ -327,8 +330,7 @@ class RunExecution:
         log_path = run_dir / LOG_NAME
         tail: list[str] = []
         timed_out = threading.Event()
-        status, error = None, None
-        follower = _MetricsFollower(self, sp.name, run_id, run_dir / METRICS_FILE)
+        status, error, handle, rc = None, None, None, None
         try:
             handle = backend.start(job)
             with self._handles_lock:
@@ -348,7 +350,7 @@ class RunExecution:
                 timer = threading.Timer(sp.timeout, on_timeout)
                 timer.daemon = True
                 timer.start()
-            follower.start()
+            self._metrics.follow(sp.name, run_id, run_dir / METRICS_FILE)
             with open(log_path, "w", buffering=1, encoding="utf-8") as log:
                 for line in handle.lines():
                     log.write(line + "\n")
@@ -358,16 +360,19 @@ class RunExecution:
                     self._publish("log", sp.name, line=line)
             rc = handle.wait()
         finally:
+            if handle is not None and rc is None:  # the runner failed while the step ran: stop it
+                handle.cancel()
+                handle.wait()
             if timer:
                 timer.cancel()
-            follower.stop()
+            self._metrics.unfollow(run_id)
             with self._handles_lock:
                 self._handles.pop(sp.name, None)
         if timed_out.is_set():
             status, error = "Canceled", (f"Step '{sp.name}' exceeded its time limit of "
                                          f"max_run_duration_seconds={sp.timeout} and was stopped.")
         elif sp.name in self._stopped:  # even if the script caught the signal and exited 0
-            status, error = "Canceled", f"Step '{sp.name}' was stopped: {self._cancel_reason}"
+            status, error = "Canceled", f"Step '{sp.name}' was stopped: {_sentence(self._cancel_reason)}"
         elif rc != 0 and getattr(handle, "error", None):  # the backend knows why (an environment build)
             status, error = "Failed", handle.error
         elif rc != 0:
@@ -384,49 +389,36 @@ class RunExecution:
         return status, error, outputs, tail, timed_out.is_set()
 
     def _commit_outputs(self, sp, staged, run_id) -> dict:
-        outputs = {}
+        """Every output moves to its content address first; only then are any uploaded or registered,
+        so a step that left one output out publishes none of them."""
+        outputs, committed = {}, {}
         for op in sp.outputs:
             root = staged[op.name]
             if not (root / op.name).exists():
                 raise RuntimeError(f"the step did not write its output '{op.name}' (a file at the path it was given).")
-            digest = path_fingerprint(None, root)
-            committed = self.store.commit_directory(root, digest)
-            outputs[op.name] = digest
+            outputs[op.name] = path_fingerprint(None, root)
+            committed[op.name] = self.store.commit_directory(root, outputs[op.name]) / op.name
+        for op in sp.outputs:
             if op.destination is not None:
-                self._upload(op, committed / op.name, run_id)
+                _upload(op.destination[0], committed[op.name], self._destination_path(op, run_id))
             if op.register_as:
-                self._register_output(op, run_id, committed / op.name)
+                self._register_output(op, run_id, committed[op.name])
         self.store.set_outputs(run_id, outputs)
         return outputs
 
     def _destination_path(self, op, run_id):
         return op.destination[1].replace("{run-id}", run_id).replace("{output-name}", op.name)
 
-    def _upload(self, op, path: Path, run_id):
-        datastore = op.destination[0]
-        target = self._destination_path(op, run_id)
-        if path.is_dir():
-            datastore.upload(path, target_path=target, overwrite=True, show_progress=False)
-        else:
-            datastore.upload_files([path], target_path=target, overwrite=True, show_progress=False)
-
     def _register_output(self, op, run_id, committed: Path):
         from ..core.data import Dataset
 
-        datastore = op.destination[0] if op.destination else self.ws.get_default_datastore()
         if op.destination is None:  # the outputs are recorded only after all are committed, so use the path
+            datastore = self.ws.get_default_datastore()
             target = f"registered/{op.register_as}/{run_id}"
-            self._upload_plain(datastore, committed, target)
+            _upload(datastore, committed, target)
         else:
-            target = self._destination_path(op, run_id)
+            datastore, target = op.destination[0], self._destination_path(op, run_id)
         Dataset.File.from_files((datastore, target)).register(self.ws, op.register_as, create_new_version=True)
-
-    @staticmethod
-    def _upload_plain(datastore, path, target):
-        if path.is_dir():
-            datastore.upload(path, target_path=target, overwrite=True, show_progress=False)
-        else:
-            datastore.upload_files([path], target_path=target, overwrite=True, show_progress=False)
 
     @staticmethod
     def _keep_run_files(work: Path, run_dir: Path):
@@ -468,6 +460,18 @@ class RunExecution:
         self._publish("run_status", status=status, error=error)
 
 
+def _sentence(text: str) -> str:
+    """A reason ends a message once, with one full stop (reasons come with and without)."""
+    return text if text.endswith(".") else text + "."
+
+
+def _upload(datastore, path: Path, target: str) -> None:
+    if path.is_dir():
+        datastore.upload(path, target_path=target, overwrite=True, show_progress=False)
+    else:
+        datastore.upload_files([path], target_path=target, overwrite=True, show_progress=False)
+
+
 def _remove_tree(path: Path) -> None:
     """rmtree that also removes what a script made read-only (say, a copy of a committed input)."""
     if path.exists():
@@ -492,55 +496,81 @@ def _exit_description(rc: int) -> str:
 
 
 class _MetricsFollower:
-    """Tails the JSONL file a step's Run.get_context() writes; records metrics and tags as they come."""
+    """Tails the JSONL files that running steps' Run.get_context() write, recording metrics and tags as
+    they come: one thread per run, started with its first step, rather than one per step."""
 
     POLL_SECONDS = 0.05
 
-    def __init__(self, execution: RunExecution, step: str, run_id: str, path: Path):
-        self.execution, self.step, self.run_id, self.path = execution, step, run_id, path
-        self._offset = 0
+    def __init__(self, execution: RunExecution):
+        self.execution = execution
+        self._tails: dict[str, _Tail] = {}  # step run id -> its file
+        self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name=f"metrics-{step}")
+        self._thread: threading.Thread | None = None
 
-    def start(self):
-        self._thread.start()
+    def follow(self, step: str, run_id: str, path: Path):
+        with self._lock:
+            self._tails[run_id] = _Tail(step, run_id, path)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True,
+                                                name=f"metrics-{self.execution.run_id[-8:]}")
+                self._thread.start()
 
-    def stop(self):
-        if self._thread.is_alive():
-            self._stop.set()
-            self._thread.join()
-        self._drain()
+    def unfollow(self, run_id: str):
+        """Stop following a step's file after reading what is left, so its metrics are all recorded."""
+        with self._lock:
+            tail = self._tails.pop(run_id, None)
+        if tail is not None:
+            tail.drain(self.execution)
+
+    def close(self):
+        self._stop.set()
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join()
 
     def _loop(self):
         while not self._stop.wait(self.POLL_SECONDS):
-            self._drain()
+            with self._lock:
+                tails = list(self._tails.values())
+            for tail in tails:
+                tail.drain(self.execution)
 
-    def _drain(self):
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self._offset)
-                data = f.read()
-        except FileNotFoundError:
-            return
-        end = data.rfind(b"\n")
-        if end < 0:
-            return
-        self._offset += end + 1
-        metrics, tags = [], {}
-        for raw in data[:end].splitlines():
+
+class _Tail:
+    def __init__(self, step: str, run_id: str, path: Path):
+        self.step, self.run_id, self.path = step, run_id, path
+        self._offset = 0
+        self._lock = threading.Lock()  # the run's follower thread and the step's last read
+
+    def drain(self, execution: RunExecution):
+        with self._lock:
             try:
-                rec = json.loads(raw)
-            except ValueError:
-                continue
-            if rec.get("type") == "tag":
-                tags[rec["key"]] = rec.get("value")
-            elif rec.get("type") == "metric":
-                metrics.append(rec)
-        store = self.execution.store
-        if tags:
-            store.set_tags(self.run_id, tags)
-        if metrics:
-            store.add_metrics(self.run_id, metrics)
-            for m in metrics:
-                self.execution._publish("metric", self.step, name=m["name"], kind=m.get("kind", "scalar"),
-                                        value=m["value"])
+                with open(self.path, "rb") as f:
+                    f.seek(self._offset)
+                    data = f.read()
+            except FileNotFoundError:
+                return
+            end = data.rfind(b"\n")
+            if end < 0:
+                return
+            self._offset += end + 1
+            metrics, tags = [], {}
+            for raw in data[:end].splitlines():
+                try:
+                    rec = json.loads(raw)
+                except ValueError:
+                    continue
+                if rec.get("type") == "tag":
+                    tags[rec["key"]] = rec.get("value")
+                elif rec.get("type") == "metric":
+                    metrics.append(rec)
+            store = execution.store
+            if tags:
+                store.set_tags(self.run_id, tags)
+            if metrics:
+                store.add_metrics(self.run_id, metrics)
+                for m in metrics:
+                    execution._publish("metric", self.step, name=m["name"], kind=m.get("kind", "scalar"),
+                                       value=m["value"])

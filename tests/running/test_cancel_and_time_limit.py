@@ -1,5 +1,6 @@
 """Stopping steps: run.cancel() here or from another process, and max_run_duration_seconds."""
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 
 from helpers import WAIT_SECONDS, pid_alive, read_json, statuses, steps_by_name, submit, wait_until
 from mlpipe_jupyter import (Experiment, PipelineData, PythonScriptStep, Run, RunConfiguration,
-                            ScriptRunConfig)
+                            ScriptRunConfig, Workspace)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +41,23 @@ SCRIPTS = {
         for _ in range(1200):
             time.sleep(0.05)
     """,
+    "leaves_child.py": """
+        import os, subprocess, sys
+        # the child inherits the log pipe and would outlive the script; the step must still end
+        child = subprocess.Popen([sys.executable, "-c", "import time\\nwhile True: time.sleep(0.05)"])
+        open(sys.argv[1], "w").write(str(child.pid))
+        print("script done")
+    """,
 }
+
+RUNNER = """
+import sys, time
+from mlpipe_jupyter import Experiment, Pipeline, PythonScriptStep, Workspace
+ws = Workspace(sys.argv[1])
+step = PythonScriptStep("slow.py", source_directory=sys.argv[2], arguments=[sys.argv[3], sys.argv[4]])
+Experiment(ws, "killed").submit(Pipeline(ws, [step]))
+time.sleep(600)
+"""
 
 
 @pytest.fixture
@@ -54,6 +71,18 @@ def slow_pipeline(src, pids, runconfig=None):
                             runconfig=runconfig)
     after = PythonScriptStep("after.py", source_directory=str(src), inputs=[out], arguments=[out])
     return [after, slow]
+
+
+def python_with_package(code: str, *args, **popen_kwargs) -> subprocess.Popen:
+    """Another Python process that imports this package from the work tree."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=env, **popen_kwargs)
+
+
+def cancel_from_another_process(workspace, run):
+    code = ("import sys\nfrom mlpipe_jupyter import Workspace, Run\n"
+            "Run.get(Workspace(sys.argv[1]), sys.argv[2]).cancel()\n")
+    assert python_with_package(code, workspace.path, run.id).wait(timeout=WAIT_SECONDS) == 0
 
 
 def assert_stopped_cleanly(workspace, step, pids_file):
@@ -88,11 +117,7 @@ def test_cancel_from_another_process(workspace, src, tmp_path):
     pids = tmp_path / "pids.json"
     run = submit(workspace, slow_pipeline(src, pids))
     wait_until(pids.exists, "the slow step to start")
-    code = ("import sys\nfrom mlpipe_jupyter import Workspace, Run\n"
-            "Run.get(Workspace(sys.argv[1]), sys.argv[2]).cancel()\n")
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    subprocess.run([sys.executable, "-c", code, str(workspace.path), run.id], check=True, env=env,
-                   timeout=WAIT_SECONDS)
+    cancel_from_another_process(workspace, run)
     run.wait_for_completion(raise_on_error=False, timeout_seconds=WAIT_SECONDS)
 
     assert run.get_status() == "Canceled"
@@ -167,14 +192,44 @@ def test_cancel_a_script_run(workspace, src, tmp_path, where):
     if where == "here":
         run.cancel()
     else:
-        code = ("import sys\nfrom mlpipe_jupyter import Workspace, Run\n"
-                "Run.get(Workspace(sys.argv[1]), sys.argv[2]).cancel()\n")
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-        subprocess.run([sys.executable, "-c", code, str(workspace.path), run.id], check=True, env=env,
-                       timeout=WAIT_SECONDS)
+        cancel_from_another_process(workspace, run)
     run.wait_for_completion(raise_on_error=False, timeout_seconds=WAIT_SECONDS)
     assert run.get_status() == "Canceled"
     for pid in read_json(pids).values():
         wait_until(lambda: not pid_alive(pid), f"process {pid} to be gone", timeout=10)
     assert "slow step started" in run.get_log_text()
     assert "outputs/progress.txt" in run.get_file_names()
+
+
+def test_what_a_finished_script_leaves_running_is_ended(workspace, src, tmp_path):
+    pid_file = tmp_path / "child.pid"
+    run = submit(workspace, [PythonScriptStep("leaves_child.py", source_directory=str(src),
+                                              arguments=[str(pid_file)])])
+    try:
+        run.wait_for_completion(raise_on_error=False, timeout_seconds=WAIT_SECONDS)
+        assert run.get_status() == "Completed"
+        assert "script done" in steps_by_name(run)["leaves_child"].get_log_text()
+        child = int(pid_file.read_text())
+        wait_until(lambda: not pid_alive(child), f"the left-behind process {child} to be gone", timeout=10)
+    finally:
+        if pid_file.exists() and pid_alive(int(pid_file.read_text())):  # a failed test leaves nothing running
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_steps_die_with_a_killed_runner(workspace, src, tmp_path):
+    """SIGKILL to the process running the pipeline ends its steps at once, before anyone opens the workspace."""
+    pids, out = tmp_path / "pids.json", tmp_path / "out"
+    out.mkdir()
+    runner = python_with_package(RUNNER, workspace.path, src, out, pids)
+    try:
+        wait_until(pids.exists, "the slow step to start")
+    finally:
+        runner.kill()
+        runner.wait()
+    pids = read_json(pids)
+    try:
+        wait_until(lambda: not pid_alive(pids["script"]), f"the step process {pids['script']} to be gone",
+                   timeout=10)
+    finally:
+        Workspace(workspace.path)  # opening the workspace ends the dead run's process group, child and all
+    wait_until(lambda: not pid_alive(pids["grandchild"]), "the step's child to be gone", timeout=10)

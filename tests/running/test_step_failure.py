@@ -6,7 +6,11 @@ from mlpipe_jupyter import ActivityFailedError, PipelineData, PythonScriptStep
 
 SCRIPTS = {
     "ok.py": """
-        import os, sys
+        import os, sys, time
+        for _ in range(1200 if len(sys.argv) > 3 else 0):  # bounded wait for a file named in argv[3]
+            if os.path.exists(sys.argv[3]):
+                break
+            time.sleep(0.05)
         open(sys.argv[2], "a").write("ok\\n")
         open(os.path.join(sys.argv[1], "x.txt"), "w").write("x")
     """,
@@ -34,10 +38,11 @@ SCRIPTS = {
 }
 
 
-def build(src, trace, side_waits_for=None):
+def build(src, trace, side_waits_for=None, ok_waits_for=None):
     """[ok, bad, after, side]: ok -> bad -> after, and side on its own."""
     data, dummy = PipelineData("data"), PipelineData("dummy")
-    ok = PythonScriptStep("ok.py", source_directory=str(src), outputs=[data], arguments=[data, str(trace)])
+    ok = PythonScriptStep("ok.py", source_directory=str(src), outputs=[data],
+                          arguments=[data, str(trace), *([str(ok_waits_for)] if ok_waits_for else [])])
     bad = PythonScriptStep("bad.py", source_directory=str(src), inputs=[data], outputs=[dummy],
                            arguments=[data, str(trace)])
     after = PythonScriptStep("after.py", source_directory=str(src), inputs=[dummy], arguments=[str(trace), dummy])
@@ -114,8 +119,8 @@ def test_independent_branch_is_not_started_after_a_failure(workspace, src, tmp_p
 def test_running_independent_branch_is_stopped_after_a_failure(workspace, src, tmp_path):
     trace = tmp_path / "trace.txt"
     never = tmp_path / "never-created"
-    steps = build(src, trace, side_waits_for=never)
-    # side is already running (waiting for a file nobody writes) when bad fails
+    # side is already running (waiting for a file nobody writes) when bad fails: ok waits for it to start
+    steps = build(src, trace, side_waits_for=never, ok_waits_for=tmp_path / "trace.txt.started")
     run = run_pipeline(workspace, [steps[3], *steps[:3]], continue_on_step_failure=False, max_concurrency=2)
     assert run.get_status() == "Failed"
     assert statuses(run) == {"side": "Canceled", "ok": "Completed", "bad": "Failed", "after": "Canceled"}
