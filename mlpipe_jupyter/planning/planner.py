@@ -64,7 +64,8 @@ class StepPlan:
     timeout: float | None
     upstream: list[str]
     hash_paths: dict = field(default_factory=dict)
-    argument_template: list = field(default_factory=list)  # parameters by name, so a value change reads as one
+    argument_template: list = field(default_factory=list)
+    compute_identity: dict = field(default_factory=dict)  # what of the target can change a result  # parameters by name, so a value change reads as one
 
     def manifest(self, input_fingerprints: dict[str, str]) -> dict:
         """Everything that can change this step's result (see planning/reuse.py)."""
@@ -79,6 +80,7 @@ class StepPlan:
             "outputs": sorted(o.name if o.is_directory else f"{o.name} (file)" for o in self.outputs),
             "hash_paths": self.hash_paths,
             "environment": self.environment.content_hash,
+            "compute": self.compute_identity,
         }
 
 
@@ -119,6 +121,17 @@ def _render(value, params: dict, used: dict, step_name: str):
     raise UserError(f"Step '{step_name}': argument {value!r} is not a string, number, parameter or data object.")
 
 
+def compute_identity(target: dict) -> dict:
+    """The part of a compute target that can change a step's result: its kind and the image or
+    environment it gives steps that name none (not its name, limits or concurrency)."""
+    config = target.get("config") or {}
+    identity = {"kind": target["kind"]}
+    for key in ("image", "environment"):
+        if config.get(key):
+            identity[key] = config[key]
+    return identity
+
+
 def make_plan(pipeline, pipeline_parameters: dict | None = None) -> Plan:
     workspace = pipeline.workspace
     store = workspace._store
@@ -131,6 +144,7 @@ def make_plan(pipeline, pipeline_parameters: dict | None = None) -> Plan:
                                        f"named '{n}' (known: {', '.join(sorted(declared)) or 'none'})." for n in unknown])
     params = {n: overrides.get(n, p.default_value) for n, p in declared.items()}
 
+    targets = workspace.compute_targets
     snapshots: dict[str, Snapshot] = {}
     for s in pipeline.steps:
         if s.source_directory not in snapshots:
@@ -189,6 +203,7 @@ def make_plan(pipeline, pipeline_parameters: dict | None = None) -> Plan:
             environment=s.runconfig.environment or Environment("user-managed"), allow_reuse=s.allow_reuse,
             timeout=s.runconfig.max_run_duration_seconds, upstream=[u.name for u in pipeline.upstream(s, producers)],
             hash_paths=hash_paths, argument_template=template,
+            compute_identity=compute_identity(targets[s.compute_target]),
         )
     if problems:
         raise PipelineValidationError(problems)

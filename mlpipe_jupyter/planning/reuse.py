@@ -94,6 +94,8 @@ def diff_manifests(store, old: dict, new: dict) -> list[str]:
         out.append("a file named in hash_paths changed")
     if old.get("environment") != new.get("environment"):
         out.append("the environment changed")
+    if old.get("compute") != new.get("compute"):
+        out.append(f"the compute target changed from {_fmt(old.get('compute'))} to {_fmt(new.get('compute'))}")
     return [c for c in out if c]
 
 
