@@ -110,6 +110,8 @@ class OutputFileDatasetConfig(PipelineData):
         import uuid
 
         super().__init__(name or f"output_{uuid.uuid4().hex[:8]}")
+        # an unnamed output is renamed after its step, so rebuilding the same pipeline reuses it
+        self._auto_named = name is None
         self.destination = destination
         if destination is not None:
             if not (isinstance(destination, tuple) and len(destination) == 2):

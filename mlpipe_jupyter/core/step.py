@@ -6,7 +6,7 @@ import re
 
 from ..errors import UserError
 from .compute import target_name
-from .data import DataReference, DatasetConsumptionConfig, InputBinding, PipelineData
+from .data import DataReference, DatasetConsumptionConfig, InputBinding, OutputFileDatasetConfig, PipelineData
 from .parameters import PipelineParameter
 from .run_config import RunConfiguration
 
@@ -38,6 +38,16 @@ class PythonScriptStep:
         self.version = version
         self.hash_paths = list(hash_paths or [])
         self.position = None  # designer layout, saved with the pipeline
+        for arg in self.arguments:  # as in Azure, an OutputFileDatasetConfig in the arguments is an output
+            listed = [*self.outputs, *self.inputs, *(getattr(i, "data", None) for i in self.inputs)]
+            if isinstance(arg, OutputFileDatasetConfig) and not any(arg is x for x in listed):
+                self.outputs.append(arg)
+        unnamed = [o for o in self.outputs if getattr(o, "_auto_named", False)]
+        for i, out in enumerate(unnamed):
+            base = re.sub(r"\W", "_", self.name)
+            base = base if not base[0].isdigit() else "_" + base
+            out.name = out.output_name = f"{base}_output" + (f"_{i + 1}" if len(unnamed) > 1 else "")
+            out._auto_named = False
         for out in self.outputs:
             if not isinstance(out, PipelineData):
                 raise UserError(f"Step '{self.name}': output {out!r} is not PipelineData or OutputFileDatasetConfig.")
