@@ -3,9 +3,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.timeout(900)  # the first run on a machine builds the venv, the front end included
 def test_demo_notebooks_execute_without_errors():
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "run_notebooks.py")], cwd=REPO,
                             capture_output=True, text=True, timeout=900)
