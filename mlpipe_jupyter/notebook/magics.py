@@ -137,7 +137,7 @@ class PipelineMagics(Magics):
             from .monitor import RunMonitor
 
             monitor = RunMonitor(run)
-            display(monitor.widget)
+            shown = display(monitor.mimebundle(), raw=True, display_id=True)
             self._shown.add((run.id, self.shell.execution_count))
         elif not self._widgets() and self.show_monitor:
             from .text_monitor import TextMonitor
@@ -151,6 +151,7 @@ class PipelineMagics(Magics):
             run.wait_for_completion(raise_on_error=False)
             if monitor is not None:
                 monitor.sync()
+                shown.update(monitor.mimebundle(), raw=True)  # the text summary now says how it ended
             row = run._row
             if row["status"] == "Failed":
                 raise UsageError(f"Run {run.id} failed: {row['error']}")
@@ -167,7 +168,7 @@ class PipelineMagics(Magics):
             if self.show_monitor:
                 from .monitor import RunMonitor
 
-                display(RunMonitor(run).widget)
+                display(RunMonitor(run))
             else:
                 display(HTML(run._repr_html_()))
         else:

@@ -344,7 +344,17 @@ class RunMonitor:
         with self._lock:
             return {name: view.status.value for name, view in self.rows.items()}
 
+    def mimebundle(self) -> dict:
+        """The widget, plus a text summary (statuses, why each step reran) for where widgets cannot
+        show: a notebook run headless, an exported notebook, a front end without the widget manager."""
+        from ..tracking.report import run_text
+        from ..tracking.run import Run
+
+        bundle = self.widget._repr_mimebundle_()
+        bundle["text/plain"] = run_text(Run.get(self.run.experiment.workspace, self.top_id))
+        return bundle
+
     def _ipython_display_(self):
         from IPython.display import display
 
-        display(self.widget)
+        display(self.mimebundle(), raw=True)

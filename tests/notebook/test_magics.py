@@ -189,3 +189,22 @@ def test_external_inputs_source_dir_environment_and_no_reuse(notebook, tmp_path)
     assert "READ a,b hi 41" in out["log"]
     assert out["reused"] is False and "allow_reuse=False" in out["why"]
     assert (tmp_path / "lib" / ".mlpipe_cells" / "cell_read.py").is_file()
+
+
+def test_submit_output_reads_as_text_where_widgets_cannot_show(notebook, tmp_path):
+    """A notebook run headless (or exported) keeps a text summary of the run next to the widget:
+    each step's final status and why it was reused or rerun."""
+    write_helper(tmp_path)
+    nb = notebook([LOAD, PREP, TRAIN, "# first\nr1 = %pipeline submit --wait",
+                   "# second\nr2 = %pipeline submit --wait --param n=4"])
+
+    def shown(marker):  # nbclient applies the display update (the run's end) to the output in place
+        (output,) = [o for o in by_tag(nb, marker).outputs if o.output_type == "display_data"]
+        assert "application/vnd.jupyter.widget-view+json" in output.data
+        return output.data["text/plain"]
+
+    first, second = shown("# first"), shown("# second")
+    assert "status=Completed" in first and first.count("why: Rerun: no earlier run of this step") == 2
+    assert "status=Completed" in second
+    assert "why: Rerun: parameter 'n' changed from 3 to 4" in second  # prep consumes n
+    assert "why: Rerun: input 'data' changed" in second  # and train reads what prep wrote
