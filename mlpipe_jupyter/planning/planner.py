@@ -172,17 +172,23 @@ def make_plan(pipeline, pipeline_parameters: dict | None = None) -> Plan:
         for item in s.inputs:
             if isinstance(item, PipelineData):
                 input_by_data[id(item)] = item.name
+
+        def data_ref(data):  # a data object in arguments or params: this step's output, or one of its inputs
+            if data.name in output_names:
+                return Ref("output", data.name)
+            return Ref("input", input_by_data.get(id(data), data.name))
+
         arguments, template = [], []
         for a in s.arguments:
             r = _render(a, params, used, s.name)
             if isinstance(r, PipelineData):
-                r = Ref("output", r.name) if r.name in output_names else Ref("input", input_by_data.get(id(r), r.name))
+                r = data_ref(r)
             arguments.append(r)
             template.append(f"<param:{a.name}>" if isinstance(a, PipelineParameter) else r)
         env_vars = {}
         for k, v in s.params.items():
             r = _render(v, params, used, s.name)
-            env_vars[f"AML_PARAMETER_{k}"] = r if not isinstance(r, PipelineData) else Ref("output", r.name)
+            env_vars[f"AML_PARAMETER_{k}"] = data_ref(r) if isinstance(r, PipelineData) else r
         for p in s.parameters_used():
             env_vars.setdefault(f"AML_PARAMETER_{p.name}", str(params[p.name]))
             used[p.name] = params[p.name]
