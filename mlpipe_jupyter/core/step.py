@@ -38,10 +38,11 @@ class PythonScriptStep:
         self.version = version
         self.hash_paths = list(hash_paths or [])
         self.position = None  # designer layout, saved with the pipeline
+        listed = [*self.outputs, *self.inputs, *(getattr(i, "data", None) for i in self.inputs)]
         for arg in self.arguments:  # as in Azure, an OutputFileDatasetConfig in the arguments is an output
-            listed = [*self.outputs, *self.inputs, *(getattr(i, "data", None) for i in self.inputs)]
             if isinstance(arg, OutputFileDatasetConfig) and not any(arg is x for x in listed):
                 self.outputs.append(arg)
+                listed.append(arg)
         unnamed = [o for o in self.outputs if getattr(o, "_auto_named", False)]
         for i, out in enumerate(unnamed):
             base = re.sub(r"\W", "_", self.name)
