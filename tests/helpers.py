@@ -60,6 +60,25 @@ def pid_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def pids_with(marker) -> list[int]:
+    """Live processes whose command line mentions ``marker`` (say, a file path a step got as argument).
+
+    A local step runs in a PID namespace of its own, so what it reports as its pid means nothing out
+    here; its command line is how a test finds it."""
+    marker = str(marker).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker in cmdline and pid_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
 def read_json(path):
     return json.loads(Path(path).read_text())
 

@@ -1,11 +1,15 @@
 """Docker compute: each step runs in a container from its environment's image.
 
 The step's snapshot copy is mounted read-only (with its ./outputs and ./logs writable), each input
-read-only, each output and the run folder writable, this package read-only on PYTHONPATH so
-``Run.get_context()`` works without installing anything. The container runs as the host user (files
-it writes are the user's), with an init process (so a stop reaches the script), no privileges, and
-no network unless the target asks for it. Every container carries the label ``mlpipe.managed`` and
-is removed when the step ends, however it ends.
+read-only, each output and the step's run folder writable, this package read-only on PYTHONPATH so
+``Run.get_context()`` works without installing anything; nothing else of the host. The container runs
+as the host user (files it writes are the user's), or, when the host user is root, as the
+unprivileged ``STEP_USER`` (its files are given back to root afterwards). It has an init process (so
+a stop reaches the script), no capabilities, no new privileges (setuid binaries of the image do not
+help), a bounded number of processes, and no network unless the target asks for it. Every container
+carries the label ``mlpipe.managed`` and the identity of the process that started it, and is removed
+when the step ends, however it ends; if that process dies first, the next one to open the workspace
+removes it.
 """
 from __future__ import annotations
 
@@ -20,10 +24,11 @@ from typing import Iterator
 from ..core.environment import Environment, default_environment
 from ..errors import UserError
 from ..running.protocol import Job
+from ..running.step_files import chown_tree
 from ..tracking.store import hostname, process_start_time
 from . import envbuild
 from .envbuild import LABEL, Cancel
-from .local import run_context_environ, stream_lines
+from .local import run_context_environ
 
 WD = "/mlpipe/wd"
 RUN = "/mlpipe/run"
@@ -31,6 +36,12 @@ LIB = "/mlpipe/lib"
 HOME = "/tmp"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 STOP_GRACE_SECONDS = 3
+STEP_USER = (65534, 65534)  # "nobody": who a step runs as when the host user is root
+
+
+def step_user() -> tuple[int, int] | None:
+    """The uid:gid a step runs as when it is not the host user's own (a root host), else None."""
+    return STEP_USER if os.getuid() == 0 else None
 
 
 def container_path(kind: str, name: str, host: Path) -> str:
@@ -42,6 +53,7 @@ class DockerBackend:
     """The ``docker`` kind of compute target."""
 
     name = "docker"
+    inputs_read_only = True  # inputs are read-only bind mounts
 
     def __init__(self, workspace=None, target_name="docker", config: dict | None = None):
         self.workspace = workspace
@@ -97,11 +109,13 @@ class DockerBackend:
         environment.update({"MLPIPE_INPUT_DATASETS": json.dumps(datasets), "HOME": HOME,
                             "PYTHONPATH": f"{WD}:{LIB}", "PYTHONDONTWRITEBYTECODE": "1"})
         network = self.config.get("network")
+        uid, gid = step_user() or (os.getuid(), os.getgid())
         spec = dict(
             image=image, command=[python, job.script, *job.argv(container_path)], working_dir=WD,
-            mounts=mounts, environment=environment, user=f"{os.getuid()}:{os.getgid()}", init=True,
+            mounts=mounts, environment=environment, user=f"{uid}:{gid}", init=True,
             privileged=False, detach=True, labels=container_labels(job),
             network_mode={True: "bridge", "bridge": "bridge", "host": "host"}.get(network, "none"),
+            **envbuild.hardening(self.config.get("pids_limit")),
         )
         if self.config.get("cpu_count"):
             spec["nano_cpus"] = int(float(self.config["cpu_count"]) * 1e9)
@@ -123,22 +137,23 @@ def step_environment_for(env: Environment, config: dict) -> Environment:
 
 
 def container_labels(job: Job) -> dict:
-    pid = os.getpid()
-    return {LABEL: "step", "mlpipe.run_id": job.run_id, "mlpipe.step": job.step_name,
-            "mlpipe.runner_host": hostname(), "mlpipe.runner_pid": str(pid),
-            "mlpipe.runner_start": str(process_start_time(pid) or "")}
+    return {LABEL: "step", "mlpipe.run_id": job.run_id, "mlpipe.step": job.step_name, **envbuild.runner_labels()}
 
 
-def sweep_orphans() -> int:
-    """Remove step containers whose runner died (a killed kernel): nothing else would ever stop them."""
+def sweep_orphans(timeout: int = 10) -> int:
+    """Remove step and build containers whose runner died (a killed kernel): nothing else would ever
+    stop them. Quick to give up: it runs when a workspace is opened."""
+    import docker
+
     removed = 0
     try:
-        containers = envbuild.docker_client().containers.list(all=True, filters={"label": f"{LABEL}=step"})
+        client = docker.from_env(timeout=timeout)
+        containers = client.containers.list(all=True, filters={"label": LABEL})
     except Exception:  # noqa: BLE001 - a sweep must never stop a run
         return 0
     for c in containers:
         labels = c.labels
-        if labels.get("mlpipe.runner_host") != hostname():
+        if labels.get(LABEL) not in ("step", "build") or labels.get("mlpipe.runner_host") != hostname():
             continue
         pid = int(labels.get("mlpipe.runner_pid") or 0)
         alive = pid and str(process_start_time(pid) or "") == labels.get("mlpipe.runner_start")
@@ -160,7 +175,7 @@ class DockerHandle:
         self.build: envbuild.BuildResult | None = None
         self._cancel = Cancel()
         self._lock = threading.Lock()
-        self._lines: queue.Queue = queue.Queue()
+        self._output: queue.Queue = queue.Queue()  # bytes, then None at the end
         self._done = threading.Event()
         threading.Thread(target=self._run, name=f"docker-{job.step_name}", daemon=True).start()
 
@@ -169,8 +184,9 @@ class DockerHandle:
 
         job = self.job
         env = step_environment_for(job.environment, self.backend.config)
+        user = step_user()
         try:
-            self.build = envbuild.build_image(env, log=self._lines.put, step=job.step_name,
+            self.build = envbuild.build_image(env, log=self._say, step=job.step_name,
                                               base=envbuild.base_image_of(env, self.backend.config.get("image")),
                                               cancel=self._cancel)
             with contextlib.suppress(Exception):  # a missing record must not stop the step
@@ -179,6 +195,8 @@ class DockerHandle:
                 self.exit_code = -15
                 return
             spec = self.backend.container_spec(job, self.build.artifact, self.build.python)
+            if user is not None and job.scratch is not None:  # the step's own folder is the step user's
+                chown_tree(job.scratch, *user)
             client = envbuild.docker_client()
             with self._lock:
                 if self._cancel.is_set():
@@ -186,8 +204,8 @@ class DockerHandle:
                     return
                 self.container = client.containers.create(**spec)
                 self.container.start()  # under the lock, so a cancel sees a started container or none
-            for line in stream_lines(self.container.logs(stream=True, follow=True)):
-                self._lines.put(line)
+            for chunk in self.container.logs(stream=True, follow=True):
+                self._output.put(chunk)
             self.exit_code = self.container.wait().get("StatusCode", 1)
         except UserError as e:
             self._fail(str(e))
@@ -198,13 +216,19 @@ class DockerHandle:
             self._fail(f"Step '{job.step_name}' could not run on Docker: {type(e).__name__}: {e}")
         finally:
             self._remove()
-            self._lines.put(None)
+            if user is not None and job.scratch is not None:  # what the step wrote is the host user's again
+                with contextlib.suppress(OSError):
+                    chown_tree(job.scratch, os.getuid(), os.getgid())
+            self._output.put(None)
             self._done.set()
+
+    def _say(self, line: str):
+        self._output.put(line.encode("utf-8", "replace") + b"\n")
 
     def _fail(self, message: str):
         self.error = message
         self.exit_code = 1
-        self._lines.put(f"ERROR: {message}")
+        self._say(f"ERROR: {message}")
 
     def _remove(self):
         with self._lock:
@@ -214,9 +238,9 @@ class DockerHandle:
                 container.remove(force=True, v=True)
 
     # -- the protocol -------------------------------------------------------------------------------------
-    def lines(self) -> Iterator[str]:
-        while (line := self._lines.get()) is not None:
-            yield line
+    def chunks(self) -> Iterator[bytes]:
+        while (chunk := self._output.get()) is not None:
+            yield chunk
 
     def wait(self) -> int:
         self._done.wait()

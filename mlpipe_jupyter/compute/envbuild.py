@@ -27,12 +27,18 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import UserError
-from .local import start_process, stream_lines
+from ..running.step_output import stream_lines
+from ..secrets import redact_environment
+from ..tracking.store import hostname, process_start_time
+from .local import start_process
 
 DEFAULT_BASE_IMAGE = os.environ.get("MLPIPE_DOCKER_BASE_IMAGE", "mlpipe/base:bookworm")
 IMAGE_REPOSITORY = "mlpipe/env"
 IMAGE_VENV = "/opt/mlpipe/venv"
 LABEL = "mlpipe.managed"  # on every container and image this package makes
+DEFAULT_PIDS_LIMIT = 4096  # processes and threads in one container: room for data loaders, not a fork bomb
+# A build runs pip as root inside its container: it needs to own and chmod what it installs, nothing more.
+BUILD_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"]
 FREEZE_MARKER = "--- mlpipe: resolved packages (pip freeze) ---"
 BUILD_RECORD = "mlpipe-build.json"
 
@@ -104,19 +110,28 @@ def _who(env, step) -> str:
     return f"Environment '{env.name}'" + (f" of step '{step}'" if step else "")
 
 
+def lock_folder() -> Path:
+    """This user's folder of build locks: private, so no other user of the machine can plant a link
+    where a lock file is opened."""
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = base / "mlpipe" / "locks"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
 @contextlib.contextmanager
 def _build_lock(key: str):
     """One build per artifact at a time, across threads and processes; the second waits and then reuses."""
-    folder = Path(tempfile.gettempdir()) / "mlpipe-build-locks"
-    folder.mkdir(exist_ok=True)
     with _thread_locks_guard:
         lock = _thread_locks.setdefault(key, threading.Lock())
-    with lock, open(folder / f"{key}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with lock:
+        fd = os.open(lock_folder() / f"{key}.lock", os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 _thread_locks: dict[str, threading.Lock] = {}
@@ -251,7 +266,7 @@ def build_venv(workspace, env, log=None, step=None, cancel: Cancel | None = None
         for ln in freeze:
             log(ln)
         (target / "build.log").write_text("\n".join(lines) + "\n")
-        record = {"environment": env.to_dict(), "hash": env.content_hash, "python": str(python),
+        record = {"environment": redact_environment(env.to_dict()), "hash": env.content_hash, "python": str(python),
                   "pip_freeze": freeze, "built": time.time()}
         tmp = target / f"{BUILD_RECORD}.tmp"
         tmp.write_text(json.dumps(record, indent=1))
@@ -285,6 +300,20 @@ def docker_client():
 
         client = _clients.client = docker.from_env(timeout=300)
     return client
+
+
+def hardening(pids_limit: int | None = None) -> dict:
+    """What every container we start gets: no new privileges (setuid binaries of the image cannot
+    raise them), a bounded number of processes, and no capabilities beyond what is added back."""
+    return {"security_opt": ["no-new-privileges"], "pids_limit": int(pids_limit or DEFAULT_PIDS_LIMIT),
+            "cap_drop": ["ALL"]}
+
+
+def runner_labels() -> dict:
+    """Who started a container, so a later process can remove it if this one dies (see docker.sweep_orphans)."""
+    pid = os.getpid()
+    return {"mlpipe.runner_host": hostname(), "mlpipe.runner_pid": str(pid),
+            "mlpipe.runner_start": str(process_start_time(pid) or "")}
 
 
 def engine_problem() -> str | None:
@@ -469,8 +498,10 @@ def _build_in_container(env, client, base, base_id, tag, log, step, cancel) -> B
         mounts += [Mount(p, p, type="bind", read_only=True) for p in pip_mounts]
         base_config = client.images.get(base).attrs.get("Config") or {}
         container = client.containers.create(base, ["sh", "-ec", ". /mlpipe/build/settings.sh; . /mlpipe/build/build.sh"],
-                                             mounts=mounts, labels={LABEL: "build", "mlpipe.env_hash": env.content_hash},
-                                             user="0:0", init=True, detach=True)
+                                             mounts=mounts, user="0:0", init=True, detach=True,
+                                             labels={LABEL: "build", "mlpipe.env_hash": env.content_hash,
+                                                     **runner_labels()},
+                                             **hardening(), cap_add=BUILD_CAPABILITIES)
         lines: list[str] = []
         try:
             with (cancel.stopping(lambda: container.kill()) if cancel else contextlib.nullcontext()):
@@ -573,11 +604,11 @@ class PreparedHandle:
             # this thread lives until the step has ended.
             self._finished.wait()
 
-    def lines(self) -> Iterator[str]:
+    def chunks(self) -> Iterator[bytes]:
         while (line := self._queue.get()) is not None:
-            yield line
+            yield line.encode("utf-8", "replace") + b"\n"
         if self._inner is not None:
-            yield from self._inner.lines()
+            yield from self._inner.chunks()
 
     def wait(self) -> int:
         self._ready.wait()

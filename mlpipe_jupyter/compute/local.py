@@ -1,11 +1,18 @@
-"""Local compute: each step is a subprocess in its own process group, in its own working directory.
+"""Local compute: each step is a subprocess in its own working directory, contained so that nothing
+it starts outlives it.
 
-The child gets PR_SET_PDEATHSIG on Linux, so if the process running the pipeline dies (a kernel
-restart, ``kill -9``) its steps die with it instead of running on unobserved.
+On Linux a step runs in a PID namespace of its own (util-linux ``unshare``, as root or through an
+unprivileged user namespace), under a small first process (step_init.py): when the step ends, or is
+stopped, the kernel ends every process it started, daemons that double-forked and called setsid
+included, and the pipe of its output closes. The namespace's first process gets PR_SET_PDEATHSIG, so
+if the process running the pipeline dies (a kernel restart, ``kill -9``) the whole namespace dies with it. Where namespaces are not available the
+step gets its own process group, which is stopped as a whole, and the runner stops reading a step's
+output soon after its main process ended, so a leftover holding the pipe cannot keep the step going.
 """
 from __future__ import annotations
 
 import functools
+import json
 import os
 import select
 import shutil
@@ -13,10 +20,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import Iterator
 
 from ..running.protocol import Job
 from ..tracking.store import process_start_time
+
+CONTAINMENT_SETTING = "MLPIPE_STEP_CONTAINMENT"  # "process-group" turns the PID namespace off
+STEP_INIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "step_init.py")
 
 
 @functools.cache
@@ -49,10 +60,36 @@ def _death_signal_launch() -> tuple[list[str], object]:
     return [], die_with_parent
 
 
-def start_process(cmd: list[str], **popen_kwargs) -> subprocess.Popen:
-    """A process in a session (and process group) of its own that dies with the thread starting it,
-    output and errors on one pipe."""
+@functools.cache
+def containment_prefix() -> tuple[str, ...]:
+    """The ``unshare`` command that runs a process as the first of a new PID namespace (with its own
+    /proc, so the step sees its own processes), or () where this machine cannot make one."""
+    if os.environ.get(CONTAINMENT_SETTING) == "process-group" or not sys.platform.startswith("linux"):
+        return ()
+    unshare = shutil.which("unshare")
+    if not unshare:
+        return ()
+    namespace = ("--pid", "--fork", "--kill-child", "--mount-proc")
+    tries = [(unshare, *namespace)] if os.geteuid() == 0 else []
+    tries.append((unshare, "--user", "--map-current-user", *namespace))  # no root: an unprivileged user namespace
+    for prefix in tries:
+        try:
+            if subprocess.run([*prefix, "true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=10).returncode == 0:
+                return prefix
+        except (OSError, subprocess.SubprocessError):
+            continue
+    return ()
+
+
+def start_process(cmd: list[str], status_file=None, **popen_kwargs) -> subprocess.Popen:
+    """A contained process (see the module) in a session and process group of its own that dies with
+    the thread starting it, output and errors on one pipe. Contained, its exact exit status (negative
+    for a signal) is written to ``status_file`` when one is given."""
     prefix, preexec_fn = _death_signal_launch()
+    contain = containment_prefix()
+    if contain:
+        cmd = [*contain, sys.executable, "-I", "-S", STEP_INIT, str(status_file or ""), "--", *cmd]
     return subprocess.Popen([*prefix, *cmd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec_fn, **popen_kwargs)
 
@@ -82,8 +119,6 @@ def step_environ(job: Job, base: dict | None = None, add_package: bool = True) -
 
 def run_context_environ(job: Job, run_dir: str | None = None) -> dict:
     """What Run.get_context() inside the script reads to find its run (Azure's variable names where they exist)."""
-    import json
-
     return {
         "PYTHONUNBUFFERED": "1",
         "AZUREML_RUN_ID": job.run_id,
@@ -95,41 +130,32 @@ def run_context_environ(job: Job, run_dir: str | None = None) -> dict:
     }
 
 
-def stream_lines(chunks) -> Iterator[str]:
-    """Whole lines from byte chunks that cut lines anywhere (a pipe, a Docker log stream)."""
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for raw in complete:
-            yield raw.decode("utf-8", "replace").rstrip("\r")
-    if pending:
-        yield pending.decode("utf-8", "replace").rstrip("\r")
-
-
 class LocalHandle:
-    """A step's process group. The thread reading its lines also notices the script's end and kills
+    """A step's contained process. The thread reading its output also notices the script's end and stops
     what it left behind, so nothing outlives the step and no thread is started per step."""
 
-    LEFTOVER_POLL_SECONDS = 0.1  # how soon a background child holding the log pipe open is noticed
+    LEFTOVER_POLL_SECONDS = 0.1  # how soon a background child holding the output pipe open is noticed
+    LEFTOVER_GIVE_UP_SECONDS = 2.0  # after this the pipe is left alone: the step ended with its main process
 
-    def __init__(self, proc: subprocess.Popen):
+    def __init__(self, proc: subprocess.Popen, status_file=None):
         self.proc = proc
+        self.status_file = status_file
         self._start = process_start_time(proc.pid)
         self._cancel_lock = threading.Lock()
         self._reaped = False  # after this, the group's id may name someone else's processes
 
-    def lines(self) -> Iterator[str]:
-        yield from stream_lines(self._chunks())
-
-    def _chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Iterator[bytes]:
         fd = self.proc.stdout.fileno()
         poller = select.poll()
         poller.register(fd, select.POLLIN)
+        ended_at = None
         while True:
             if not poller.poll(self.LEFTOVER_POLL_SECONDS * 1000):
                 if self.proc.poll() is not None:  # the script ended, something it started keeps the pipe
                     self._kill_group(signal.SIGKILL)
+                    ended_at = ended_at or time.monotonic()
+                    if time.monotonic() - ended_at > self.LEFTOVER_GIVE_UP_SECONDS:
+                        return  # a leftover outside the group (no namespace here) holds it: stop reading
                 continue
             chunk = os.read(fd, 1 << 16)
             if not chunk:
@@ -142,7 +168,17 @@ class LocalHandle:
             self._kill_group(signal.SIGKILL)  # whatever the script left running in its group
             self._reaped = True
         self.proc.stdout.close()
-        return rc
+        return self._exact(rc)
+
+    def _exact(self, rc: int) -> int:
+        """The step's own exit status: contained, the namespace's first process reports it (a signal as
+        128 + its number, like a shell), and writes the exact one to the status file."""
+        if self.status_file is None or rc < 0:
+            return rc
+        try:
+            return int(open(self.status_file).read().strip() or rc)
+        except (OSError, ValueError):
+            return rc
 
     def cancel(self, grace_seconds: float = 3.0) -> None:
         """SIGTERM to the whole process group, SIGKILL after a grace period."""
@@ -198,6 +234,7 @@ class LocalCompute:
         return PreparedHandle(lambda log, cancel: build_venv(self.workspace, env, log, job.step_name, cancel), launch)
 
     def _spawn(self, job: Job, interpreter: str | None, isolated: bool = False) -> LocalHandle:
-        proc = start_process(python_command(job, interpreter), cwd=job.working_dir,
+        status_file = job.scratch / "exit-status" if job.scratch is not None and containment_prefix() else None
+        proc = start_process(python_command(job, interpreter), status_file=status_file, cwd=job.working_dir,
                              env=step_environ(job, add_package=not isolated))
-        return LocalHandle(proc)
+        return LocalHandle(proc, status_file)

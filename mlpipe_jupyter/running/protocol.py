@@ -1,7 +1,8 @@
 """The compute protocol: the runner's only view of where a step runs.
 
-A backend turns a ``Job`` into a running process with ``start(job) -> Handle``. The handle yields log
-lines, waits for the exit code and cancels. Paths in a job are host paths; a backend that runs
+A backend turns a ``Job`` into a running process with ``start(job) -> Handle``. The handle yields
+what the step prints, waits for the exit code and cancels. A backend whose steps cannot change their
+inputs (read-only mounts) says so with ``inputs_read_only = True``; the runner checks the others. Paths in a job are host paths; a backend that runs
 elsewhere (a container, a cluster) maps them with ``job.argv(path_of)`` and ``job.environ(path_of)``.
 """
 from __future__ import annotations
@@ -24,11 +25,12 @@ class Job:
     arguments: list  # str or Ref
     env_vars: dict  # str or Ref values
     working_dir: Path  # the step's copy of its snapshot; becomes the process's cwd
-    run_dir: Path  # logs, outputs and the metrics file of this run
+    run_dir: Path  # the step's run folder (metrics file, images, uploaded files); the runner keeps it after
     inputs: dict[str, Path]
     outputs: dict[str, Path]
     environment: Environment
     input_datasets: dict = field(default_factory=dict)
+    scratch: Path | None = None  # the step's private folder holding all of the above but inputs in place
 
     def _path(self, ref: Ref, path_of: Callable[[str, str, Path], str]) -> str:
         table = self.inputs if ref.kind == "input" else self.outputs
@@ -42,8 +44,8 @@ class Job:
 
 
 class Handle(Protocol):
-    def lines(self) -> Iterator[str]:
-        """Log lines (without newline) as the step prints them, until it ends."""
+    def chunks(self) -> Iterator[bytes]:
+        """What the step prints, as bytes, until it ends (the runner splits lines and keeps every byte)."""
 
     def wait(self) -> int:
         """The exit code, once the step has ended."""

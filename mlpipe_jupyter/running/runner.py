@@ -7,17 +7,20 @@ step never leaves anything another run could reuse.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import shutil
+import signal
 import threading
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..planning.fingerprint import path_fingerprint
+from ..errors import UserError
 from ..planning.planner import Plan, StepPlan
 from ..planning.reuse import Decision, decide
 from ..planning.snapshot import materialize
@@ -25,6 +28,8 @@ from ..tracking.context import METRICS_FILE
 from ..tracking.store import make_writable
 from .events import Event, bus
 from .protocol import Job
+from .step_files import OutputRejected, collect_run_files, open_regular, output_digest
+from .step_output import LineSplitter, SecretMask
 
 LOG_NAME = "logs/std_log.txt"
 ERROR_TAIL_LINES = 20
@@ -96,6 +101,8 @@ class RunExecution:
         self._handles_lock = threading.Lock()
         self._completions: queue.Queue = queue.Queue()
         self._results: dict[str, StepResult] = {}
+        self.outcome: tuple[str, str | None] | None = None  # (status, error) once the run has ended
+        self.record_error: str | None = None  # why that end could not be written to the store
         self._thread = threading.Thread(target=self._main, name=f"run-{run_id}")
         self._metrics = _MetricsFollower(self)
 
@@ -131,13 +138,16 @@ class RunExecution:
                 self.store.update_run(self.run_id, status="Running", started=time.time())
                 self._publish("run_status", status="Running")
             with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix=f"step-{self.run_id[-8:]}") as pool:
-                self._schedule(pool)
+                try:
+                    self._schedule(pool)
+                except BaseException as e:
+                    self.cancel(_internal_error(e))  # stop running steps before the pool waits for them
+                    raise
             self._finish()
-        except BaseException as e:  # noqa: BLE001 - a runner bug must still end the run, visibly
-            import traceback
-
-            traceback.print_exc()
-            self._finish(internal_error=f"Internal error in the runner: {type(e).__name__}: {e}")
+        except BaseException as e:  # noqa: BLE001 - a runner bug or a failing store must still end the run
+            if not isinstance(e, UserError):
+                traceback.print_exc()
+            self._finish(internal_error=_internal_error(e))
         finally:
             self._metrics.close()
             with _active_lock:
@@ -256,17 +266,14 @@ class RunExecution:
         try:
             result = self._execute(sp, manifest, decision, inputs)
         except BaseException as e:  # noqa: BLE001
-            import traceback
-
-            from ..errors import UserError
-
-            if isinstance(e, UserError):  # already one clear paragraph naming the step
+            if isinstance(e, UserError):  # already one clear paragraph naming the step (a full disk too)
                 msg = str(e)
             else:
                 traceback.print_exc()
                 msg = f"Step '{sp.name}' could not run: {type(e).__name__}: {e}"
-            self._set_step_status(sp.name, "Failed", ended=time.time(), error=msg)
             result = StepResult("Failed", error=msg)
+            with contextlib.suppress(Exception):  # the store may be what failed: the run still ends
+                self._set_step_status(sp.name, "Failed", ended=time.time(), error=msg)
         finally:
             _release_slot(self._slot_key(sp))
             self._completions.put((sp.name, result))
@@ -291,15 +298,14 @@ class RunExecution:
         self._set_step_status(sp.name, status, **fields)
         return StepResult(status, outputs, error, timed_out=timed_out)
 
-    def _run_in(self, scratch: Path, sp: StepPlan, run_id: str, run_dir: Path, inputs: dict):
-        """Prepare the working directory and outputs in ``scratch``, run the step, commit what it made.
-
-        Returns (status, error, outputs, last log lines, timed out)."""
-        store = self.store
+    def _prepare(self, scratch: Path, sp: StepPlan, run_id: str, inputs: dict) -> tuple[Job, dict]:
+        """The step's private folders in ``scratch``: its working copy, its run folder (metrics, images,
+        uploaded files), staged outputs and downloaded inputs. Returns the job and the staged outputs."""
         work = scratch / "wd"
-        materialize(store, sp.snapshot.files, work)
-        (work / "outputs").mkdir(exist_ok=True)
-        (work / "logs").mkdir(exist_ok=True)
+        materialize(self.store, sp.snapshot.files, work)
+        for sub in ("outputs", "logs"):
+            (work / sub).mkdir(exist_ok=True)
+        (scratch / "run").mkdir()
         staged = {}
         for op in sp.outputs:
             root = scratch / "out" / op.name
@@ -311,8 +317,9 @@ class RunExecution:
             if inp.mode == "download":
                 dest = scratch / "in" / inp.name
                 src = Path(inputs[inp.name])
-                if src.is_dir():  # a writable copy, as Azure's download mode gives
-                    shutil.copytree(src, dest, copy_function=shutil.copyfile)
+                if src.is_dir():  # a writable copy, as Azure's download mode gives; a committed output's
+                    # links stay links (they never leave it), external data is followed as before
+                    shutil.copytree(src, dest, symlinks=inp.external is None, copy_function=shutil.copyfile)
                     make_writable(dest)
                 else:
                     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -323,51 +330,61 @@ class RunExecution:
                     for i in sp.inputs if i.external is not None and i.external.dataset_kind}
         job = Job(run_id=run_id, parent_run_id=None if self.single else self.run_id, experiment=self.experiment,
                   step_name=sp.name, script=sp.script, arguments=sp.arguments, env_vars=sp.env_vars,
-                  working_dir=work, run_dir=run_dir, inputs=inputs,
-                  outputs={n: staged[n] / n for n in staged}, environment=sp.environment, input_datasets=datasets)
+                  working_dir=work, run_dir=scratch / "run", inputs=inputs,
+                  outputs={n: staged[n] / n for n in staged}, environment=sp.environment, input_datasets=datasets,
+                  scratch=scratch)
+        return job, staged
+
+    def _run_in(self, scratch: Path, sp: StepPlan, run_id: str, run_dir: Path, inputs: dict):
+        """Prepare the step's folders in ``scratch``, run the step, keep its files and commit its outputs.
+
+        Returns (status, error, outputs, last log lines, timed out)."""
+        job, staged = self._prepare(scratch, sp, run_id, inputs)
         backend = self.backends[sp.compute_target]
         timer = None
         log_path = run_dir / LOG_NAME
         tail: list[str] = []
         timed_out = threading.Event()
         status, error, handle, rc = None, None, None, None
-        try:
-            handle = backend.start(job)
-            with self._handles_lock:
-                self._handles[sp.name] = handle
-                raced = self._cancel.is_set()  # a cancel that came while the process was starting
+        mask = SecretMask(sp.secret_values())
+        with open(log_path, "wb", buffering=0) as log:  # readers (mlpipe logs -f) see each chunk
+            try:
+                handle = backend.start(job)
+                with self._handles_lock:
+                    self._handles[sp.name] = handle
+                    raced = self._cancel.is_set()  # a cancel that came while the process was starting
+                    if raced:
+                        self._stopped.add(sp.name)
+                info = handle.process_info() if hasattr(handle, "process_info") else {}
+                self._set_step_status(sp.name, "Running", started=time.time(), **info)
                 if raced:
-                    self._stopped.add(sp.name)
-            info = handle.process_info() if hasattr(handle, "process_info") else {}
-            self._set_step_status(sp.name, "Running", started=time.time(), **info)
-            if raced:
-                handle.cancel()
-            if sp.timeout:
-                def on_timeout():
-                    timed_out.set()
                     handle.cancel()
+                if sp.timeout:
+                    def on_timeout():
+                        timed_out.set()
+                        handle.cancel()
 
-                timer = threading.Timer(sp.timeout, on_timeout)
-                timer.daemon = True
-                timer.start()
-            self._metrics.follow(sp.name, run_id, run_dir / METRICS_FILE)
-            with open(log_path, "w", buffering=1, encoding="utf-8") as log:
-                for line in handle.lines():
-                    log.write(line + "\n")
-                    tail.append(line)
-                    if len(tail) > ERROR_TAIL_LINES:
-                        del tail[0]
-                    self._publish("log", sp.name, line=line)
-            rc = handle.wait()
-        finally:
-            if handle is not None and rc is None:  # the runner failed while the step ran: stop it
-                handle.cancel()
-                handle.wait()
-            if timer:
-                timer.cancel()
-            self._metrics.unfollow(run_id)
-            with self._handles_lock:
-                self._handles.pop(sp.name, None)
+                    timer = threading.Timer(sp.timeout, on_timeout)
+                    timer.daemon = True
+                    timer.start()
+                self._metrics.follow(sp.name, run_id, job.run_dir / METRICS_FILE)
+                splitter = LineSplitter()
+                for chunk in handle.chunks():
+                    self._log_chunk(sp.name, log, splitter, mask.feed(chunk), tail)
+                self._log_chunk(sp.name, log, splitter, mask.flush(), tail, last=True)
+                rc = handle.wait()
+            finally:
+                if handle is not None and rc is None:  # the runner failed while the step ran: stop it
+                    handle.cancel()
+                    handle.wait()
+                if timer:
+                    timer.cancel()
+                self._metrics.unfollow(run_id)
+                with self._handles_lock:
+                    self._handles.pop(sp.name, None)
+                left = self._keep_run_files(job, run_dir)
+                if left:
+                    log.write(("mlpipe: not kept with the run's files: " + "; ".join(left) + "\n").encode())
         if timed_out.is_set():
             status, error = "Canceled", (f"Step '{sp.name}' exceeded its time limit of "
                                          f"max_run_duration_seconds={sp.timeout} and was stopped.")
@@ -378,26 +395,55 @@ class RunExecution:
         elif rc != 0:
             last = next((ln for ln in reversed(tail) if ln.strip()), "")
             status, error = "Failed", f"Step '{sp.name}' {_exit_description(rc)}" + (f": {last.strip()}" if last else ".")
+        changed = self._changed_inputs(sp, backend)
+        if changed:
+            status, error = "Failed", changed
         outputs = {}
         if status is None:
             try:
                 outputs = self._commit_outputs(sp, staged, run_id)
                 status = "Completed"
-            except Exception as e:  # noqa: BLE001 - a bad output fails the step, not the runner
+            except (OutputRejected, OSError, UserError) as e:  # a bad output fails the step, not the runner
                 status, error = "Failed", f"Step '{sp.name}': {e}"
-        self._keep_run_files(work, run_dir)
         return status, error, outputs, tail, timed_out.is_set()
+
+    def _log_chunk(self, step, log, splitter, data: bytes, tail: list, last: bool = False) -> None:
+        """Every byte into the log file; lines, cut to a bounded length, into events and the error tail."""
+        if data:
+            log.write(data)
+        lines = splitter.feed(data) + (splitter.flush() if last else [])
+        for line in lines:
+            tail.append(line)
+            if len(tail) > ERROR_TAIL_LINES:
+                del tail[0]
+            self._publish("log", step, line=line)
+
+    def _changed_inputs(self, sp, backend) -> str | None:
+        """A step that changed a committed output it read (only possible where inputs are not mounted
+        read-only, as on local compute) fails, and that output is taken out of use so its producer
+        reruns: nothing another run reuses may differ from what was committed."""
+        if getattr(backend, "inputs_read_only", False):
+            return None
+        for inp in sp.inputs:
+            if inp.external is not None or inp.mode == "download":
+                continue
+            digest = self._results[inp.upstream].outputs[inp.output]
+            changes = self.store.data_changes(digest)
+            if changes:
+                self.store.discard_data(digest)
+                shown = ", ".join(f"'{c}'" for c in changes[:3]) + (" ..." if len(changes) > 3 else "")
+                return (f"Step '{sp.name}' changed its input '{inp.name}' ({shown}), the committed output "
+                        f"'{inp.output}' of step '{inp.upstream}', which steps must only read. That output was "
+                        f"removed, so '{inp.upstream}' runs again next time; write to an output instead.")
+        return None
 
     def _commit_outputs(self, sp, staged, run_id) -> dict:
         """Every output moves to its content address first; only then are any uploaded or registered,
         so a step that left one output out publishes none of them."""
         outputs, committed = {}, {}
         for op in sp.outputs:
-            root = staged[op.name]
-            if not (root / op.name).exists():
-                raise RuntimeError(f"the step did not write its output '{op.name}' (a file at the path it was given).")
-            outputs[op.name] = path_fingerprint(None, root)
-            committed[op.name] = self.store.commit_directory(root, outputs[op.name]) / op.name
+            outputs[op.name] = output_digest(staged[op.name], op.name, op.is_directory)
+            committed[op.name] = self.store.commit_directory(staged[op.name], outputs[op.name]) / op.name
         for op in sp.outputs:
             if op.destination is not None:
                 _upload(op.destination[0], committed[op.name], self._destination_path(op, run_id))
@@ -410,7 +456,7 @@ class RunExecution:
         return op.destination[1].replace("{run-id}", run_id).replace("{output-name}", op.name)
 
     def _register_output(self, op, run_id, committed: Path):
-        from ..core.data import Dataset
+        from ..core.data import Dataset  # the SDK's registry; running must not import the facade at load time
 
         if op.destination is None:  # the outputs are recorded only after all are committed, so use the path
             datastore = self.ws.get_default_datastore()
@@ -421,29 +467,19 @@ class RunExecution:
         Dataset.File.from_files((datastore, target)).register(self.ws, op.register_as, create_new_version=True)
 
     @staticmethod
-    def _keep_run_files(work: Path, run_dir: Path):
-        """./outputs and ./logs of the working directory become part of the run history."""
+    def _keep_run_files(job: Job, run_dir: Path) -> list[str]:
+        """The step's run folder (images, uploaded files), ./outputs and ./logs become part of the run
+        history, read as untrusted: links and special files are left behind and named."""
+        left = collect_run_files(job.run_dir, run_dir, skip=(METRICS_FILE,))
         for sub in ("outputs", "logs"):
-            src = work / sub
-            if not src.is_dir():
-                continue
-            for f in src.rglob("*"):
-                if f.is_file():
-                    dest = run_dir / sub / f.relative_to(src)
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    if not dest.exists():
-                        os.replace(f, dest)
+            left += [f"{sub}/{x}" for x in collect_run_files(job.working_dir / sub, run_dir / sub)]
+        return left
 
     # -- the end -------------------------------------------------------------------------------------------
     def _finish(self, internal_error: str | None = None):
+        """Record how the run ended. The outcome is kept here too: when the store cannot be written (a
+        full disk), waiters still learn that the run ended and why, instead of waiting for ever."""
         now = time.time()
-        for name in self.plan.steps:  # anything left (only after an internal error) ends visibly
-            if name not in self._results:
-                row = self.store.get_run(self.step_run_ids[name])
-                if row and row["status"] not in ("Completed", "Failed", "Canceled"):
-                    self._set_step_status(name, "Failed", ended=now, error=internal_error or "Not run.")
-        if self.single:
-            return  # the step run is the top run; its status is final already
         failed = [n for n, r in self._results.items() if r.status == "Failed"]
         timed_out = [n for n, r in self._results.items() if r.timed_out]
         if internal_error:
@@ -456,8 +492,26 @@ class RunExecution:
             status, error = "Canceled", self._cancel_reason
         else:
             status, error = "Completed", None
-        self.store.update_run(self.run_id, status=status, ended=now, error=error)
-        self._publish("run_status", status=status, error=error)
+        if self.single:
+            (name,) = self.plan.steps
+            result = self._results.get(name)
+            if result is not None:
+                status, error = result.status, result.error
+        self.outcome = (status, error)
+        try:
+            for name in self.plan.steps:  # anything left (only after an internal error) ends visibly
+                if name not in self._results:
+                    row = self.store.get_run(self.step_run_ids[name])
+                    if row and row["status"] not in ("Completed", "Failed", "Canceled"):
+                        self._set_step_status(name, "Failed", ended=now, error=internal_error or "Not run.")
+            if not self.single:
+                self.store.update_run(self.run_id, status=status, ended=now, error=error)
+                self._publish("run_status", status=status, error=error)
+        except UserError as e:  # the store could not be written: say so wherever someone waits
+            self.outcome = ("Failed", f"{error + ' ' if error else ''}The run's end could not be recorded: {e}")
+            self.record_error = str(e)
+            if not self.single:
+                self._publish("run_status", status="Failed", error=self.outcome[1])
 
 
 def _sentence(text: str) -> str:
@@ -482,11 +536,15 @@ def _remove_tree(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _internal_error(e: BaseException) -> str:
+    if isinstance(e, UserError):
+        return str(e)
+    return f"Internal error in the runner: {type(e).__name__}: {e}"
+
+
 def _exit_description(rc: int) -> str:
     """'exited with code 3', or for a negative code the signal that killed it (say, the OOM killer's SIGKILL)."""
     if rc < 0:
-        import signal
-
         try:
             name = signal.Signals(-rc).name
         except ValueError:
@@ -521,7 +579,7 @@ class _MetricsFollower:
         with self._lock:
             tail = self._tails.pop(run_id, None)
         if tail is not None:
-            tail.drain(self.execution)
+            tail.drain(self.execution, final=True)
 
     def close(self):
         self._stop.set()
@@ -539,38 +597,91 @@ class _MetricsFollower:
 
 
 class _Tail:
+    """Reads one step's metrics file as untrusted data: a regular file only (opened without following a
+    link, never blocking on a FIFO), at most ``READ_BYTES`` a poll, records of at most ``MAX_RECORD`` bytes
+    and ``MAX_BYTES`` in all; anything else is ignored and said once in the step's log."""
+
+    READ_BYTES = 1 << 20
+    MAX_RECORD = 1 << 20
+    MAX_BYTES = 256 << 20
+    KINDS = ("scalar", "list", "row", "table", "image")
+
     def __init__(self, step: str, run_id: str, path: Path):
         self.step, self.run_id, self.path = step, run_id, path
-        self._offset = 0
+        self._fd: int | None = None
+        self._read = 0
+        self._partial = b""
+        self._skipping = False  # inside a record longer than MAX_RECORD
+        self._refused = False
         self._lock = threading.Lock()  # the run's follower thread and the step's last read
 
-    def drain(self, execution: RunExecution):
+    def drain(self, execution: RunExecution, final: bool = False):
         with self._lock:
-            try:
-                with open(self.path, "rb") as f:
-                    f.seek(self._offset)
-                    data = f.read()
-            except FileNotFoundError:
+            if self._refused or not self._open(execution):
                 return
-            end = data.rfind(b"\n")
-            if end < 0:
-                return
-            self._offset += end + 1
-            metrics, tags = [], {}
-            for raw in data[:end].splitlines():
-                try:
-                    rec = json.loads(raw)
-                except ValueError:
-                    continue
-                if rec.get("type") == "tag":
-                    tags[rec["key"]] = rec.get("value")
-                elif rec.get("type") == "metric":
-                    metrics.append(rec)
-            store = execution.store
-            if tags:
-                store.set_tags(self.run_id, tags)
-            if metrics:
-                store.add_metrics(self.run_id, metrics)
-                for m in metrics:
-                    execution._publish("metric", self.step, name=m["name"], kind=m.get("kind", "scalar"),
-                                       value=m["value"])
+            while self._read < self.MAX_BYTES:
+                data = os.read(self._fd, min(self.READ_BYTES, self.MAX_BYTES - self._read))
+                if not data:
+                    break
+                self._read += len(data)
+                self._records(execution, data)
+                if not final:
+                    break
+            if final:
+                os.close(self._fd)
+                self._fd = None
+                self._refused = True
+
+    def _open(self, execution) -> bool:
+        if self._fd is not None:
+            return True
+        self._fd = open_regular(self.path)
+        if self._fd is None and os.path.lexists(self.path):
+            self._refused = True
+            execution._publish("log", self.step, line=f"mlpipe: the step's {METRICS_FILE} is not a regular file; "
+                                                      "its metrics were ignored.")
+        return self._fd is not None
+
+    def _records(self, execution, data: bytes):
+        lines = data.split(b"\n")
+        lines[0] = self._partial + lines[0]
+        self._partial = lines.pop()
+        if len(self._partial) > self.MAX_RECORD:
+            self._partial, self._skipping = b"", True
+        metrics, tags = [], {}
+        for raw in lines:
+            if self._skipping:  # the rest of an overlong record
+                self._skipping = False
+                continue
+            rec = _record(raw)
+            if rec is None:
+                continue
+            if rec["type"] == "tag":
+                tags[rec["key"]] = rec["value"]
+            else:
+                metrics.append(rec)
+        store = execution.store
+        if tags:
+            store.set_tags(self.run_id, tags)
+        if metrics:
+            store.add_metrics(self.run_id, metrics)
+            for m in metrics:
+                execution._publish("metric", self.step, name=m["name"], kind=m["kind"], value=m["value"])
+
+
+def _record(raw: bytes) -> dict | None:
+    """A metric or tag record as Run.get_context() writes it, or None for anything else."""
+    try:
+        rec = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(rec, dict):
+        return None
+    if rec.get("type") == "tag" and isinstance(rec.get("key"), str) and len(rec["key"]) <= 255:
+        return {"type": "tag", "key": rec["key"], "value": str(rec.get("value", ""))}
+    if rec.get("type") == "metric" and isinstance(rec.get("name"), str) and len(rec["name"]) <= 255 \
+            and rec.get("kind", "scalar") in _Tail.KINDS and "value" in rec:
+        ts = rec.get("ts")
+        return {"type": "metric", "name": rec["name"], "kind": rec.get("kind", "scalar"), "value": rec["value"],
+                "ts": ts if isinstance(ts, (int, float)) else time.time()}
+    return None

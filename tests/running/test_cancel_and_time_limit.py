@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import WAIT_SECONDS, pid_alive, read_json, statuses, steps_by_name, submit, wait_until
+from helpers import WAIT_SECONDS, pids_with, statuses, steps_by_name, submit, wait_until
 from mlpipe_jupyter import (Experiment, PipelineData, PythonScriptStep, Run, RunConfiguration,
                             ScriptRunConfig, Workspace)
 
@@ -15,10 +15,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPTS = {
     "slow.py": '''
-        """Starts a grandchild, records both pids, writes a partial output, then sleeps in a loop."""
+        """Starts a grandchild (with the pids file in its command line too), records both pids, writes a
+        partial output, then sleeps in a loop."""
         import json, os, subprocess, sys, time
         out, pids = sys.argv[1], sys.argv[2]
-        child = subprocess.Popen([sys.executable, "-c", "import time\\nwhile True: time.sleep(0.05)"])
+        child = subprocess.Popen([sys.executable, "-c", "import time\\nwhile True: time.sleep(0.05)", pids])
         open(os.path.join(out, "partial.txt"), "w").write("half done")
         os.makedirs("outputs", exist_ok=True)
         open("outputs/progress.txt", "w").write("started")
@@ -44,7 +45,7 @@ SCRIPTS = {
     "leaves_child.py": """
         import os, subprocess, sys
         # the child inherits the log pipe and would outlive the script; the step must still end
-        child = subprocess.Popen([sys.executable, "-c", "import time\\nwhile True: time.sleep(0.05)"])
+        child = subprocess.Popen([sys.executable, "-c", "import time\\nwhile True: time.sleep(0.05)", sys.argv[1]])
         open(sys.argv[1], "w").write(str(child.pid))
         print("script done")
     """,
@@ -86,9 +87,7 @@ def cancel_from_another_process(workspace, run):
 
 
 def assert_stopped_cleanly(workspace, step, pids_file):
-    pids = read_json(pids_file)
-    for role, pid in pids.items():
-        wait_until(lambda: not pid_alive(pid), f"the {role} process {pid} to be gone", timeout=10)
+    wait_until(lambda: not pids_with(pids_file), "the step's processes (script and child) to be gone", timeout=10)
     assert step.get_outputs() == {}
     committed = list((workspace.folder / "data").rglob("partial.txt"))
     assert committed == []  # no output of the stopped step was committed
@@ -153,8 +152,7 @@ def test_script_run_time_limit(workspace, src, tmp_path):
 
     assert run.get_status() == "Canceled"
     assert "max_run_duration_seconds=2" in run.get_details()["error"]["message"]
-    for pid in read_json(pids).values():
-        wait_until(lambda: not pid_alive(pid), f"process {pid} to be gone", timeout=10)
+    wait_until(lambda: not pids_with(pids), "the script and its child to be gone", timeout=10)
     assert "slow step started" in run.get_log_text()
     assert isinstance(Run.get(workspace, run.id), Run)
 
@@ -195,8 +193,7 @@ def test_cancel_a_script_run(workspace, src, tmp_path, where):
         cancel_from_another_process(workspace, run)
     run.wait_for_completion(raise_on_error=False, timeout_seconds=WAIT_SECONDS)
     assert run.get_status() == "Canceled"
-    for pid in read_json(pids).values():
-        wait_until(lambda: not pid_alive(pid), f"process {pid} to be gone", timeout=10)
+    wait_until(lambda: not pids_with(pids), "the script and its child to be gone", timeout=10)
     assert "slow step started" in run.get_log_text()
     assert "outputs/progress.txt" in run.get_file_names()
 
@@ -209,11 +206,10 @@ def test_what_a_finished_script_leaves_running_is_ended(workspace, src, tmp_path
         run.wait_for_completion(raise_on_error=False, timeout_seconds=WAIT_SECONDS)
         assert run.get_status() == "Completed"
         assert "script done" in steps_by_name(run)["leaves_child"].get_log_text()
-        child = int(pid_file.read_text())
-        wait_until(lambda: not pid_alive(child), f"the left-behind process {child} to be gone", timeout=10)
+        wait_until(lambda: not pids_with(pid_file), "the left-behind process to be gone", timeout=10)
     finally:
-        if pid_file.exists() and pid_alive(int(pid_file.read_text())):  # a failed test leaves nothing running
-            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        for pid in pids_with(pid_file):  # a failed test leaves nothing running
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_steps_die_with_a_killed_runner(workspace, src, tmp_path):
@@ -226,10 +222,7 @@ def test_steps_die_with_a_killed_runner(workspace, src, tmp_path):
     finally:
         runner.kill()
         runner.wait()
-    pids = read_json(pids)
     try:
-        wait_until(lambda: not pid_alive(pids["script"]), f"the step process {pids['script']} to be gone",
-                   timeout=10)
+        wait_until(lambda: not pids_with(pids), "the step's processes (script and child) to be gone", timeout=10)
     finally:
         Workspace(workspace.path)  # opening the workspace ends the dead run's process group, child and all
-    wait_until(lambda: not pid_alive(pids["grandchild"]), "the step's child to be gone", timeout=10)

@@ -7,6 +7,7 @@ import sys
 import textwrap
 import time
 
+from helpers import pids_with
 from mlpipe_jupyter import Experiment, Run, Workspace
 
 DRIVER = '''
@@ -50,14 +51,6 @@ time.sleep(float(a.sleep))
 '''
 
 
-def _gone(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 def _wait_for(condition, what, limit=30.0):
     deadline = time.monotonic() + limit
     while not condition():
@@ -82,8 +75,7 @@ def test_killed_runner_is_recovered_and_completed_steps_are_reused(tmp_path):
         run_id = proc.stdout.readline().strip()
         assert run_id.startswith("run_"), proc.stderr.read() if proc.poll() is not None else run_id
         _wait_for(pid_file.exists, "the slow step to start")
-        slow_pid = int(pid_file.read_text())
-        assert not _gone(slow_pid)
+        assert pids_with(pid_file)  # the step runs in a PID namespace: found by its command line
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -102,7 +94,7 @@ def test_killed_runner_is_recovered_and_completed_steps_are_reused(tmp_path):
     assert steps["quick"].get_status() == "Completed"
     assert steps["slow"].get_status() == "Failed"
     assert "ended before the run finished" in steps["slow"].get_details()["error"]["message"]
-    _wait_for(lambda: _gone(slow_pid), "the orphaned step process to end")
+    _wait_for(lambda: not pids_with(pid_file), "the orphaned step process to end")
     assert list((ws.folder / "tmp").glob(f"step-{steps['slow'].id}-*")) == []  # its staging is cleaned up
 
     build = runpy.run_path(str(driver))["build"]
