@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
+from ..secrets import MASK, looks_secret, masked_variables
 from .data import (AbstractDataset, DataReference, DatasetConsumptionConfig, InputBinding, OutputFileDatasetConfig,
                    PipelineData)
 from .parameters import PipelineParameter
@@ -20,13 +21,18 @@ if TYPE_CHECKING:
     from .pipeline import Pipeline
 
 FORMAT_VERSION = 1
+# A document may share parts through YAML aliases, but expanded it may hold at most this many times its
+# own size (plus a little): a "billion laughs" file would otherwise expand to gigabytes when stored.
+MAX_ALIAS_EXPANSION = 10
+MAX_ALIAS_EXTRA_NODES = 10_000
 
 
 def pipeline_to_dict(pipeline, base_dir=None) -> dict:
     base = Path(base_dir or os.getcwd()).resolve()
     data: dict[str, dict] = {}
     links: dict[str, PipelineData] = {}  # name -> the one intermediate data object saved under it
-    params = {name: p.to_dict() for name, p in pipeline.parameters().items()}
+    params = {name: {"default": MASK} if looks_secret(name) else p.to_dict()
+              for name, p in pipeline.parameters().items()}  # a secret's value is never saved
 
     def add(name, obj):
         """Data is saved once by name; two different things under one name would merge on loading."""
@@ -78,6 +84,8 @@ def pipeline_to_dict(pipeline, base_dir=None) -> dict:
             d["environment"] = env.to_dict()
         if s.runconfig.max_run_duration_seconds:
             d["max_run_duration_seconds"] = s.runconfig.max_run_duration_seconds
+        if getattr(s.runconfig, "environment_variables", None):
+            d["environment_variables"] = masked_variables(s.runconfig.environment_variables)
         if s.position:
             d["position"] = dict(s.position)
         steps.append(d)
@@ -167,6 +175,7 @@ def _pipeline_from_dict(workspace, doc, base_dir):
         if sd.get("environment"):
             rc.environment = Environment.from_dict(sd["environment"])
         rc.max_run_duration_seconds = sd.get("max_run_duration_seconds")
+        rc.environment_variables = dict(sd.get("environment_variables") or {})
         step = PythonScriptStep(
             sd["script"], name=sd["name"],
             arguments=[deref(a) for a in sd.get("arguments") or []],
@@ -210,9 +219,53 @@ def read_pipeline_document(path) -> dict:
             return json.loads(text)
         import yaml
 
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml when present: 20x faster
+        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml when present: 20x faster
     except Exception as e:  # noqa: BLE001 - any parse error becomes one clear message
         raise UserError(f"Pipeline file '{path}' could not be parsed: {e}") from None
+    check_expansion(doc, f"Pipeline file '{path}'")
+    return doc
+
+
+def check_expansion(doc, what: str) -> None:
+    """Refuse a document whose aliases make it expand far beyond its own size, or refer to themselves.
+
+    YAML aliases share one object between places. Counting the document as written (each shared object
+    once, each place that refers to it once) and as expanded (each shared object at every place), with
+    the size of each shared object remembered, tells both without expanding anything."""
+    if not isinstance(doc, (dict, list)):
+        return
+    expanded: dict[int, int] = {}  # id of a finished container -> its expanded size
+    written = 1
+    active = {id(doc)}
+    stack = [(doc, iter(_children(doc)), [1])]  # iterative: a deep document must not hit the recursion limit
+    while stack:
+        obj, it, total = stack[-1]
+        for child in it:
+            written += 1
+            if not isinstance(child, (dict, list)):
+                total[0] += 1
+            elif id(child) in active:
+                raise UserError(f"{what} refers to itself through a YAML alias; a pipeline file must be a tree.")
+            elif id(child) in expanded:
+                total[0] += expanded[id(child)]
+            else:
+                active.add(id(child))
+                stack.append((child, iter(_children(child)), [1]))
+                break
+        else:
+            stack.pop()
+            active.discard(id(obj))
+            expanded[id(obj)] = total[0]
+            if stack:
+                stack[-1][2][0] += total[0]
+    if expanded[id(doc)] > MAX_ALIAS_EXPANSION * written + MAX_ALIAS_EXTRA_NODES:
+        raise UserError(f"{what} uses YAML aliases that expand it to {expanded[id(doc)]:,} values, more than "
+                        f"{MAX_ALIAS_EXPANSION} times the {written:,} it holds (an alias bomb?); nothing was "
+                        "stored or run. Write the repeated parts out, or share less.")
+
+
+def _children(obj) -> list:
+    return [*obj.keys(), *obj.values()] if isinstance(obj, dict) else list(obj)
 
 
 def load_pipeline(workspace, path) -> "Pipeline":

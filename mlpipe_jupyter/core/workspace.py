@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import UserError, WorkspaceNotFoundError
 from ..tracking.store import Store
+from .compute import list_targets
 
 WORKSPACE_DIR = ".mlpipe"
 _stores: dict[str, Store] = {}
@@ -23,16 +24,35 @@ def _open_store(folder: Path) -> Store:
         store = _stores.get(key)
         if store is None:
             store = _stores[key] = Store(folder)
-    store.recover_orphans()
+    recovered = store.recover_orphans()
+    if recovered:
+        remove_leftover_containers(store, recovered)
     return store
 
 
+def remove_leftover_containers(store, recovered: list[dict]) -> None:
+    """Containers of recovered steps would run on unobserved: remove them (only when one ran on Docker,
+    so opening a workspace never waits for an engine it does not use)."""
+    targets = list_targets(store)
+    kinds = {targets.get(r["details"].get("compute_target"), {}).get("kind") for r in recovered}
+    if "docker" in kinds:
+        from ..compute.docker import sweep_orphans  # the Docker SDK loads only when a Docker step was cut short
+
+        sweep_orphans()
+
+
 def _workspace_name(config: Path) -> str:
+    damaged = f"The workspace file '{config}' is damaged"
     try:
-        return json.loads(config.read_text())["name"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise UserError(f"The workspace file '{config}' is damaged ({e}); "
-                        "fix it or write {\"name\": \"...\"} into it.") from None
+        doc = json.loads(config.read_text())
+    except ValueError as e:
+        raise UserError(f"{damaged} (not JSON: {e}); fix it or write {{\"name\": \"...\"}} into it.") from None
+    except OSError as e:
+        raise UserError(f"The workspace file '{config}' cannot be read ({e.strerror or e}).") from None
+    name = doc.get("name") if isinstance(doc, dict) else None
+    if not isinstance(name, str) or not name.strip():
+        raise UserError(f"{damaged} (it needs a \"name\" string); fix it or write {{\"name\": \"...\"}} into it.")
+    return name
 
 
 class Workspace:
@@ -42,6 +62,10 @@ class Workspace:
         root = Path(path).resolve()
         folder = root / WORKSPACE_DIR
         config = folder / "config.json"
+        if folder.exists() and not folder.is_dir():
+            raise UserError(f"'{folder}' should be the workspace folder, but it is a file.")
+        if config.exists() and not config.is_file():
+            raise UserError(f"The workspace file '{config}' is damaged (it is not a file).")
         if not config.is_file():
             raise WorkspaceNotFoundError(
                 f"No workspace at '{root}' (no {WORKSPACE_DIR}/config.json). Create one with "
@@ -66,8 +90,11 @@ class Workspace:
                 raise UserError(f"The workspace at '{root}' is named '{existing}', not '{name}'.")
         else:
             folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, 0o700)  # private whatever the umask: runs hold data and parameters
             tmp = folder / f"config.json.{os.getpid()}.{threading.get_ident()}.tmp"  # two creators at once
-            tmp.write_text(json.dumps({"name": name, "created": time.time()}))
+            fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps({"name": name, "created": time.time()}))
             os.replace(tmp, config)
         ws = Workspace(root)
         if "workspaceblobstore" not in ws.datastores:
@@ -115,8 +142,6 @@ class Workspace:
 
     @property
     def compute_targets(self) -> dict:
-        from .compute import list_targets
-
         return list_targets(self._store)
 
     @property

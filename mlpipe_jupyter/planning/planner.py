@@ -17,6 +17,7 @@ from ..core.data import (AbstractDataset, DataReference, DatasetConsumptionConfi
 from ..core.environment import Environment
 from ..core.parameters import PipelineParameter
 from ..errors import PipelineValidationError, UserError
+from ..secrets import MASK, looks_secret, unmask
 from .fingerprint import path_fingerprint
 from .inputs import ExternalInput, resolve_external
 from .snapshot import Snapshot, take_snapshot
@@ -64,24 +65,39 @@ class StepPlan:
     timeout: float | None
     upstream: list[str]
     hash_paths: dict = field(default_factory=dict)
-    argument_template: list = field(default_factory=list)
-    compute_identity: dict = field(default_factory=dict)  # what of the target can change a result  # parameters by name, so a value change reads as one
+    argument_template: list = field(default_factory=list)  # parameters by name, so a value change reads as one
+    compute_identity: dict = field(default_factory=dict)  # what of the target can change a result
+    # keyed fingerprints of secret values, by ("env" | "param" | "environment", name): in the manifest
+    # instead of the values, so reuse notices a changed secret and the store never holds one
+    secret_fingerprints: dict = field(default_factory=dict)
 
     def manifest(self, input_fingerprints: dict[str, str]) -> dict:
         """Everything that can change this step's result (see planning/reuse.py)."""
-        return {
+        secret = self.secret_fingerprints
+        manifest = {
             "snapshot": self.snapshot.digest,
             "script": self.script,
             "arguments": [a if isinstance(a, str) else f"<{a.kind}:{a.name}>" for a in self.argument_template],
-            "parameters": self.parameters,
-            "env_vars": {k: (v if isinstance(v, str) else f"<{v.kind}:{v.name}>") for k, v in self.env_vars.items()
-                         if not k.startswith("AZUREML_DATAREFERENCE_")},
+            "parameters": {k: secret.get(("param", k), v) for k, v in self.parameters.items()},
+            "env_vars": {k: secret.get(("env", k), v if isinstance(v, str) else f"<{v.kind}:{v.name}>")
+                         for k, v in self.env_vars.items() if not k.startswith("AZUREML_DATAREFERENCE_")},
             "inputs": {k: input_fingerprints[k] for k in sorted(input_fingerprints)},
             "outputs": sorted(o.name if o.is_directory else f"{o.name} (file)" for o in self.outputs),
             "hash_paths": self.hash_paths,
             "environment": self.environment.content_hash,
             "compute": self.compute_identity,
         }
+        environment_secrets = {n: fp for (kind, n), fp in secret.items() if kind == "environment"}
+        if environment_secrets:  # their values are not in the environment's hash
+            manifest["environment_secrets"] = environment_secrets
+        return manifest
+
+    def secret_values(self) -> list[str]:
+        """The values of this step's secrets, to keep them out of its log."""
+        values = [v for k, v in self.env_vars.items() if isinstance(v, str) and looks_secret(k)]
+        values += [v for k, v in self.environment.environment_variables.items() if looks_secret(k)]
+        values += [str(v) for k, v in self.parameters.items() if looks_secret(k)]
+        return [v for v in values if isinstance(v, str)]
 
 
 @dataclass
@@ -132,6 +148,15 @@ def compute_identity(target: dict) -> dict:
     return identity
 
 
+def _secret_fingerprints(store, env_vars: dict, parameters: dict, environment: Environment) -> dict:
+    out = {}
+    for kind, values in (("env", env_vars), ("param", parameters), ("environment", environment.environment_variables)):
+        for name, value in values.items():
+            if looks_secret(name) and isinstance(value, (str, int, float)) and value != MASK:
+                out[(kind, name)] = store.secret_digest(value)
+    return out
+
+
 def make_plan(pipeline, pipeline_parameters: dict | None = None) -> Plan:
     workspace = pipeline.workspace
     store = workspace._store
@@ -143,6 +168,12 @@ def make_plan(pipeline, pipeline_parameters: dict | None = None) -> Plan:
         raise PipelineValidationError([f"Parameter '{n}' was given at submit, but no step uses a PipelineParameter "
                                        f"named '{n}' (known: {', '.join(sorted(declared)) or 'none'})." for n in unknown])
     params = {n: overrides.get(n, p.default_value) for n, p in declared.items()}
+    problems = []
+    for n, value in params.items():  # a secret-looking parameter saved with a pipeline was stored masked
+        try:
+            params[n] = unmask(n, value, f"Pipeline parameter '{n}'") if looks_secret(n) else value
+        except ValueError as e:
+            problems.append(str(e))
 
     targets = workspace.compute_targets
     snapshots: dict[str, Snapshot] = {}
@@ -151,7 +182,6 @@ def make_plan(pipeline, pipeline_parameters: dict | None = None) -> Plan:
             snapshots[s.source_directory] = take_snapshot(store, Path(s.source_directory))
 
     producers = pipeline.producers()
-    problems = []
     step_plans: dict[str, StepPlan] = {}
     for s in pipeline.steps:
         used: dict = {}
@@ -193,7 +223,16 @@ def make_plan(pipeline, pipeline_parameters: dict | None = None) -> Plan:
             env_vars.setdefault(f"AML_PARAMETER_{p.name}", str(params[p.name]))
             used[p.name] = params[p.name]
         for k, v in (getattr(s.runconfig, "environment_variables", None) or {}).items():
-            env_vars.setdefault(str(k), str(v))  # RunConfiguration.environment_variables, as in Azure ML
+            try:  # RunConfiguration.environment_variables, as in Azure ML
+                env_vars.setdefault(str(k), unmask(str(k), str(v), f"Step '{s.name}'"))
+            except ValueError as e:
+                problems.append(str(e))
+        try:
+            environment = (s.runconfig.environment or Environment("user-managed")).with_secrets(
+                workspace, f"Step '{s.name}'")
+        except UserError as e:
+            problems.append(str(e))
+            environment = s.runconfig.environment or Environment("user-managed")
         for inp in inputs:
             env_vars[f"AZUREML_DATAREFERENCE_{inp.name}"] = Ref("input", inp.name)
         outputs = []
@@ -206,10 +245,11 @@ def make_plan(pipeline, pipeline_parameters: dict | None = None) -> Plan:
         step_plans[s.name] = StepPlan(
             name=s.name, script=s.script_name, snapshot=snapshots[s.source_directory], arguments=arguments,
             env_vars=env_vars, parameters=used, inputs=inputs, outputs=outputs, compute_target=s.compute_target,
-            environment=s.runconfig.environment or Environment("user-managed"), allow_reuse=s.allow_reuse,
+            environment=environment, allow_reuse=s.allow_reuse,
             timeout=s.runconfig.max_run_duration_seconds, upstream=[u.name for u in pipeline.upstream(s, producers)],
             hash_paths=hash_paths, argument_template=template,
             compute_identity=compute_identity(targets[s.compute_target]),
+            secret_fingerprints=_secret_fingerprints(store, env_vars, used, environment),
         )
     if problems:
         raise PipelineValidationError(problems)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from ..secrets import looks_secret
 from ..tracking.store import canonical_json, sha256_bytes
 
 KEY_VERSION = 1
@@ -35,17 +36,27 @@ def decide(store, step_name: str, manifest: dict, experiment: str, allow_reuse: 
     hit = store.find_reusable(key)
     if hit is not None:
         origin = hit["reused_from"] or hit["id"]
-        if not _outputs_available(store, hit):
-            return Decision(key, None, f"Rerun: the outputs of the earlier identical step run {origin} are no "
-                                       "longer in the workspace.")
+        problem = _outputs_problem(store, hit)
+        if problem:
+            return Decision(key, None, f"Rerun: the outputs of the earlier identical step run {origin} {problem}.")
         return Decision(key, hit, f"Reused: nothing changed since step run {origin} "
                                   f"(snapshot, arguments, parameters, inputs and environment all match).")
     previous = store.latest_step_run(step_name, experiment)
     return Decision(key, None, "Rerun: " + explain_miss(store, previous, manifest))
 
 
-def _outputs_available(store, run: dict) -> bool:
-    return all(store.data_path(digest).exists() for digest in store.get_outputs(run["id"]).values())
+def _outputs_problem(store, run: dict) -> str | None:
+    """Why a run's committed outputs cannot be reused (gone, or changed since their commit), or None.
+    A changed output is taken out of use, so no later step reads it either."""
+    for name, digest in store.get_outputs(run["id"]).items():
+        if not store.data_path(digest).exists():
+            return "are no longer in the workspace"
+        changes = store.data_changes(digest)
+        if changes:
+            store.discard_data(digest)
+            return (f"were changed after they were committed (output '{name}': "
+                    f"{', '.join(repr(c) for c in changes[:3])}{' ...' if len(changes) > 3 else ''}); it was removed")
+    return None
 
 
 def explain_miss(store, previous: dict | None, manifest: dict) -> str:
@@ -79,7 +90,11 @@ def diff_manifests(store, old: dict, new: dict) -> list[str]:
     op, np_ = old.get("parameters", {}), new.get("parameters", {})
     for name in sorted(set(op) | set(np_)):
         if op.get(name, "<unset>") != np_.get(name, "<unset>"):
-            out.append(f"parameter '{name}' changed from {_fmt(op.get(name, '<unset>'))} to {_fmt(np_.get(name, '<unset>'))}")
+            if looks_secret(name):
+                out.append(f"parameter '{name}' changed (a secret: values not shown)")
+            else:
+                out.append(f"parameter '{name}' changed from {_fmt(op.get(name, '<unset>'))} to "
+                           f"{_fmt(np_.get(name, '<unset>'))}")
     oi, ni = old.get("inputs", {}), new.get("inputs", {})
     for name in sorted(set(oi) | set(ni)):
         if name not in oi:
@@ -90,6 +105,20 @@ def diff_manifests(store, old: dict, new: dict) -> list[str]:
             out.append(f"input '{name}' changed (its content fingerprint differs)")
     if old.get("outputs") != new.get("outputs"):
         out.append(f"the outputs changed from {_fmt(old.get('outputs'))} to {_fmt(new.get('outputs'))}")
+    oe, ne = old.get("env_vars", {}), new.get("env_vars", {})
+    for name in sorted(set(oe) | set(ne)):
+        if name.startswith("AML_PARAMETER_") and name[len("AML_PARAMETER_"):] in set(op) | set(np_):
+            continue  # said as the parameter's change
+        if oe.get(name) != ne.get(name):
+            if looks_secret(name):
+                out.append(f"environment variable '{name}' changed (a secret: values not shown)")
+            else:
+                out.append(f"environment variable '{name}' changed from {_fmt(oe.get(name, '<unset>'))} to "
+                           f"{_fmt(ne.get(name, '<unset>'))}")
+    os_, ns = old.get("environment_secrets", {}), new.get("environment_secrets", {})
+    for name in sorted(set(os_) | set(ns)):
+        if os_.get(name) != ns.get(name):
+            out.append(f"the environment's secret variable '{name}' changed (values not shown)")
     if old.get("hash_paths") != new.get("hash_paths"):
         out.append("a file named in hash_paths changed")
     if old.get("environment") != new.get("environment"):

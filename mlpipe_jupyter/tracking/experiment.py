@@ -6,7 +6,7 @@ import re
 import time
 
 from ..errors import UserError
-from ..secrets import redact_environment
+from ..secrets import MASK, looks_secret
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 
@@ -61,8 +61,8 @@ class Experiment:
             first = next(iter(plan.steps.values()))
             rows = [dict(id=run_id, experiment=self.name, kind="pipeline", parent_id=None,
                          name=config.description or self.name, status="NotStarted", created=now,
-                         details={"parameters": plan.parameters, "git": first.snapshot.git,
-                                  "pipeline": _redacted_pipeline_doc(config), "regenerate_outputs": bool(regenerate_outputs)})]
+                         details={"parameters": _masked_parameters(plan.parameters), "git": first.snapshot.git,
+                                  "pipeline": config.to_dict(), "regenerate_outputs": bool(regenerate_outputs)})]
             for i, (name, sp) in enumerate(plan.steps.items()):
                 rows.append(dict(id=step_run_ids[name], experiment=self.name, kind="step", parent_id=run_id,
                                  name=name, status="NotStarted", created=now + i * 1e-6,
@@ -101,15 +101,10 @@ class Experiment:
 
 
 def _step_details(sp) -> dict:
-    """What a step run records about its step plan; secret-looking environment variables are masked."""
+    """What a step run records about its step plan (an environment's secrets keep their names only)."""
     return {"script": sp.script, "snapshot": sp.snapshot.digest, "git": sp.snapshot.git,
-            "compute_target": sp.compute_target, "environment": redact_environment(sp.environment.to_dict())}
+            "compute_target": sp.compute_target, "environment": sp.environment.to_dict()}
 
 
-def _redacted_pipeline_doc(pipeline) -> dict:
-    """The pipeline as stored with its run: environments keep secret-looking variables' names only."""
-    doc = pipeline.to_dict()
-    for step in doc["steps"]:
-        if step.get("environment"):
-            step["environment"] = redact_environment(step["environment"])
-    return doc
+def _masked_parameters(parameters: dict) -> dict:
+    return {k: MASK if looks_secret(k) else v for k, v in parameters.items()}

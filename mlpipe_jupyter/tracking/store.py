@@ -8,20 +8,31 @@ Layout of the workspace folder (``.mlpipe/``)::
     data/<digest>/     committed step outputs, one read-only directory per content digest
     runs/<run_id>/     per-run files: logs/, outputs/, metrics.jsonl
     tmp/               staging area; a step's outputs are renamed out of here only on success
+    secret.key         per-workspace key that fingerprints secrets for reuse without storing them
+
+The folder is private to its user (0700, database and key 0600) whatever the umask: runs can hold
+data and parameters other users of the machine must not read.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import os
+import re
 import shutil
+import signal
+import socket
 import sqlite3
+import stat
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
+
+from ..errors import UserError
 
 SCHEMA_VERSION = 1
 
@@ -55,6 +66,24 @@ CREATE TABLE IF NOT EXISTS compute_targets(name TEXT PRIMARY KEY, kind TEXT, con
 CREATE TABLE IF NOT EXISTS environments(
     name TEXT, version INTEGER, hash TEXT, definition TEXT, created REAL, PRIMARY KEY(name, version));
 """
+
+# The columns every table must have; a database without them was damaged or written by something else.
+_REQUIRED_COLUMNS = {
+    "meta": {"key", "value"},
+    "runs": {"id", "experiment", "kind", "parent_id", "name", "status", "created", "started", "ended", "error",
+             "reuse_key", "reused_from", "reuse_reason", "runner_pid", "runner_start", "host", "pgid", "pgid_start",
+             "details"},
+    "outputs": {"run_id", "name", "digest"},
+    "metrics": {"run_id", "seq", "name", "kind", "value", "ts"},
+    "tags": {"run_id", "key", "value"},
+    "file_hashes": {"path", "size", "mtime_ns", "ctime_ns", "ino", "digest"},
+    "datastores": {"name", "kind", "config", "is_default"},
+    "datasets": {"name", "version", "kind", "definition", "description", "tags", "created"},
+    "compute_targets": {"name", "kind", "config", "created"},
+    "environments": {"name", "version", "hash", "definition", "created"},
+}
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+SEAL_NAME = ".mlpipe-seal.json"  # beside a committed output: what its files looked like when committed
 
 ACTIVE_STATUSES = ("NotStarted", "Queued", "Preparing", "Running", "Finalizing", "CancelRequested")
 FINAL_STATUSES = ("Completed", "Failed", "Canceled")
@@ -104,25 +133,149 @@ def process_alive(pid: int | None, start: str | None) -> bool:
     return now is not None and (start is None or now == start or now == "alive")
 
 
+class StoreError(UserError):
+    """The workspace database could not be read or written: damaged, full disk, locked or read-only."""
+
+
+def store_error(db_path, error: sqlite3.Error) -> StoreError:
+    """One sentence for what SQLite reports, naming the database and what to do."""
+    text = str(error)
+    low = text.lower()
+    if "full" in low:
+        what = (f"The disk of workspace database '{db_path}' is full ({text}); the run history could not be "
+                "written. Free some space; nothing half-written is reused.")
+    elif "locked" in low or "busy" in low:
+        what = (f"The workspace database '{db_path}' stayed locked by another process ({text}); try again when "
+                "that process has finished writing.")
+    elif "readonly" in low or "read-only" in low:
+        what = f"The workspace database '{db_path}' is read-only ({text}); make it writable by its owner."
+    elif isinstance(error, sqlite3.DatabaseError) and not isinstance(error, sqlite3.OperationalError) \
+            or any(w in low for w in ("not a database", "malformed", "no such table", "no such column",
+                                      "has no column", "corrupt", "unable to open")):
+        what = (f"The workspace database '{db_path}' is damaged ({text}). Move it aside to start a new history, "
+                "or restore a backup; run logs and files in the workspace's runs/ folder stay readable.")
+    else:
+        what = f"The workspace database '{db_path}' could not be used: {text}."
+    return StoreError(what)
+
+
+class _Cursor(sqlite3.Cursor):
+    """Reports SQLite failures as one clear StoreError, also while rows are fetched."""
+
+    def execute(self, *args):
+        try:
+            return super().execute(*args)
+        except sqlite3.Error as e:
+            raise store_error(self.connection.db_path, e) from None
+
+    def executemany(self, *args):
+        try:
+            return super().executemany(*args)
+        except sqlite3.Error as e:
+            raise store_error(self.connection.db_path, e) from None
+
+    def __next__(self):
+        try:
+            return super().__next__()
+        except sqlite3.Error as e:
+            raise store_error(self.connection.db_path, e) from None
+
+    def fetchone(self):
+        try:
+            return super().fetchone()
+        except sqlite3.Error as e:
+            raise store_error(self.connection.db_path, e) from None
+
+    def fetchall(self):
+        try:
+            return super().fetchall()
+        except sqlite3.Error as e:
+            raise store_error(self.connection.db_path, e) from None
+
+
+class _Connection(sqlite3.Connection):
+    db_path = ""
+
+    def cursor(self, factory=_Cursor):
+        return super().cursor(factory)
+
+    def execute(self, sql, parameters=()):
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql, seq):
+        return self.cursor().executemany(sql, seq)
+
+    def executescript(self, script):
+        try:
+            return super().executescript(script)
+        except sqlite3.Error as e:
+            raise store_error(self.db_path, e) from None
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, PRIVATE_DIR)
+
+
 class Store:
     """Thread-safe access to one workspace's database and files (one SQLite connection per thread)."""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
+        _private_dir(self.root)
         for sub in ("objects", "data", "runs", "tmp"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+            _private_dir(self.root / sub)
         self.db_path = self.root / "mlpipe.db"
+        self._make_database_private()
         self._local = threading.local()
+        self._json_set = None
         self.db.executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
         with self.tx() as db:
             db.execute("INSERT OR IGNORE INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self._check_schema()
+
+    def _make_database_private(self) -> None:
+        """SQLite gives its -wal and -shm files the mode of the database file, so that file comes first, 0600."""
+        if self.db_path.is_dir():
+            raise StoreError(f"The workspace database '{self.db_path}' is a folder, not a database file.")
+        try:
+            os.close(os.open(self.db_path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, PRIVATE_FILE))
+        except OSError as e:
+            raise StoreError(f"The workspace database '{self.db_path}' cannot be opened: {e.strerror or e}.") from None
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(f"{self.db_path}{suffix}", PRIVATE_FILE)
+
+    def _check_schema(self) -> None:
+        """A database of a newer version, or one missing our columns, is one clear error at open."""
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        try:
+            version = int(row["value"])
+        except (TypeError, ValueError):
+            raise StoreError(f"The workspace database '{self.db_path}' is damaged (its schema version "
+                             f"{None if row is None else row['value']!r} is not a number).") from None
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"The workspace database '{self.db_path}' was written by a newer mlpipe-jupyter "
+                             f"(schema {version}; this version reads up to {SCHEMA_VERSION}). Upgrade mlpipe-jupyter.")
+        for table, columns in _REQUIRED_COLUMNS.items():
+            have = {r["name"] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            missing = sorted(columns - have)
+            if missing:
+                raise StoreError(f"The workspace database '{self.db_path}' is damaged: table '{table}' lacks "
+                                 f"column{'s' if len(missing) > 1 else ''} {', '.join(missing)}. Move it aside to "
+                                 "start a new history, or restore a backup.")
 
     # -- database ---------------------------------------------------------------------------
     @property
     def db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None, check_same_thread=False)
+            try:
+                conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None, check_same_thread=False,
+                                       factory=_Connection)
+            except sqlite3.Error as e:
+                raise store_error(self.db_path, e) from None
+            conn.db_path = str(self.db_path)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -141,7 +294,9 @@ class Store:
         try:
             yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # a failed write (a full disk) may have ended it already
+                with contextlib.suppress(StoreError):
+                    db.execute("ROLLBACK")
             raise
         else:
             db.execute("COMMIT")
@@ -192,13 +347,22 @@ class Store:
         return Path(tempfile.mkdtemp(prefix=prefix + "-", dir=self.root / "tmp"))
 
     def commit_directory(self, staged: Path, digest: str) -> Path:
-        """Move a finished output directory to its content address, atomically; read-only after."""
+        """Move a finished output directory to its content address, atomically; read-only after.
+
+        A seal (the stat of every entry, taken once read-only) goes in with it, so a later change of the
+        committed files (a local step writing into its input, even as root) is noticed before reuse."""
         target = self.data_path(digest)
         if target.exists():
             make_writable(staged)
             shutil.rmtree(staged, ignore_errors=True)
             return target
         _make_read_only(staged)
+        seal = _seal(staged)
+        tmp = staged / (SEAL_NAME + ".tmp")
+        tmp.write_text(json.dumps(seal))
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, staged / SEAL_NAME)
+        os.chmod(staged, 0o555)
         try:
             os.rename(staged, target)
         except OSError:  # another process committed the same content first
@@ -208,32 +372,83 @@ class Store:
             shutil.rmtree(staged, ignore_errors=True)
         return target
 
+    def data_changes(self, digest: str) -> list[str]:
+        """What changed in a committed output since its commit (empty: intact). Outputs committed before
+        seals existed cannot be checked and count as intact."""
+        root = self.data_path(digest)
+        try:
+            seal = json.loads((root / SEAL_NAME).read_text())
+        except FileNotFoundError:
+            return [] if root.is_dir() else ["the folder is gone"]
+        except (OSError, ValueError):
+            return ["its seal is unreadable"]
+        now = _seal(root)
+        return sorted(p for p in set(seal) | set(now) if not _same_entry(seal.get(p), now.get(p)))
+
+    def discard_data(self, digest: str) -> None:
+        """Take a damaged committed output out of use: renamed away at once, then deleted."""
+        root = self.data_path(digest)
+        aside = self.root / "tmp" / f"damaged-{digest[:16]}-{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(root, aside)
+        except OSError:
+            return
+        make_writable(aside)
+        shutil.rmtree(aside, ignore_errors=True)
+
     # -- run folders ---------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
         return self.root / "runs" / run_id
 
     # -- runs ------------------------------------------------------------------------------------
     def insert_runs(self, rows: list[dict]) -> None:
-        """Many runs in one transaction: a 200-step reuse must not pay 200 fsyncs."""
+        """Many runs in one transaction: a 200-step reuse must not pay 200 fsyncs. Everything is serialized
+        before the write lock is taken, so a huge pipeline document never holds the workspace locked."""
+        prepared = []
+        for fields in rows:
+            fields = dict(fields)
+            fields.setdefault("created", time.time())
+            if "details" in fields:
+                fields["details"] = json.dumps(fields["details"], default=str)
+            prepared.append((f"INSERT INTO runs({', '.join(fields)}) VALUES({', '.join('?' for _ in fields)})",
+                             tuple(fields.values())))
         with self.tx() as db:
-            for fields in rows:
-                fields.setdefault("created", time.time())
-                if "details" in fields:
-                    fields["details"] = json.dumps(fields["details"], default=str)
-                cols = ", ".join(fields)
-                marks = ", ".join("?" for _ in fields)
-                db.execute(f"INSERT INTO runs({cols}) VALUES({marks})", tuple(fields.values()))
+            for sql, values in prepared:
+                db.execute(sql, values)
 
     def update_run(self, run_id: str, details: dict | None = None, **fields) -> None:
-        with self.tx() as db:
-            if details:
+        """Set columns and merge ``details`` keys (shallow). The merge happens inside SQLite, so the write
+        lock is held for one statement, whatever the size of what is stored."""
+        sets, values = [f"{k}=?" for k in fields], list(fields.values())
+        if details and not self._has_json_set():  # an SQLite without JSON functions: merge here
+            with self.tx() as db:
                 row = db.execute("SELECT details FROM runs WHERE id=?", (run_id,)).fetchone()
                 merged = json.loads(row["details"] or "{}") if row else {}
                 merged.update(details)
-                fields["details"] = json.dumps(merged, default=str)
-            if fields:
-                sets = ", ".join(f"{k}=?" for k in fields)
-                db.execute(f"UPDATE runs SET {sets} WHERE id=?", (*fields.values(), run_id))
+                db.execute(f"UPDATE runs SET {', '.join([*sets, 'details=?'])} WHERE id=?",
+                           (*values, json.dumps(merged, default=str), run_id))
+            return
+        if details:
+            paths = []
+            for key, value in details.items():
+                if not re.fullmatch(r"[A-Za-z0-9_]+", key):
+                    raise ValueError(f"details key {key!r} is not a plain name")
+                paths.append(f"'$.{key}', json(?)")
+                values.append(json.dumps(value, default=str))
+            sets.append(f"details=json_set(COALESCE(details, '{{}}'), {', '.join(paths)})")
+        if not sets:
+            return
+        with self.tx() as db:
+            db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id=?", (*values, run_id))
+
+    def _has_json_set(self) -> bool:
+        if self._json_set is None:
+            try:
+                self.db.execute("SELECT json_set('{}', '$.a', json('1'))").fetchone()
+                self._json_set = True
+            except StoreError:
+                self._json_set = False
+        return self._json_set
 
     def request_cancel(self, run_id: str) -> bool:
         """Ask a run's runner, maybe in another process, to cancel it. Checked and set in one transaction,
@@ -336,15 +551,38 @@ class Store:
         with self.tx() as db:
             db.execute("INSERT OR IGNORE INTO experiments(name, created) VALUES(?, ?)", (name, time.time()))
 
+    # -- secrets ----------------------------------------------------------------------------------------
+    def secret_digest(self, value) -> str:
+        """A keyed fingerprint of a secret value: reuse notices that it changed, while what is stored
+        cannot be checked against guesses without this workspace's private key."""
+        return "hmac-sha256:" + hmac.new(self._secret_key(), str(value).encode(), "sha256").hexdigest()[:32]
+
+    def _secret_key(self) -> bytes:
+        path = self.root / "secret.key"
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            pass
+        tmp = self.root / "tmp" / f"secret-{uuid.uuid4().hex}"
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE)
+        with os.fdopen(fd, "wb") as f:
+            f.write(os.urandom(32))
+        try:
+            os.link(tmp, path)  # fails when another process made the key first; theirs is kept
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+        return path.read_bytes()
+
     # -- crash recovery ---------------------------------------------------------------------------------
-    def recover_orphans(self) -> list[str]:
-        """Mark runs whose runner process died as Failed and kill what they left running.
+    def recover_orphans(self) -> list[dict]:
+        """Mark runs whose runner process died as Failed and kill what they left running; returns their rows.
 
         Called whenever a workspace is opened, so a kernel restart or ``kill -9`` never leaves a run
-        that claims to be Running forever. Completed step runs of such a run stay reusable.
+        that claims to be Running forever. Completed step runs of such a run stay reusable. What ran
+        elsewhere than in a local process (a container) is the caller's to remove, from the rows.
         """
-        import signal
-
         active = ",".join(f"'{s}'" for s in ACTIVE_STATUSES)
         rows = [_row(r) for r in self.db.execute(f"SELECT * FROM runs WHERE status IN ({active})")]
         dead_runners = {}
@@ -367,7 +605,7 @@ class Store:
             msg = reason.format(pid=dead_runners[top]["runner_pid"])
             status = "Failed" if r["status"] in ("Running", "Preparing", "Finalizing") or r["id"] == top else "Canceled"
             self.update_run(r["id"], status=status, ended=now, error=msg if status == "Failed" else "Not run: " + msg)
-            recovered.append(r["id"])
+            recovered.append(r)
             self._remove_staging(r["id"])
         return recovered
 
@@ -382,31 +620,72 @@ def _row(row) -> dict | None:
     if row is None:
         return None
     d = dict(row)
-    d["details"] = json.loads(d.get("details") or "{}")
+    try:
+        d["details"] = json.loads(d.get("details") or "{}")
+    except ValueError:  # a damaged row must not hide the rest of the history
+        d["details"] = {"damaged": True}
     return d
 
 
 def hostname() -> str:
-    import socket
-
     return socket.gethostname()
 
 
+def _real_dir(path) -> bool:
+    """True for a directory that is not a symbolic link: never chmod or walk through a link."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _make_read_only(path: Path) -> None:
+    """Files r--r--r-- (r-x when executable), folders r-x: nobody writes a committed output by accident,
+    and a container step running as another user can still read it (the workspace folder is 0700)."""
+    if not _real_dir(path):
+        return
     for dirpath, dirnames, filenames in os.walk(path):
         for name in filenames:
             p = os.path.join(dirpath, name)
-            if not os.path.islink(p):
-                os.chmod(p, os.stat(p).st_mode & ~0o222)
+            st = os.lstat(p)
+            if stat.S_ISREG(st.st_mode):
+                os.chmod(p, 0o555 if st.st_mode & 0o100 else 0o444)
     for dirpath, dirnames, filenames in os.walk(path, topdown=False):
-        os.chmod(dirpath, os.stat(dirpath).st_mode & ~0o222)
+        os.chmod(dirpath, 0o555)
+
+
+def _seal(root: Path) -> dict:
+    """relative path -> [type, size, mtime_ns, ctime_ns, inode, mode, links] of everything below root (not
+    root itself, which the commit renames, nor the seal): any write, even by root, changes ctime."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in dirnames + filenames:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            if rel_dir == "." and name.startswith(SEAL_NAME):
+                continue
+            st = os.lstat(os.path.join(dirpath, name))
+            out[rel] = [stat.S_IFMT(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                        stat.S_IMODE(st.st_mode), st.st_nlink]
+    return out
+
+
+def _same_entry(old, new) -> bool:
+    """Unchanged, or only linked once more or less (a step hard-linking its input into its output changes
+    the input's ctime and link count, not its content)."""
+    if old == new or old is None or new is None:
+        return old == new
+    return old[:3] == new[:3] and old[4:6] == new[4:6] and old[6] != new[6]
 
 
 def make_writable(path: Path) -> None:
-    """Owner may write (and enter) everything below path; symlinks are not followed."""
+    """Owner may write (and enter) everything below path; symbolic links are never followed."""
+    if not _real_dir(path):
+        return
     for dirpath, dirnames, filenames in os.walk(path):
-        os.chmod(dirpath, os.stat(dirpath).st_mode | 0o700)
+        os.chmod(dirpath, os.lstat(dirpath).st_mode | 0o700)
         for name in filenames:
             p = os.path.join(dirpath, name)
-            if not os.path.islink(p):
-                os.chmod(p, os.stat(p).st_mode | 0o600)
+            st = os.lstat(p)
+            if stat.S_ISREG(st.st_mode):
+                os.chmod(p, st.st_mode | 0o600)
