@@ -96,7 +96,7 @@ class Run:
         top = self._top_id()
         unsubscribe = None
         if show_output:
-            unsubscribe = _print_events(top, self.id if top != self.id else None)
+            unsubscribe = _print_events(self._store, top, self.id if top != self.id else None)
         deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
         try:
             execution = active_execution(top)
@@ -342,7 +342,9 @@ def metrics_from_records(records, name=None) -> dict:
     return out
 
 
-def _print_events(top_id, only_step_run=None):
+def _print_events(store, top_id, only_step_run=None):
+    """Print a run's log lines and step statuses as they come; returns an unsubscribe function, or None
+    when the run was already over: then its lines come from its log files, as the bus keeps nothing."""
     from ..running.events import bus
 
     lock = threading.Lock()
@@ -357,4 +359,35 @@ def _print_events(top_id, only_step_run=None):
                 extra = " (reused)" if e.data.get("reused") else ""
                 print(f"--- step '{e.step}': {e.data['status']}{extra}", file=sys.stdout)
 
-    return bus.subscribe(show, top_id, replay=True)  # a fast first step may be done before we get here
+    unsubscribe = bus.subscribe_unless_ended(show, top_id)  # replays: a fast first step may be done before we get here
+    if unsubscribe is None:
+        top = store.get_run(top_id)
+        for row in store.child_runs(top_id) if top["kind"] == "pipeline" else [top]:
+            if only_step_run and row["id"] != only_step_run:
+                continue
+            for line in _log_lines(store.run_dir(row["reused_from"] or row["id"]) / "logs" / "std_log.txt"):
+                print(f"[{row['name']}] {line}" if not only_step_run else line, file=sys.stdout)
+            if not only_step_run:
+                extra = " (reused)" if row["reused_from"] else ""
+                print(f"--- step '{row['name']}': {row['status']}{extra}", file=sys.stdout)
+    return unsubscribe
+
+
+def _log_lines(path, chunk_size=1 << 20):
+    """A log file's lines, read a chunk at a time: a log may be larger than memory. A line longer than
+    a chunk comes in pieces."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with f:
+        rest = b""
+        while chunk := f.read(chunk_size):
+            *lines, rest = (rest + chunk).split(b"\n")
+            if len(rest) > chunk_size:
+                lines.append(rest)
+                rest = b""
+            for line in lines:
+                yield line.decode("utf-8", "replace")
+        if rest:
+            yield rest.decode("utf-8", "replace")
