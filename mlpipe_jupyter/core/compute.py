@@ -5,6 +5,7 @@ import json
 import time
 
 from ..errors import UserError
+from .names import check_registry_name
 
 BUILTIN_TARGETS = {"local": "local", "docker": "docker"}
 
@@ -25,6 +26,7 @@ class ComputeTarget:
     @staticmethod
     def create(workspace, name, provisioning_configuration):
         """Record a target; ``attach`` is the same here (nothing is provisioned, the machine is yours)."""
+        check_registry_name("Compute target", name)
         if not isinstance(provisioning_configuration, _ProvisioningConfiguration):
             raise UserError(f"ComputeTarget.create('{name}') needs a configuration from "
                             "LocalCompute.provisioning_configuration(...) or DockerCompute.provisioning_configuration(...).")

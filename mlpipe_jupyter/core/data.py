@@ -6,17 +6,12 @@ another step's input, as in Azure ML SDK v1.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 
 from ..errors import UserError
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _check_name(kind: str, name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise UserError(f"{kind} name {name!r} is not valid: start with a letter or '_', then letters, digits or '_'.")
-    return name
+from .names import DATA_NAME_MAX, check_registry_name
+from .names import check_data_name as _check_name
 
 
 class DataReference:
@@ -60,7 +55,16 @@ class DataReference:
 
 def _default_name(datastore_name, path):
     base = re.sub(r"[^A-Za-z0-9_]", "_", f"{datastore_name}_{path or ''}").strip("_")
-    return base if base and not base[0].isdigit() else f"d_{base}"
+    return fit_name(base if base and not base[0].isdigit() else f"d_{base}")
+
+
+def fit_name(name: str, room: int = 0) -> str:
+    """A made-up data name cut to the length limit (leaving ``room`` for a suffix); a digest of the whole
+    keeps two long names apart."""
+    limit = DATA_NAME_MAX - room
+    if len(name) <= limit:
+        return name
+    return f"{name[:limit - 9]}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
 class PipelineData:
@@ -127,7 +131,7 @@ class OutputFileDatasetConfig(PipelineData):
         return self
 
     def register_on_complete(self, name, description=None, tags=None):
-        self._register_as = name
+        self._register_as = check_registry_name("Dataset", name)  # also a folder: registered/<name>/
         return self
 
     def to_dict(self):

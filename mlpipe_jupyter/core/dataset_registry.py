@@ -5,6 +5,7 @@ import json
 import time
 
 from ..errors import UserError
+from .names import check_registry_name
 
 
 def _definition(dataset) -> dict:
@@ -15,8 +16,7 @@ def _definition(dataset) -> dict:
 
 
 def register_dataset(workspace, dataset, name, description=None, tags=None, create_new_version=False):
-    if not isinstance(name, str) or not name.strip():
-        raise UserError(f"A dataset needs a non-empty name to be registered (got {name!r}).")
+    check_registry_name("Dataset", name)
     definition = _definition(dataset)
     store = workspace._store
     with store.tx() as db:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import DatastorePathError, UserError
 from ..secrets import MASK, looks_secret
+from .names import check_registry_name
 
 DEFAULT_DATASTORE = "workspaceblobstore"
 _session_secrets: dict[tuple[str, str], dict] = {}
@@ -91,6 +92,7 @@ class Datastore:
     # -- registration -------------------------------------------------------------------------------
     @staticmethod
     def register_local(workspace, name: str, path, overwrite: bool = False) -> "Datastore":
+        check_registry_name("Datastore", name)  # before its folder is made
         path = Path(path)
         if not path.is_absolute():
             path = (Path(workspace.path) / path).resolve()
@@ -101,6 +103,7 @@ class Datastore:
     def register_fsspec(workspace, name: str, url: str, overwrite: bool = False, **storage_options) -> "Datastore":
         import fsspec
 
+        check_registry_name("Datastore", name)
         try:
             fsspec.core.url_to_fs(url, **storage_options)
         except (ImportError, ValueError) as e:
@@ -109,8 +112,6 @@ class Datastore:
 
     @staticmethod
     def _register(workspace, name, kind, url, storage_options, overwrite):
-        if not re.match(r"^[A-Za-z0-9_]+$", name or ""):
-            raise UserError(f"Datastore name {name!r} is not valid: use letters, digits and '_'.")
         secret = {k: v for k, v in storage_options.items() if _holds_secret(k, v)}
         public = {k: v for k, v in storage_options.items() if k not in secret}
         stored_url = _masked_url(url)
@@ -155,6 +156,21 @@ class Datastore:
     def is_local(self) -> bool:
         return self.datastore_type == "local"
 
+    @property
+    def on_local_disk(self) -> bool:
+        """A local folder, registered as such or through fsspec (``file://``): symbolic links can lead out."""
+        from fsspec.implementations.local import LocalFileSystem  # fsspec loads only when a datastore is used
+
+        return self.is_local or isinstance(self.fs, LocalFileSystem)
+
+    def _check_inside(self, full: str, path_on_datastore) -> None:
+        """Refuse a path on the local disk that leads outside the datastore's folder through a symbolic link."""
+        real_root = os.path.realpath(self._root)
+        real = os.path.realpath(full)
+        if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
+            raise DatastorePathError(
+                f"Path {path_on_datastore!r} on datastore '{self.name}' leads outside it (through a symbolic link).")
+
     def resolve(self, path_on_datastore: str | None) -> str:
         """The full path of a datastore-relative path; refuses anything that would leave the datastore."""
         self.fs  # noqa: B018 - sets _root
@@ -166,12 +182,8 @@ class Datastore:
         if norm == ".." or norm.startswith("../"):
             raise DatastorePathError(f"Path {path_on_datastore!r} escapes datastore '{self.name}'.")
         full = self._root if norm in ("", ".") else posixpath.join(self._root, norm)
-        if self.is_local:
-            real_root = os.path.realpath(self._root)
-            real = os.path.realpath(full)
-            if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
-                raise DatastorePathError(
-                    f"Path {path_on_datastore!r} on datastore '{self.name}' leads outside it (through a symbolic link).")
+        if self.on_local_disk:
+            self._check_inside(full, path_on_datastore)
         return full
 
     def local_path(self, path_on_datastore: str | None) -> Path:
@@ -230,6 +242,9 @@ class Datastore:
         if not fs.exists(base):
             return 0
         paths = [base] if fs.isfile(base) else fs.find(base)
+        if self.on_local_disk:  # links inside the folder, found by the walk; checked before anything is copied
+            for src in paths:
+                self._check_inside(src, src[len(self._root):].lstrip("/"))
         for src in paths:
             rel = src[len(self._root):].lstrip("/")
             dest = Path(target_path) / rel

@@ -1,20 +1,15 @@
 """Pipeline parameters: values chosen at submit time, part of each consuming step's reuse key."""
 from __future__ import annotations
 
-import re
-
 from ..errors import UserError
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+from .names import check_param_name
 
 
 class PipelineParameter:
     """A named value a submit may override, as in Azure ML (``pipeline_parameters={name: value}``)."""
 
     def __init__(self, name: str, default_value):
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise UserError(f"PipelineParameter name {name!r} is not valid: use letters, digits, '_', '.' or '-'.")
-        self.name = name
+        self.name = check_param_name(name, "PipelineParameter")
         self.default_value = default_value
 
     def __repr__(self):

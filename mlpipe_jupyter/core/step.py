@@ -6,11 +6,11 @@ import re
 
 from ..errors import UserError
 from .compute import target_name
-from .data import DataReference, DatasetConsumptionConfig, InputBinding, OutputFileDatasetConfig, PipelineData
+from .data import (DataReference, DatasetConsumptionConfig, InputBinding, OutputFileDatasetConfig, PipelineData,
+                   fit_name)
+from .names import check_step_name
 from .parameters import PipelineParameter
 from .run_config import RunConfiguration
-
-_STEP_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 class PythonScriptStep:
@@ -21,9 +21,8 @@ class PythonScriptStep:
                  source_directory=None, allow_reuse=True, version=None, hash_paths=None):
         if not script_name or not isinstance(script_name, str):
             raise UserError(f"PythonScriptStep needs a script_name (got {script_name!r}).")
-        self.name = name or os.path.splitext(os.path.basename(script_name))[0]
-        if not _STEP_NAME.match(self.name):
-            raise UserError(f"Step name {self.name!r} is not valid: use letters, digits, '_', '.' or '-'.")
+        # the name becomes part of file names, so it is checked before anything else uses it
+        self.name = check_step_name(name or os.path.splitext(os.path.basename(script_name))[0])
         self.script_name = script_name
         self.source_directory = os.path.abspath(source_directory or os.path.dirname(script_name) or ".")
         if source_directory is None and os.path.dirname(script_name):
@@ -46,7 +45,7 @@ class PythonScriptStep:
         unnamed = [o for o in self.outputs if getattr(o, "_auto_named", False)]
         for i, out in enumerate(unnamed):
             base = re.sub(r"\W", "_", self.name)
-            base = base if not base[0].isdigit() else "_" + base
+            base = fit_name(base if not base[0].isdigit() else "_" + base, room=len("_output_9999"))
             out.name = out.output_name = f"{base}_output" + (f"_{i + 1}" if len(unnamed) > 1 else "")
             out._auto_named = False
         for out in self.outputs:

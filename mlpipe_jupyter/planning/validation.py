@@ -1,10 +1,14 @@
 """Everything that is wrong with a pipeline, found before anything runs, each naming its culprit."""
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 
 from ..core.data import PipelineData
+from ..core.names import check_env_var_name, check_env_var_value, check_param_name, check_relative_script
+from ..core.parameters import PipelineParameter
+from ..errors import UserError
 
 
 def find_cycle(nodes, edges) -> list | None:
@@ -52,6 +56,55 @@ def topological_order(nodes, edges) -> list:
     return order
 
 
+def _problem(check, *args) -> str | None:
+    """The message of a check from core/names.py, or None when the value passes."""
+    try:
+        check(*args)
+    except UserError as e:
+        return str(e)
+    return None
+
+
+def _duration_problem(value, where) -> str | None:
+    """None (no limit) or a positive number of seconds; anything else would silently mean no limit."""
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                         and value > 0):
+        return None
+    return f"{where}: max_run_duration_seconds must be a positive number of seconds or None (got {value!r})."
+
+
+def _variables_problems(variables, where, numbers) -> list[str]:
+    if variables is None:
+        return []
+    if not isinstance(variables, dict):
+        return [f"{where}: environment_variables must be a mapping of names to values (got {variables!r})."]
+    found = []
+    for name, value in variables.items():
+        found.append(_problem(check_env_var_name, name, where) or
+                     _problem(check_env_var_value, name, value, where, numbers))
+    return found
+
+
+def _settings_problems(step) -> list[str]:
+    """Parameter names, environment variables and the time limit of one step: all reach its process."""
+    where = f"Step '{step.name}'"
+    rc = step.runconfig
+    found = [_duration_problem(getattr(rc, "max_run_duration_seconds", None), where)]
+    for key, value in step.params.items():
+        found.append(_problem(check_param_name, key, f"{where}: parameter"))
+        default = value.default_value if isinstance(value, PipelineParameter) else value
+        if isinstance(default, str) and "\0" in default:
+            found.append(f"{where}: parameter '{key}' has value {default!r}; a value cannot hold NUL characters.")
+    # RunConfiguration's variables are turned into text by the planner; an Environment's are passed as they are
+    found += _variables_problems(getattr(rc, "environment_variables", None),
+                                 f"{where} (RunConfiguration.environment_variables)", True)
+    env = getattr(rc, "environment", None)
+    if env is not None:
+        found += _variables_problems(getattr(env, "environment_variables", None),
+                                     f"{where} (environment '{env.name}')", False)
+    return [p for p in found if p]
+
+
 def validate_pipeline(pipeline) -> list[str]:
     problems: list[str] = []
     steps = pipeline.steps
@@ -89,7 +142,11 @@ def validate_pipeline(pipeline) -> list[str]:
             problems.append(f"Step '{s.name}' has two inputs named '{dup}'.")
 
     for s in steps:
-        if not os.path.isdir(s.source_directory):
+        problems += _settings_problems(s)
+        script_problem = _problem(check_relative_script, s.script_name, f"Step '{s.name}'")
+        if script_problem:
+            problems.append(script_problem)
+        elif not os.path.isdir(s.source_directory):
             problems.append(f"Step '{s.name}': source directory '{s.source_directory}' does not exist.")
         elif not os.path.isfile(os.path.join(s.source_directory, s.script_name)):
             problems.append(f"Step '{s.name}': script '{s.script_name}' not found in '{s.source_directory}'.")
