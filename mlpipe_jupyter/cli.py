@@ -268,30 +268,56 @@ def cmd_show(args) -> int:
 
 # -- logs -----------------------------------------------------------------------------------------------------
 class _LogTail:
-    """Reads a step's log file from where it last stopped, whole lines only."""
+    """Streams a step's log file from where it last stopped, a chunk at a time, as bytes: a log may be
+    larger than memory. Holds at most a chunk and one partial line (itself at most a chunk)."""
+
+    CHUNK = 1 << 20
 
     def __init__(self, prefix: str):
-        self.prefix = prefix
+        self.prefix = prefix.encode()
         self.path = None
         self.offset = 0
+        self.at_line_start = True  # False after a too long line was printed in part
 
     def drain(self, path, final=False) -> None:
+        """Print the whole lines written since the last call; with ``final``, the unfinished last one too."""
         if path != self.path:  # a step decided to reuse an earlier run: its log lives there
-            self.path, self.offset = path, 0
+            self.path, self.offset, self.at_line_start = path, 0, True
         try:
-            with open(path, "rb") as f:
-                if os.fstat(f.fileno()).st_size < self.offset:
-                    self.offset = 0
-                f.seek(self.offset)
-                data = f.read()
+            f = open(path, "rb")
         except FileNotFoundError:
             return
-        end = len(data) if final else data.rfind(b"\n") + 1
-        if end <= 0:
-            return
-        self.offset += end
-        for line in data[:end].decode("utf-8", "replace").splitlines():
-            _out(f"{self.prefix}{line}")
+        with f:
+            if os.fstat(f.fileno()).st_size < self.offset:
+                self.offset, self.at_line_start = 0, True
+            f.seek(self.offset)
+            partial = b""
+            while chunk := f.read(self.CHUNK):
+                data = partial + chunk
+                end = data.rfind(b"\n") + 1
+                if end == 0 and len(data) > self.CHUNK:  # no end in sight: print the line in parts
+                    end = len(data)
+                if end:
+                    self._write(data[:end])
+                partial = data[end:]
+            if final and partial:
+                self._write(partial)
+        if final and not self.at_line_start:  # the log ended without a newline
+            self._write_raw(b"\n")
+
+    def _write(self, data: bytes) -> None:
+        """Print ``data`` (whole lines, or the head of a long one), each line prefixed, and move past it."""
+        self.offset += len(data)
+        if self.prefix:
+            last = len(data) - 1 if data.endswith(b"\n") else len(data)
+            data = ((self.prefix if self.at_line_start else b"")
+                    + data[:last].replace(b"\n", b"\n" + self.prefix) + data[last:])
+        self._write_raw(data)
+
+    def _write_raw(self, data: bytes) -> None:
+        self.at_line_start = data.endswith(b"\n")
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
 
 
 def _log_path(store, row):
@@ -319,6 +345,7 @@ def cmd_logs(args) -> int:
         return [store.get_run(watched)]
 
     tails: dict[str, _LogTail] = {}
+    sys.stdout.flush()  # the log goes to sys.stdout.buffer, after anything printed before
 
     def drain_all(final):
         for r in current_rows():
