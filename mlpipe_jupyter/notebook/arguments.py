@@ -6,16 +6,14 @@ a traceback). The same parsers read ``%%step`` cells of a notebook file for ``ml
 from __future__ import annotations
 
 import argparse
-import re
 import shlex
 
 from IPython.core.error import UsageError
 
+from ..core.names import check_data_name, check_param_name, check_step_name
 from ..core.parameters import parse_value
+from ..errors import UserError
 from .cell_steps import CellSpec
-from .designer_model import DATA_NAME, STEP_NAME
-
-_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
 class HelpShown(Exception):
@@ -36,6 +34,14 @@ class _Parser(argparse.ArgumentParser):
         raise HelpShown()
 
 
+def _usage(check, *args):
+    """A name check from core/names.py, its UserError shown as the magic's UsageError."""
+    try:
+        return check(*args)
+    except UserError as e:
+        raise UsageError(str(e)) from None
+
+
 def split(line: str, prog: str) -> list[str]:
     try:
         return shlex.split(line)
@@ -50,8 +56,7 @@ def parse_params(items, prog: str, what="--param") -> dict:
         key = key.strip()
         if not sep or not key:
             raise UsageError(f"{prog}: {what} {item!r} is not of the form NAME=VALUE.")
-        if not _PARAM_NAME.match(key):
-            raise UsageError(f"{prog}: {what} name {key!r} is not valid: use letters, digits, '_', '.' or '-'.")
+        _usage(check_param_name, key, f"{prog}: {what}")
         out[key] = parse_value(value)
     return out
 
@@ -79,14 +84,11 @@ def parse_step_line(line: str, body: str, default_compute: str = "local") -> tup
     """The cell's spec and whether ``--run`` was given."""
     prog = "%%step"
     args = _step_parser().parse_args(split(line, prog))
-    if not STEP_NAME.match(args.name):
-        raise UsageError(f"{prog}: step name {args.name!r} is not valid: use letters, digits, '_', '.' or '-'.")
+    _usage(check_step_name, args.name, prog)
     inputs, seen = [], set()
     for item in args.inputs:
         name, sep, source = item.partition("=")
-        if not DATA_NAME.match(name):
-            raise UsageError(f"{prog} {args.name}: input name {name!r} is not valid: start with a letter or '_', "
-                             "then letters, digits or '_'.")
+        _usage(check_data_name, f"{prog} {args.name}: input", name)
         if sep and not source:
             raise UsageError(f"{prog} {args.name}: input {item!r} has an empty SOURCE.")
         if name in seen:
@@ -94,9 +96,7 @@ def parse_step_line(line: str, body: str, default_compute: str = "local") -> tup
         seen.add(name)
         inputs.append([name, source if sep else None])
     for name in args.outputs:
-        if not DATA_NAME.match(name):
-            raise UsageError(f"{prog} {args.name}: output name {name!r} is not valid: start with a letter or '_', "
-                             "then letters, digits or '_'.")
+        _usage(check_data_name, f"{prog} {args.name}: output", name)
         if name in seen:
             raise UsageError(f"{prog} {args.name}: '{name}' is both an input and an output.")
         seen.add(name)

@@ -17,6 +17,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..core.names import check_data_name, check_param_name, check_step_name
 from ..errors import UserError
 
 MARKER = "# ---- cell body ----"
@@ -42,9 +43,38 @@ class CellSpec:
 
     @staticmethod
     def from_dict(d: dict) -> "CellSpec":
+        """A spec saved by ``to_dict`` (say, in notebook metadata); any field of the wrong type is a UserError."""
+        if not isinstance(d, dict):
+            raise UserError(f"The 'cell' entry is not a mapping (got {d!r}).")
+        name = d.get("name")
+        if not isinstance(name, str):
+            raise UserError(f"The cell's name must be a string (got {name!r}).")
+
+        def wrong(field_name, expected):
+            return UserError(f"Cell '{name}': {field_name} must be {expected} (got {d.get(field_name)!r}).")
+
+        if not isinstance(d.get("body"), str):
+            raise wrong("body", "the cell's code as a string")
+        inputs = d.get("inputs", [])
+        pairs = isinstance(inputs, list) and all(isinstance(i, (list, tuple)) and len(i) == 2 for i in inputs)
+        if not pairs or not all(isinstance(n, str) and isinstance(src, (str, type(None))) for n, src in inputs):
+            raise wrong("inputs", "a list of [name, source or null] pairs")
+        outputs = d.get("outputs", [])
+        if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
+            raise wrong("outputs", "a list of names")
+        params = d.get("params", {})
+        if not isinstance(params, dict) or not all(
+                isinstance(k, str) and isinstance(v, (str, int, float, bool, type(None))) for k, v in params.items()):
+            raise wrong("params", "a mapping of names to strings, numbers, booleans or null")
+        for key, expected in (("compute", str), ("environment", (str, type(None))), ("allow_reuse", bool),
+                              ("source_dir", (str, type(None)))):
+            if key in d and not isinstance(d[key], expected):
+                raise wrong(key, "true or false" if key == "allow_reuse" else
+                            "a string" if key == "compute" else "a string or null")
         known = CellSpec.__dataclass_fields__
         spec = CellSpec(**{k: v for k, v in d.items() if k in known})
         spec.inputs = [list(i) for i in spec.inputs]
+        spec.outputs, spec.params = list(spec.outputs), dict(spec.params)
         return spec
 
     @property
@@ -183,12 +213,41 @@ class CellStep:
         return path
 
 
-def environment_doc(text: str, notebook_dir: Path, workspace) -> dict:
+def inside_notebook_or_workspace(text: str, notebook_dir: Path, workspace, what: str) -> Path:
+    """A path a notebook names, relative to its folder, that stays in that folder or the workspace.
+
+    Such paths come from a notebook file (its metadata may have been written by anyone) and are read
+    or written, so ``..`` or an absolute path may not lead elsewhere. Checked on the text: symbolic
+    links the user made inside those folders are theirs to follow."""
+    path = Path(os.path.normpath(notebook_dir / text))
+    roots = [Path(os.path.normpath(notebook_dir))]
+    if workspace is not None:
+        roots.append(Path(os.path.normpath(workspace.path)))
+    if "\0" in text or not any(path == root or root in path.parents for root in roots):
+        raise UserError(f"{what} {text!r} leads outside the notebook's folder and the workspace; give a path "
+                        "relative to the notebook, inside one of them.")
+    return path
+
+
+def check_cell_names(spec: CellSpec) -> None:
+    """Every name of a cell becomes a file name or an environment variable: check them before any is used."""
+    check_step_name(spec.name)
+    for name, _ in spec.inputs:
+        check_data_name(f"Step '{spec.name}': input", name)
+    for name in spec.outputs:
+        check_data_name(f"Step '{spec.name}': output", name)
+    for key in spec.params:
+        check_param_name(key, f"Step '{spec.name}': parameter")
+
+
+def environment_doc(text: str, notebook_dir: Path, workspace, step: str) -> dict:
     """``--environment``: a registered or curated name (``NAME[:VERSION]``), ``docker:IMAGE``, or a file
     relative to the notebook: a requirements .txt, a conda .yml, or a Python interpreter."""
     from ..core.environment import Environment
 
     path = notebook_dir / text
+    if not text.startswith("docker:") and path.is_file():
+        inside_notebook_or_workspace(text, notebook_dir, workspace, f"Step '{step}': --environment")
     if text.startswith("docker:"):
         env = Environment.from_docker_image(text, text[len("docker:"):])
     elif path.is_file() and path.suffix == ".txt":
@@ -206,9 +265,11 @@ def environment_doc(text: str, notebook_dir: Path, workspace) -> dict:
 
 def make_cell_step(spec: CellSpec, cells_root: Path, notebook_dir: Path, external_data: dict, workspace) -> CellStep:
     """``external_data`` maps each ``NAME=SOURCE`` input to its data entry (resolved by the caller)."""
+    check_cell_names(spec)  # before the name makes a folder and a file name
     check_body(spec.name, spec.body)
     if spec.source_dir:
-        source_directory = (notebook_dir / spec.source_dir).resolve()
+        where = f"Step '{spec.name}': --source-dir"
+        source_directory = inside_notebook_or_workspace(spec.source_dir, notebook_dir, workspace, where).resolve()
         if not source_directory.is_dir():
             raise UserError(f"--source-dir {spec.source_dir!r}: no such folder (relative to {notebook_dir}).")
         script = f".mlpipe_cells/cell_{spec.name}.py"
@@ -232,6 +293,6 @@ def make_cell_step(spec: CellSpec, cells_root: Path, notebook_dir: Path, externa
         "hash_paths": hash_paths,
     }
     if spec.environment:
-        step_doc["environment"] = environment_doc(spec.environment, notebook_dir, workspace)
+        step_doc["environment"] = environment_doc(spec.environment, notebook_dir, workspace, spec.name)
     return CellStep(spec, source_directory, script, script_text(spec, notebook_dir), step_doc,
                     data_docs, {k: {"default": v} for k, v in spec.params.items()})

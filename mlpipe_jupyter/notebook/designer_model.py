@@ -10,12 +10,12 @@ from __future__ import annotations
 import copy
 import re
 
-from ..core.step import _STEP_NAME as STEP_NAME
+from ..core.data import fit_name
+from ..core.names import DATA_NAME, check_data_name, check_param_name, check_step_name
 from ..errors import UserError
 
 STEP, DATA = "step:", "data:"
 PRODUCED_KINDS = ("pipeline_data", "output_file_dataset")  # data some step must write
-DATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 EDITABLE = ("name", "script", "source_directory", "arguments", "inputs", "outputs", "params", "compute_target",
             "environment", "allow_reuse")
 
@@ -161,9 +161,10 @@ def graph_elements(doc) -> dict:
 
 
 # -- edits ------------------------------------------------------------------------------------------------------
-def _data_name(text) -> str:
+def _data_name(text, room: int = 0) -> str:
+    """A valid data name made from any text, leaving ``room`` characters for a suffix."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", text)
-    return name if DATA_NAME.match(name) else f"d_{name}"
+    return fit_name(name if DATA_NAME.match(name) else f"d_{name}", room)
 
 
 def _taken(doc) -> set:
@@ -190,7 +191,7 @@ def link(doc, source, target) -> tuple[dict, str]:
     find(doc, source)
     if target in ancestors(doc, source):
         raise UserError(f"Linking '{source}' -> '{target}' would make a cycle: '{target}' already feeds '{source}'.")
-    base = _data_name(f"{source}_out")
+    base = _data_name(f"{source}_out", room=len("_9999"))
     name, i, taken = base, 2, _taken(doc)
     while name in taken:
         name, i = f"{base}_{i}", i + 1
@@ -249,8 +250,7 @@ def remove_step(doc, name) -> dict:
 
 
 def add_step(doc, entry) -> dict:
-    if not STEP_NAME.match(entry.get("name") or ""):
-        raise UserError(f"Step name {entry.get('name')!r} is not valid: use letters, digits, '_', '.' or '-'.")
+    check_step_name(entry.get("name"))
     if entry["name"] in step_names(doc):
         raise UserError(f"The pipeline already has a step named '{entry['name']}'.")
     new = copy.deepcopy(doc)
@@ -270,8 +270,7 @@ def update_step(doc, name, changes: dict) -> dict:
     data = new.setdefault("data", {})
     if "name" in changes and changes["name"] != name:
         new_name = changes["name"]
-        if not isinstance(new_name, str) or not STEP_NAME.match(new_name):
-            raise UserError(f"Step name {new_name!r} is not valid: use letters, digits, '_', '.' or '-'.")
+        check_step_name(new_name)
         if new_name in step_names(new):
             raise UserError(f"The pipeline already has a step named '{new_name}'.")
         entry["name"] = new_name
@@ -294,8 +293,7 @@ def update_step(doc, name, changes: dict) -> dict:
     if "outputs" in changes:
         outs = list(changes["outputs"])
         for out in outs:
-            if not isinstance(out, str) or not DATA_NAME.match(out):
-                raise UserError(f"Output name {out!r} is not valid: start with a letter or '_', then letters, digits or '_'.")
+            check_data_name("Output", out)
             if outs.count(out) > 1:
                 raise UserError(f"Step '{name}' lists output '{out}' twice.")
             kind = (data.get(out) or {}).get("kind")
@@ -322,8 +320,7 @@ def update_step(doc, name, changes: dict) -> dict:
         params = new.setdefault("parameters", {})
         entry["params"] = {}
         for key, value in dict(changes["params"]).items():
-            if not DATA_NAME.match(key):
-                raise UserError(f"Parameter name {key!r} is not valid.")
+            check_param_name(key)
             params[key] = {"default": value}
             entry["params"][key] = {"param": key}
     _prune_data(new)

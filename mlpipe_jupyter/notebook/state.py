@@ -8,10 +8,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..core.pipeline_format import FORMAT_VERSION
-from ..errors import UserError
+from ..core.names import check_relative_script, check_step_name
+from ..core.pipeline_format import FORMAT_VERSION, pipeline_from_dict, read_pipeline_document
+from ..errors import PipelineValidationError, UserError
 from . import designer_model as dm
-from .cell_steps import CellSpec, CellStep, make_cell_step, safe_key
+from .cell_steps import CellSpec, CellStep, check_cell_names, make_cell_step, safe_key
+
+
+def step_entry(sd, base: Path) -> dict:
+    """A step entry of a pipeline file or of notebook metadata, with its source folder made absolute;
+    its name and script are checked here, before either is used."""
+    if not isinstance(sd, dict) or "name" not in sd or "script" not in sd:
+        raise UserError(f"A step entry needs 'name' and 'script' (got {sd!r}).")
+    check_step_name(sd["name"])
+    check_relative_script(sd["script"], f"Step '{sd['name']}'")
+    folder = sd.get("source_directory", ".")
+    if not isinstance(folder, str) or "\0" in folder:
+        raise UserError(f"Step '{sd['name']}': source_directory must be a folder path (got {folder!r}).")
+    return {**sd, "source_directory": str((base / folder).resolve())}
 
 
 def entry_doc(entry) -> dict:
@@ -119,25 +133,23 @@ class NotebookPipeline:
         """Replace the pipeline with a pipeline-file document (source folders relative to ``base_dir``)."""
         if not isinstance(doc, dict) or not isinstance(doc.get("steps"), list):
             raise UserError("A pipeline file must be a mapping with a 'steps' list.")
-        self.clear()
         base = Path(base_dir).resolve()
-        for sd in doc["steps"]:
-            if not isinstance(sd, dict) or "name" not in sd or "script" not in sd:
-                raise UserError(f"Each step in a pipeline file needs 'name' and 'script'; got {sd!r}.")
-            entry = dict(sd)
-            entry["source_directory"] = str((base / sd.get("source_directory", ".")).resolve())
-            self.steps[sd["name"]] = entry
-        self.loaded_data = dict(doc.get("data") or {})
-        self.loaded_params = dict(doc.get("parameters") or {})
+        entries = [step_entry(sd, base) for sd in doc["steps"]]
+        data, params = _sections(doc, "A pipeline file's")
+        self.clear()
+        self.steps = {entry["name"]: entry for entry in entries}
+        self.loaded_data, self.loaded_params = data, params
         self.description = doc.get("description")
 
     def load_file(self, path) -> None:
         path = Path(path)
         if not path.is_absolute():
             path = self.notebook_dir / path
-        from ..core.pipeline_format import read_pipeline_document
-
-        self.load_doc(read_pipeline_document(path), path.parent)
+        doc = read_pipeline_document(path)
+        try:
+            self.load_doc(doc, path.parent)
+        except UserError as e:
+            raise UserError(f"Pipeline file '{path}': {e}") from None
 
     # -- the pipeline --------------------------------------------------------------------------------------------
     def to_doc(self) -> dict:
@@ -157,9 +169,6 @@ class NotebookPipeline:
 
     def build(self):
         """A ``Pipeline`` of the current steps, with every cell script written."""
-        from ..core.pipeline_format import pipeline_from_dict
-        from ..errors import PipelineValidationError
-
         if not self.steps:
             raise UserError("The pipeline has no steps yet: record cells with %%step NAME first.")
         problems = self.dangling()
@@ -184,16 +193,50 @@ class NotebookPipeline:
                 "data": self.loaded_data, "parameters": self.loaded_params}
 
     def load_metadata(self, meta: dict) -> None:
+        """Replace the pipeline with the one saved in the notebook's metadata.
+
+        Anyone may have written that metadata, so every item is checked (types, then names) before
+        any is recorded: a mistake is one UserError naming the notebook and the item, and nothing is
+        written."""
+        notebook = f"Notebook '{self.notebook_name}'" if self.notebook_name else "The notebook"
         if not isinstance(meta, dict) or not isinstance(meta.get("steps"), list):
-            raise UserError("The notebook's mlpipe metadata has no 'steps' list.")
+            raise UserError(f"{notebook}: its mlpipe metadata has no 'steps' list.")
+        data, params = _sections(meta, f"{notebook}: its mlpipe metadata's")
+        items = []
+        for i, item in enumerate(meta["steps"], 1):
+            where = f"{notebook}: item {i} of its mlpipe metadata steps"
+            if not isinstance(item, dict) or ("cell" in item) == ("step" in item):
+                what = "is not a mapping" if not isinstance(item, dict) else "does not hold exactly one entry"
+                raise UserError(f"{where} {what} (got {item!r}); each item holds either 'cell' or 'step'.")
+            try:
+                if "cell" in item:
+                    spec = CellSpec.from_dict(item["cell"])
+                    check_cell_names(spec)
+                    items.append(spec)
+                else:
+                    items.append(step_entry(item["step"], self.notebook_dir))
+            except UserError as e:
+                raise UserError(f"{where}: {e}") from None
         self.clear()
-        self.loaded_data = dict(meta.get("data") or {})
-        self.loaded_params = dict(meta.get("parameters") or {})
+        self.loaded_data, self.loaded_params = data, params
         self.description = meta.get("description")
-        for item in meta["steps"]:
-            if "cell" in item:
-                self.record(CellSpec.from_dict(item["cell"]))
-            else:
-                sd = dict(item["step"])
-                sd["source_directory"] = str((self.notebook_dir / sd.get("source_directory", ".")).resolve())
-                self.steps[sd["name"]] = sd
+        for i, item in enumerate(items, 1):
+            try:
+                if isinstance(item, CellSpec):
+                    self.record(item)
+                else:
+                    self.steps[item["name"]] = item
+            except UserError as e:
+                raise UserError(f"{notebook}: item {i} of its mlpipe metadata steps: {e}") from None
+
+
+def _sections(doc: dict, where: str) -> tuple[dict, dict]:
+    """The 'data' and 'parameters' mappings of a pipeline document (either may be missing); ``where``
+    starts the error message, as in "A pipeline file's"."""
+    out = []
+    for key in ("data", "parameters"):
+        section = doc.get(key) or {}
+        if not isinstance(section, dict) or not all(isinstance(v, (dict, type(None))) for v in section.values()):
+            raise UserError(f"{where} '{key}' section must be a mapping of names to entries (got {doc.get(key)!r}).")
+        out.append(dict(section))
+    return out[0], out[1]
