@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
+from ..secrets import MASK, masked_variables, recall, remember, unmask
+from .names import check_registry_name
 
 # Names of the environments shipped with the package; users cannot register names with these prefixes.
 CURATED_PREFIX = "MLPipe-"
@@ -147,8 +149,25 @@ class Environment:
 
     # -- definition ---------------------------------------------------------------------------------------
     def to_dict(self):
+        """The definition as it may be stored or shown: secret-looking variables keep their name only."""
         return {"name": self.name, "version": self.version, "python": self.python.to_dict(),
-                "docker": self.docker.to_dict(), "environment_variables": dict(self.environment_variables)}
+                "docker": self.docker.to_dict(), "environment_variables": masked_variables(self.environment_variables)}
+
+    def with_secrets(self, workspace=None, where: str | None = None) -> "Environment":
+        """This environment with every stored ``***`` filled in: from this process when it registered the
+        environment, else from the runner's environment variable of that name. A missing one is a
+        UserError naming it, before anything runs."""
+        if MASK not in self.environment_variables.values():
+            return self
+        env = copy.deepcopy(self)
+        if workspace is not None:
+            env.environment_variables = recall(_owner(workspace, self.name, self.version), env.environment_variables)
+        try:
+            env.environment_variables = {k: unmask(k, v, where or f"Environment '{self.name}'")
+                                         for k, v in env.environment_variables.items()}
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        return env
 
     @classmethod
     def from_dict(cls, d) -> "Environment":
@@ -246,6 +265,7 @@ class Environment:
             raise UserError(f"Environment name '{self.name}' is reserved: names starting with "
                             f"{' or '.join(repr(p) for p in RESERVED_PREFIXES)} are curated environments. "
                             "Pick another name.")
+        check_registry_name("Environment", self.name)
         digest = self.content_hash
         with workspace._store.tx() as db:
             row = db.execute("SELECT version, hash FROM environments WHERE name=? ORDER BY version DESC LIMIT 1",
@@ -258,6 +278,7 @@ class Environment:
                 db.execute("INSERT INTO environments VALUES(?,?,?,?,?)",
                            (self.name, version, digest, json.dumps(definition), time.time()))
         self.version = str(version)
+        remember(_owner(workspace, self.name, self.version), self.environment_variables)
         return self
 
     @staticmethod
@@ -275,7 +296,7 @@ class Environment:
             known = sorted({r["name"] for r in db.execute("SELECT name FROM environments")} | set(CURATED))
             what = f"'{name}'" + (f" version {version}" if version is not None else "")
             raise UserError(f"No environment {what} in workspace '{workspace.name}' (known: {', '.join(known)}).")
-        return Environment.from_dict(json.loads(row["definition"]))
+        return _registered(workspace, json.loads(row["definition"]))
 
     @staticmethod
     def list(workspace) -> dict:
@@ -285,7 +306,7 @@ class Environment:
             "SELECT name, definition FROM environments e WHERE version = "
             "(SELECT MAX(version) FROM environments WHERE name = e.name) ORDER BY name")
         for r in rows:
-            out[r["name"]] = Environment.from_dict(json.loads(r["definition"]))
+            out[r["name"]] = _registered(workspace, json.loads(r["definition"]))
         return out
 
     # -- building ahead of time ------------------------------------------------------------------------------
@@ -307,6 +328,17 @@ class Environment:
 
     def __repr__(self):
         return f"Environment(name={self.name!r}, version={self.version!r})"
+
+
+def _owner(workspace, name, version) -> tuple:
+    return ("environment", str(workspace.path), name, str(version))
+
+
+def _registered(workspace, definition: dict) -> Environment:
+    """A registered environment as read back, with the secrets this process set filled in."""
+    env = Environment.from_dict(definition)
+    env.environment_variables = recall(_owner(workspace, env.name, env.version), env.environment_variables)
+    return env
 
 
 def _find_conda_environment(name) -> Path:

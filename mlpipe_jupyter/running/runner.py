@@ -379,12 +379,14 @@ class RunExecution:
                     handle.wait()
                 if timer:
                     timer.cancel()
-                self._metrics.unfollow(run_id)
+                notes = self._metrics.unfollow(run_id)
                 with self._handles_lock:
                     self._handles.pop(sp.name, None)
                 left = self._keep_run_files(job, run_dir)
                 if left:
-                    log.write(("mlpipe: not kept with the run's files: " + "; ".join(left) + "\n").encode())
+                    notes.append("mlpipe: not kept with the run's files: " + "; ".join(left))
+                for note in notes:
+                    log.write((note + "\n").encode())
         if timed_out.is_set():
             status, error = "Canceled", (f"Step '{sp.name}' exceeded its time limit of "
                                          f"max_run_duration_seconds={sp.timeout} and was stopped.")
@@ -574,12 +576,15 @@ class _MetricsFollower:
                                                 name=f"metrics-{self.execution.run_id[-8:]}")
                 self._thread.start()
 
-    def unfollow(self, run_id: str):
-        """Stop following a step's file after reading what is left, so its metrics are all recorded."""
+    def unfollow(self, run_id: str) -> list[str]:
+        """Stop following a step's file after reading what is left, so its metrics are all recorded;
+        returns what to say in the step's log about that file."""
         with self._lock:
             tail = self._tails.pop(run_id, None)
-        if tail is not None:
-            tail.drain(self.execution, final=True)
+        if tail is None:
+            return []
+        tail.drain(self.execution, final=True)
+        return tail.notes
 
     def close(self):
         self._stop.set()
@@ -613,6 +618,7 @@ class _Tail:
         self._partial = b""
         self._skipping = False  # inside a record longer than MAX_RECORD
         self._refused = False
+        self.notes: list[str] = []
         self._lock = threading.Lock()  # the run's follower thread and the step's last read
 
     def drain(self, execution: RunExecution, final: bool = False):
@@ -627,6 +633,9 @@ class _Tail:
                 self._records(execution, data)
                 if not final:
                     break
+            if final and self._read >= self.MAX_BYTES:
+                self.notes.append(f"mlpipe: the step's {METRICS_FILE} passed {self.MAX_BYTES >> 20} MiB; the rest "
+                                  "of its metrics were ignored.")
             if final:
                 os.close(self._fd)
                 self._fd = None
@@ -638,8 +647,8 @@ class _Tail:
         self._fd = open_regular(self.path)
         if self._fd is None and os.path.lexists(self.path):
             self._refused = True
-            execution._publish("log", self.step, line=f"mlpipe: the step's {METRICS_FILE} is not a regular file; "
-                                                      "its metrics were ignored.")
+            self.notes.append(f"mlpipe: the step's {METRICS_FILE} is not a regular file; its metrics were ignored.")
+            execution._publish("log", self.step, line=self.notes[-1])
         return self._fd is not None
 
     def _records(self, execution, data: bytes):
