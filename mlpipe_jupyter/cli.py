@@ -173,6 +173,8 @@ def cmd_run(args) -> int:
         unsubscribe()
     if execution is not None:
         execution.done.wait()
+        if execution.record_error:  # a full disk: the history does not know how the run ended
+            raise UserError(f"Run {run.id} ended {execution.outcome[0]}; {execution.record_error}")
     _out("\n" + run_text(run))
     _out(f"Details: mlpipe show {run.id}    logs: mlpipe logs {run.id}")
     return 0 if run.get_status() == "Completed" else EXIT_FAILED

@@ -145,7 +145,7 @@ class RunExecution:
                     raise
             self._finish()
         except BaseException as e:  # noqa: BLE001 - a runner bug or a failing store must still end the run
-            if not isinstance(e, UserError):
+            if not isinstance(e, (UserError, OSError)):
                 traceback.print_exc()
             self._finish(internal_error=_internal_error(e))
         finally:
@@ -268,6 +268,8 @@ class RunExecution:
         except BaseException as e:  # noqa: BLE001
             if isinstance(e, UserError):  # already one clear paragraph naming the step (a full disk too)
                 msg = str(e)
+            elif isinstance(e, OSError):  # the machine's doing (no space left), not a bug: no traceback
+                msg = f"Step '{sp.name}' could not run: {e}"
             else:
                 traceback.print_exc()
                 msg = f"Step '{sp.name}' could not run: {type(e).__name__}: {e}"
@@ -541,6 +543,8 @@ def _remove_tree(path: Path) -> None:
 def _internal_error(e: BaseException) -> str:
     if isinstance(e, UserError):
         return str(e)
+    if isinstance(e, OSError):
+        return f"The runner could not go on: {e}"
     return f"Internal error in the runner: {type(e).__name__}: {e}"
 
 

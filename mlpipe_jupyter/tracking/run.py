@@ -101,6 +101,8 @@ class Run:
         try:
             execution = active_execution(top)
             while self.get_status() not in FINAL_STATUSES:
+                if execution is not None and execution.done.is_set():
+                    break  # ended, but its end could not be written (a full disk): its outcome says so
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise TimeoutError(f"Run {self.id} did not finish within {timeout_seconds} s "
@@ -113,11 +115,19 @@ class Run:
             if unsubscribe:
                 unsubscribe()
         row = self._row
+        status, error = row["status"], row["error"]
+        unrecorded = status not in FINAL_STATUSES and execution is not None and execution.outcome is not None
+        if unrecorded:
+            status, error = execution.outcome
         if show_output:
-            print(f"\nRun {self.id}: {row['status']}" + (f" - {row['error']}" if row["error"] else ""))
-        if raise_on_error and row["status"] == "Failed":
-            raise ActivityFailedError(self.id, row["status"], row["error"])
-        return self.get_details()
+            print(f"\nRun {self.id}: {status}" + (f" - {error}" if error else ""))
+        if raise_on_error and status == "Failed":
+            raise ActivityFailedError(self.id, status, error)
+        details = self.get_details()
+        if unrecorded:
+            details["status"] = status
+            details["error"] = {"message": error, "error": {"code": "SystemError", "message": error}}
+        return details
 
     def _top_id(self):
         row = self._row
