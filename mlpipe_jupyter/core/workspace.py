@@ -113,7 +113,8 @@ class Workspace:
         if start.name == WORKSPACE_DIR:
             start = start.parent
         for p in (start, *start.parents):
-            if (p / WORKSPACE_DIR / "config.json").is_file():
+            folder = p / WORKSPACE_DIR
+            if (folder / "config.json").exists() or (folder / "mlpipe.db").exists():  # damaged ones say so
                 return Workspace(p)
         raise WorkspaceNotFoundError(
             f"No workspace found in '{start}' or any folder above it. Create one with Workspace.create(name).")

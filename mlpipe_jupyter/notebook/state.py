@@ -11,6 +11,7 @@ from pathlib import Path
 from ..core.names import check_relative_script, check_step_name
 from ..core.pipeline_format import FORMAT_VERSION, pipeline_from_dict, read_pipeline_document
 from ..errors import PipelineValidationError, UserError
+from ..secrets import MASK, looks_secret
 from . import designer_model as dm
 from .cell_steps import CellSpec, CellStep, check_cell_names, make_cell_step, safe_key
 
@@ -185,12 +186,16 @@ class NotebookPipeline:
         items = []
         for name, entry in self.steps.items():
             if isinstance(entry, CellStep):
-                items.append({"cell": entry.spec.to_dict()})
+                cell = entry.spec.to_dict()
+                cell["params"] = {k: MASK if looks_secret(k) else v for k, v in cell["params"].items()}
+                items.append({"cell": cell})  # a secret's value stays in the cell, never in the metadata
             else:
                 rel = os.path.relpath(entry["source_directory"], self.notebook_dir).replace(os.sep, "/")
                 items.append({"step": {**entry, "source_directory": rel}})
+        params = {k: {**v, "default": MASK} if looks_secret(k) and isinstance(v, dict) else v
+                  for k, v in self.loaded_params.items()}
         return {"version": 1, "description": self.description, "steps": items,
-                "data": self.loaded_data, "parameters": self.loaded_params}
+                "data": self.loaded_data, "parameters": params}
 
     def load_metadata(self, meta: dict) -> None:
         """Replace the pipeline with the one saved in the notebook's metadata.
