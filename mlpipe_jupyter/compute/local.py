@@ -2,9 +2,12 @@
 it starts outlives it.
 
 On Linux a step runs in a PID namespace of its own (util-linux ``unshare``, as root or through an
-unprivileged user namespace), under a small first process (step_init.py): when the step ends, or is
-stopped, the kernel ends every process it started, daemons that double-forked and called setsid
-included, and the pipe of its output closes. The namespace's first process gets PR_SET_PDEATHSIG, so
+unprivileged user namespace), under a shell as the namespace's first process: when the step ends, or
+is stopped, the shell ends and the kernel ends every process the step started, daemons that
+double-forked and called setsid included, and the pipe of its output closes. The shell reaps what
+the step leaves, and keeps the step an ordinary process (a first process ignores signals it has no
+handler for, even SIGKILL sent to itself). Like any shell or container runtime it reports a step
+killed by signal N as exit status 128 + N, which the handle turns back into -N. The namespace's first process gets PR_SET_PDEATHSIG, so
 if the process running the pipeline dies (a kernel restart, ``kill -9``) the whole namespace dies with it. Where namespaces are not available the
 step gets its own process group, which is stopped as a whole, and the runner stops reading a step's
 output soon after its main process ended, so a leftover holding the pipe cannot keep the step going.
@@ -27,7 +30,10 @@ from ..running.protocol import Job
 from ..tracking.store import process_start_time
 
 CONTAINMENT_SETTING = "MLPIPE_STEP_CONTAINMENT"  # "process-group" turns the PID namespace off
-STEP_INIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "step_init.py")
+# The namespace's first process: runs the step as its child (a subshell that execs it, with the original
+# stderr) and exits with its status. The shell's own messages ("Killed") go to /dev/null, and the
+# ``exit`` after the command keeps the shell from replacing itself by the step.
+NAMESPACE_INIT = ["/bin/sh", "-c", 'exec 3>&2 2>/dev/null; (exec "$@" 2>&3 3>&-); exit $?', "mlpipe-step"]
 
 
 @functools.cache
@@ -82,14 +88,13 @@ def containment_prefix() -> tuple[str, ...]:
     return ()
 
 
-def start_process(cmd: list[str], status_file=None, **popen_kwargs) -> subprocess.Popen:
+def start_process(cmd: list[str], **popen_kwargs) -> subprocess.Popen:
     """A contained process (see the module) in a session and process group of its own that dies with
-    the thread starting it, output and errors on one pipe. Contained, its exact exit status (negative
-    for a signal) is written to ``status_file`` when one is given."""
+    the thread starting it, output and errors on one pipe."""
     prefix, preexec_fn = _death_signal_launch()
     contain = containment_prefix()
     if contain:
-        cmd = [*contain, sys.executable, "-I", "-S", STEP_INIT, str(status_file or ""), "--", *cmd]
+        cmd = [*contain, *NAMESPACE_INIT, *cmd]
     return subprocess.Popen([*prefix, *cmd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec_fn, **popen_kwargs)
 
@@ -137,9 +142,9 @@ class LocalHandle:
     LEFTOVER_POLL_SECONDS = 0.1  # how soon a background child holding the output pipe open is noticed
     LEFTOVER_GIVE_UP_SECONDS = 2.0  # after this the pipe is left alone: the step ended with its main process
 
-    def __init__(self, proc: subprocess.Popen, status_file=None):
+    def __init__(self, proc: subprocess.Popen):
         self.proc = proc
-        self.status_file = status_file
+        self.contained = bool(containment_prefix())
         self._start = process_start_time(proc.pid)
         self._cancel_lock = threading.Lock()
         self._reaped = False  # after this, the group's id may name someone else's processes
@@ -171,14 +176,11 @@ class LocalHandle:
         return self._exact(rc)
 
     def _exact(self, rc: int) -> int:
-        """The step's own exit status: contained, the namespace's first process reports it (a signal as
-        128 + its number, like a shell), and writes the exact one to the status file."""
-        if self.status_file is None or rc < 0:
-            return rc
-        try:
-            return int(open(self.status_file).read().strip() or rc)
-        except (OSError, ValueError):
-            return rc
+        """The step's exit status as Python reports one: a contained step killed by signal N comes back
+        from the namespace's shell as 128 + N."""
+        if self.contained and 128 < rc <= 128 + signal.NSIG:
+            return 128 - rc
+        return rc
 
     def cancel(self, grace_seconds: float = 3.0) -> None:
         """SIGTERM to the whole process group, SIGKILL after a grace period."""
@@ -234,7 +236,6 @@ class LocalCompute:
         return PreparedHandle(lambda log, cancel: build_venv(self.workspace, env, log, job.step_name, cancel), launch)
 
     def _spawn(self, job: Job, interpreter: str | None, isolated: bool = False) -> LocalHandle:
-        status_file = job.scratch / "exit-status" if job.scratch is not None and containment_prefix() else None
-        proc = start_process(python_command(job, interpreter), status_file=status_file, cwd=job.working_dir,
+        proc = start_process(python_command(job, interpreter), cwd=job.working_dir,
                              env=step_environ(job, add_package=not isolated))
-        return LocalHandle(proc, status_file)
+        return LocalHandle(proc)

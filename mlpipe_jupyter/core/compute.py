@@ -32,10 +32,9 @@ class ComputeTarget:
                             "LocalCompute.provisioning_configuration(...) or DockerCompute.provisioning_configuration(...).")
         if name in BUILTIN_TARGETS:
             raise UserError(f"'{name}' is a built-in compute target; give your target another name.")
-        kind, config = provisioning_configuration.kind, provisioning_configuration.to_dict()
+        kind, config = provisioning_configuration.kind, json.dumps(provisioning_configuration.to_dict())
         with workspace._store.tx() as db:
-            db.execute("INSERT OR REPLACE INTO compute_targets VALUES(?,?,?,?)",
-                       (name, kind, json.dumps(config), time.time()))
+            db.execute("INSERT OR REPLACE INTO compute_targets VALUES(?,?,?,?)", (name, kind, config, time.time()))
         return ComputeTarget(workspace, name)
 
     @staticmethod
@@ -84,11 +83,12 @@ class DockerCompute:
 
     @staticmethod
     def provisioning_configuration(image=None, environment=None, cpu_count=None, memory_gb=None, gpu_count=None,
-                                   mounts=None, network=False, max_concurrency=None):
+                                   mounts=None, network=False, max_concurrency=None, pids_limit=None):
         """``image``: a local image for steps without a built environment; ``environment``: a registered
         environment name or an Environment used by steps that name none; ``mounts``: extra
         ``"host:container[:ro]"`` bind mounts; ``network``: False (no network), True/"bridge" or "host";
-        ``gpu_count``: GPUs to request (-1 for all)."""
+        ``gpu_count``: GPUs to request (-1 for all); ``pids_limit``: processes and threads one step may
+        have (default 4096)."""
         env = environment.to_dict() if hasattr(environment, "to_dict") else environment
         mounts = list(mounts or [])
         for m in mounts:
@@ -97,11 +97,14 @@ class DockerCompute:
                     (len(parts) == 3 and parts[2] not in ("ro", "rw")):
                 raise UserError(f"Docker mount {m!r} should read 'HOST_PATH:CONTAINER_PATH' or "
                                 "'HOST_PATH:CONTAINER_PATH:ro' with absolute paths.")
+        if pids_limit is not None and (isinstance(pids_limit, bool) or not isinstance(pids_limit, int)
+                                       or pids_limit < 1):
+            raise UserError(f"Docker pids_limit {pids_limit!r} should be a positive whole number.")
         if network not in (False, True, None, "none", "bridge", "host"):
             raise UserError(f"Docker network {network!r} should be False, True, 'bridge' or 'host'.")
         return _ProvisioningConfiguration("docker", image=image, environment=env, cpu_count=cpu_count,
                                           memory_gb=memory_gb, gpu_count=gpu_count, mounts=mounts,
-                                          network=network, max_concurrency=max_concurrency)
+                                          network=network, max_concurrency=max_concurrency, pids_limit=pids_limit)
 
 
 def target_name(compute_target) -> str:

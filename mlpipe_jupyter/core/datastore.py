@@ -119,6 +119,7 @@ class Datastore:
         if stored_url != url:
             secret[_URL_KEY] = url
         store = workspace._store
+        stored = json.dumps(config)
         with store.tx() as db:
             row = db.execute("SELECT config FROM datastores WHERE name=?", (name,)).fetchone()
             if row is not None and json.loads(row["config"]) != config and not overwrite:
@@ -127,7 +128,7 @@ class Datastore:
                     "pass overwrite=True to replace it.")
             db.execute("INSERT OR REPLACE INTO datastores(name, kind, config, is_default) VALUES(?,?,?,"
                        "COALESCE((SELECT is_default FROM datastores WHERE name=?), 0))",
-                       (name, kind, json.dumps(config), name))
+                       (name, kind, stored, name))
         if secret:
             _session_secrets[(str(workspace.path), name)] = secret
         else:
