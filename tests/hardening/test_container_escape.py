@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import WAIT_SECONDS, run_pipeline, steps_by_name
-from mlpipe_jupyter import PipelineData, PythonScriptStep, RunConfiguration
+from helpers import WAIT_SECONDS, run_pipeline, steps_by_name, submit, wait_until
+from mlpipe_jupyter import ComputeTarget, DockerCompute, PipelineData, PythonScriptStep, RunConfiguration
 from tests.compute.conftest import docker_engine, leftover_containers  # noqa: F401 - the fixture
 
 REPLACE_RUN_FOLDER = """
@@ -162,16 +162,15 @@ def test_a_container_step_runs_unprivileged(workspace, write_scripts, tmp_path, 
 
 def test_the_container_gets_a_pids_limit_and_only_its_mounts(workspace, write_scripts, tmp_path, docker_engine):
     src = write_scripts(tmp_path / "src", {"hold.py": "import time\nprint('up', flush=True)\ntime.sleep(30)\n"})
-    from helpers import submit, wait_until
-
-    run = submit(workspace, [PythonScriptStep("hold.py", source_directory=str(src), compute_target="docker")])
+    ComputeTarget.create(workspace, "small", DockerCompute.provisioning_configuration(pids_limit=64))
+    run = submit(workspace, [PythonScriptStep("hold.py", source_directory=str(src), compute_target="small")])
     try:
         step = run.get_steps()[0]
         container = wait_until(lambda: next(iter(docker_engine.containers.list(
             filters={"label": f"mlpipe.run_id={step.id}"})), None), "the step's container")
         host = container.attrs["HostConfig"]
         assert host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"]
-        assert host["PidsLimit"] and host["PidsLimit"] > 0 and not host["Privileged"]
+        assert host["PidsLimit"] == 64 and not host["Privileged"]
         sources = {m["Source"] for m in container.attrs["Mounts"]}
         scratch = {s for s in sources if "/tmp/step-" in s}
         package = {s for s in sources if s.endswith("/mlpipe_jupyter")}

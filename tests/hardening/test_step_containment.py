@@ -192,3 +192,16 @@ def test_recovery_removes_the_container_of_a_runner_killed_by_sigkill(workspace,
     Workspace(workspace.path)  # another process opening the workspace: recovery
     assert Run.get(Workspace(workspace.path), run_id).get_status() == "Failed"
     assert containers() == []
+
+
+def test_without_namespaces_a_step_still_ends_with_its_main_process(workspace, src, marker, tmp_path):
+    """Where no PID namespace can be made (MLPIPE_STEP_CONTAINMENT=process-group stands in for such a
+    machine), a daemon holding the output open cannot keep the step, or ``mlpipe run``, going."""
+    pipeline = tmp_path / "daemon.yaml"
+    pipeline.write_text(f"steps: [{{name: daemon, script: daemon.py, source_directory: {src}, "
+                        f"arguments: ['{marker}', exit]}}]\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MLPIPE_STEP_CONTAINMENT": "process-group"}
+    r = subprocess.run([sys.executable, "-m", "mlpipe_jupyter.cli", "--workspace", str(workspace.path), "run",
+                        str(pipeline)], env=env, capture_output=True, text=True, timeout=WAIT_SECONDS)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "main step process exit" in r.stdout
