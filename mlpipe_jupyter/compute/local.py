@@ -2,7 +2,7 @@
 it starts outlives it.
 
 On Linux a step runs in a PID namespace of its own (util-linux ``unshare``, as root or through an
-unprivileged user namespace), under a shell as the namespace's first process: when the step ends, or
+unprivileged user namespace), under bash as the namespace's first process: when the step ends, or
 is stopped, the shell ends and the kernel ends every process the step started, daemons that
 double-forked and called setsid included, and the pipe of its output closes. The shell reaps what
 the step leaves, and keeps the step an ordinary process (a first process ignores signals it has no
@@ -32,8 +32,10 @@ from ..tracking.store import process_start_time
 CONTAINMENT_SETTING = "MLPIPE_STEP_CONTAINMENT"  # "process-group" turns the PID namespace off
 # The namespace's first process: runs the step as its child (a subshell that execs it, with the original
 # stderr) and exits with its status. The shell's own messages ("Killed") go to /dev/null, and the
-# ``exit`` after the command keeps the shell from replacing itself by the step.
-NAMESPACE_INIT = ["/bin/sh", "-c", 'exec 3>&2 2>/dev/null; (exec "$@" 2>&3 3>&-); exit $?', "mlpipe-step"]
+# ``exit`` after the command keeps the shell from replacing itself by the step. bash, because dash drops
+# environment variables whose names are not shell names (AML_PARAMETER_n.rows); --posix, so that it
+# reads no startup file (not even $BASH_ENV from the step's environment).
+NAMESPACE_INIT = ["--posix", "-c", 'exec 3>&2 2>/dev/null; (exec "$@" 2>&3 3>&-); exit $?', "mlpipe-step"]
 
 
 @functools.cache
@@ -68,12 +70,12 @@ def _death_signal_launch() -> tuple[list[str], object]:
 
 @functools.cache
 def containment_prefix() -> tuple[str, ...]:
-    """The ``unshare`` command that runs a process as the first of a new PID namespace (with its own
+    """The command that runs a process in a new PID namespace under its first process (with its own
     /proc, so the step sees its own processes), or () where this machine cannot make one."""
     if os.environ.get(CONTAINMENT_SETTING) == "process-group" or not sys.platform.startswith("linux"):
         return ()
-    unshare = shutil.which("unshare")
-    if not unshare:
+    unshare, bash = shutil.which("unshare"), shutil.which("bash")
+    if not unshare or not bash:
         return ()
     namespace = ("--pid", "--fork", "--kill-child", "--mount-proc")
     tries = [(unshare, *namespace)] if os.geteuid() == 0 else []
@@ -82,7 +84,7 @@ def containment_prefix() -> tuple[str, ...]:
         try:
             if subprocess.run([*prefix, "true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, timeout=10).returncode == 0:
-                return prefix
+                return (*prefix, bash, *NAMESPACE_INIT)
         except (OSError, subprocess.SubprocessError):
             continue
     return ()
@@ -92,11 +94,9 @@ def start_process(cmd: list[str], **popen_kwargs) -> subprocess.Popen:
     """A contained process (see the module) in a session and process group of its own that dies with
     the thread starting it, output and errors on one pipe."""
     prefix, preexec_fn = _death_signal_launch()
-    contain = containment_prefix()
-    if contain:
-        cmd = [*contain, *NAMESPACE_INIT, *cmd]
-    return subprocess.Popen([*prefix, *cmd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec_fn, **popen_kwargs)
+    return subprocess.Popen([*prefix, *containment_prefix(), *cmd], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=preexec_fn, **popen_kwargs)
 
 
 def python_command(job: Job, interpreter: str | None = None) -> list[str]:

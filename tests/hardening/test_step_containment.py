@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from helpers import WAIT_SECONDS, pids_with, run_pipeline, steps_by_name, submit, wait_until
-from mlpipe_jupyter import CondaDependencies, Environment, PythonScriptStep, Run, RunConfiguration, Workspace
+from mlpipe_jupyter import PipelineParameter, PythonScriptStep, Run, RunConfiguration, Workspace
 from tests.compute.conftest import docker_engine  # noqa: F401 - the fixture
 
 REPO = Path(__file__).resolve().parents[2]
@@ -205,3 +205,20 @@ def test_without_namespaces_a_step_still_ends_with_its_main_process(workspace, s
                         str(pipeline)], env=env, capture_output=True, text=True, timeout=WAIT_SECONDS)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "main step process exit" in r.stdout
+
+
+def test_a_contained_step_gets_its_whole_environment(workspace, write_scripts, tmp_path):
+    """Variables whose names are no shell names (a parameter ``n.rows``) pass the namespace's first
+    process unchanged, and a BASH_ENV in the step's environment runs nothing there."""
+    src = write_scripts(tmp_path / "src", {"env.py": "import os\nprint(sorted(k for k in os.environ "
+                                                     "if k.startswith(('AML_', 'MY-', 'BASH_ENV'))))\n"})
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"echo hooked > {tmp_path / 'hooked'}\n")
+    config = RunConfiguration()
+    config.environment_variables = {"MY-VAR": "1", "BASH_ENV": str(hook)}
+    step = PythonScriptStep("env.py", source_directory=str(src), runconfig=config,
+                            params={"n.rows": PipelineParameter("n.rows", default_value=2)})
+    run = run_pipeline(workspace, [step])
+    assert run.get_status() == "Completed", run.get_details().get("error")
+    assert "['AML_PARAMETER_n.rows', 'BASH_ENV', 'MY-VAR']" in steps_by_name(run)["env"].get_log_text()
+    assert not (tmp_path / "hooked").exists()
