@@ -88,13 +88,7 @@ def diff_manifests(store, old: dict, new: dict) -> list[str]:
     if old.get("arguments") != new.get("arguments"):
         out.append(f"the arguments changed from {_fmt(old.get('arguments'))} to {_fmt(new.get('arguments'))}")
     op, np_ = old.get("parameters", {}), new.get("parameters", {})
-    for name in sorted(set(op) | set(np_)):
-        if op.get(name, "<unset>") != np_.get(name, "<unset>"):
-            if looks_secret(name):
-                out.append(f"parameter '{name}' changed (a secret: values not shown)")
-            else:
-                out.append(f"parameter '{name}' changed from {_fmt(op.get(name, '<unset>'))} to "
-                           f"{_fmt(np_.get(name, '<unset>'))}")
+    out += _changed_values("parameter", op, np_)
     oi, ni = old.get("inputs", {}), new.get("inputs", {})
     for name in sorted(set(oi) | set(ni)):
         if name not in oi:
@@ -105,20 +99,10 @@ def diff_manifests(store, old: dict, new: dict) -> list[str]:
             out.append(f"input '{name}' changed (its content fingerprint differs)")
     if old.get("outputs") != new.get("outputs"):
         out.append(f"the outputs changed from {_fmt(old.get('outputs'))} to {_fmt(new.get('outputs'))}")
-    oe, ne = old.get("env_vars", {}), new.get("env_vars", {})
-    for name in sorted(set(oe) | set(ne)):
-        if name.startswith("AML_PARAMETER_") and name[len("AML_PARAMETER_"):] in set(op) | set(np_):
-            continue  # said as the parameter's change
-        if oe.get(name) != ne.get(name):
-            if looks_secret(name):
-                out.append(f"environment variable '{name}' changed (a secret: values not shown)")
-            else:
-                out.append(f"environment variable '{name}' changed from {_fmt(oe.get(name, '<unset>'))} to "
-                           f"{_fmt(ne.get(name, '<unset>'))}")
-    os_, ns = old.get("environment_secrets", {}), new.get("environment_secrets", {})
-    for name in sorted(set(os_) | set(ns)):
-        if os_.get(name) != ns.get(name):
-            out.append(f"the environment's secret variable '{name}' changed (values not shown)")
+    said = {f"AML_PARAMETER_{name}" for name in set(op) | set(np_)}  # said as the parameter's change
+    out += _changed_values("environment variable", old.get("env_vars", {}), new.get("env_vars", {}), said)
+    out += _changed_values("the environment's variable", old.get("environment_secrets", {}),
+                           new.get("environment_secrets", {}))
     if old.get("hash_paths") != new.get("hash_paths"):
         out.append("a file named in hash_paths changed")
     if old.get("environment") != new.get("environment"):
@@ -126,6 +110,20 @@ def diff_manifests(store, old: dict, new: dict) -> list[str]:
     if old.get("compute") != new.get("compute"):
         out.append(f"the compute target changed from {_fmt(old.get('compute'))} to {_fmt(new.get('compute'))}")
     return [c for c in out if c]
+
+
+def _changed_values(what: str, old: dict, new: dict, skip=()) -> list[str]:
+    """"<what> 'name' changed from a to b" for each name whose value differs; a secret's values unsaid."""
+    out = []
+    for name in sorted((set(old) | set(new)) - set(skip)):
+        before, after = old.get(name, "<unset>"), new.get(name, "<unset>")
+        if before == after:
+            continue
+        if looks_secret(name):
+            out.append(f"{what} '{name}' changed (a secret: values not shown)")
+        else:
+            out.append(f"{what} '{name}' changed from {_fmt(before)} to {_fmt(after)}")
+    return out
 
 
 def _snapshot_changes(store, old_digest, new_digest) -> str:

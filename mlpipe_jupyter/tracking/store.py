@@ -159,38 +159,25 @@ def store_error(db_path, error: sqlite3.Error) -> StoreError:
     return StoreError(what)
 
 
+def _reported(method):
+    """The method, with SQLite's failures turned into one clear StoreError naming the database."""
+    def call(self, *args):
+        try:
+            return method(self, *args)
+        except sqlite3.Error as e:
+            raise store_error(getattr(self, "connection", self).db_path, e) from None
+
+    return call
+
+
 class _Cursor(sqlite3.Cursor):
     """Reports SQLite failures as one clear StoreError, also while rows are fetched."""
 
-    def execute(self, *args):
-        try:
-            return super().execute(*args)
-        except sqlite3.Error as e:
-            raise store_error(self.connection.db_path, e) from None
-
-    def executemany(self, *args):
-        try:
-            return super().executemany(*args)
-        except sqlite3.Error as e:
-            raise store_error(self.connection.db_path, e) from None
-
-    def __next__(self):
-        try:
-            return super().__next__()
-        except sqlite3.Error as e:
-            raise store_error(self.connection.db_path, e) from None
-
-    def fetchone(self):
-        try:
-            return super().fetchone()
-        except sqlite3.Error as e:
-            raise store_error(self.connection.db_path, e) from None
-
-    def fetchall(self):
-        try:
-            return super().fetchall()
-        except sqlite3.Error as e:
-            raise store_error(self.connection.db_path, e) from None
+    execute = _reported(sqlite3.Cursor.execute)
+    executemany = _reported(sqlite3.Cursor.executemany)
+    __next__ = _reported(sqlite3.Cursor.__next__)
+    fetchone = _reported(sqlite3.Cursor.fetchone)
+    fetchall = _reported(sqlite3.Cursor.fetchall)
 
 
 class _Connection(sqlite3.Connection):
@@ -205,11 +192,7 @@ class _Connection(sqlite3.Connection):
     def executemany(self, sql, seq):
         return self.cursor().executemany(sql, seq)
 
-    def executescript(self, script):
-        try:
-            return super().executescript(script)
-        except sqlite3.Error as e:
-            raise store_error(self.db_path, e) from None
+    executescript = _reported(sqlite3.Connection.executescript)
 
 
 def _private_dir(path: Path) -> None:
