@@ -1,7 +1,7 @@
 """Compute backends by kind. Each backend is one module implementing running/protocol.py."""
 from __future__ import annotations
 
-from ..errors import UserError
+from mlpipe_jupyter.errors import UserError
 
 
 def backends_for(workspace, plan) -> dict:
@@ -14,11 +14,11 @@ def backends_for(workspace, plan) -> dict:
         kind = targets[name]["kind"]
         if name not in out:
             if kind == "local":
-                from .local import LocalCompute
+                from mlpipe_jupyter.compute.local import LocalCompute
 
                 out[name] = LocalCompute(workspace)
             elif kind == "docker":
-                from .docker import DockerBackend
+                from mlpipe_jupyter.compute.docker import DockerBackend
 
                 out[name] = DockerBackend(workspace, name, targets[name]["config"])
             else:
@@ -30,7 +30,7 @@ def backends_for(workspace, plan) -> dict:
             continue
         checked.add((name, env.content_hash))
         if kind == "local":
-            from .envbuild import check_local
+            from mlpipe_jupyter.compute.envbuild import check_local
 
             check_local(env, sp.name)
         else:

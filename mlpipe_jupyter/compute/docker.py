@@ -21,14 +21,14 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from ..core.environment import Environment, default_environment
-from ..errors import UserError
-from ..running.protocol import Job
-from ..running.step_files import chown_tree
-from ..tracking.store import hostname, process_start_time
-from . import envbuild
-from .envbuild import LABEL, Cancel
-from .local import run_context_environ
+from mlpipe_jupyter.sdk.environment import Environment, default_environment
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.running.protocol import Job
+from mlpipe_jupyter.running.step_files import chown_tree
+from mlpipe_jupyter.store import hostname, process_start_time
+from mlpipe_jupyter.compute import envbuild
+from mlpipe_jupyter.compute.envbuild import LABEL, Cancel
+from mlpipe_jupyter.compute.local import run_context_environ
 
 WD = "/mlpipe/wd"
 RUN = "/mlpipe/run"

@@ -26,8 +26,8 @@ import threading
 import time
 from typing import Iterator
 
-from ..running.protocol import Job
-from ..tracking.store import process_start_time
+from mlpipe_jupyter.running.protocol import Job
+from mlpipe_jupyter.store import process_start_time
 
 CONTAINMENT_SETTING = "MLPIPE_STEP_CONTAINMENT"  # "process-group" turns the PID namespace off
 # The namespace's first process: runs the step as its child (a subshell that execs it, with the original
@@ -219,7 +219,7 @@ class LocalCompute:
         env = job.environment
         if not env.needs_build:
             return self._spawn(job, env.python.interpreter_path)
-        from .envbuild import PreparedHandle, build_venv, cached_venv
+        from mlpipe_jupyter.compute.envbuild import PreparedHandle, build_venv, cached_venv
 
         done = cached_venv(self.workspace, env)
         if done is not None:

@@ -18,10 +18,10 @@ from pathlib import Path
 import ipywidgets as widgets
 from traitlets import Bool, Dict, Instance, Int, List, Unicode
 
-from ..errors import UserError
-from . import designer_model as dm
-from .designer_sources import NotebookSource, PipelineSource, step_entry_for_file
-from .monitor import status_word
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.notebook import designer_model as dm
+from mlpipe_jupyter.notebook.designer_sources import NotebookSource, PipelineSource, step_entry_for_file
+from mlpipe_jupyter.notebook.monitor import status_word
 
 MODULE, MODULE_VERSION = "mlpipe-jupyter", "^0.1.0"
 TAIL_LINES = 15
@@ -182,7 +182,7 @@ class PropertiesPanel:
         try:
             self.fields["compute_target"].options = targets
             try:
-                from ..core.environment import Environment
+                from mlpipe_jupyter.sdk.environment import Environment
 
                 self.fields["environment"].options = sorted(Environment.list(self.designer.workspace))
             except Exception:  # noqa: BLE001 - suggestions only
@@ -216,7 +216,7 @@ class PropertiesPanel:
             if self.step in self.designer.source.cell_names():
                 value = {"name": value}
             else:
-                from ..core.environment import Environment
+                from mlpipe_jupyter.sdk.environment import Environment
 
                 try:
                     value = Environment.get(self.designer.workspace, value).to_dict()
@@ -264,7 +264,7 @@ class Designer:
         self.widget.add_class("mlpipe-designer")
         self._panel = None
         self.source.listen(self.refresh)
-        from ..running.events import bus
+        from mlpipe_jupyter.running.events import bus
 
         self._unsubscribe = bus.subscribe(self._on_event)
         self.refresh()
@@ -440,7 +440,7 @@ class Designer:
         """A recorded ``%%step`` cell: a placeholder cell step, filled in by running ``%%step NAME`` later."""
         if not getattr(self.source, "is_notebook", False):
             raise UserError("Recorded cells belong to the notebook's pipeline: use %pipeline show.")
-        from .cell_steps import CellSpec
+        from mlpipe_jupyter.notebook.cell_steps import CellSpec
 
         if not name:
             raise UserError("Type the new step's name first.")
@@ -458,7 +458,7 @@ class Designer:
 
     # -- runs ------------------------------------------------------------------------------------------------
     def submit(self, **kwargs):
-        from ..tracking.experiment import Experiment
+        from mlpipe_jupyter.sdk.experiment import Experiment
 
         run = Experiment(self.workspace, self.experiment).submit(self.source.build(), **kwargs)
         self.watch(run)
@@ -473,8 +473,8 @@ class Designer:
 
     def run_step(self, name, onward=False):
         """Run one step (``onward``: and what follows it); the steps feeding it reuse their latest results."""
-        from ..core.pipeline_format import pipeline_from_dict
-        from ..tracking.experiment import Experiment
+        from mlpipe_jupyter.sdk.pipeline_format import pipeline_from_dict
+        from mlpipe_jupyter.sdk.experiment import Experiment
 
         base = self.source.base_dir
         doc = dm.subset(self.source.build().to_dict(base_dir=base), name, onward)
@@ -518,7 +518,7 @@ class Designer:
             self._push()
 
     def _current_run(self):
-        from ..tracking.run import run_from_row
+        from mlpipe_jupyter.sdk.run import run_from_row
 
         if self.run_id is None:
             raise UserError("No run yet: submit the pipeline first.")
@@ -546,7 +546,7 @@ class Designer:
         run = self._current_run()
         doc = run._row["details"]["pipeline"]
         base = os.getcwd()  # where the submitting kernel saved the pipeline's relative folders from
-        from ..core.pipeline_format import pipeline_from_dict
+        from mlpipe_jupyter.sdk.pipeline_format import pipeline_from_dict
 
         pipeline_from_dict(self.workspace, doc, base)  # refuse a run whose pipeline no longer loads
         if isinstance(self.source, NotebookSource):
@@ -590,7 +590,7 @@ def _node_word(status: str, reused: bool) -> str:
 
 def clone_run(run):
     """A new, editable ``Pipeline`` with the steps and links of a submitted pipeline run."""
-    from ..core.pipeline_format import pipeline_from_dict
+    from mlpipe_jupyter.sdk.pipeline_format import pipeline_from_dict
 
     details = run._row["details"] or {}
     if "pipeline" not in details:

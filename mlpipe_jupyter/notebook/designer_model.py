@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 import re
 
-from ..core.data import fit_name
-from ..core.names import DATA_NAME, check_data_name, check_param_name, check_step_name
-from ..errors import UserError
+from mlpipe_jupyter.sdk.data import fit_name
+from mlpipe_jupyter.model.names import DATA_NAME, check_data_name, check_param_name, check_step_name
+from mlpipe_jupyter.errors import UserError
 
 STEP, DATA = "step:", "data:"
 PRODUCED_KINDS = ("pipeline_data", "output_file_dataset")  # data some step must write

@@ -12,7 +12,7 @@ import os
 import weakref
 from pathlib import Path
 
-from ..errors import UserError
+from mlpipe_jupyter.errors import UserError
 
 
 class PipelineSource:
@@ -52,7 +52,7 @@ class PipelineSource:
         return set()
 
     def commit(self, new_doc: dict, renamed=None) -> None:
-        from ..core.pipeline_format import pipeline_from_dict
+        from mlpipe_jupyter.sdk.pipeline_format import pipeline_from_dict
 
         fresh = pipeline_from_dict(self.workspace, new_doc, base_dir=self.base_dir)
         self.pipeline._steps[:] = fresh.steps
@@ -98,12 +98,12 @@ class NotebookSource:
             cb()
 
     def cell_names(self) -> set:
-        from .cell_steps import CellStep
+        from mlpipe_jupyter.notebook.cell_steps import CellStep
 
         return {n for n, e in self.state.steps.items() if isinstance(e, CellStep)}
 
     def doc(self) -> dict:
-        from .cell_steps import CellStep
+        from mlpipe_jupyter.notebook.cell_steps import CellStep
 
         doc = self.state.to_doc()
         for entry, (name, kept) in zip(doc["steps"], self.state.steps.items()):
@@ -112,7 +112,7 @@ class NotebookSource:
         return copy.deepcopy(doc)
 
     def set_position(self, name: str, position: dict) -> None:
-        from .cell_steps import CellStep
+        from mlpipe_jupyter.notebook.cell_steps import CellStep
 
         entry = self.state.steps[name]
         if isinstance(entry, CellStep):
@@ -128,7 +128,7 @@ class NotebookSource:
 
     def commit(self, new_doc: dict, renamed=None) -> None:
         """Rebuild the state from ``new_doc``; cell steps (found through ``renamed``) become cell steps again."""
-        from .cell_steps import CellStep, make_cell_step
+        from mlpipe_jupyter.notebook.cell_steps import CellStep, make_cell_step
 
         renamed = renamed or {}
         back = {new: old for old, new in renamed.items()}
@@ -194,7 +194,7 @@ def notebook_state_changed(state) -> None:
 
 def step_entry_for_file(path, workspace, name=None) -> dict:
     """A step entry for an existing ``.py`` script, or for a notebook (its code cells become a script)."""
-    from .designer_model import _data_name
+    from mlpipe_jupyter.notebook.designer_model import _data_name
 
     path = Path(path).resolve()
     if not path.is_file():

@@ -22,8 +22,8 @@ from collections import deque
 
 import ipywidgets as widgets
 
-from ..running.events import bus
-from ..tracking.store import FINAL_STATUSES
+from mlpipe_jupyter.running.events import bus
+from mlpipe_jupyter.store import FINAL_STATUSES
 
 FLUSH_SECONDS = 0.05
 TICK_SECONDS = 1.0
@@ -156,7 +156,7 @@ class RunMonitor:
     """``RunMonitor(run).widget`` is the view; it lives until the run ends, then keeps the final state."""
 
     def __init__(self, run):
-        from ..tracking.run import PipelineRun
+        from mlpipe_jupyter.sdk.run import PipelineRun
 
         self.run = run
         self.top_id = run._top_id()
@@ -275,7 +275,7 @@ class RunMonitor:
 
     # -- coalescing (one small thread per live monitor) -------------------------------------------------------
     def _flusher(self):
-        from ..running.runner import active_execution
+        from mlpipe_jupyter.running.runner import active_execution
 
         while not self._stopped.is_set():
             woke = self._wake.wait(TICK_SECONDS)
@@ -347,8 +347,8 @@ class RunMonitor:
     def mimebundle(self) -> dict:
         """The widget, plus a text summary (statuses, why each step reran) for where widgets cannot
         show: a notebook run headless, an exported notebook, a front end without the widget manager."""
-        from ..tracking.report import run_text
-        from ..tracking.run import Run
+        from mlpipe_jupyter.tracking.report import run_text
+        from mlpipe_jupyter.sdk.run import Run
 
         bundle = self.widget._repr_mimebundle_()
         bundle["text/plain"] = run_text(Run.get(self.run.experiment.workspace, self.top_id))

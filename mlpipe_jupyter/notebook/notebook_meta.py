@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import UserError
+from mlpipe_jupyter.errors import UserError
 
 METADATA_KEY = "mlpipe"
 
@@ -65,7 +65,7 @@ def replay_cells(state, nb, default_compute="local") -> int:
     """Record the notebook's ``%%step`` cells (and its ``%pipeline load/remove/clear`` lines) in order."""
     from IPython.core.error import UsageError
 
-    from .arguments import parse_pipeline_line, parse_step_line
+    from mlpipe_jupyter.notebook.arguments import parse_pipeline_line, parse_step_line
 
     count = 0
     for kind, line, body in _step_cells(nb):
@@ -89,7 +89,7 @@ def replay_cells(state, nb, default_compute="local") -> int:
 
 def notebook_state(workspace, notebook_path, source: str = "auto"):
     """The notebook's pipeline state; ``source`` is ``auto`` (cells, else metadata), ``cells`` or ``metadata``."""
-    from .state import NotebookPipeline
+    from mlpipe_jupyter.notebook.state import NotebookPipeline
 
     path = Path(notebook_path).resolve()
     nb = _read(path)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..core.names import check_relative_script, check_step_name
-from ..core.pipeline_format import FORMAT_VERSION, pipeline_from_dict, read_pipeline_document
-from ..errors import PipelineValidationError, UserError
-from ..secrets import MASK, looks_secret
-from . import designer_model as dm
-from .cell_steps import CellSpec, CellStep, check_cell_names, make_cell_step, safe_key
+from mlpipe_jupyter.model.names import check_relative_script, check_step_name
+from mlpipe_jupyter.sdk.pipeline_format import FORMAT_VERSION, pipeline_from_dict, read_pipeline_document
+from mlpipe_jupyter.errors import PipelineValidationError, UserError
+from mlpipe_jupyter.secrets import MASK, looks_secret
+from mlpipe_jupyter.notebook import designer_model as dm
+from mlpipe_jupyter.notebook.cell_steps import CellSpec, CellStep, check_cell_names, make_cell_step, safe_key
 
 
 def step_entry(sd, base: Path) -> dict:
@@ -101,7 +101,7 @@ class NotebookPipeline:
         what = f"Step '{step}' input '{name}'"
         if source.startswith("dataset:"):
             ds_name, _, version = source[len("dataset:"):].partition(":")
-            from ..core.dataset_registry import get_dataset
+            from mlpipe_jupyter.data.datasets import get_dataset
 
             ds = get_dataset(self.workspace, ds_name, version or "latest")  # unknown names fail now
             return {"kind": "dataset", "dataset_type": ds.kind, "name": ds_name, "version": version or "latest",

@@ -8,14 +8,14 @@ from __future__ import annotations
 import sys
 import threading
 
-from ..running.events import bus
-from ..tracking.report import run_text
-from .monitor import status_word
+from mlpipe_jupyter.running.events import bus
+from mlpipe_jupyter.tracking.report import run_text
+from mlpipe_jupyter.notebook.monitor import status_word
 
 
 class TextMonitor:
     def __init__(self, run, stream=None):
-        from ..tracking.run import PipelineRun
+        from mlpipe_jupyter.sdk.run import PipelineRun
 
         self.run = run
         self.stream = stream or sys.stdout

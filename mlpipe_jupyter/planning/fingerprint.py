@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from ..tracking.store import Store, sha256_file
+from mlpipe_jupyter.store import Store, sha256_file
 
 RACY_SECONDS = 2.0
 

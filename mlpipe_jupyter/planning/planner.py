@@ -12,16 +12,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.data import (AbstractDataset, DataReference, DatasetConsumptionConfig, InputBinding,
+from mlpipe_jupyter.sdk.data import (AbstractDataset, DataReference, DatasetConsumptionConfig, InputBinding,
                          OutputFileDatasetConfig, PipelineData)
-from ..core.environment import Environment
-from ..core.parameters import PipelineParameter
-from ..errors import PipelineValidationError, UserError
-from ..secrets import MASK, looks_secret, unmask
-from .fingerprint import path_fingerprint
-from .inputs import ExternalInput, resolve_external
-from .snapshot import Snapshot, take_snapshot
-from .validation import topological_order
+from mlpipe_jupyter.sdk.environment import Environment
+from mlpipe_jupyter.sdk.parameters import PipelineParameter
+from mlpipe_jupyter.errors import PipelineValidationError, UserError
+from mlpipe_jupyter.secrets import MASK, looks_secret, unmask
+from mlpipe_jupyter.planning.fingerprint import path_fingerprint
+from mlpipe_jupyter.data.inputs import ExternalInput, resolve_external
+from mlpipe_jupyter.planning.snapshot import Snapshot, take_snapshot
+from mlpipe_jupyter.planning.validation import topological_order
 
 
 @dataclass(frozen=True)
@@ -265,8 +265,8 @@ def make_plan(pipeline, pipeline_parameters: dict | None = None) -> Plan:
 
 def script_plan(workspace, config) -> Plan:
     """A one-step plan for ``Experiment.submit(ScriptRunConfig(...))``."""
-    from ..core.pipeline import Pipeline
-    from ..core.step import PythonScriptStep
+    from mlpipe_jupyter.sdk.pipeline import Pipeline
+    from mlpipe_jupyter.sdk.step import PythonScriptStep
 
     if not config.script:
         raise UserError("ScriptRunConfig needs a script.")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..secrets import looks_secret
-from ..tracking.store import canonical_json, sha256_bytes
+from mlpipe_jupyter.secrets import looks_secret
+from mlpipe_jupyter.store import canonical_json, sha256_bytes
 
 KEY_VERSION = 1
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pathspec
 
-from ..errors import UserError
-from ..tracking.store import Store
-from .fingerprint import file_digests
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.store import Store
+from mlpipe_jupyter.planning.fingerprint import file_digests
 
 ALWAYS_IGNORED = [".mlpipe/", ".git/", "__pycache__/", "*.pyc", ".ipynb_checkpoints/", ".pytest_cache/"]
 MAX_SNAPSHOT_FILES = 2000

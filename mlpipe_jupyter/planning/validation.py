@@ -5,10 +5,10 @@ import math
 import os
 from collections import defaultdict
 
-from ..core.data import PipelineData
-from ..core.names import check_env_var_name, check_env_var_value, check_param_name, check_relative_script
-from ..core.parameters import PipelineParameter
-from ..errors import UserError
+from mlpipe_jupyter.sdk.data import PipelineData
+from mlpipe_jupyter.model.names import check_env_var_name, check_env_var_value, check_param_name, check_relative_script
+from mlpipe_jupyter.sdk.parameters import PipelineParameter
+from mlpipe_jupyter.errors import UserError
 
 
 def find_cycle(nodes, edges) -> list | None:

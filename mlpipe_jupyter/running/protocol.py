@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from ..core.environment import Environment
-from ..planning.planner import Ref
+from mlpipe_jupyter.sdk.environment import Environment
+from mlpipe_jupyter.planning.planner import Ref
 
 
 @dataclass

@@ -20,16 +20,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import UserError
-from ..planning.planner import Plan, StepPlan
-from ..planning.reuse import Decision, decide
-from ..planning.snapshot import materialize
-from ..tracking.context import METRICS_FILE
-from ..tracking.store import make_writable
-from .events import Event, bus
-from .protocol import Job
-from .step_files import OutputRejected, collect_run_files, open_regular, output_digest
-from .step_output import LineSplitter, SecretMask
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.planning.planner import Plan, StepPlan
+from mlpipe_jupyter.planning.reuse import Decision, decide
+from mlpipe_jupyter.planning.snapshot import materialize
+from mlpipe_jupyter.sdk.context import METRICS_FILE
+from mlpipe_jupyter.store import make_writable
+from mlpipe_jupyter.running.events import Event, bus
+from mlpipe_jupyter.running.protocol import Job
+from mlpipe_jupyter.running.step_files import OutputRejected, collect_run_files, open_regular, output_digest
+from mlpipe_jupyter.running.step_output import LineSplitter, SecretMask
 
 LOG_NAME = "logs/std_log.txt"
 ERROR_TAIL_LINES = 20
@@ -460,7 +460,7 @@ class RunExecution:
         return op.destination[1].replace("{run-id}", run_id).replace("{output-name}", op.name)
 
     def _register_output(self, op, run_id, committed: Path):
-        from ..core.data import Dataset  # the SDK's registry; running must not import the facade at load time
+        from mlpipe_jupyter.sdk.data import Dataset  # the SDK's registry; running must not import the facade at load time
 
         if op.destination is None:  # the outputs are recorded only after all are committed, so use the path
             datastore = self.ws.get_default_datastore()

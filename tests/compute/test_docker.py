@@ -229,7 +229,7 @@ def test_containers_of_a_dead_runner_are_swept(docker_engine):
 
     from mlpipe_jupyter.compute.docker import sweep_orphans
     from mlpipe_jupyter.compute.envbuild import DEFAULT_BASE_IMAGE
-    from mlpipe_jupyter.tracking.store import hostname
+    from mlpipe_jupyter.store import hostname
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

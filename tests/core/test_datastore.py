@@ -139,7 +139,7 @@ def test_secrets_stay_out_of_the_database(workspace):
 
 
 def test_credentials_in_the_url_stay_out_of_the_database(workspace, monkeypatch):
-    from mlpipe_jupyter.core import datastore as datastore_module
+    from mlpipe_jupyter.data import datastore as datastore_module
 
     url = f"{_memory_url()}?sv=2024&sig=SharedAccessSignature0123"
     ds = Datastore.register_fsspec(workspace, "sas", url)

@@ -10,8 +10,8 @@ import pytest
 
 from mlpipe_jupyter import (ComputeTarget, Dataset, Datastore, Experiment, LocalCompute, OutputFileDatasetConfig,
                             Pipeline, PipelineData, PipelineParameter, PythonScriptStep, ScriptRunConfig)
-from mlpipe_jupyter.core.environment import Environment
-from mlpipe_jupyter.core.run_config import RunConfiguration
+from mlpipe_jupyter.sdk.environment import Environment
+from mlpipe_jupyter.sdk.run_config import RunConfiguration
 from mlpipe_jupyter.errors import PipelineValidationError, UserError
 
 

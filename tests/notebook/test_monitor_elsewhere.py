@@ -9,7 +9,7 @@ import time
 
 from mlpipe_jupyter.notebook.monitor import RunMonitor
 from mlpipe_jupyter.running.events import bus
-from mlpipe_jupyter.tracking.run import run_from_row
+from mlpipe_jupyter.sdk.run import run_from_row
 
 DRIVER = '''
 import sys

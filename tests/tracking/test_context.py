@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from mlpipe_jupyter.tracking import context
+from mlpipe_jupyter.sdk import context
 
 SCRIPT = """
 from mlpipe_jupyter import Run

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import time
 
-from ..errors import UserError
-from .names import check_registry_name
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.model.names import check_registry_name
 
 
 def _definition(dataset) -> dict:
@@ -60,8 +60,8 @@ def get_dataset(workspace, name, version="latest"):
 
 def dataset_from_definition(workspace, definition: dict, kind: str, **registration):
     """A dataset object from its stored definition (the registry's or a pipeline file's)."""
-    from .data import FileDataset, TabularDataset
-    from .datastore import Datastore
+    from mlpipe_jupyter.sdk.data import FileDataset, TabularDataset
+    from mlpipe_jupyter.data.datastore import Datastore
 
     sources = [dict(s, _ds=Datastore(workspace, s["datastore"])) if "datastore" in s else dict(s)
                for s in definition.get("sources", [])]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import re
 
-from ..errors import UserError
-from .names import DATA_NAME_MAX, check_registry_name
-from .names import check_data_name as _check_name
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.model.names import DATA_NAME_MAX, check_registry_name
+from mlpipe_jupyter.model.names import check_data_name as _check_name
 
 
 class DataReference:
@@ -233,7 +233,7 @@ class AbstractDataset:
         return DatasetConsumptionConfig(self.name or "dataset", self, "download")
 
     def register(self, workspace, name, description=None, tags=None, create_new_version=False):
-        from .dataset_registry import register_dataset
+        from mlpipe_jupyter.data.datasets import register_dataset
 
         return register_dataset(workspace, self, name, description, tags, create_new_version)
 
@@ -248,7 +248,7 @@ class AbstractDataset:
 
     # -- reading (local use, and inside a step through Run.input_datasets) --------------------------------
     def _local_paths(self, workspace=None):
-        from ..planning.inputs import dataset_local_paths
+        from mlpipe_jupyter.data.inputs import dataset_local_paths
 
         return dataset_local_paths(workspace or self._workspace, self)
 
@@ -370,12 +370,12 @@ class Dataset:
 
     @staticmethod
     def get_by_name(workspace, name, version="latest"):
-        from .dataset_registry import get_dataset
+        from mlpipe_jupyter.data.datasets import get_dataset
 
         return get_dataset(workspace, name, version)
 
     @staticmethod
     def get_all(workspace):
-        from .dataset_registry import list_datasets
+        from mlpipe_jupyter.data.datasets import list_datasets
 
         return list_datasets(workspace)

@@ -14,9 +14,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.data import AbstractDataset, DataReference, TabularDataset
-from ..errors import UserError
-from .fingerprint import path_fingerprint
+from mlpipe_jupyter.sdk.data import AbstractDataset, DataReference, TabularDataset
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.planning.fingerprint import path_fingerprint
 
 
 @dataclass
@@ -84,7 +84,7 @@ def _dataset_sources(workspace, dataset, what) -> list[tuple[Path, str]]:
         if "datastore" in src:
             ds = src.get("_ds")
             if ds is None:
-                from ..core.datastore import Datastore
+                from mlpipe_jupyter.data.datastore import Datastore
 
                 ds = Datastore(workspace, src["datastore"])
             out.append(_datastore_source(workspace, ds, src["path"], what))

@@ -1,7 +1,7 @@
 """Run configuration (environment, time limit) and ScriptRunConfig, with Azure ML SDK v1 names."""
 from __future__ import annotations
 
-from .environment import Environment
+from mlpipe_jupyter.sdk.environment import Environment
 
 
 class RunConfiguration:

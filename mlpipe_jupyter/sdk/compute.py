@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import time
 
-from ..errors import UserError
-from .names import check_registry_name
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.model.names import check_registry_name
 
 BUILTIN_TARGETS = {"local": "local", "docker": "docker"}
 

@@ -1,8 +1,8 @@
 """Pipeline parameters: values chosen at submit time, part of each consuming step's reuse key."""
 from __future__ import annotations
 
-from ..errors import UserError
-from .names import check_param_name
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.model.names import check_param_name
 
 
 class PipelineParameter:

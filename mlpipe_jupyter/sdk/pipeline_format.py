@@ -10,15 +10,15 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import UserError
-from ..secrets import MASK, looks_secret, masked_variables
-from .data import (AbstractDataset, DataReference, DatasetConsumptionConfig, InputBinding, OutputFileDatasetConfig,
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.secrets import MASK, looks_secret, masked_variables
+from mlpipe_jupyter.sdk.data import (AbstractDataset, DataReference, DatasetConsumptionConfig, InputBinding, OutputFileDatasetConfig,
                    PipelineData)
-from .parameters import PipelineParameter
-from .run_config import RunConfiguration
+from mlpipe_jupyter.sdk.parameters import PipelineParameter
+from mlpipe_jupyter.sdk.run_config import RunConfiguration
 
 if TYPE_CHECKING:
-    from .pipeline import Pipeline
+    from mlpipe_jupyter.sdk.pipeline import Pipeline
 
 FORMAT_VERSION = 1
 # A document may share parts through YAML aliases, but expanded it may hold at most this many times its
@@ -107,11 +107,11 @@ def pipeline_from_dict(workspace, doc, base_dir=".") -> "Pipeline":
 
 
 def _pipeline_from_dict(workspace, doc, base_dir):
-    from .dataset_registry import dataset_from_definition, get_dataset
-    from .datastore import Datastore
-    from .environment import Environment
-    from .pipeline import Pipeline
-    from .step import PythonScriptStep
+    from mlpipe_jupyter.data.datasets import dataset_from_definition, get_dataset
+    from mlpipe_jupyter.data.datastore import Datastore
+    from mlpipe_jupyter.sdk.environment import Environment
+    from mlpipe_jupyter.sdk.pipeline import Pipeline
+    from mlpipe_jupyter.sdk.step import PythonScriptStep
 
     base = Path(base_dir).resolve()
     params = {n: PipelineParameter(n, (v or {}).get("default")) for n, v in (doc.get("parameters") or {}).items()}

@@ -13,8 +13,8 @@ import sys
 import threading
 import time
 
-from .errors import MlpipeError, UserError, WorkspaceNotFoundError
-from .tracking.store import FINAL_STATUSES as FINAL
+from mlpipe_jupyter.errors import MlpipeError, UserError, WorkspaceNotFoundError
+from mlpipe_jupyter.store import FINAL_STATUSES as FINAL
 POLL_SECONDS = 0.2
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -25,7 +25,7 @@ def _out(text: str = "") -> None:
 
 
 def _workspace(args):
-    from .core.workspace import Workspace
+    from mlpipe_jupyter.sdk.workspace import Workspace
 
     try:
         return Workspace.from_config(args.workspace)
@@ -36,7 +36,7 @@ def _workspace(args):
 
 
 def _get_run(ws, run_id):
-    from .tracking.run import Run
+    from mlpipe_jupyter.sdk.run import Run
 
     return Run.get(ws, run_id)
 
@@ -89,7 +89,7 @@ def _wait_until_final(store, run_id, timeout=None, each_poll=None) -> str:
 
 # -- init -----------------------------------------------------------------------------------------------------
 def cmd_init(args) -> int:
-    from .core.workspace import Workspace
+    from mlpipe_jupyter.sdk.workspace import Workspace
 
     root = os.path.abspath(args.path)
     name = args.name or os.path.basename(root) or "workspace"
@@ -107,10 +107,10 @@ def _experiment_name(args) -> str:
 
 
 def _load_pipeline(ws, path):
-    from .core.pipeline import Pipeline
+    from mlpipe_jupyter.sdk.pipeline import Pipeline
 
     if str(path).endswith(".ipynb"):  # the pipeline a notebook records with %%step cells
-        from .notebook.notebook_meta import load_notebook_pipeline
+        from mlpipe_jupyter.notebook.notebook_meta import load_notebook_pipeline
 
         return load_notebook_pipeline(ws, path)
     try:
@@ -131,7 +131,7 @@ def _print_event(event, lock):
 
 
 def cmd_run(args) -> int:
-    from .core.parameters import parse_assignments
+    from mlpipe_jupyter.sdk.parameters import parse_assignments
 
     params = parse_assignments(args.param)
     ws = _workspace(args)
@@ -139,10 +139,10 @@ def cmd_run(args) -> int:
     if args.detach:
         return _run_detached(ws, args, experiment_name)
 
-    from .running.events import bus
-    from .running.runner import active_execution
-    from .tracking.experiment import Experiment
-    from .tracking.report import run_text
+    from mlpipe_jupyter.running.events import bus
+    from mlpipe_jupyter.running.runner import active_execution
+    from mlpipe_jupyter.sdk.experiment import Experiment
+    from mlpipe_jupyter.tracking.report import run_text
 
     pipeline = _load_pipeline(ws, args.pipeline_file)
     experiment = Experiment(ws, experiment_name)
@@ -243,8 +243,8 @@ def cmd_runs(args) -> int:
 
 # -- show -----------------------------------------------------------------------------------------------------
 def cmd_show(args) -> int:
-    from .tracking.report import run_text
-    from .tracking.run import PipelineRun
+    from mlpipe_jupyter.tracking.report import run_text
+    from mlpipe_jupyter.sdk.run import PipelineRun
 
     ws = _workspace(args)
     run = _get_run(ws, args.run_id)
@@ -393,7 +393,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from mlpipe_jupyter import __version__
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--workspace", "-w", metavar="PATH", default=argparse.SUPPRESS,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from ..errors import UserError
+from mlpipe_jupyter.errors import UserError
 
 # Anchored with \Z, not $, which would also match before a trailing newline.
 STEP_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")

@@ -99,7 +99,7 @@ class _ContextRun:
     def get_metrics(self, name=None):
         if self._dir is None:
             return {k: v[0] if len(v) == 1 else v for k, v in self._offline_metrics.items() if name in (None, k)}
-        from .run import metrics_from_records
+        from mlpipe_jupyter.sdk.run import metrics_from_records
 
         recs = []
         path = self._dir / METRICS_FILE
@@ -133,7 +133,7 @@ class _DatasetView:
         self.path, self.options = path, options
 
     def to_pandas_dataframe(self):
-        from ..core.data import read_delimited
+        from mlpipe_jupyter.sdk.data import read_delimited
 
         return read_delimited([self.path], self.options)
 

@@ -14,9 +14,9 @@ import re
 import shutil
 from pathlib import Path
 
-from ..errors import DatastorePathError, UserError
-from ..secrets import MASK, looks_secret
-from .names import check_registry_name
+from mlpipe_jupyter.errors import DatastorePathError, UserError
+from mlpipe_jupyter.secrets import MASK, looks_secret
+from mlpipe_jupyter.model.names import check_registry_name
 
 DEFAULT_DATASTORE = "workspaceblobstore"
 _session_secrets: dict[tuple[str, str], dict] = {}
@@ -197,7 +197,7 @@ class Datastore:
 
     # -- Azure ML SDK v1 surface ----------------------------------------------------------------------
     def upload_files(self, files, relative_root=None, target_path=None, overwrite=False, show_progress=True):
-        from .data import DataReference
+        from mlpipe_jupyter.sdk.data import DataReference
 
         for f in files:
             f = Path(f)
@@ -211,7 +211,7 @@ class Datastore:
         return DataReference(self, path_on_datastore=target_path)
 
     def upload(self, src_dir, target_path=None, overwrite=False, show_progress=True):
-        from .data import DataReference
+        from mlpipe_jupyter.sdk.data import DataReference
 
         src_dir = Path(src_dir)
         if not src_dir.is_dir():
@@ -259,7 +259,7 @@ class Datastore:
         return count
 
     def path(self, path=None, data_reference_name=None):
-        from .data import DataReference
+        from mlpipe_jupyter.sdk.data import DataReference
 
         return DataReference(self, data_reference_name=data_reference_name, path_on_datastore=path)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 import os
 import re
 
-from ..errors import UserError
-from .compute import target_name
-from .data import (DataReference, DatasetConsumptionConfig, InputBinding, OutputFileDatasetConfig, PipelineData,
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.sdk.compute import target_name
+from mlpipe_jupyter.sdk.data import (DataReference, DatasetConsumptionConfig, InputBinding, OutputFileDatasetConfig, PipelineData,
                    fit_name)
-from .names import check_step_name
-from .parameters import PipelineParameter
-from .run_config import RunConfiguration
+from mlpipe_jupyter.model.names import check_step_name
+from mlpipe_jupyter.sdk.parameters import PipelineParameter
+from mlpipe_jupyter.sdk.run_config import RunConfiguration
 
 
 class PythonScriptStep:
@@ -75,7 +75,7 @@ class PythonScriptStep:
             elif isinstance(item, DatasetConsumptionConfig):
                 out.append((item.name, item.dataset, item.mode))
             else:
-                from .data import AbstractDataset
+                from mlpipe_jupyter.sdk.data import AbstractDataset
 
                 if isinstance(item, AbstractDataset):
                     out.append((item.name or "dataset", item, "mount"))

@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import UserError
-from ..secrets import MASK, masked_variables, recall, remember, unmask
-from .names import check_registry_name
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.secrets import MASK, masked_variables, recall, remember, unmask
+from mlpipe_jupyter.model.names import check_registry_name
 
 # Names of the environments shipped with the package; users cannot register names with these prefixes.
 CURATED_PREFIX = "MLPipe-"
@@ -312,14 +312,14 @@ class Environment:
     # -- building ahead of time ------------------------------------------------------------------------------
     def build(self, workspace, image_build_compute=None, show_output=True):
         """Build the Docker image of this environment now (``mlpipe/env:<hash>``); reused when it exists."""
-        from ..compute.envbuild import build_image
+        from mlpipe_jupyter.compute.envbuild import build_image
 
         return build_image(self, log=print if show_output else None)
 
     def build_local(self, workspace, platform=None, useDocker=False, pushImageToWorkspaceAcr=False,
                     show_output=True, **kwargs):
         """Build what local compute uses (a cached virtualenv), or the image with ``useDocker=True``."""
-        from ..compute.envbuild import build_image, build_venv
+        from mlpipe_jupyter.compute.envbuild import build_image, build_venv
 
         log = print if show_output else None
         if useDocker:

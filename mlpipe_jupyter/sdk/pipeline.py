@@ -1,9 +1,9 @@
 """Pipeline: a set of steps joined by data links. Plain data; nothing here runs anything."""
 from __future__ import annotations
 
-from ..errors import PipelineValidationError, UserError
-from .data import PipelineData
-from .step import PythonScriptStep
+from mlpipe_jupyter.errors import PipelineValidationError, UserError
+from mlpipe_jupyter.sdk.data import PipelineData
+from mlpipe_jupyter.sdk.step import PythonScriptStep
 
 
 def _flatten(steps):
@@ -103,7 +103,7 @@ class Pipeline:
     # -- checks ------------------------------------------------------------------------------------------
     def validate(self, raise_on_error=False) -> list[str]:
         """Every problem at once (Azure returns a list too); empty when the pipeline can run."""
-        from ..planning.validation import validate_pipeline
+        from mlpipe_jupyter.planning.validation import validate_pipeline
 
         problems = validate_pipeline(self)
         if problems and raise_on_error:
@@ -112,35 +112,35 @@ class Pipeline:
 
     # -- format --------------------------------------------------------------------------------------------
     def to_dict(self, base_dir=None) -> dict:
-        from .pipeline_format import pipeline_to_dict
+        from mlpipe_jupyter.sdk.pipeline_format import pipeline_to_dict
 
         return pipeline_to_dict(self, base_dir)
 
     def save(self, path, format=None) -> None:
-        from .pipeline_format import save_pipeline
+        from mlpipe_jupyter.sdk.pipeline_format import save_pipeline
 
         save_pipeline(self, path, format)
 
     @staticmethod
     def load(workspace, path) -> "Pipeline":
-        from .pipeline_format import load_pipeline
+        from mlpipe_jupyter.sdk.pipeline_format import load_pipeline
 
         return load_pipeline(workspace, path)
 
     @staticmethod
     def from_dict(workspace, data, base_dir=".") -> "Pipeline":
-        from .pipeline_format import pipeline_from_dict
+        from mlpipe_jupyter.sdk.pipeline_format import pipeline_from_dict
 
         return pipeline_from_dict(workspace, data, base_dir)
 
     def designer(self, experiment="designer"):
         """A canvas of this pipeline for the notebook: ``display(pipeline.designer())`` edits it by mouse."""
-        from ..notebook.designer import Designer
+        from mlpipe_jupyter.notebook.designer import Designer
 
         return Designer(self, experiment=experiment)
 
     def submit(self, experiment_name, **kwargs):
-        from ..tracking.experiment import Experiment
+        from mlpipe_jupyter.sdk.experiment import Experiment
 
         return Experiment(self.workspace, experiment_name).submit(self, **kwargs)
 

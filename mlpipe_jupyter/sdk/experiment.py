@@ -5,8 +5,8 @@ import os
 import re
 import time
 
-from ..errors import UserError
-from ..secrets import MASK, looks_secret
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.secrets import MASK, looks_secret
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 
@@ -25,13 +25,13 @@ class Experiment:
 
         Everything is checked first: an invalid pipeline raises and leaves no run behind.
         """
-        from ..compute import backends_for
-        from ..core.pipeline import Pipeline
-        from ..core.run_config import ScriptRunConfig
-        from ..planning.planner import make_plan, script_plan
-        from ..running.runner import RunExecution
-        from .run import PipelineRun, Run
-        from .store import hostname, new_id, process_start_time
+        from mlpipe_jupyter.compute import backends_for
+        from mlpipe_jupyter.sdk.pipeline import Pipeline
+        from mlpipe_jupyter.sdk.run_config import ScriptRunConfig
+        from mlpipe_jupyter.planning.planner import make_plan, script_plan
+        from mlpipe_jupyter.running.runner import RunExecution
+        from mlpipe_jupyter.sdk.run import PipelineRun, Run
+        from mlpipe_jupyter.store import hostname, new_id, process_start_time
 
         ws = self.workspace
         store = ws._store
@@ -78,7 +78,7 @@ class Experiment:
         return Run(self, run_id) if single else PipelineRun(self, run_id)
 
     def get_runs(self, type=None, tags=None, properties=None, include_children=False):
-        from .run import run_from_row
+        from mlpipe_jupyter.sdk.run import run_from_row
 
         for row in self.workspace._store.list_runs(self.name):
             yield run_from_row(self.workspace, row)

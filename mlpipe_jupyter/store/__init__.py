@@ -32,7 +32,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ..errors import UserError
+from mlpipe_jupyter.errors import UserError
 
 SCHEMA_VERSION = 1
 

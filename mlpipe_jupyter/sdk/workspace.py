@@ -7,9 +7,9 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import UserError, WorkspaceNotFoundError
-from ..tracking.store import Store
-from .compute import list_targets
+from mlpipe_jupyter.errors import UserError, WorkspaceNotFoundError
+from mlpipe_jupyter.store import Store
+from mlpipe_jupyter.sdk.compute import list_targets
 
 WORKSPACE_DIR = ".mlpipe"
 _stores: dict[str, Store] = {}
@@ -36,7 +36,7 @@ def remove_leftover_containers(store, recovered: list[dict]) -> None:
     targets = list_targets(store)
     kinds = {targets.get(r["details"].get("compute_target"), {}).get("kind") for r in recovered}
     if "docker" in kinds:
-        from ..compute.docker import sweep_orphans  # the Docker SDK loads only when a Docker step was cut short
+        from mlpipe_jupyter.compute.docker import sweep_orphans  # the Docker SDK loads only when a Docker step was cut short
 
         sweep_orphans()
 
@@ -98,7 +98,7 @@ class Workspace:
             os.replace(tmp, config)
         ws = Workspace(root)
         if "workspaceblobstore" not in ws.datastores:
-            from .datastore import Datastore
+            from mlpipe_jupyter.data.datastore import Datastore
 
             Datastore.register_local(ws, "workspaceblobstore", folder / "datastores" / "workspaceblobstore")
             ws.set_default_datastore("workspaceblobstore")
@@ -122,13 +122,13 @@ class Workspace:
     # -- registries ------------------------------------------------------------------------------------
     @property
     def datastores(self) -> dict:
-        from .datastore import Datastore
+        from mlpipe_jupyter.data.datastore import Datastore
 
         names = [r["name"] for r in self._store.db.execute("SELECT name FROM datastores ORDER BY name")]
         return {n: Datastore(self, n) for n in names}
 
     def get_default_datastore(self):
-        from .datastore import Datastore
+        from mlpipe_jupyter.data.datastore import Datastore
 
         row = self._store.db.execute("SELECT name FROM datastores WHERE is_default=1").fetchone()
         if row is None:
@@ -147,14 +147,14 @@ class Workspace:
 
     @property
     def experiments(self) -> dict:
-        from ..tracking.experiment import Experiment
+        from mlpipe_jupyter.sdk.experiment import Experiment
 
         rows = self._store.db.execute("SELECT name FROM experiments WHERE archived=0 ORDER BY name")
         return {r["name"]: Experiment(self, r["name"]) for r in rows}
 
     @property
     def datasets(self) -> dict:
-        from .dataset_registry import list_datasets
+        from mlpipe_jupyter.data.datasets import list_datasets
 
         return list_datasets(self)
 

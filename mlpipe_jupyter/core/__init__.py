@@ -1,1 +1,0 @@
-"""The model: workspace, datastores, data, steps, pipelines, parameters, environments. Runs nothing."""
