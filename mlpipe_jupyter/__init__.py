@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 _NAMES = {
     "Workspace": "sdk.workspace",
-    "Datastore": "data.datastore",
+    "Datastore": "sdk.datastore",
     "DataReference": "sdk.data",
     "PipelineData": "sdk.data",
     "OutputFileDatasetConfig": "sdk.data",

@@ -140,7 +140,7 @@ def cmd_run(args) -> int:
         return _run_detached(ws, args, experiment_name)
 
     from mlpipe_jupyter.running.events import bus
-    from mlpipe_jupyter.running.runner import active_execution
+    from mlpipe_jupyter.running.control import active_execution
     from mlpipe_jupyter.sdk.experiment import Experiment
     from mlpipe_jupyter.tracking.report import run_text
 

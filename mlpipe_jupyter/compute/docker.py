@@ -21,9 +21,9 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from mlpipe_jupyter.sdk.environment import Environment, default_environment
+from mlpipe_jupyter.model.environment import EnvironmentDefinition, default_environment
 from mlpipe_jupyter.errors import UserError
-from mlpipe_jupyter.running.protocol import Job
+from mlpipe_jupyter.running.protocol import ComputeBackend, Job, register
 from mlpipe_jupyter.running.step_files import chown_tree
 from mlpipe_jupyter.store import hostname, process_start_time
 from mlpipe_jupyter.compute import envbuild
@@ -49,22 +49,25 @@ def container_path(kind: str, name: str, host: Path) -> str:
     return f"/mlpipe/{kind}s/{name}/{Path(host).name}"
 
 
-class DockerBackend:
+@register("docker")
+class DockerBackend(ComputeBackend):
     """The ``docker`` kind of compute target."""
 
-    name = "docker"
     inputs_read_only = True  # inputs are read-only bind mounts
 
     def __init__(self, workspace=None, target_name="docker", config: dict | None = None):
-        self.workspace = workspace
-        self.target_name = target_name
-        self.config = dict(config or {})
+        super().__init__(workspace, target_name, config)
         if isinstance(self.config.get("environment"), str):  # a registered environment, by name
-            self.config["environment"] = Environment.get(workspace, self.config["environment"]).to_dict()
+            self.config["environment"] = EnvironmentDefinition.get(workspace, self.config["environment"]).to_dict()
         self._swept = False
 
+    @classmethod
+    def recover(cls, runs: list[dict]) -> None:
+        """A runner that died left its containers running: remove them (and every orphan of this host)."""
+        sweep_orphans()
+
     # -- before anything runs -------------------------------------------------------------------------------
-    def check(self, step_name: str, env: Environment) -> None:
+    def check(self, step_name: str, env: EnvironmentDefinition) -> None:
         """Missing engine or image: one clear error naming the step and environment, before the run starts."""
         env = step_environment_for(env, self.config)
         problem = envbuild.engine_problem()
@@ -129,10 +132,10 @@ class DockerBackend:
         return spec
 
 
-def step_environment_for(env: Environment, config: dict) -> Environment:
+def step_environment_for(env: EnvironmentDefinition, config: dict) -> EnvironmentDefinition:
     target_env = config.get("environment")
     if isinstance(target_env, dict) and env.content_hash == default_environment().content_hash:
-        return Environment.from_dict(target_env)
+        return EnvironmentDefinition.from_dict(target_env)
     return env
 
 

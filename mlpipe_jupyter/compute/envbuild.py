@@ -30,7 +30,7 @@ from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.running.step_output import stream_lines
 from mlpipe_jupyter.secrets import redact_environment
 from mlpipe_jupyter.store import hostname, process_start_time
-from mlpipe_jupyter.compute.local import start_process
+from mlpipe_jupyter.compute.process import start_process
 
 DEFAULT_BASE_IMAGE = os.environ.get("MLPIPE_DOCKER_BASE_IMAGE", "mlpipe/base:bookworm")
 IMAGE_REPOSITORY = "mlpipe/env"

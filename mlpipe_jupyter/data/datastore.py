@@ -7,7 +7,6 @@ registering the datastore again.
 """
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import re
@@ -61,46 +60,51 @@ def _secret_query_key(key: str) -> bool:
 
 
 class Datastore:
-    """A registered datastore of a workspace (``Datastore(ws, name)`` looks one up)."""
+    """A registered datastore of a workspace (``Datastore(ws, name)`` looks one up): where its files are,
+    and copying files in and out. The SDK's ``Datastore`` adds Azure's methods that return data
+    references; ``workspace`` is anything with the workspace's store, path and name."""
 
     def __init__(self, workspace, name: str | None = None):
+        store = workspace._store
         if name is None:  # as in Azure ML: no name means the workspace's default datastore
-            row = workspace._store.db.execute("SELECT name FROM datastores WHERE is_default=1").fetchone()
-            name = row["name"] if row is not None else DEFAULT_DATASTORE
-        row = workspace._store.db.execute("SELECT * FROM datastores WHERE name=?", (name,)).fetchone()
-        if row is None:
-            known = ", ".join(sorted(workspace.datastores)) or "none"
+            name = store.default_datastore_name() or DEFAULT_DATASTORE
+        record = store.datastore(name)
+        if record is None:
+            known = ", ".join(store.datastore_names()) or "none"
             raise UserError(f"No datastore named '{name}' is registered in workspace '{workspace.name}' (known: {known}).")
         self.workspace = workspace
         self.name = name
-        self.datastore_type = row["kind"]
-        config = json.loads(row["config"])
+        self.datastore_type = record["kind"]
+        config = record["config"]
+        if not isinstance(config.get("url"), str):
+            raise UserError(f"Datastore '{name}' is damaged in the workspace database (it has no URL); register it "
+                            "again with overwrite=True.")
         self.url = config["url"]
         self._public_options = config.get("storage_options", {})
         self._secret_names = config.get("secret_options", [])
         self._fs = None
         self._root = None
 
-    @staticmethod
-    def get(workspace, datastore_name: str) -> "Datastore":
-        return Datastore(workspace, datastore_name)
+    @classmethod
+    def get(cls, workspace, datastore_name: str) -> "Datastore":
+        return cls(workspace, datastore_name)
 
-    @staticmethod
-    def get_default(workspace) -> "Datastore":
-        return workspace.get_default_datastore()
+    @classmethod
+    def get_default(cls, workspace) -> "Datastore":
+        return cls(workspace)
 
     # -- registration -------------------------------------------------------------------------------
-    @staticmethod
-    def register_local(workspace, name: str, path, overwrite: bool = False) -> "Datastore":
+    @classmethod
+    def register_local(cls, workspace, name: str, path, overwrite: bool = False) -> "Datastore":
         check_registry_name("Datastore", name)  # before its folder is made
         path = Path(path)
         if not path.is_absolute():
             path = (Path(workspace.path) / path).resolve()
         path.mkdir(parents=True, exist_ok=True)
-        return Datastore._register(workspace, name, "local", str(path), {}, overwrite)
+        return cls._register(workspace, name, "local", str(path), {}, overwrite)
 
-    @staticmethod
-    def register_fsspec(workspace, name: str, url: str, overwrite: bool = False, **storage_options) -> "Datastore":
+    @classmethod
+    def register_fsspec(cls, workspace, name: str, url: str, overwrite: bool = False, **storage_options) -> "Datastore":
         import fsspec
 
         check_registry_name("Datastore", name)
@@ -108,32 +112,24 @@ class Datastore:
             fsspec.core.url_to_fs(url, **storage_options)
         except (ImportError, ValueError) as e:
             raise UserError(f"Datastore '{name}': fsspec cannot open {_masked_url(url)!r}: {e}") from None
-        return Datastore._register(workspace, name, "fsspec", url, storage_options, overwrite)
+        return cls._register(workspace, name, "fsspec", url, storage_options, overwrite)
 
-    @staticmethod
-    def _register(workspace, name, kind, url, storage_options, overwrite):
+    @classmethod
+    def _register(cls, workspace, name, kind, url, storage_options, overwrite):
         secret = {k: v for k, v in storage_options.items() if _holds_secret(k, v)}
         public = {k: v for k, v in storage_options.items() if k not in secret}
         stored_url = _masked_url(url)
         config = {"url": stored_url, "storage_options": public, "secret_options": sorted(secret)}
         if stored_url != url:
             secret[_URL_KEY] = url
-        store = workspace._store
-        stored = json.dumps(config)
-        with store.tx() as db:
-            row = db.execute("SELECT config FROM datastores WHERE name=?", (name,)).fetchone()
-            if row is not None and json.loads(row["config"]) != config and not overwrite:
-                raise UserError(
-                    f"A datastore named '{name}' is already registered with another location; "
-                    "pass overwrite=True to replace it.")
-            db.execute("INSERT OR REPLACE INTO datastores(name, kind, config, is_default) VALUES(?,?,?,"
-                       "COALESCE((SELECT is_default FROM datastores WHERE name=?), 0))",
-                       (name, kind, stored, name))
+        if not workspace._store.register_datastore(name, kind, config, overwrite):
+            raise UserError(f"A datastore named '{name}' is already registered with another location; "
+                            "pass overwrite=True to replace it.")
         if secret:
             _session_secrets[(str(workspace.path), name)] = secret
         else:
             _session_secrets.pop((str(workspace.path), name), None)
-        return Datastore(workspace, name)
+        return cls(workspace, name)
 
     # -- file system --------------------------------------------------------------------------------
     @property
@@ -195,10 +191,9 @@ class Datastore:
     def exists(self, path_on_datastore: str | None) -> bool:
         return self.fs.exists(self.resolve(path_on_datastore))
 
-    # -- Azure ML SDK v1 surface ----------------------------------------------------------------------
-    def upload_files(self, files, relative_root=None, target_path=None, overwrite=False, show_progress=True):
-        from mlpipe_jupyter.sdk.data import DataReference
-
+    # -- copying in and out -----------------------------------------------------------------------------
+    def put_files(self, files, relative_root=None, target_path=None, overwrite=False, show_progress=True) -> None:
+        """Files into ``target_path``, under their path relative to ``relative_root`` (else their name)."""
         for f in files:
             f = Path(f)
             if not f.is_file():
@@ -208,18 +203,15 @@ class Datastore:
                 raise UserError(f"upload_files: {str(f)!r} is not under relative_root {str(relative_root)!r}.")
             dest = self.resolve(posixpath.join(target_path or "", rel.replace(os.sep, "/")))
             self._put(str(f), dest, overwrite, show_progress)
-        return DataReference(self, path_on_datastore=target_path)
 
-    def upload(self, src_dir, target_path=None, overwrite=False, show_progress=True):
-        from mlpipe_jupyter.sdk.data import DataReference
-
+    def put_folder(self, src_dir, target_path=None, overwrite=False, show_progress=True) -> None:
+        """A folder's files into ``target_path``, keeping their relative paths."""
         src_dir = Path(src_dir)
         if not src_dir.is_dir():
             raise UserError(f"upload: {str(src_dir)!r} is not a folder.")
         for f in sorted(p for p in src_dir.rglob("*") if p.is_file()):
             rel = f.relative_to(src_dir).as_posix()
             self._put(str(f), self.resolve(posixpath.join(target_path or "", rel)), overwrite, show_progress)
-        return DataReference(self, path_on_datastore=target_path)
 
     def _put(self, src, dest, overwrite, show_progress):
         fs = self.fs
@@ -257,17 +249,6 @@ class Datastore:
             if show_progress:
                 print(f"Downloaded {self.name}:{rel}")
         return count
-
-    def path(self, path=None, data_reference_name=None):
-        from mlpipe_jupyter.sdk.data import DataReference
-
-        return DataReference(self, data_reference_name=data_reference_name, path_on_datastore=path)
-
-    def as_mount(self):
-        return self.path().as_mount()
-
-    def as_download(self, path_on_compute=None):
-        return self.path().as_download(path_on_compute)
 
     def __repr__(self):
         return f"Datastore(name={self.name!r}, type={self.datastore_type!r}, url={self.url!r})"

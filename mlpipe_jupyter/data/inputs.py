@@ -1,6 +1,7 @@
 """External inputs (datastore paths and datasets): where they are on this machine, and their fingerprint.
 
-Local data is used in place and fingerprinted by content (with the stat cache). Data on other fsspec
+They come as a pipeline document's data entries (``data_reference`` and ``dataset``, see
+model/document.py). Local data is used in place and fingerprinted by content (with the stat cache). Data on other fsspec
 file systems is fingerprinted from the file system's own file identity (``ukey``: size, mtime, ETag)
 and downloaded once per fingerprint into the workspace cache.
 """
@@ -14,9 +15,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlpipe_jupyter.sdk.data import AbstractDataset, DataReference, TabularDataset
+from mlpipe_jupyter.data.datastore import Datastore
+from mlpipe_jupyter.data.fingerprint import path_fingerprint
+from mlpipe_jupyter.data.registered import registered_dataset
 from mlpipe_jupyter.errors import UserError
-from mlpipe_jupyter.planning.fingerprint import path_fingerprint
 
 
 @dataclass
@@ -78,15 +80,11 @@ def _publish(tmp: Path, final: Path) -> None:
             raise
 
 
-def _dataset_sources(workspace, dataset, what) -> list[tuple[Path, str]]:
+def _dataset_sources(workspace, sources: list, what) -> list[tuple[Path, str]]:
     out = []
-    for src in dataset.sources:
+    for src in sources:
         if "datastore" in src:
-            ds = src.get("_ds")
-            if ds is None:
-                from mlpipe_jupyter.data.datastore import Datastore
-
-                ds = Datastore(workspace, src["datastore"])
+            ds = src.get("_ds") or Datastore(workspace, src["datastore"])
             out.append(_datastore_source(workspace, ds, src["path"], what))
         elif "path" in src:
             p = Path(src["path"])
@@ -117,17 +115,30 @@ def _link_tree(src: Path, dest: Path) -> None:
             os.symlink(os.path.join(dirpath, name), here / name)
 
 
-def dataset_local_paths(workspace, dataset) -> list[str]:
-    return [str(p) for p, _ in _dataset_sources(workspace, dataset, f"Dataset {dataset.name or ''}".strip())]
+def dataset_definition(workspace, entry: dict) -> tuple[str, dict, str]:
+    """(kind, definition, label) of a dataset entry: a registered one by name and version, else its own."""
+    if entry.get("name") and entry.get("version") is not None and not entry.get("sources"):
+        record = registered_dataset(workspace._store, entry["name"], entry["version"])
+        return record["kind"], record["definition"], f"dataset {entry['name']}:{record['version']}"
+    label = f"dataset {entry['name']}:{entry.get('version')}" if entry.get("name") else "dataset"
+    return entry.get("dataset_type", "file"), entry, label
 
 
-def resolve_external(workspace, data, what: str) -> ExternalInput:
-    """Local path and fingerprint of a DataReference or dataset input; raises a UserError naming ``what``."""
-    if isinstance(data, DataReference):
-        path, fp = _datastore_source(workspace, data.datastore, data.path_on_datastore, what)
-        return ExternalInput(path, fp, f"{data.datastore.name}:{data.path_on_datastore or ''}")
-    if isinstance(data, AbstractDataset):
-        sources = _dataset_sources(workspace, data, what)
+def dataset_local_paths(workspace, definition: dict, what: str = "Dataset") -> list[str]:
+    """Where a dataset's files are on this machine (downloaded first when they are elsewhere)."""
+    return [str(p) for p, _ in _dataset_sources(workspace, definition.get("sources") or [], what)]
+
+
+def resolve_external(workspace, entry: dict, what: str) -> ExternalInput:
+    """Local path and fingerprint of a ``data_reference`` or ``dataset`` entry; a UserError naming ``what``."""
+    kind = entry.get("kind")
+    if kind == "data_reference":
+        datastore = entry.get("_ds") or Datastore(workspace, entry.get("datastore"))
+        path, fp = _datastore_source(workspace, datastore, entry.get("path"), what)
+        return ExternalInput(path, fp, f"{datastore.name}:{entry.get('path') or ''}")
+    if kind == "dataset":
+        dataset_kind, definition, label = dataset_definition(workspace, entry)
+        sources = _dataset_sources(workspace, definition.get("sources") or [], what)
         if not sources:
             raise UserError(f"{what}: the dataset has no files.")
         if len(sources) == 1:
@@ -143,7 +154,6 @@ def resolve_external(workspace, data, what: str) -> ExternalInput:
                     _publish(tmp, path)
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
-        label = f"dataset {data.name}:{data.version}" if data.name else "dataset"
-        kind = "tabular" if isinstance(data, TabularDataset) else "file"
-        return ExternalInput(Path(path), fp, label, kind, data.options)
-    raise UserError(f"{what}: {data!r} is not external data.")
+        return ExternalInput(Path(path), fp, label, "tabular" if dataset_kind == "tabular" else "file",
+                             definition.get("options") or {})
+    raise UserError(f"{what}: data of kind {kind!r} is not external data.")

@@ -473,7 +473,7 @@ class Designer:
 
     def run_step(self, name, onward=False):
         """Run one step (``onward``: and what follows it); the steps feeding it reuse their latest results."""
-        from mlpipe_jupyter.sdk.pipeline_format import pipeline_from_dict
+        from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
         from mlpipe_jupyter.sdk.experiment import Experiment
 
         base = self.source.base_dir
@@ -546,7 +546,7 @@ class Designer:
         run = self._current_run()
         doc = run._row["details"]["pipeline"]
         base = os.getcwd()  # where the submitting kernel saved the pipeline's relative folders from
-        from mlpipe_jupyter.sdk.pipeline_format import pipeline_from_dict
+        from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
 
         pipeline_from_dict(self.workspace, doc, base)  # refuse a run whose pipeline no longer loads
         if isinstance(self.source, NotebookSource):
@@ -590,7 +590,7 @@ def _node_word(status: str, reused: bool) -> str:
 
 def clone_run(run):
     """A new, editable ``Pipeline`` with the steps and links of a submitted pipeline run."""
-    from mlpipe_jupyter.sdk.pipeline_format import pipeline_from_dict
+    from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
 
     details = run._row["details"] or {}
     if "pipeline" not in details:

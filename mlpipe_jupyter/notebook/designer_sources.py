@@ -52,7 +52,7 @@ class PipelineSource:
         return set()
 
     def commit(self, new_doc: dict, renamed=None) -> None:
-        from mlpipe_jupyter.sdk.pipeline_format import pipeline_from_dict
+        from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
 
         fresh = pipeline_from_dict(self.workspace, new_doc, base_dir=self.base_dir)
         self.pipeline._steps[:] = fresh.steps

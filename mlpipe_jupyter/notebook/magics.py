@@ -44,11 +44,8 @@ def _quiet_help(func):
 
 def latest_output_path(store, step_name: str, output: str, experiment: str):
     """Where the latest completed run of ``step_name`` (this experiment first) keeps ``output``."""
-    row = store.db.execute(
-        "SELECT o.digest FROM runs r JOIN outputs o ON o.run_id = r.id WHERE r.kind='step' AND r.name=? "
-        "AND r.status='Completed' AND o.name=? ORDER BY (r.experiment=?) DESC, r.created DESC LIMIT 1",
-        (step_name, output, experiment)).fetchone()
-    return None if row is None else store.data_path(row["digest"]) / output
+    digest = store.latest_output_digest(step_name, output, experiment)
+    return None if digest is None else store.data_path(digest) / output
 
 
 @magics_class
@@ -201,7 +198,8 @@ class PipelineMagics(Magics):
 
     def run_single_step(self, name):
         """``--run``: this step alone, now, reading its upstream data from the latest runs."""
-        from mlpipe_jupyter.sdk.pipeline_format import FORMAT_VERSION, pipeline_from_dict
+        from mlpipe_jupyter.model.document import FORMAT_VERSION
+        from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
         from mlpipe_jupyter.sdk.experiment import Experiment
 
         state, ws = self.state, self.workspace

@@ -275,7 +275,7 @@ class RunMonitor:
 
     # -- coalescing (one small thread per live monitor) -------------------------------------------------------
     def _flusher(self):
-        from mlpipe_jupyter.running.runner import active_execution
+        from mlpipe_jupyter.running.control import active_execution
 
         while not self._stopped.is_set():
             woke = self._wake.wait(TICK_SECONDS)

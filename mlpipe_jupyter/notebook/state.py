@@ -9,7 +9,9 @@ import os
 from pathlib import Path
 
 from mlpipe_jupyter.model.names import check_relative_script, check_step_name
-from mlpipe_jupyter.sdk.pipeline_format import FORMAT_VERSION, pipeline_from_dict, read_pipeline_document
+from mlpipe_jupyter.model.document import FORMAT_VERSION
+from mlpipe_jupyter.model.format import read_document
+from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
 from mlpipe_jupyter.errors import PipelineValidationError, UserError
 from mlpipe_jupyter.secrets import MASK, looks_secret
 from mlpipe_jupyter.notebook import designer_model as dm
@@ -101,7 +103,7 @@ class NotebookPipeline:
         what = f"Step '{step}' input '{name}'"
         if source.startswith("dataset:"):
             ds_name, _, version = source[len("dataset:"):].partition(":")
-            from mlpipe_jupyter.data.datasets import get_dataset
+            from mlpipe_jupyter.sdk.datasets import get_dataset
 
             ds = get_dataset(self.workspace, ds_name, version or "latest")  # unknown names fail now
             return {"kind": "dataset", "dataset_type": ds.kind, "name": ds_name, "version": version or "latest",
@@ -146,7 +148,7 @@ class NotebookPipeline:
         path = Path(path)
         if not path.is_absolute():
             path = self.notebook_dir / path
-        doc = read_pipeline_document(path)
+        doc = read_document(path)
         try:
             self.load_doc(doc, path.parent)
         except UserError as e:

@@ -1,27 +1,28 @@
-"""The planner: from a pipeline to a plan the runner can execute, with everything checked first.
+"""The planner: from a pipeline document to a plan the runner can execute, with everything checked first.
 
-Planning validates the pipeline, resolves parameter values, snapshots each source directory once
-and fingerprints external data, so bad input fails here, before any step starts. The reuse decision
-of a step that depends on another step's fresh output is taken by ``reuse.decide`` when that output
-exists; every decision carries its reason.
+Planning validates the document (model/validation.py, then what needs this machine: scripts, source
+folders, compute targets), resolves parameter values, snapshots each source directory once and
+fingerprints external data, so bad input fails here, before any step starts. The reuse decision of
+a step that depends on another step's fresh output is taken by ``reuse.decide`` when that output
+exists; every decision carries its reason. ``workspace`` is anything with the workspace's store,
+folder, path and compute targets.
 """
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlpipe_jupyter.sdk.data import (AbstractDataset, DataReference, DatasetConsumptionConfig, InputBinding,
-                         OutputFileDatasetConfig, PipelineData)
-from mlpipe_jupyter.sdk.environment import Environment
-from mlpipe_jupyter.sdk.parameters import PipelineParameter
-from mlpipe_jupyter.errors import PipelineValidationError, UserError
-from mlpipe_jupyter.secrets import MASK, looks_secret, unmask
-from mlpipe_jupyter.planning.fingerprint import path_fingerprint
+from mlpipe_jupyter.data.datastore import Datastore
+from mlpipe_jupyter.data.fingerprint import path_fingerprint
 from mlpipe_jupyter.data.inputs import ExternalInput, resolve_external
+from mlpipe_jupyter.errors import PipelineValidationError, UserError
+from mlpipe_jupyter.model import graph, validation
+from mlpipe_jupyter.model.document import (PipelineDocument, data_ref, input_items, input_name_for,
+                                           is_directory, output_names)
+from mlpipe_jupyter.model.environment import EnvironmentDefinition, default_environment
 from mlpipe_jupyter.planning.snapshot import Snapshot, take_snapshot
-from mlpipe_jupyter.planning.validation import topological_order
+from mlpipe_jupyter.secrets import MASK, looks_secret, unmask
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class StepPlan:
     inputs: list[InputPlan]
     outputs: list[OutputPlan]
     compute_target: str
-    environment: Environment
+    environment: EnvironmentDefinition
     allow_reuse: bool
     timeout: float | None
     upstream: list[str]
@@ -87,6 +88,9 @@ class StepPlan:
             "environment": self.environment.content_hash,
             "compute": self.compute_identity,
         }
+        interpreter = self.environment.interpreter_identity()
+        if interpreter is not None:  # so a miss can say which interpreter it was
+            manifest["interpreter"] = interpreter
         environment_secrets = {n: fp for (kind, n), fp in secret.items() if kind == "environment"}
         if environment_secrets:  # their values are not in the environment's hash
             manifest["environment_secrets"] = environment_secrets
@@ -117,38 +121,7 @@ class Plan:
         return seen
 
 
-def _render(value, params: dict, used: dict, step_name: str):
-    """An argument as the script sees it: parameter values inline, data as a path placeholder."""
-    if isinstance(value, PipelineParameter):
-        used[value.name] = params[value.name]
-        return str(params[value.name])
-    if isinstance(value, InputBinding):
-        return Ref("input", value.input_name)
-    if isinstance(value, DatasetConsumptionConfig):
-        return Ref("input", value.name)
-    if isinstance(value, DataReference):
-        return Ref("input", value.data_reference_name)
-    if isinstance(value, PipelineData):
-        return value  # decided by the caller: an output or an input of this step
-    if isinstance(value, AbstractDataset):
-        return Ref("input", value.name or "dataset")
-    if isinstance(value, (str, int, float, bool)):
-        return str(value)
-    raise UserError(f"Step '{step_name}': argument {value!r} is not a string, number, parameter or data object.")
-
-
-def compute_identity(target: dict) -> dict:
-    """The part of a compute target that can change a step's result: its kind and the image or
-    environment it gives steps that name none (not its name, limits or concurrency)."""
-    config = target.get("config") or {}
-    identity = {"kind": target["kind"]}
-    for key in ("image", "environment"):
-        if config.get(key):
-            identity[key] = config[key]
-    return identity
-
-
-def _secret_fingerprints(store, env_vars: dict, parameters: dict, environment: Environment) -> dict:
+def _secret_fingerprints(store, env_vars: dict, parameters: dict, environment: EnvironmentDefinition) -> dict:
     out = {}
     for kind, values in (("env", env_vars), ("param", parameters), ("environment", environment.environment_variables)):
         for name, value in values.items():
@@ -157,122 +130,180 @@ def _secret_fingerprints(store, env_vars: dict, parameters: dict, environment: E
     return out
 
 
-def make_plan(pipeline, pipeline_parameters: dict | None = None) -> Plan:
-    workspace = pipeline.workspace
+def workspace_problems(doc: PipelineDocument, targets: dict) -> list[str]:
+    """What the document asks of this machine and workspace: source folders and scripts that exist,
+    hash paths, and compute targets the workspace has."""
+    found = []
+    for s in doc.get("steps") or []:
+        name, folder, script = s.get("name"), s.get("source_directory") or ".", s.get("script") or ""
+        if not validation.is_relative_script(script):
+            pass  # the document's own problem, said by model/validation.py
+        elif not os.path.isdir(folder):
+            found.append(f"Step '{name}': source directory '{folder}' does not exist.")
+        elif not os.path.isfile(os.path.join(folder, script)):
+            found.append(f"Step '{name}': script '{script}' not found in '{folder}'.")
+        for hp in s.get("hash_paths") or []:
+            if not os.path.exists(os.path.join(folder, hp)):
+                found.append(f"Step '{name}': hash path '{hp}' not found in '{folder}'.")
+    for s in doc.get("steps") or []:
+        target = s.get("compute_target") or "local"
+        if target not in targets:
+            found.append(f"Step '{s.get('name')}' names compute target '{target}', which the workspace does not "
+                         f"have (known: {', '.join(sorted(targets))}).")
+    return found
+
+
+def document_problems(workspace, doc: PipelineDocument) -> list[str]:
+    """Every problem of a document: its own, then what it asks of this machine (``Pipeline.validate``)."""
+    found = validation.problems(doc)
+    if found == ["The pipeline has no steps."]:
+        return found
+    return found + workspace_problems(doc, workspace.compute_targets)
+
+
+def used_parameters(doc: PipelineDocument) -> dict:
+    """The pipeline parameters some step uses, name -> default, in the order steps name them."""
+    declared = doc.get("parameters") or {}
+    used = {}
+    for s in doc.get("steps") or []:
+        for item in list(s.get("arguments") or []) + list((s.get("params") or {}).values()):
+            if isinstance(item, dict) and "param" in item:
+                used.setdefault(item["param"], (declared.get(item["param"]) or {}).get("default"))
+    return used
+
+
+class _StepPlanner:
+    """Turns one step entry into a StepPlan; collects problems instead of stopping at the first."""
+
+    def __init__(self, workspace, doc, params, snapshots, identities, problems):
+        self.workspace, self.doc, self.params, self.snapshots = workspace, doc, params, snapshots
+        self.identities, self.problems = identities, problems
+        self.data = doc.get("data") or {}
+        self.producers = graph.producers(doc)
+
+    def plan(self, s: dict, upstream: list[str]) -> StepPlan:
+        name = s["name"]
+        outputs = output_names(s)
+        used: dict = {}
+        inputs = self._inputs(s)
+        arguments, template = [], []
+        for a in s.get("arguments") or []:
+            value = self._render(a, s, outputs, used)
+            arguments.append(value)
+            template.append(f"<param:{a['param']}>" if isinstance(a, dict) and "param" in a else value)
+        env_vars = {}
+        for key, value in (s.get("params") or {}).items():
+            env_vars[f"AML_PARAMETER_{key}"] = self._render(value, s, outputs, used)
+        for pname in list(used):  # parameters used in arguments reach the script as variables too
+            env_vars.setdefault(f"AML_PARAMETER_{pname}", str(self.params[pname]))
+        for key, value in (s.get("environment_variables") or {}).items():
+            try:  # RunConfiguration.environment_variables, as in Azure ML
+                env_vars.setdefault(str(key), unmask(str(key), str(value), f"Step '{name}'"))
+            except ValueError as e:
+                self.problems.append(str(e))
+        environment = self._environment(s)
+        for inp in inputs:
+            env_vars[f"AZUREML_DATAREFERENCE_{inp.name}"] = Ref("input", inp.name)
+        output_plans = []
+        for out in outputs:
+            env_vars[f"AZUREML_DATAREFERENCE_{out}"] = Ref("output", out)
+            output_plans.append(self._output(out))
+        folder = s.get("source_directory") or "."
+        store = self.workspace._store
+        hash_paths = {hp: path_fingerprint(store, Path(folder) / hp) for hp in s.get("hash_paths") or []}
+        return StepPlan(
+            name=name, script=s["script"], snapshot=self.snapshots[folder], arguments=arguments, env_vars=env_vars,
+            parameters=used, inputs=inputs, outputs=output_plans, compute_target=s.get("compute_target") or "local",
+            environment=environment, allow_reuse=s.get("allow_reuse", True),
+            timeout=s.get("max_run_duration_seconds"), upstream=upstream, hash_paths=hash_paths,
+            argument_template=template,
+            compute_identity=self.identities[s.get("compute_target") or "local"],
+            secret_fingerprints=_secret_fingerprints(store, env_vars, used, environment),
+        )
+
+    def _inputs(self, s) -> list[InputPlan]:
+        inputs = []
+        for as_name, data_name, mode in input_items(s, self.data):
+            if data_name in self.producers:
+                inputs.append(InputPlan(as_name, mode, upstream=self.producers[data_name], output=data_name))
+                continue
+            try:
+                ext = resolve_external(self.workspace, self.data[data_name], f"Step '{s['name']}' input '{as_name}'")
+            except UserError as e:
+                self.problems.append(str(e))
+                continue
+            inputs.append(InputPlan(as_name, mode, external=ext))
+        return inputs
+
+    def _render(self, value, s, outputs, used):
+        """An argument or param as the script sees it: parameter values inline, data as a path placeholder."""
+        if isinstance(value, dict) and "param" in value:
+            used[value["param"]] = self.params[value["param"]]
+            return str(self.params[value["param"]])
+        name = data_ref(value)
+        if name is not None:
+            if name in outputs:
+                return Ref("output", name)
+            return Ref("input", value.get("as") or input_name_for(s, name))
+        if isinstance(value, (str, int, float, bool)):
+            return str(value)
+        self.problems.append(f"Step '{s['name']}': argument {value!r} is not a string, number, parameter or data.")
+        return str(value)
+
+    def _environment(self, s) -> EnvironmentDefinition:
+        entry = s.get("environment")
+        env = EnvironmentDefinition.from_dict(entry) if entry else default_environment()
+        try:
+            return env.with_secrets(self.workspace, f"Step '{s['name']}'")
+        except UserError as e:
+            self.problems.append(str(e))
+            return env
+
+    def _output(self, name) -> OutputPlan:
+        entry = self.data.get(name) or {}
+        destination = None
+        if entry.get("destination"):
+            dest = entry["destination"]
+            destination = (Datastore(self.workspace, dest.get("datastore")), dest["path"])
+        return OutputPlan(name, is_directory(self.doc, name), destination, entry.get("register_as"))
+
+
+def make_plan(workspace, doc: PipelineDocument, pipeline_parameters: dict | None = None,
+              identities: dict | None = None) -> Plan:
+    """The plan of a document whose source folders are absolute; raises PipelineValidationError listing
+    every problem, before anything runs. ``identities``: compute target name -> what of it enters the
+    reuse key (its backend's ``identity()``; by default the target's kind)."""
     store = workspace._store
-    pipeline.validate(raise_on_error=True)
-    declared = pipeline.parameters()
+    targets = workspace.compute_targets
+    identities = identities or {name: {"kind": t["kind"]} for name, t in targets.items()}
+    problems = document_problems(workspace, doc)
+    if problems:
+        raise PipelineValidationError(problems)
+    declared = used_parameters(doc)
     overrides = dict(pipeline_parameters or {})
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
         raise PipelineValidationError([f"Parameter '{n}' was given at submit, but no step uses a PipelineParameter "
                                        f"named '{n}' (known: {', '.join(sorted(declared)) or 'none'})." for n in unknown])
-    params = {n: overrides.get(n, p.default_value) for n, p in declared.items()}
-    problems = []
+    params = {n: overrides.get(n, default) for n, default in declared.items()}
     for n, value in params.items():  # a secret-looking parameter saved with a pipeline was stored masked
         try:
             params[n] = unmask(n, value, f"Pipeline parameter '{n}'") if looks_secret(n) else value
         except ValueError as e:
             problems.append(str(e))
 
-    targets = workspace.compute_targets
     snapshots: dict[str, Snapshot] = {}
-    for s in pipeline.steps:
-        if s.source_directory not in snapshots:
-            snapshots[s.source_directory] = take_snapshot(store, Path(s.source_directory))
+    for s in doc["steps"]:
+        folder = s.get("source_directory") or "."
+        if folder not in snapshots:
+            snapshots[folder] = take_snapshot(store, Path(folder))
 
-    producers = pipeline.producers()
-    step_plans: dict[str, StepPlan] = {}
-    for s in pipeline.steps:
-        used: dict = {}
-        output_names = {o.name for o in s.outputs}
-        inputs = []
-        for input_name, data, mode in s.input_items():
-            if isinstance(data, PipelineData):
-                prod = producers[id(data)]
-                inputs.append(InputPlan(input_name, mode, upstream=prod.name, output=data.name))
-            else:
-                try:
-                    ext = resolve_external(workspace, data, f"Step '{s.name}' input '{input_name}'")
-                except UserError as e:
-                    problems.append(str(e))
-                    continue
-                inputs.append(InputPlan(input_name, mode, external=ext))
-        input_by_data = {}
-        for item in s.inputs:
-            if isinstance(item, PipelineData):
-                input_by_data[id(item)] = item.name
-
-        def data_ref(data):  # a data object in arguments or params: this step's output, or one of its inputs
-            if data.name in output_names:
-                return Ref("output", data.name)
-            return Ref("input", input_by_data.get(id(data), data.name))
-
-        arguments, template = [], []
-        for a in s.arguments:
-            r = _render(a, params, used, s.name)
-            if isinstance(r, PipelineData):
-                r = data_ref(r)
-            arguments.append(r)
-            template.append(f"<param:{a.name}>" if isinstance(a, PipelineParameter) else r)
-        env_vars = {}
-        for k, v in s.params.items():
-            r = _render(v, params, used, s.name)
-            env_vars[f"AML_PARAMETER_{k}"] = data_ref(r) if isinstance(r, PipelineData) else r
-        for p in s.parameters_used():
-            env_vars.setdefault(f"AML_PARAMETER_{p.name}", str(params[p.name]))
-            used[p.name] = params[p.name]
-        for k, v in (getattr(s.runconfig, "environment_variables", None) or {}).items():
-            try:  # RunConfiguration.environment_variables, as in Azure ML
-                env_vars.setdefault(str(k), unmask(str(k), str(v), f"Step '{s.name}'"))
-            except ValueError as e:
-                problems.append(str(e))
-        try:
-            environment = (s.runconfig.environment or Environment("user-managed")).with_secrets(
-                workspace, f"Step '{s.name}'")
-        except UserError as e:
-            problems.append(str(e))
-            environment = s.runconfig.environment or Environment("user-managed")
-        for inp in inputs:
-            env_vars[f"AZUREML_DATAREFERENCE_{inp.name}"] = Ref("input", inp.name)
-        outputs = []
-        for o in s.outputs:
-            env_vars[f"AZUREML_DATAREFERENCE_{o.name}"] = Ref("output", o.name)
-            dest = o.destination if isinstance(o, OutputFileDatasetConfig) else None
-            reg = o._register_as if isinstance(o, OutputFileDatasetConfig) else None
-            outputs.append(OutputPlan(o.name, o.is_directory, dest, reg))
-        hash_paths = {hp: path_fingerprint(store, Path(s.source_directory) / hp) for hp in s.hash_paths}
-        step_plans[s.name] = StepPlan(
-            name=s.name, script=s.script_name, snapshot=snapshots[s.source_directory], arguments=arguments,
-            env_vars=env_vars, parameters=used, inputs=inputs, outputs=outputs, compute_target=s.compute_target,
-            environment=environment, allow_reuse=s.allow_reuse,
-            timeout=s.runconfig.max_run_duration_seconds, upstream=[u.name for u in pipeline.upstream(s, producers)],
-            hash_paths=hash_paths, argument_template=template,
-            compute_identity=compute_identity(targets[s.compute_target]),
-            secret_fingerprints=_secret_fingerprints(store, env_vars, used, environment),
-        )
+    ups = graph.upstream(doc)
+    planner = _StepPlanner(workspace, doc, params, snapshots, identities, problems)
+    step_plans = {s["name"]: planner.plan(s, ups[s["name"]]) for s in doc["steps"]}
     if problems:
         raise PipelineValidationError(problems)
-
-    names = [s.name for s in pipeline.steps]
-    downstream = {n: [] for n in names}
-    for sp in step_plans.values():
-        for u in sp.upstream:
-            downstream[u].append(sp.name)
-    order = topological_order(names, downstream)
-    return Plan({n: step_plans[n] for n in order}, downstream, params, pipeline.description)
-
-
-def script_plan(workspace, config) -> Plan:
-    """A one-step plan for ``Experiment.submit(ScriptRunConfig(...))``."""
-    from mlpipe_jupyter.sdk.pipeline import Pipeline
-    from mlpipe_jupyter.sdk.step import PythonScriptStep
-
-    if not config.script:
-        raise UserError("ScriptRunConfig needs a script.")
-    base = os.path.splitext(os.path.basename(config.script))[0]
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", base).lstrip(".-") or "script"  # any file name makes a run name
-    step = PythonScriptStep(config.script, name=name,
-                            arguments=config.arguments, compute_target=config.compute_target,
-                            runconfig=config.run_config, source_directory=config.source_directory, allow_reuse=False)
-    return make_plan(Pipeline(workspace, [step]))
+    names = graph.step_names(doc)
+    downstream = graph.downstream(doc, ups)
+    order = graph.topological_order(names, downstream)
+    return Plan({n: step_plans[n] for n in order}, downstream, params, doc.get("description"))

@@ -15,7 +15,7 @@ import pathspec
 
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.store import Store
-from mlpipe_jupyter.planning.fingerprint import file_digests
+from mlpipe_jupyter.data.fingerprint import file_digests
 
 ALWAYS_IGNORED = [".mlpipe/", ".git/", "__pycache__/", "*.pyc", ".ipynb_checkpoints/", ".pytest_cache/"]
 MAX_SNAPSHOT_FILES = 2000

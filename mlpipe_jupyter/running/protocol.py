@@ -1,9 +1,10 @@
 """The compute protocol: the runner's only view of where a step runs.
 
-A backend turns a ``Job`` into a running process with ``start(job) -> Handle``. The handle yields
-what the step prints, waits for the exit code and cancels. A backend whose steps cannot change their
-inputs (read-only mounts) says so with ``inputs_read_only = True``; the runner checks the others. Paths in a job are host paths; a backend that runs
-elsewhere (a container, a cluster) maps them with ``job.argv(path_of)`` and ``job.environ(path_of)``.
+A backend (``ComputeBackend``, one module per kind, registered by kind) turns a ``Job`` into a running
+process with ``start(job) -> Handle``. The handle yields what the step prints, waits for the exit code
+and cancels. Paths in a job are host paths; a backend that runs elsewhere (a container, a cluster)
+maps them with ``job.argv(path_of)`` and ``job.environ(path_of)``, and brings back in ``collect`` what
+the step wrote there.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from mlpipe_jupyter.sdk.environment import Environment
+from mlpipe_jupyter.model.environment import EnvironmentDefinition
 from mlpipe_jupyter.planning.planner import Ref
 
 
@@ -28,7 +29,7 @@ class Job:
     run_dir: Path  # the step's run folder (metrics file, images, uploaded files); the runner keeps it after
     inputs: dict[str, Path]
     outputs: dict[str, Path]
-    environment: Environment
+    environment: EnvironmentDefinition
     input_datasets: dict = field(default_factory=dict)
     scratch: Path | None = None  # the step's private folder holding all of the above but inputs in place
 
@@ -57,7 +58,69 @@ class Handle(Protocol):
         """What crash recovery needs to kill this step later (``pgid``, ``pgid_start``), or {}."""
 
 
-class ComputeBackend(Protocol):
-    name: str
+class ComputeBackend:
+    """What every kind of compute target gives the runner; one subclass per kind, in one module, made
+    known with ``@register("kind")``.
 
-    def start(self, job: Job) -> Handle: ...
+    The stages, in the order a step meets them: ``identity`` (what of the target can change a result:
+    it enters the reuse key), ``check`` (before the run starts: fail fast, naming the step), ``capacity``
+    (steps at once), ``start`` (a running step, as a ``Handle``), ``collect`` (after the step ended:
+    bring what it wrote elsewhere, outputs, logs and metrics, into the job's folders on this host), and,
+    once a runner died, ``recover`` (remove what its steps left on the target)."""
+
+    kind = ""
+    inputs_read_only = False  # True when steps cannot change their inputs (read-only mounts)
+
+    def __init__(self, workspace, target_name: str, config: dict | None = None):
+        self.workspace = workspace
+        self.target_name = target_name
+        self.config = dict(config or {})
+
+    def identity(self) -> dict:
+        """The part of the target that can change a step's result: its kind and the image or environment
+        it gives steps that name none (not its name, limits or concurrency)."""
+        identity = {"kind": self.kind}
+        for key in ("image", "environment"):
+            if self.config.get(key):
+                identity[key] = self.config[key]
+        return identity
+
+    def check(self, step_name: str, environment: EnvironmentDefinition) -> None:
+        """Raise a UserError naming the step when it cannot run here; nothing by default."""
+
+    def capacity(self) -> int | None:
+        """How many steps may run on this target at once, over every run of this process (None: no limit)."""
+        limit = self.config.get("max_concurrency")
+        return int(limit) if limit else None
+
+    def start(self, job: Job) -> Handle:
+        raise NotImplementedError
+
+    def collect(self, job: Job, handle: Handle) -> None:
+        """After the step ended: what it wrote on another machine into ``job``'s folders; a backend whose
+        steps write on this host has nothing to do."""
+
+    @classmethod
+    def recover(cls, runs: list[dict]) -> None:
+        """Runs whose runner died (their rows): remove what their steps left running on targets of this kind."""
+
+
+_backends: dict[str, type[ComputeBackend]] = {}
+
+
+def register(kind: str):
+    """Class decorator: ``@register("docker")`` makes a backend the one for targets of that kind."""
+    def add(cls):
+        cls.kind = kind
+        _backends[kind] = cls
+        return cls
+
+    return add
+
+
+def backend_class(kind: str) -> type[ComputeBackend] | None:
+    return _backends.get(kind)
+
+
+def backend_kinds() -> list[str]:
+    return sorted(_backends)

@@ -20,24 +20,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlpipe_jupyter.data.datastore import Datastore
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.planning.planner import Plan, StepPlan
 from mlpipe_jupyter.planning.reuse import Decision, decide
 from mlpipe_jupyter.planning.snapshot import materialize
-from mlpipe_jupyter.sdk.context import METRICS_FILE
-from mlpipe_jupyter.store import make_writable
+from mlpipe_jupyter.running import control
+from mlpipe_jupyter.running.contract import METRICS_FILE
 from mlpipe_jupyter.running.events import Event, bus
 from mlpipe_jupyter.running.protocol import Job
 from mlpipe_jupyter.running.step_files import OutputRejected, collect_run_files, open_regular, output_digest
 from mlpipe_jupyter.running.step_output import LineSplitter, SecretMask
+from mlpipe_jupyter.store import make_writable
 
 LOG_NAME = "logs/std_log.txt"
 ERROR_TAIL_LINES = 20
 
 REMOTE_CANCEL_POLL_SECONDS = 0.5
 
-_active: dict[str, "RunExecution"] = {}
-_active_lock = threading.Lock()
 
 # Steps running per compute target that has a max_concurrency, over every run of this process.
 _target_busy: dict[tuple, int] = {}
@@ -56,11 +56,6 @@ def _claim_slot(key: tuple, limit: int | None) -> bool:
 def _release_slot(key: tuple) -> None:
     with _target_lock:
         _target_busy[key] = max(0, _target_busy.get(key, 0) - 1)
-
-
-def active_execution(run_id: str) -> "RunExecution | None":
-    with _active_lock:
-        return _active.get(run_id)
 
 
 @dataclass
@@ -88,11 +83,7 @@ class RunExecution:
         self.continue_on_step_failure = continue_on_step_failure
         self.max_concurrency = max(1, max_concurrency or os.cpu_count() or 1)
         self.single = single
-        targets = workspace.compute_targets
-        self._target_limits = {}
-        for sp in plan.steps.values():
-            limit = (targets.get(sp.compute_target, {}).get("config") or {}).get("max_concurrency")
-            self._target_limits[sp.compute_target] = int(limit) if limit else None
+        self._target_limits = {name: backend.capacity() for name, backend in backends.items()}
         self.done = threading.Event()
         self._cancel = threading.Event()
         self._cancel_reason = "Canceled by the user."
@@ -108,8 +99,7 @@ class RunExecution:
 
     # -- control ---------------------------------------------------------------------------------------
     def start(self):
-        with _active_lock:
-            _active[self.run_id] = self
+        control.register(self.run_id, self)
         self._thread.start()
 
     def cancel(self, reason: str = "Canceled by the user."):
@@ -150,8 +140,7 @@ class RunExecution:
             self._finish(internal_error=_internal_error(e))
         finally:
             self._metrics.close()
-            with _active_lock:
-                _active.pop(self.run_id, None)
+            control.unregister(self.run_id)
             self.done.set()
 
     def _slot_key(self, sp) -> tuple:
@@ -381,6 +370,8 @@ class RunExecution:
                     handle.wait()
                 if timer:
                     timer.cancel()
+                if handle is not None:  # what the step wrote elsewhere comes here before it is read
+                    backend.collect(job, handle)
                 notes = self._metrics.unfollow(run_id)
                 with self._handles_lock:
                     self._handles.pop(sp.name, None)
@@ -460,15 +451,15 @@ class RunExecution:
         return op.destination[1].replace("{run-id}", run_id).replace("{output-name}", op.name)
 
     def _register_output(self, op, run_id, committed: Path):
-        from mlpipe_jupyter.sdk.data import Dataset  # the SDK's registry; running must not import the facade at load time
-
+        """``register_on_complete``: a new version of a file dataset where the output was uploaded."""
         if op.destination is None:  # the outputs are recorded only after all are committed, so use the path
-            datastore = self.ws.get_default_datastore()
+            datastore = Datastore(self.ws)  # the workspace's default
             target = f"registered/{op.register_as}/{run_id}"
             _upload(datastore, committed, target)
         else:
             datastore, target = op.destination[0], self._destination_path(op, run_id)
-        Dataset.File.from_files((datastore, target)).register(self.ws, op.register_as, create_new_version=True)
+        definition = {"kind": "dataset", "dataset_type": "file", "sources": [{"datastore": datastore.name, "path": target}]}
+        self.store.register_dataset(op.register_as, "file", definition, None, None, new_version=True)
 
     @staticmethod
     def _keep_run_files(job: Job, run_dir: Path) -> list[str]:
@@ -525,9 +516,9 @@ def _sentence(text: str) -> str:
 
 def _upload(datastore, path: Path, target: str) -> None:
     if path.is_dir():
-        datastore.upload(path, target_path=target, overwrite=True, show_progress=False)
+        datastore.put_folder(path, target_path=target, overwrite=True, show_progress=False)
     else:
-        datastore.upload_files([path], target_path=target, overwrite=True, show_progress=False)
+        datastore.put_files([path], target_path=target, overwrite=True, show_progress=False)
 
 
 def _remove_tree(path: Path) -> None:

@@ -16,7 +16,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from mlpipe_jupyter.planning.fingerprint import manifest_digest
+from mlpipe_jupyter.data.fingerprint import manifest_digest
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC

@@ -1,8 +1,6 @@
 """Compute targets by name. ``local`` and ``docker`` always exist; other kinds plug in through compute/."""
 from __future__ import annotations
 
-import json
-import time
 
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.names import check_registry_name
@@ -32,9 +30,7 @@ class ComputeTarget:
                             "LocalCompute.provisioning_configuration(...) or DockerCompute.provisioning_configuration(...).")
         if name in BUILTIN_TARGETS:
             raise UserError(f"'{name}' is a built-in compute target; give your target another name.")
-        kind, config = provisioning_configuration.kind, json.dumps(provisioning_configuration.to_dict())
-        with workspace._store.tx() as db:
-            db.execute("INSERT OR REPLACE INTO compute_targets VALUES(?,?,?,?)", (name, kind, config, time.time()))
+        workspace._store.save_compute_target(name, provisioning_configuration.kind, provisioning_configuration.to_dict())
         return ComputeTarget(workspace, name)
 
     @staticmethod
@@ -54,8 +50,7 @@ class ComputeTarget:
     def delete(self):
         if self.name in BUILTIN_TARGETS:
             raise UserError(f"'{self.name}' is a built-in compute target and cannot be deleted.")
-        with self.workspace._store.tx() as db:
-            db.execute("DELETE FROM compute_targets WHERE name=?", (self.name,))
+        self.workspace._store.delete_compute_target(self.name)
 
     def __repr__(self):
         return f"ComputeTarget(name={self.name!r}, type={self.type!r})"
@@ -116,7 +111,5 @@ def target_name(compute_target) -> str:
 
 
 def list_targets(store) -> dict:
-    out = {name: {"kind": kind, "config": {}} for name, kind in BUILTIN_TARGETS.items()}
-    for r in store.db.execute("SELECT name, kind, config FROM compute_targets"):
-        out[r["name"]] = {"kind": r["kind"], "config": json.loads(r["config"])}
-    return out
+    """name -> {"kind", "config"}: the built-in targets and the registered ones."""
+    return {**{name: {"kind": kind, "config": {}} for name, kind in BUILTIN_TARGETS.items()}, **store.compute_targets()}

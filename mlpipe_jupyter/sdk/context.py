@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-METRICS_FILE = ".metrics.jsonl"
+from mlpipe_jupyter.running.contract import METRICS_FILE
 
 
 class _Named:
@@ -133,7 +133,7 @@ class _DatasetView:
         self.path, self.options = path, options
 
     def to_pandas_dataframe(self):
-        from mlpipe_jupyter.sdk.data import read_delimited
+        from mlpipe_jupyter.data.tables import read_delimited
 
         return read_delimited([self.path], self.options)
 

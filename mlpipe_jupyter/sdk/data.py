@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from mlpipe_jupyter.data.inputs import dataset_local_paths
+from mlpipe_jupyter.data.tables import read_delimited
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.names import DATA_NAME_MAX, check_registry_name
 from mlpipe_jupyter.model.names import check_data_name as _check_name
@@ -233,7 +235,7 @@ class AbstractDataset:
         return DatasetConsumptionConfig(self.name or "dataset", self, "download")
 
     def register(self, workspace, name, description=None, tags=None, create_new_version=False):
-        from mlpipe_jupyter.data.datasets import register_dataset
+        from mlpipe_jupyter.sdk.datasets import register_dataset  # the registry builds these objects: a cycle
 
         return register_dataset(workspace, self, name, description, tags, create_new_version)
 
@@ -248,9 +250,7 @@ class AbstractDataset:
 
     # -- reading (local use, and inside a step through Run.input_datasets) --------------------------------
     def _local_paths(self, workspace=None):
-        from mlpipe_jupyter.data.inputs import dataset_local_paths
-
-        return dataset_local_paths(workspace or self._workspace, self)
+        return dataset_local_paths(workspace or self._workspace, {"sources": self.sources})
 
     def __repr__(self):
         label = f"{self.name}:{self.version}" if self.name else "unregistered"
@@ -324,21 +324,6 @@ class TabularDataset(AbstractDataset):
         return FileDataset(self.sources, self.name, self.version)
 
 
-def read_delimited(paths, options: dict):
-    """One table from delimited files, each path a file or a folder of them (read in name order)."""
-    import os
-
-    import pandas as pd
-
-    sep = options.get("separator", ",")
-    header = 0 if options.get("header", True) else None
-    frames = []
-    for p in paths:
-        files = sorted(os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs) if os.path.isdir(p) else [p]
-        frames += [pd.read_csv(f, sep=sep, header=header) for f in files]
-    return pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0]
-
-
 class _FileFactory:
     @staticmethod
     def from_files(path, validate=True, partition_format=None, is_file=False):
@@ -370,12 +355,12 @@ class Dataset:
 
     @staticmethod
     def get_by_name(workspace, name, version="latest"):
-        from mlpipe_jupyter.data.datasets import get_dataset
+        from mlpipe_jupyter.sdk.datasets import get_dataset  # the registry builds these objects: a cycle
 
         return get_dataset(workspace, name, version)
 
     @staticmethod
     def get_all(workspace):
-        from mlpipe_jupyter.data.datasets import list_datasets
+        from mlpipe_jupyter.sdk.datasets import list_datasets  # the registry builds these objects: a cycle
 
         return list_datasets(workspace)

@@ -5,7 +5,17 @@ import os
 import re
 import time
 
+from mlpipe_jupyter.compute import backends_for, check_plan
 from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.model.document import relative_to
+from mlpipe_jupyter.model.format import for_storage
+from mlpipe_jupyter.planning.planner import make_plan
+from mlpipe_jupyter.running.runner import RunExecution
+from mlpipe_jupyter.sdk.pipeline import Pipeline
+from mlpipe_jupyter.sdk.run import PipelineRun, Run, run_from_row
+from mlpipe_jupyter.sdk.run_config import ScriptRunConfig
+from mlpipe_jupyter.sdk.step import PythonScriptStep
+from mlpipe_jupyter.store import hostname, new_id, process_start_time
 from mlpipe_jupyter.secrets import MASK, looks_secret
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
@@ -23,28 +33,21 @@ class Experiment:
                continue_on_step_failure=False, max_concurrency=None, **kwargs):
         """Start ``config`` (a Pipeline or a ScriptRunConfig) and return its run at once.
 
-        Everything is checked first: an invalid pipeline raises and leaves no run behind.
+        Everything is checked first: an invalid pipeline raises and leaves no run behind. The run
+        keeps the pipeline's document relative to the workspace, without secrets.
         """
-        from mlpipe_jupyter.compute import backends_for
-        from mlpipe_jupyter.sdk.pipeline import Pipeline
-        from mlpipe_jupyter.sdk.run_config import ScriptRunConfig
-        from mlpipe_jupyter.planning.planner import make_plan, script_plan
-        from mlpipe_jupyter.running.runner import RunExecution
-        from mlpipe_jupyter.sdk.run import PipelineRun, Run
-        from mlpipe_jupyter.store import hostname, new_id, process_start_time
-
         ws = self.workspace
         store = ws._store
         single = isinstance(config, ScriptRunConfig)
         if single:
-            plan = script_plan(ws, config)
+            doc = _script_pipeline(ws, config).to_document()
         elif isinstance(config, Pipeline):
             if config.workspace is not None and config.workspace.path != ws.path:
                 raise UserError("The pipeline belongs to another workspace than this experiment.")
-            plan = make_plan(config, pipeline_parameters)
+            doc = config.to_document()
         else:
             raise UserError(f"Experiment.submit takes a Pipeline or a ScriptRunConfig, not {type(config).__name__}.")
-        backends = backends_for(ws, plan)
+        plan, backends = plan_with_backends(ws, doc, pipeline_parameters)
 
         store.ensure_experiment(self.name)
         now = time.time()
@@ -62,7 +65,8 @@ class Experiment:
             rows = [dict(id=run_id, experiment=self.name, kind="pipeline", parent_id=None,
                          name=config.description or self.name, status="NotStarted", created=now,
                          details={"parameters": _masked_parameters(plan.parameters), "git": first.snapshot.git,
-                                  "pipeline": config.to_dict(), "regenerate_outputs": bool(regenerate_outputs)})]
+                                  "pipeline": relative_to(for_storage(doc), ws.path),
+                                  "regenerate_outputs": bool(regenerate_outputs)})]
             for i, (name, sp) in enumerate(plan.steps.items()):
                 rows.append(dict(id=step_run_ids[name], experiment=self.name, kind="step", parent_id=run_id,
                                  name=name, status="NotStarted", created=now + i * 1e-6,
@@ -78,26 +82,44 @@ class Experiment:
         return Run(self, run_id) if single else PipelineRun(self, run_id)
 
     def get_runs(self, type=None, tags=None, properties=None, include_children=False):
-        from mlpipe_jupyter.sdk.run import run_from_row
-
         for row in self.workspace._store.list_runs(self.name):
             yield run_from_row(self.workspace, row)
 
     def archive(self):
-        with self.workspace._store.tx() as db:
-            db.execute("UPDATE experiments SET archived=1 WHERE name=?", (self.name,))
+        self.workspace._store.set_experiment_archived(self.name, True)
 
     def reactivate(self, new_name=None):
-        with self.workspace._store.tx() as db:
-            db.execute("UPDATE experiments SET archived=0 WHERE name=?", (self.name,))
+        self.workspace._store.set_experiment_archived(self.name, False)
 
     @property
     def archived_time(self):
-        row = self.workspace._store.db.execute("SELECT archived FROM experiments WHERE name=?", (self.name,)).fetchone()
-        return bool(row and row["archived"])
+        return self.workspace._store.experiment_archived(self.name)
 
     def __repr__(self):
         return f"Experiment(name={self.name!r}, workspace={self.workspace.name!r})"
+
+
+def plan_with_backends(workspace, doc, pipeline_parameters=None, check=True):
+    """The plan of a document and the backends of its compute targets: each target's identity enters the
+    steps' reuse keys, and each backend checks its steps before anything runs (unless not ``check``)."""
+    known = workspace.compute_targets
+    names = [s.get("compute_target") or "local" for s in doc.get("steps") or []]
+    backends = backends_for(workspace, [n for n in names if n in known])  # unknown ones: validation says so
+    plan = make_plan(workspace, doc, pipeline_parameters, {n: b.identity() for n, b in backends.items()})
+    if check:
+        check_plan(backends, plan)
+    return plan, backends
+
+
+def _script_pipeline(workspace, config) -> Pipeline:
+    """A ScriptRunConfig as a one-step pipeline (its data objects in arguments work as in a step)."""
+    if not config.script:
+        raise UserError("ScriptRunConfig needs a script.")
+    base = os.path.splitext(os.path.basename(config.script))[0]
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", base).lstrip(".-") or "script"  # any file name makes a run name
+    step = PythonScriptStep(config.script, name=name, arguments=config.arguments, compute_target=config.compute_target,
+                            runconfig=config.run_config, source_directory=config.source_directory, allow_reuse=False)
+    return Pipeline(workspace, [step])
 
 
 def _step_details(sp) -> dict:

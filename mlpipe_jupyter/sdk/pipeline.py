@@ -1,8 +1,26 @@
-"""Pipeline: a set of steps joined by data links. Plain data; nothing here runs anything."""
+"""Pipeline: a set of steps joined by data links, and its document (model/document.py), both ways.
+
+``Pipeline.to_document()`` is what the planner plans: data listed once by name, folders absolute,
+secrets kept for this process. ``pipeline_from_dict`` builds the objects back, for a loaded file, the
+designer and the magics. Files keep folders relative to their own folder, so a pipeline folder can
+move, and no secret. Nothing here runs anything.
+"""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from mlpipe_jupyter.errors import PipelineValidationError, UserError
-from mlpipe_jupyter.sdk.data import PipelineData
+from mlpipe_jupyter.model.document import FORMAT_VERSION, PipelineDocument, absolute_from, relative_to
+from mlpipe_jupyter.model.format import check_version, for_storage, read_document, write_document
+from mlpipe_jupyter.planning.planner import document_problems
+from mlpipe_jupyter.sdk.data import (AbstractDataset, DataReference, DatasetConsumptionConfig, InputBinding,
+                                     OutputFileDatasetConfig, PipelineData)
+from mlpipe_jupyter.sdk.datasets import dataset_from_definition, get_dataset
+from mlpipe_jupyter.sdk.datastore import Datastore
+from mlpipe_jupyter.sdk.environment import Environment
+from mlpipe_jupyter.sdk.parameters import PipelineParameter
+from mlpipe_jupyter.sdk.run_config import RunConfiguration
 from mlpipe_jupyter.sdk.step import PythonScriptStep
 
 
@@ -103,46 +121,217 @@ class Pipeline:
     # -- checks ------------------------------------------------------------------------------------------
     def validate(self, raise_on_error=False) -> list[str]:
         """Every problem at once (Azure returns a list too); empty when the pipeline can run."""
-        from mlpipe_jupyter.planning.validation import validate_pipeline
-
-        problems = validate_pipeline(self)
+        problems = document_problems(self.workspace, self.to_document())
         if problems and raise_on_error:
             raise PipelineValidationError(problems)
         return problems
 
-    # -- format --------------------------------------------------------------------------------------------
-    def to_dict(self, base_dir=None) -> dict:
-        from mlpipe_jupyter.sdk.pipeline_format import pipeline_to_dict
+    # -- the document ----------------------------------------------------------------------------------------
+    def to_document(self) -> PipelineDocument:
+        """The document the planner plans: folders absolute, secrets in place (it stays in this process)."""
+        return pipeline_to_document(self)
 
+    def to_dict(self, base_dir=None) -> dict:
+        """The document as a file holds it: folders relative to ``base_dir`` (default: here), no secret."""
         return pipeline_to_dict(self, base_dir)
 
     def save(self, path, format=None) -> None:
-        from mlpipe_jupyter.sdk.pipeline_format import save_pipeline
-
         save_pipeline(self, path, format)
 
     @staticmethod
     def load(workspace, path) -> "Pipeline":
-        from mlpipe_jupyter.sdk.pipeline_format import load_pipeline
-
         return load_pipeline(workspace, path)
 
     @staticmethod
     def from_dict(workspace, data, base_dir=".") -> "Pipeline":
-        from mlpipe_jupyter.sdk.pipeline_format import pipeline_from_dict
-
         return pipeline_from_dict(workspace, data, base_dir)
 
     def designer(self, experiment="designer"):
-        """A canvas of this pipeline for the notebook: ``display(pipeline.designer())`` edits it by mouse."""
+        """A canvas of this pipeline for the notebook: ``display(pipeline.designer())`` edits it by mouse.
+
+        The one import of an entry point from the SDK: the designer is the notebook layer's, and this
+        verb is where notebook users look for it (listed as an exception in the layer contract)."""
         from mlpipe_jupyter.notebook.designer import Designer
 
         return Designer(self, experiment=experiment)
 
     def submit(self, experiment_name, **kwargs):
-        from mlpipe_jupyter.sdk.experiment import Experiment
+        from mlpipe_jupyter.sdk.experiment import Experiment  # an experiment submits pipelines: a cycle
 
         return Experiment(self.workspace, experiment_name).submit(self, **kwargs)
 
     def __repr__(self):
         return f"Pipeline({len(self._steps)} steps: {', '.join(s.name for s in self._steps)})"
+
+
+def pipeline_to_document(pipeline) -> PipelineDocument:
+    """The document of a pipeline, folders absolute and secrets in place (it stays in this process;
+    ``model.format.for_storage`` takes them out)."""
+    data: dict[str, dict] = {}
+    links: dict[str, PipelineData] = {}  # name -> the one intermediate data object saved under it
+    params = {name: p.to_dict() for name, p in pipeline.parameters().items()}
+
+    def add(name, obj):
+        """Data is saved once by name; two different things under one name would merge on loading."""
+        d = obj.to_dict()
+        if name in data and (data[name] != d or (isinstance(obj, PipelineData) and links.get(name) is not obj)):
+            raise UserError(f"The pipeline uses two different data objects named '{name}'; "
+                            "give each its own name so the saved file keeps them apart.")
+        data[name] = d
+        if isinstance(obj, PipelineData):
+            links[name] = obj
+
+    def ref(obj):
+        if isinstance(obj, PipelineParameter):
+            return {"param": obj.name}
+        if isinstance(obj, InputBinding):
+            add(obj.data.name, obj.data)
+            return {"data": obj.data.name, "as": obj.input_name, "mode": obj.mode}
+        if isinstance(obj, DatasetConsumptionConfig):
+            add(obj.name, obj.dataset)
+            return {"data": obj.name, "mode": obj.mode}
+        if isinstance(obj, (PipelineData, DataReference)):
+            add(obj.name, obj)
+            return {"data": obj.name}
+        if isinstance(obj, AbstractDataset):
+            key = obj.name or "dataset"
+            add(key, obj)
+            return {"data": key}
+        return obj
+
+    steps = []
+    for s in pipeline.steps:
+        d = {
+            "name": s.name,
+            "script": s.script_name,
+            "source_directory": str(s.source_directory),
+            "arguments": [ref(a) for a in s.arguments],
+            "inputs": [ref(i) for i in s.inputs],
+            "outputs": [ref(o) for o in s.outputs],
+            "compute_target": s.compute_target,
+            "allow_reuse": s.allow_reuse,
+        }
+        if s.params:
+            d["params"] = {k: ref(v) for k, v in s.params.items()}
+        if s.hash_paths:
+            d["hash_paths"] = list(s.hash_paths)
+        env = s.runconfig.environment
+        if env is not None and env.name != "user-managed":
+            d["environment"] = env.to_dict(secrets=True)
+        if s.runconfig.max_run_duration_seconds is not None:
+            d["max_run_duration_seconds"] = s.runconfig.max_run_duration_seconds
+        if getattr(s.runconfig, "environment_variables", None):
+            d["environment_variables"] = dict(s.runconfig.environment_variables)
+        if s.position:
+            d["position"] = dict(s.position)
+        steps.append(d)
+    return {"version": FORMAT_VERSION, "description": pipeline.description, "parameters": params,
+            "data": data, "steps": steps}
+
+
+def pipeline_to_dict(pipeline, base_dir=None) -> dict:
+    """The pipeline as a file holds it: folders relative to ``base_dir`` (default: here), no secret."""
+    return relative_to(for_storage(pipeline_to_document(pipeline)), base_dir or os.getcwd())
+
+
+def pipeline_from_dict(workspace, doc, base_dir="."):
+    """A ``Pipeline`` of SDK objects from a document whose folders are relative to ``base_dir``."""
+    check_version(doc, "A pipeline description")
+    try:
+        return _pipeline_from_dict(workspace, absolute_from(doc, base_dir))
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise UserError(f"The pipeline description is malformed ({type(e).__name__}: {e}).") from None
+
+
+def _pipeline_from_dict(workspace, doc):
+    params = {n: PipelineParameter(n, (v or {}).get("default")) for n, v in (doc.get("parameters") or {}).items()}
+    data_docs = doc.get("data") or {}
+    data: dict[str, object] = {}
+
+    def datastore(name):
+        return Datastore(workspace, name) if name else None
+
+    def make_data(name):
+        if name in data:
+            return data[name]
+        d = data_docs.get(name)
+        if d is None:
+            raise UserError(f"The pipeline refers to data '{name}', which its 'data' section does not define.")
+        kind = d.get("kind")
+        if kind == "pipeline_data":
+            obj = PipelineData(name, datastore=datastore(d.get("datastore")), is_directory=d.get("is_directory", True))
+        elif kind == "output_file_dataset":
+            dest = d.get("destination")
+            obj = OutputFileDatasetConfig(name, destination=(datastore(dest["datastore"]), dest["path"]) if dest else None)
+            if d.get("register_as"):
+                obj.register_on_complete(d["register_as"])
+        elif kind == "data_reference":
+            obj = DataReference(datastore(d["datastore"]), name, d.get("path"), d.get("mode", "mount"))
+        elif kind == "dataset":
+            if d.get("name") and d.get("version") is not None:
+                obj = get_dataset(workspace, d["name"], d["version"])
+            else:
+                obj = dataset_from_definition(workspace, d, d.get("dataset_type"))
+            obj = DatasetConsumptionConfig(name, obj)
+        else:
+            raise UserError(f"Data '{name}' in the pipeline has unknown kind {kind!r}.")
+        data[name] = obj
+        return obj
+
+    views: dict[tuple, object] = {}  # one object per (data, input name, mode), as in the saved pipeline
+
+    def deref(v):
+        if isinstance(v, dict) and "param" in v:
+            if v["param"] not in params:
+                raise UserError(f"The pipeline refers to parameter '{v['param']}', which it does not define.")
+            return params[v["param"]]
+        if isinstance(v, dict) and "data" in v:
+            obj = make_data(v["data"])
+            if isinstance(obj, DatasetConsumptionConfig):
+                key = (v["data"], None, v.get("mode", obj.mode))
+                return views.setdefault(key, DatasetConsumptionConfig(obj.name, obj.dataset, key[2]))
+            if "as" in v and isinstance(obj, PipelineData):
+                key = (v["data"], v["as"], v.get("mode", "mount"))
+                return views.setdefault(key, InputBinding(obj, key[1], key[2]))
+            return obj
+        return v
+
+    # outputs first, so PipelineData objects know their producer before inputs refer to them
+    steps = []
+    for sd in doc["steps"]:
+        if not isinstance(sd, dict) or "name" not in sd or "script" not in sd:
+            raise UserError(f"Each step in a pipeline needs 'name' and 'script'; got {sd!r}.")
+        rc = RunConfiguration()
+        if sd.get("environment"):
+            rc.environment = Environment.from_dict(sd["environment"])
+        rc.max_run_duration_seconds = sd.get("max_run_duration_seconds")
+        rc.environment_variables = dict(sd.get("environment_variables") or {})
+        step = PythonScriptStep(
+            sd["script"], name=sd["name"],
+            arguments=[deref(a) for a in sd.get("arguments") or []],
+            inputs=[deref(i) for i in sd.get("inputs") or []],
+            outputs=[deref(o) for o in sd.get("outputs") or []],
+            params={k: deref(v) for k, v in (sd.get("params") or {}).items()},
+            compute_target=sd.get("compute_target", "local"),
+            runconfig=rc,
+            source_directory=sd.get("source_directory", "."),
+            allow_reuse=sd.get("allow_reuse", True),
+            hash_paths=sd.get("hash_paths"),
+        )
+        step.position = sd.get("position")
+        steps.append(step)
+    return Pipeline(workspace, steps, description=doc.get("description"))
+
+
+def save_pipeline(pipeline, path, format=None) -> None:
+    path = Path(path)
+    write_document(pipeline_to_dict(pipeline, base_dir=path.parent), path, format)
+
+
+def load_pipeline(workspace, path):
+    path = Path(path)
+    doc = read_document(path)
+    try:
+        return pipeline_from_dict(workspace, doc, base_dir=path.parent)
+    except UserError as e:
+        raise UserError(f"Pipeline file '{path}': {e}") from None

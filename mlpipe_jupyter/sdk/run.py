@@ -91,7 +91,7 @@ class Run:
     def wait_for_completion(self, show_output=False, wait_post_processing=False, raise_on_error=True,
                             timeout_seconds=None):
         """Block until the run ends; with show_output, print its log lines as they come."""
-        from mlpipe_jupyter.running.runner import active_execution
+        from mlpipe_jupyter.running.control import active_execution
 
         top = self._top_id()
         unsubscribe = None
@@ -134,7 +134,7 @@ class Run:
         return row["parent_id"] or row["id"]
 
     def cancel(self):
-        from mlpipe_jupyter.running.runner import active_execution
+        from mlpipe_jupyter.running.control import active_execution
 
         execution = active_execution(self._top_id())
         if execution is not None:

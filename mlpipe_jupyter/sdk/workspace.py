@@ -7,9 +7,12 @@ import threading
 import time
 from pathlib import Path
 
+from mlpipe_jupyter import compute
 from mlpipe_jupyter.errors import UserError, WorkspaceNotFoundError
-from mlpipe_jupyter.store import Store
 from mlpipe_jupyter.sdk.compute import list_targets
+from mlpipe_jupyter.sdk.datasets import list_datasets
+from mlpipe_jupyter.sdk.datastore import Datastore
+from mlpipe_jupyter.store import Store
 
 WORKSPACE_DIR = ".mlpipe"
 _stores: dict[str, Store] = {}
@@ -25,20 +28,9 @@ def _open_store(folder: Path) -> Store:
         if store is None:
             store = _stores[key] = Store(folder)
     recovered = store.recover_orphans()
-    if recovered:
-        remove_leftover_containers(store, recovered)
+    if recovered:  # what those runs left on a compute target (a container) would run on unobserved
+        compute.recover(recovered, list_targets(store))
     return store
-
-
-def remove_leftover_containers(store, recovered: list[dict]) -> None:
-    """Containers of recovered steps would run on unobserved: remove them (only when one ran on Docker,
-    so opening a workspace never waits for an engine it does not use)."""
-    targets = list_targets(store)
-    kinds = {targets.get(r["details"].get("compute_target"), {}).get("kind") for r in recovered}
-    if "docker" in kinds:
-        from mlpipe_jupyter.compute.docker import sweep_orphans  # the Docker SDK loads only when a Docker step was cut short
-
-        sweep_orphans()
 
 
 def _workspace_name(config: Path) -> str:
@@ -98,8 +90,6 @@ class Workspace:
             os.replace(tmp, config)
         ws = Workspace(root)
         if "workspaceblobstore" not in ws.datastores:
-            from mlpipe_jupyter.data.datastore import Datastore
-
             Datastore.register_local(ws, "workspaceblobstore", folder / "datastores" / "workspaceblobstore")
             ws.set_default_datastore("workspaceblobstore")
         return ws
@@ -122,24 +112,17 @@ class Workspace:
     # -- registries ------------------------------------------------------------------------------------
     @property
     def datastores(self) -> dict:
-        from mlpipe_jupyter.data.datastore import Datastore
-
-        names = [r["name"] for r in self._store.db.execute("SELECT name FROM datastores ORDER BY name")]
-        return {n: Datastore(self, n) for n in names}
+        return {n: Datastore(self, n) for n in self._store.datastore_names()}
 
     def get_default_datastore(self):
-        from mlpipe_jupyter.data.datastore import Datastore
-
-        row = self._store.db.execute("SELECT name FROM datastores WHERE is_default=1").fetchone()
-        if row is None:
+        name = self._store.default_datastore_name()
+        if name is None:
             raise UserError(f"Workspace '{self.name}' has no default datastore.")
-        return Datastore(self, row["name"])
+        return Datastore(self, name)
 
     def set_default_datastore(self, name):
-        with self._store.tx() as db:
-            if db.execute("SELECT 1 FROM datastores WHERE name=?", (name,)).fetchone() is None:
-                raise UserError(f"No datastore named '{name}' to make the default.")
-            db.execute("UPDATE datastores SET is_default = (name = ?)", (name,))
+        if not self._store.set_default_datastore(name):
+            raise UserError(f"No datastore named '{name}' to make the default.")
 
     @property
     def compute_targets(self) -> dict:
@@ -147,15 +130,12 @@ class Workspace:
 
     @property
     def experiments(self) -> dict:
-        from mlpipe_jupyter.sdk.experiment import Experiment
+        from mlpipe_jupyter.sdk.experiment import Experiment  # experiments run in workspaces: a cycle
 
-        rows = self._store.db.execute("SELECT name FROM experiments WHERE archived=0 ORDER BY name")
-        return {r["name"]: Experiment(self, r["name"]) for r in rows}
+        return {name: Experiment(self, name) for name in self._store.experiment_names()}
 
     @property
     def datasets(self) -> dict:
-        from mlpipe_jupyter.data.datasets import list_datasets
-
         return list_datasets(self)
 
     def get_details(self) -> dict:

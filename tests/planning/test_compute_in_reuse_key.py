@@ -1,12 +1,12 @@
 """What a compute target can change about a result is part of the reuse key; its name is not."""
 from mlpipe_jupyter import (ComputeTarget, DockerCompute, Experiment, LocalCompute, Pipeline, PythonScriptStep)
-from mlpipe_jupyter.planning.planner import make_plan
+from mlpipe_jupyter.sdk.experiment import plan_with_backends
 from mlpipe_jupyter.planning.reuse import diff_manifests, reuse_key
 
 
 def _plan_manifest(workspace, src, target):
     step = PythonScriptStep("hello.py", name="hello", source_directory=str(src), compute_target=target)
-    plan = make_plan(Pipeline(workspace, [step]))
+    plan, _ = plan_with_backends(workspace, Pipeline(workspace, [step]).to_document(), check=False)
     return plan.steps["hello"].manifest({})
 
 

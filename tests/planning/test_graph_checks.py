@@ -1,6 +1,6 @@
 """Graph checks on big and small pipelines, without running anything."""
 from mlpipe_jupyter import Pipeline, PipelineData, PythonScriptStep
-from mlpipe_jupyter.planning.validation import find_cycle
+from mlpipe_jupyter.model.graph import find_cycle
 
 
 def test_find_cycle():

@@ -1,0 +1,229 @@
+"""The workspace database: one SQLite file in WAL mode, a connection per thread, write transactions,
+the schema, and SQLite's failures turned into one clear sentence naming the database."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from pathlib import Path
+
+from mlpipe_jupyter.errors import UserError
+
+
+SCHEMA_VERSION = 1
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS experiments(name TEXT PRIMARY KEY, created REAL, archived INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS runs(
+    id TEXT PRIMARY KEY, experiment TEXT, kind TEXT, parent_id TEXT, name TEXT,
+    status TEXT, created REAL, started REAL, ended REAL, error TEXT,
+    reuse_key TEXT, reused_from TEXT, reuse_reason TEXT,
+    runner_pid INTEGER, runner_start TEXT, host TEXT,
+    pgid INTEGER, pgid_start TEXT,
+    details TEXT DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS runs_reuse ON runs(reuse_key, status, ended);
+CREATE INDEX IF NOT EXISTS runs_parent ON runs(parent_id);
+CREATE INDEX IF NOT EXISTS runs_experiment ON runs(experiment, created);
+CREATE INDEX IF NOT EXISTS runs_name ON runs(name, kind, ended);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
+CREATE TABLE IF NOT EXISTS outputs(run_id TEXT, name TEXT, digest TEXT, PRIMARY KEY(run_id, name));
+CREATE TABLE IF NOT EXISTS metrics(run_id TEXT, seq INTEGER, name TEXT, kind TEXT, value TEXT, ts REAL);
+CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, seq);
+CREATE TABLE IF NOT EXISTS tags(run_id TEXT, key TEXT, value TEXT, PRIMARY KEY(run_id, key));
+CREATE TABLE IF NOT EXISTS file_hashes(
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER, digest TEXT);
+CREATE TABLE IF NOT EXISTS datastores(name TEXT PRIMARY KEY, kind TEXT, config TEXT, is_default INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS datasets(
+    name TEXT, version INTEGER, kind TEXT, definition TEXT, description TEXT, tags TEXT, created REAL,
+    PRIMARY KEY(name, version));
+CREATE TABLE IF NOT EXISTS compute_targets(name TEXT PRIMARY KEY, kind TEXT, config TEXT, created REAL);
+CREATE TABLE IF NOT EXISTS environments(
+    name TEXT, version INTEGER, hash TEXT, definition TEXT, created REAL, PRIMARY KEY(name, version));
+"""
+
+
+# The columns every table must have; a database without them was damaged or written by something else.
+_REQUIRED_COLUMNS = {
+    "meta": {"key", "value"},
+    "runs": {"id", "experiment", "kind", "parent_id", "name", "status", "created", "started", "ended", "error",
+             "reuse_key", "reused_from", "reuse_reason", "runner_pid", "runner_start", "host", "pgid", "pgid_start",
+             "details"},
+    "outputs": {"run_id", "name", "digest"},
+    "metrics": {"run_id", "seq", "name", "kind", "value", "ts"},
+    "tags": {"run_id", "key", "value"},
+    "file_hashes": {"path", "size", "mtime_ns", "ctime_ns", "ino", "digest"},
+    "datastores": {"name", "kind", "config", "is_default"},
+    "datasets": {"name", "version", "kind", "definition", "description", "tags", "created"},
+    "compute_targets": {"name", "kind", "config", "created"},
+    "environments": {"name", "version", "hash", "definition", "created"},
+}
+
+
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+
+
+class StoreError(UserError):
+    """The workspace database could not be read or written: damaged, full disk, locked or read-only."""
+
+
+def store_error(db_path, error: sqlite3.Error) -> StoreError:
+    """One sentence for what SQLite reports, naming the database and what to do."""
+    text = str(error)
+    low = text.lower()
+    if "full" in low:
+        what = (f"The disk of workspace database '{db_path}' is full ({text}); the run history could not be "
+                "written. Free some space; nothing half-written is reused.")
+    elif "locked" in low or "busy" in low:
+        what = (f"The workspace database '{db_path}' stayed locked by another process ({text}); try again when "
+                "that process has finished writing.")
+    elif "readonly" in low or "read-only" in low:
+        what = f"The workspace database '{db_path}' is read-only ({text}); make it writable by its owner."
+    elif isinstance(error, sqlite3.DatabaseError) and not isinstance(error, sqlite3.OperationalError) \
+            or any(w in low for w in ("not a database", "malformed", "no such table", "no such column",
+                                      "has no column", "corrupt", "unable to open")):
+        what = (f"The workspace database '{db_path}' is damaged ({text}). Move it aside to start a new history, "
+                "or restore a backup; run logs and files in the workspace's runs/ folder stay readable.")
+    else:
+        what = f"The workspace database '{db_path}' could not be used: {text}."
+    return StoreError(what)
+
+
+def _reported(method):
+    """The method, with SQLite's failures turned into one clear StoreError naming the database."""
+    def call(self, *args):
+        try:
+            return method(self, *args)
+        except sqlite3.Error as e:
+            raise store_error(getattr(self, "connection", self).db_path, e) from None
+
+    return call
+
+
+class _Cursor(sqlite3.Cursor):
+    """Reports SQLite failures as one clear StoreError, also while rows are fetched."""
+
+    execute = _reported(sqlite3.Cursor.execute)
+    executemany = _reported(sqlite3.Cursor.executemany)
+    __next__ = _reported(sqlite3.Cursor.__next__)
+    fetchone = _reported(sqlite3.Cursor.fetchone)
+    fetchall = _reported(sqlite3.Cursor.fetchall)
+
+
+class _Connection(sqlite3.Connection):
+    db_path = ""
+
+    def cursor(self, factory=_Cursor):
+        return super().cursor(factory)
+
+    def execute(self, sql, parameters=()):
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql, seq):
+        return self.cursor().executemany(sql, seq)
+
+    executescript = _reported(sqlite3.Connection.executescript)
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, PRIVATE_DIR)
+
+
+
+class Database:
+    """The database part of the store (mixed into ``Store``)."""
+
+    def _open_database(self) -> None:
+        self.db_path = self.root / "mlpipe.db"
+        self._make_database_private()
+        self._json_set = None
+        self.db.executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
+        with self.tx() as db:
+            db.execute("INSERT OR IGNORE INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self._check_schema()
+
+    def _make_database_private(self) -> None:
+        """SQLite gives its -wal and -shm files the mode of the database file, so that file comes first, 0600."""
+        if self.db_path.is_dir():
+            raise StoreError(f"The workspace database '{self.db_path}' is a folder, not a database file.")
+        try:
+            os.close(os.open(self.db_path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, PRIVATE_FILE))
+        except OSError as e:
+            raise StoreError(f"The workspace database '{self.db_path}' cannot be opened: {e.strerror or e}.") from None
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(f"{self.db_path}{suffix}", PRIVATE_FILE)
+
+    def _check_schema(self) -> None:
+        """A database of a newer version, or one missing our columns, is one clear error at open."""
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        try:
+            version = int(row["value"])
+        except (TypeError, ValueError):
+            raise StoreError(f"The workspace database '{self.db_path}' is damaged (its schema version "
+                             f"{None if row is None else row['value']!r} is not a number).") from None
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"The workspace database '{self.db_path}' was written by a newer mlpipe-jupyter "
+                             f"(schema {version}; this version reads up to {SCHEMA_VERSION}). Upgrade mlpipe-jupyter.")
+        for table, columns in _REQUIRED_COLUMNS.items():
+            have = {r["name"] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            missing = sorted(columns - have)
+            if missing:
+                raise StoreError(f"The workspace database '{self.db_path}' is damaged: table '{table}' lacks "
+                                 f"column{'s' if len(missing) > 1 else ''} {', '.join(missing)}. Move it aside to "
+                                 "start a new history, or restore a backup.")
+
+    # -- database ---------------------------------------------------------------------------
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None, check_same_thread=False,
+                                       factory=_Connection)
+            except sqlite3.Error as e:
+                raise store_error(self.db_path, e) from None
+            conn.db_path = str(self.db_path)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=60000")
+            self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def tx(self):
+        """A write transaction; IMMEDIATE so two processes never deadlock upgrading a read lock."""
+        db = self.db
+        if db.in_transaction:
+            yield db
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            if db.in_transaction:  # a failed write (a full disk) may have ended it already
+                with contextlib.suppress(StoreError):
+                    db.execute("ROLLBACK")
+            raise
+        else:
+            db.execute("COMMIT")
+
+    def close(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _has_json_set(self) -> bool:
+        if self._json_set is None:
+            try:
+                self.db.execute("SELECT json_set('{}', '$.a', json('1'))").fetchone()
+                self._json_set = True
+            except StoreError:
+                self._json_set = False
+        return self._json_set
+
