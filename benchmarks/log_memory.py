@@ -46,7 +46,7 @@ KERNEL = textwrap.dedent("""\
     import sys
     from pathlib import Path
     from mlpipe_jupyter import Experiment, Pipeline, PythonScriptStep, Workspace
-    from mlpipe_jupyter.running.runner import active_execution
+    from mlpipe_jupyter.running.control import active_execution
 
     def rss_kb():
         return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS:"))
