@@ -14,7 +14,7 @@ import threading
 import time
 
 from mlpipe_jupyter.errors import MlpipeError, UserError, WorkspaceNotFoundError
-from mlpipe_jupyter.store import FINAL_STATUSES as FINAL
+from mlpipe_jupyter.status import FINAL_STATUSES as FINAL
 POLL_SECONDS = 0.2
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 

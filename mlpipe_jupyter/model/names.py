@@ -7,6 +7,7 @@ these, keeps a name like ``../../x`` or ``a\\nb`` from ever reaching a path or a
 """
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 
@@ -86,3 +87,12 @@ def check_relative_script(script, where: str) -> str:
         raise UserError(f"{where}: script {script!r} must be a relative path inside its source directory "
                         "(no absolute path, no '..').")
     return script
+
+
+def fit_data_name(name: str, room: int = 0) -> str:
+    """A made-up data name cut to the length limit (leaving ``room`` for a suffix); a digest of the whole
+    keeps two long names apart."""
+    limit = DATA_NAME_MAX - room
+    if len(name) <= limit:
+        return name
+    return f"{name[:limit - 9]}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"

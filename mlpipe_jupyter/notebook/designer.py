@@ -4,7 +4,7 @@
 ipywidgets DOM widget (``DesignerCanvas``), drawn in the browser by cytoscape.js with the dagre layout
 and edgehandles for drawing links; the JupyterLab extension in ``labextension/`` ships that view.
 The browser sends what the user did (moved, linked, deleted, opened a step...) as messages; this
-side applies them to the pipeline through ``designer_model``, which refuses bad edits before
+side applies them to the pipeline through model/edits.py, which refuses bad edits before
 anything changes, and sends the new graph back. Run status travels in one ``status`` trait, set from
 the runner's event threads, so a busy kernel never delays it.
 """
@@ -19,7 +19,8 @@ import ipywidgets as widgets
 from traitlets import Bool, Dict, Instance, Int, List, Unicode
 
 from mlpipe_jupyter.errors import UserError
-from mlpipe_jupyter.notebook import designer_model as dm
+from mlpipe_jupyter.model import edits as dm
+from mlpipe_jupyter.notebook.canvas import STEP, graph_elements
 from mlpipe_jupyter.notebook.designer_sources import NotebookSource, PipelineSource, step_entry_for_file
 from mlpipe_jupyter.notebook.monitor import status_word
 
@@ -28,7 +29,7 @@ TAIL_LINES = 15
 
 
 class DesignerCanvas(widgets.DOMWidget):
-    """The graph view. ``graph`` holds nodes and edges (designer_model.graph_elements), ``status`` maps a
+    """The graph view. ``graph`` holds nodes and edges (canvas.graph_elements), ``status`` maps a
     step to ``{"status", "started", "ended"}``; ``selected`` comes back from the browser."""
 
     _model_name = Unicode("DesignerCanvasModel").tag(sync=True)
@@ -335,7 +336,7 @@ class Designer:
     def refresh(self):
         """Send the pipeline's current graph to the canvas (after any change, from anywhere)."""
         doc = self.source.doc()
-        self.canvas.graph = dm.graph_elements(doc)
+        self.canvas.graph = graph_elements(doc)
         notes = dm.dangling(doc)
         if notes and not self.message.value.startswith("<span style='color:#c62828'>"):
             self.say(" ".join(notes))
@@ -362,7 +363,7 @@ class Designer:
 
     def _ui_move(self, m):
         self.source.set_position(m["node"], {"x": round(float(m["x"]), 1), "y": round(float(m["y"]), 1)})
-        self.canvas.graph = dm.graph_elements(self.source.doc())
+        self.canvas.graph = graph_elements(self.source.doc())
 
     def _ui_link(self, m):
         result = {}
@@ -391,7 +392,7 @@ class Designer:
     # -- actions ---------------------------------------------------------------------------------------------
     def delete(self, ids):
         """Remove steps (``step:NAME``) and links (``edge:DATA:TARGET``); steps first, each checked."""
-        steps = [i[len(dm.STEP):] for i in ids if i.startswith(dm.STEP)]
+        steps = [i[len(STEP):] for i in ids if i.startswith(STEP)]
         edges = [i.split(":", 2)[1:] for i in ids if i.startswith("edge:")]
 
         def change(doc):
@@ -466,7 +467,7 @@ class Designer:
         return run
 
     def run_selected(self, onward=False):
-        steps = [i[len(dm.STEP):] for i in self.canvas.selected if i.startswith(dm.STEP)]
+        steps = [i[len(STEP):] for i in self.canvas.selected if i.startswith(STEP)]
         if len(steps) != 1:
             raise UserError("Select one step on the canvas first.")
         return self.run_step(steps[0], onward)

@@ -1,7 +1,7 @@
 """What a designer edits: a ``Pipeline`` object, or the notebook's pipeline that ``%%step`` records.
 
 Both are read as a pipeline-file document and take back an edited document, so every edit is
-written once (designer_model.py) and checked before it lands. ``listen`` tells the designer about
+written once (model/edits.py) and checked before it lands. ``listen`` tells the designer about
 changes made elsewhere (Python calls, magics), so a displayed canvas follows them.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ import weakref
 from pathlib import Path
 
 from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.model.edits import _data_name
 
 
 class PipelineSource:
@@ -194,7 +195,6 @@ def notebook_state_changed(state) -> None:
 
 def step_entry_for_file(path, workspace, name=None) -> dict:
     """A step entry for an existing ``.py`` script, or for a notebook (its code cells become a script)."""
-    from mlpipe_jupyter.notebook.designer_model import _data_name
 
     path = Path(path).resolve()
     if not path.is_file():

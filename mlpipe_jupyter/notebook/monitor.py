@@ -23,7 +23,7 @@ from collections import deque
 import ipywidgets as widgets
 
 from mlpipe_jupyter.running.events import bus
-from mlpipe_jupyter.store import FINAL_STATUSES
+from mlpipe_jupyter.status import FINAL_STATUSES
 
 FLUSH_SECONDS = 0.05
 TICK_SECONDS = 1.0

@@ -14,7 +14,7 @@ from mlpipe_jupyter.model.format import read_document
 from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
 from mlpipe_jupyter.errors import PipelineValidationError, UserError
 from mlpipe_jupyter.secrets import MASK, looks_secret
-from mlpipe_jupyter.notebook import designer_model as dm
+from mlpipe_jupyter.model import edits as dm
 from mlpipe_jupyter.notebook.cell_steps import CellSpec, CellStep, check_cell_names, make_cell_step, safe_key
 
 

@@ -6,13 +6,12 @@ another step's input, as in Azure ML SDK v1.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 
 from mlpipe_jupyter.data.inputs import dataset_local_paths
 from mlpipe_jupyter.data.tables import read_delimited
 from mlpipe_jupyter.errors import UserError
-from mlpipe_jupyter.model.names import DATA_NAME_MAX, check_registry_name
+from mlpipe_jupyter.model.names import check_registry_name, fit_data_name
 from mlpipe_jupyter.model.names import check_data_name as _check_name
 
 
@@ -57,16 +56,7 @@ class DataReference:
 
 def _default_name(datastore_name, path):
     base = re.sub(r"[^A-Za-z0-9_]", "_", f"{datastore_name}_{path or ''}").strip("_")
-    return fit_name(base if base and not base[0].isdigit() else f"d_{base}")
-
-
-def fit_name(name: str, room: int = 0) -> str:
-    """A made-up data name cut to the length limit (leaving ``room`` for a suffix); a digest of the whole
-    keeps two long names apart."""
-    limit = DATA_NAME_MAX - room
-    if len(name) <= limit:
-        return name
-    return f"{name[:limit - 9]}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    return fit_data_name(base if base and not base[0].isdigit() else f"d_{base}")
 
 
 class PipelineData:

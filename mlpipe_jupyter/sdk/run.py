@@ -14,7 +14,11 @@ import time
 from pathlib import Path
 
 from mlpipe_jupyter.errors import ActivityFailedError, RunNotFoundError, UserError
-from mlpipe_jupyter.store import FINAL_STATUSES
+from mlpipe_jupyter.running.control import active_execution
+from mlpipe_jupyter.running.events import bus
+from mlpipe_jupyter.sdk.context import get_context
+from mlpipe_jupyter.status import FINAL_STATUSES
+from mlpipe_jupyter.tracking.report import run_html
 
 _TYPES = {"pipeline": "azureml.PipelineRun", "step": "azureml.StepRun", "script": "azureml.scriptrun"}
 
@@ -26,7 +30,7 @@ def _iso(ts):
 
 
 def run_from_row(workspace, row):
-    from mlpipe_jupyter.sdk.experiment import Experiment
+    from mlpipe_jupyter.sdk.experiment import Experiment  # experiments submit runs and runs name theirs: a cycle
 
     cls = {"pipeline": PipelineRun, "step": StepRun}.get(row["kind"], Run)
     return cls(Experiment(workspace, row["experiment"]), row["id"])
@@ -52,8 +56,6 @@ class Run:
 
     @staticmethod
     def get_context(allow_offline=True, used_for_context_manager=False):
-        from mlpipe_jupyter.sdk.context import get_context
-
         return get_context(allow_offline)
 
     @property
@@ -91,8 +93,6 @@ class Run:
     def wait_for_completion(self, show_output=False, wait_post_processing=False, raise_on_error=True,
                             timeout_seconds=None):
         """Block until the run ends; with show_output, print its log lines as they come."""
-        from mlpipe_jupyter.running.control import active_execution
-
         top = self._top_id()
         unsubscribe = None
         if show_output:
@@ -134,8 +134,6 @@ class Run:
         return row["parent_id"] or row["id"]
 
     def cancel(self):
-        from mlpipe_jupyter.running.control import active_execution
-
         execution = active_execution(self._top_id())
         if execution is not None:
             execution.cancel()
@@ -244,7 +242,7 @@ class Run:
                 yield from child.get_children(recursive=True)
 
     def get_environment(self):
-        from mlpipe_jupyter.sdk.environment import Environment
+        from mlpipe_jupyter.sdk.environment import Environment  # kept out of a step script's start-up
 
         env = self._row["details"].get("environment")
         return Environment.from_dict(env) if env else Environment("user-managed")
@@ -255,8 +253,6 @@ class Run:
         return f"{type(self).__name__}(Experiment: {row['experiment']}, Id: {self.id}, Type: {self.type}, Status: {row['status']})"
 
     def _repr_html_(self):
-        from mlpipe_jupyter.tracking.report import run_html
-
         return run_html(self)
 
 
@@ -355,8 +351,6 @@ def metrics_from_records(records, name=None) -> dict:
 def _print_events(store, top_id, only_step_run=None):
     """Print a run's log lines and step statuses as they come; returns an unsubscribe function, or None
     when the run was already over: then its lines come from its log files, as the bus keeps nothing."""
-    from mlpipe_jupyter.running.events import bus
-
     lock = threading.Lock()
 
     def show(e):

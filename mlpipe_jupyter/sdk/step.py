@@ -6,9 +6,9 @@ import re
 
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.sdk.compute import target_name
-from mlpipe_jupyter.sdk.data import (DataReference, DatasetConsumptionConfig, InputBinding, OutputFileDatasetConfig, PipelineData,
-                   fit_name)
-from mlpipe_jupyter.model.names import check_step_name
+from mlpipe_jupyter.model.names import check_step_name, fit_data_name
+from mlpipe_jupyter.sdk.data import (AbstractDataset, DataReference, DatasetConsumptionConfig, InputBinding,
+                                     OutputFileDatasetConfig, PipelineData)
 from mlpipe_jupyter.sdk.parameters import PipelineParameter
 from mlpipe_jupyter.sdk.run_config import RunConfiguration
 
@@ -45,7 +45,7 @@ class PythonScriptStep:
         unnamed = [o for o in self.outputs if getattr(o, "_auto_named", False)]
         for i, out in enumerate(unnamed):
             base = re.sub(r"\W", "_", self.name)
-            base = fit_name(base if not base[0].isdigit() else "_" + base, room=len("_output_9999"))
+            base = fit_data_name(base if not base[0].isdigit() else "_" + base, room=len("_output_9999"))
             out.name = out.output_name = f"{base}_output" + (f"_{i + 1}" if len(unnamed) > 1 else "")
             out._auto_named = False
         for out in self.outputs:
@@ -75,8 +75,6 @@ class PythonScriptStep:
             elif isinstance(item, DatasetConsumptionConfig):
                 out.append((item.name, item.dataset, item.mode))
             else:
-                from mlpipe_jupyter.sdk.data import AbstractDataset
-
                 if isinstance(item, AbstractDataset):
                     out.append((item.name or "dataset", item, "mount"))
                 else:

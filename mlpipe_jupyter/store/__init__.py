@@ -24,7 +24,8 @@ from mlpipe_jupyter.store.files import (SEAL_NAME, Files, canonical_json, make_w
                                         sha256_file)
 from mlpipe_jupyter.store.processes import hostname, new_id, process_alive, process_start_time
 from mlpipe_jupyter.store.registry import Registry
-from mlpipe_jupyter.store.runs import ACTIVE_STATUSES, FINAL_STATUSES, Runs
+from mlpipe_jupyter.status import ACTIVE_STATUSES, FINAL_STATUSES
+from mlpipe_jupyter.store.runs import Runs
 
 __all__ = ["Store", "StoreError", "store_error", "SCHEMA_VERSION", "SEAL_NAME", "ACTIVE_STATUSES", "FINAL_STATUSES",
            "canonical_json", "make_writable", "sha256_bytes", "sha256_file", "hostname", "new_id", "process_alive",

@@ -9,13 +9,8 @@ import re
 import signal
 import time
 
+from mlpipe_jupyter.status import ACTIVE_STATUSES, FINAL_STATUSES
 from mlpipe_jupyter.store.processes import hostname, process_alive
-
-
-ACTIVE_STATUSES = ("NotStarted", "Queued", "Preparing", "Running", "Finalizing", "CancelRequested")
-
-
-FINAL_STATUSES = ("Completed", "Failed", "Canceled")
 
 
 def _row(row) -> dict | None:

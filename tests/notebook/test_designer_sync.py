@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from mlpipe_jupyter import Pipeline, PipelineData, PythonScriptStep
-from mlpipe_jupyter.notebook import designer_model as dm
+from mlpipe_jupyter.model import edits as dm
 from mlpipe_jupyter.notebook.designer import Designer, clone_run
 
 STEP_SCRIPT = """

@@ -1,32 +1,25 @@
-"""The designer's edits as plain functions on pipeline-file documents (see core/pipeline_format.py).
+"""Edits of a pipeline document, as plain functions: what the designer does by mouse and form.
 
 Every edit returns a new document and never touches its argument, so the designer can check the
 result first and keep the pipeline as it was when an edit is refused (a cycle, an output written
-twice, a bad name). The canvas graph is also derived from a document here, which keeps all of this
-testable without a browser or a kernel.
+twice, a bad name). Links are data names, as in the document; the graph questions (who writes what,
+what comes before or after a step) are model/graph.py's, linear in the document's size.
 """
 from __future__ import annotations
 
 import copy
 import re
 
-from mlpipe_jupyter.sdk.data import fit_name
-from mlpipe_jupyter.model.names import DATA_NAME, check_data_name, check_param_name, check_step_name
 from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.model import graph
+from mlpipe_jupyter.model.document import PRODUCED_KINDS, data_ref, input_names, output_names
+from mlpipe_jupyter.model.names import DATA_NAME, check_data_name, check_param_name, check_step_name, fit_data_name
 
-STEP, DATA = "step:", "data:"
-PRODUCED_KINDS = ("pipeline_data", "output_file_dataset")  # data some step must write
 EDITABLE = ("name", "script", "source_directory", "arguments", "inputs", "outputs", "params", "compute_target",
             "environment", "allow_reuse")
-
-
-# -- reading a document -------------------------------------------------------------------------------------
-def _ref(item):
-    return item.get("data") if isinstance(item, dict) else None
-
-
-def step_names(doc) -> list[str]:
-    return [s["name"] for s in doc["steps"]]
+_ref = data_ref
+step_names = graph.step_names
+producers = graph.producers
 
 
 def find(doc, name) -> dict:
@@ -36,79 +29,33 @@ def find(doc, name) -> dict:
     raise UserError(f"The pipeline has no step named '{name}' (steps: {', '.join(step_names(doc)) or 'none'}).")
 
 
-def input_names(entry) -> list[str]:
-    """Data a step reads, from its inputs and its arguments, each once."""
-    names = []
-    for item in list(entry.get("inputs") or []) + list(entry.get("arguments") or []):
-        ref = _ref(item)
-        if ref is not None and ref not in names and ref not in output_names(entry):
-            names.append(ref)
-    return names
-
-
-def output_names(entry) -> list[str]:
-    return [o["data"] for o in entry.get("outputs") or [] if isinstance(o, dict) and "data" in o]
-
-
-def producers(doc) -> dict[str, str]:
-    """data name -> the step that writes it (the first, when several do)."""
-    out = {}
-    for s in doc["steps"]:
-        for name in output_names(s):
-            out.setdefault(name, s["name"])
-    return out
-
-
-def upstream_map(doc) -> dict[str, set]:
-    prod = producers(doc)
-    return {s["name"]: {prod[d] for d in input_names(s) if d in prod} for s in doc["steps"]}
-
-
 def ancestors(doc, name) -> set:
-    ups, seen, todo = upstream_map(doc), set(), [name]
-    while todo:
-        for up in ups.get(todo.pop(), ()):
-            if up not in seen:
-                seen.add(up)
-                todo.append(up)
-    return seen
+    return graph.ancestors(doc, name)
 
 
 def descendants(doc, name) -> set:
-    return {s for s in step_names(doc) if name in ancestors(doc, s)}
+    return graph.descendants(doc, name)
 
 
 def problems(doc) -> list[str]:
-    """What makes an edit unacceptable: an output written by two steps, a cycle of data links."""
-    found, writer = [], {}
-    for s in doc["steps"]:
-        for name in output_names(s):
-            if name in writer and writer[name] != s["name"]:
-                found.append(f"Output '{name}' would be written by both '{writer[name]}' and '{s['name']}'; "
-                             "each output name can be written by one step only.")
-            writer.setdefault(name, s["name"])
+    """What makes an edit unacceptable: an output written by two steps, two steps of one name, a cycle."""
+    found = []
+    for name, writers in graph.writers(doc).items():
+        if len(writers) > 1:
+            found.append(f"Output '{name}' would be written by both '{writers[0]}' and '{writers[1]}'; "
+                         "each output name can be written by one step only.")
     names = step_names(doc)
     if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        found.append(f"Two steps would be named '{dup[0]}'; step names must be unique.")
-    ups = upstream_map(doc)
-    state: dict[str, int] = {}
-
-    def visit(n, path):
-        state[n] = 1
-        for up in sorted(ups.get(n, ())):
-            if state.get(up) == 1:
-                loop = path[path.index(up):] + [up] if up in path else [up, n]
-                found.append("That would make a cycle of data links: " + " -> ".join(reversed(loop)) + ".")
-                return True
-            if up not in state and visit(up, path + [up]):
-                return True
-        state[n] = 2
-        return False
-
-    for n in names:
-        if n not in state and visit(n, [n]):
-            break
+        seen, dup = set(), None
+        for n in names:
+            if n in seen:
+                dup = n
+                break
+            seen.add(n)
+        found.append(f"Two steps would be named '{dup}'; step names must be unique.")
+    cycle = graph.find_cycle(names, graph.downstream(doc))
+    if cycle:
+        found.append("That would make a cycle of data links: " + " -> ".join(cycle) + ".")
     return found
 
 
@@ -135,36 +82,11 @@ def check(doc) -> dict:
     return doc
 
 
-# -- the canvas graph -----------------------------------------------------------------------------------------
-def graph_elements(doc) -> dict:
-    """Nodes and edges for the canvas: steps, external data as small source nodes, one edge per data link."""
-    prod, data = producers(doc), doc.get("data") or {}
-    nodes, edges = [], []
-    for s in doc["steps"]:
-        nodes.append({"id": STEP + s["name"], "kind": "step", "name": s["name"],
-                      "compute": s.get("compute_target") or "local", "position": s.get("position")})
-    external = []
-    for s in doc["steps"]:
-        for ref in input_names(s):
-            if ref in prod:
-                source = STEP + prod[ref]
-            else:
-                source = DATA + ref
-                if ref not in external:
-                    external.append(ref)
-                    nodes.append({"id": source, "kind": "data", "name": ref,
-                                  "data_kind": "missing" if _missing(ref, data) else data[ref].get("kind"),
-                                  "position": None})
-            edges.append({"id": f"edge:{ref}:{s['name']}", "source": source, "target": STEP + s["name"],
-                          "data": ref, "label": ref if ref in prod else ""})
-    return {"nodes": nodes, "edges": edges}
-
-
 # -- edits ------------------------------------------------------------------------------------------------------
 def _data_name(text, room: int = 0) -> str:
     """A valid data name made from any text, leaving ``room`` characters for a suffix."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", text)
-    return fit_name(name if DATA_NAME.match(name) else f"d_{name}", room)
+    return fit_data_name(name if DATA_NAME.match(name) else f"d_{name}", room)
 
 
 def _taken(doc) -> set:
