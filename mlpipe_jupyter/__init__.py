@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from mlpipe_jupyter.version import __version__  # noqa: F401 - mlpipe_jupyter.__version__
 
 _NAMES = {
     "Workspace": "sdk.workspace",

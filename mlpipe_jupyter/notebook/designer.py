@@ -22,7 +22,7 @@ from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model import edits as dm
 from mlpipe_jupyter.notebook.canvas import STEP, graph_elements
 from mlpipe_jupyter.notebook.designer_sources import NotebookSource, PipelineSource, step_entry_for_file
-from mlpipe_jupyter.notebook.monitor import status_word
+from mlpipe_jupyter.tracking.report import status_word
 
 MODULE, MODULE_VERSION = "mlpipe-jupyter", "^0.1.0"
 TAIL_LINES = 15

@@ -171,7 +171,7 @@ class PipelineMagics(Magics):
         else:
             from mlpipe_jupyter.tracking.report import run_text
 
-            print(run_text(run))
+            print(run_text(run._store, run.id))
 
     # -- %%step ------------------------------------------------------------------------------------------------
     @cell_magic

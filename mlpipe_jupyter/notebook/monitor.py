@@ -22,16 +22,14 @@ from collections import deque
 
 import ipywidgets as widgets
 
-from mlpipe_jupyter.running.events import bus
+from mlpipe_jupyter.sdk.run import PipelineRun
 from mlpipe_jupyter.status import FINAL_STATUSES
+from mlpipe_jupyter.tracking.follower import RunFollower
+from mlpipe_jupyter.tracking.report import STATUS_WORDS, duration, run_text, status_word  # noqa: F401 - STATUS_WORDS
 
 FLUSH_SECONDS = 0.05
 TICK_SECONDS = 1.0
 TAIL_LINES = 12
-STATUS_WORDS = ("queued", "running", "completed", "reused", "failed", "canceled", "not started")
-_WORD = {"NotStarted": "not started", "Queued": "queued", "Preparing": "queued", "Running": "running",
-         "Finalizing": "running", "CancelRequested": "running", "Completed": "completed", "Failed": "failed",
-         "Canceled": "canceled"}
 _COLOR = {"running": "#1565c0", "completed": "#2e7d32", "reused": "#558b2f", "failed": "#c62828",
           "canceled": "#757575", "queued": "#6d4c41", "not started": "#9e9e9e"}
 
@@ -39,23 +37,10 @@ _monitors: dict[str, list] = {}  # run id -> weak references to its monitors
 _monitors_lock = threading.Lock()
 
 
-def status_word(status: str, reused: bool = False) -> str:
-    if status == "Completed" and reused:
-        return "reused"
-    return _WORD.get(status, "running")
-
-
 def monitors_for(run_id: str) -> list["RunMonitor"]:
     """The live monitors of a run, oldest first (for tests and tools)."""
     with _monitors_lock:
         return [m for m in (ref() for ref in _monitors.get(run_id, [])) if m is not None]
-
-
-def _duration(started, ended) -> str:
-    if not started:
-        return ""
-    seconds = (ended or time.time()) - started
-    return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds) // 60}m{int(seconds) % 60:02d}s"
 
 
 def sparkline(values, width=140, height=32) -> str:
@@ -111,13 +96,13 @@ class StepRow:
         self.ended = ended or self.ended
         self.status.value = word
         self.status.style.text_color = _COLOR.get(word)
-        self.duration.value = _duration(self.started, self.ended)
+        self.duration.value = duration(self.started, self.ended)
         if note is not None:
             self.note.value = f"<small>{html.escape(note)}</small>"
 
     def tick(self):
         if self.word == "running":
-            self.duration.value = _duration(self.started, None)
+            self.duration.value = duration(self.started, None)
 
     def render_log(self):
         text = html.escape("\n".join(self.lines))
@@ -156,8 +141,6 @@ class RunMonitor:
     """``RunMonitor(run).widget`` is the view; it lives until the run ends, then keeps the final state."""
 
     def __init__(self, run):
-        from mlpipe_jupyter.sdk.run import PipelineRun
-
         self.run = run
         self.top_id = run._top_id()
         self.is_pipeline = isinstance(run, PipelineRun)
@@ -167,7 +150,6 @@ class RunMonitor:
         self._lock = threading.RLock()
         self._pending_lines: dict[str, list] = {}
         self._pending_metrics: dict[str, list] = {}
-        self._early: list | None = []  # events that came while the stored state was being read
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._final = False
@@ -181,18 +163,18 @@ class RunMonitor:
         self._row_box = widgets.VBox([])
         self.widget = widgets.VBox([widgets.HBox([self.run_status, self.cancel_button]), self._row_box])
         self.widget.add_class("mlpipe-monitor")
-        self._unsubscribe = bus.subscribe(self._on_event, self.top_id)  # first, so no event is missed
-        self._load_stored()
-        with self._lock:
-            early, self._early = self._early, None
-            for event in early:
-                self._apply(event)
+        self._load_stored()  # statuses; the follower brings log lines and metrics, from the run's start
+        self.follower = RunFollower(run._store, self.top_id, self._on_event, only=self.only_step_run)
         with _monitors_lock:
             alive = [ref for ref in _monitors.get(run.id, []) if ref() is not None]
             _monitors[run.id] = alive + [weakref.ref(self)]
-        if self._final:
-            self._stop()
+        if self._final:  # an ended run: all it logged, read now
+            self.follower.follow()
+            with self._lock:
+                self._flush()
+            self._stopped.set()
         else:
+            self.follower.start()
             threading.Thread(target=self._flusher, name=f"monitor-{run.id[-8:]}", daemon=True).start()
 
     # -- the stored state -------------------------------------------------------------------------------------
@@ -208,11 +190,6 @@ class RunMonitor:
                 reused = row["reused_from"] is not None
                 note = f"reused from {row['reused_from']}" if reused else None
                 view.set_status(status_word(row["status"], reused), row["started"], row["ended"], note)
-                view.lines.extend(step.get_log_text().splitlines())
-                view.render_log()
-                for rec in store.get_metric_records(row["reused_from"] or row["id"]):
-                    view.add_metric(rec["name"], rec["kind"], rec["value"])
-                view.render_metrics()
                 if row["error"] and row["status"] in ("Failed", "Canceled"):
                     view.set_error(row["error"], (row["details"] or {}).get("error_tail"))
             self._set_run_status(store.get_run(self.top_id))
@@ -233,17 +210,12 @@ class RunMonitor:
         self.run_status.value = (f"<b>{label}</b> <code>{html.escape(row['id'])}</code> &middot; "
                                  f"{html.escape(row['experiment'])} &middot; "
                                  f"<span style='color:{_COLOR.get(word)}'>{word}</span> "
-                                 f"{_duration(row['started'], row['ended'])}{err}")
+                                 f"{duration(row['started'], row['ended'])}{err}")
         self.cancel_button.disabled = self._final
 
     # -- events (runner threads) ------------------------------------------------------------------------------
     def _on_event(self, event):
-        if self.only_step_run and event.step_run_id not in (None, self.only_step_run):
-            return
         with self._lock:
-            if self._early is not None:
-                self._early.append(event)
-                return
             self._apply(event)
 
     def _apply(self, event):
@@ -275,8 +247,6 @@ class RunMonitor:
 
     # -- coalescing (one small thread per live monitor) -------------------------------------------------------
     def _flusher(self):
-        from mlpipe_jupyter.running.control import active_execution
-
         while not self._stopped.is_set():
             woke = self._wake.wait(TICK_SECONDS)
             if woke:
@@ -290,10 +260,6 @@ class RunMonitor:
                     view.tick()
                 if self._final:
                     self._stop()
-            if not woke and not self._stopped.is_set() and active_execution(self.top_id) is None:
-                # No event will come from this process (the run executes elsewhere, or ended with its
-                # process): follow the store instead, and stop once it says the run is over.
-                self.sync()
 
     def _flush(self):
         lines, self._pending_lines = self._pending_lines, {}
@@ -314,9 +280,7 @@ class RunMonitor:
     def _stop(self):
         self._stopped.set()
         self._wake.set()
-        if self._unsubscribe:
-            self._unsubscribe()
-            self._unsubscribe = None
+        self.follower.stop()
 
     # -- actions --------------------------------------------------------------------------------------------------
     def cancel(self):
@@ -347,11 +311,8 @@ class RunMonitor:
     def mimebundle(self) -> dict:
         """The widget, plus a text summary (statuses, why each step reran) for where widgets cannot
         show: a notebook run headless, an exported notebook, a front end without the widget manager."""
-        from mlpipe_jupyter.tracking.report import run_text
-        from mlpipe_jupyter.sdk.run import Run
-
         bundle = self.widget._repr_mimebundle_()
-        bundle["text/plain"] = run_text(Run.get(self.run.experiment.workspace, self.top_id))
+        bundle["text/plain"] = run_text(self.run._store, self.top_id)
         return bundle
 
     def _ipython_display_(self):

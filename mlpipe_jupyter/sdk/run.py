@@ -15,10 +15,10 @@ from pathlib import Path
 
 from mlpipe_jupyter.errors import ActivityFailedError, RunNotFoundError, UserError
 from mlpipe_jupyter.running.control import active_execution
-from mlpipe_jupyter.running.events import bus
 from mlpipe_jupyter.sdk.context import get_context
 from mlpipe_jupyter.status import FINAL_STATUSES
-from mlpipe_jupyter.tracking.report import run_html
+from mlpipe_jupyter.tracking.follower import RunFollower, wait_until_final
+from mlpipe_jupyter.tracking.report import event_text, run_html
 
 _TYPES = {"pipeline": "azureml.PipelineRun", "step": "azureml.StepRun", "script": "azureml.scriptrun"}
 
@@ -92,28 +92,20 @@ class Run:
 
     def wait_for_completion(self, show_output=False, wait_post_processing=False, raise_on_error=True,
                             timeout_seconds=None):
-        """Block until the run ends; with show_output, print its log lines as they come."""
+        """Block until the run ends; with show_output, print its log lines and step statuses as they come."""
         top = self._top_id()
-        unsubscribe = None
+        follower = None
         if show_output:
-            unsubscribe = _print_events(self._store, top, self.id if top != self.id else None)
-        deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
-        try:
-            execution = active_execution(top)
-            while self.get_status() not in FINAL_STATUSES:
-                if execution is not None and execution.done.is_set():
-                    break  # ended, but its end could not be written (a full disk): its outcome says so
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    raise TimeoutError(f"Run {self.id} did not finish within {timeout_seconds} s "
-                                       f"(status {self.get_status()}).")
-                if execution is not None:
-                    execution.done.wait(0.5 if left is None else min(0.5, left))
-                else:
-                    time.sleep(0.2 if left is None else min(0.2, left))
-        finally:
-            if unsubscribe:
-                unsubscribe()
+            only = self.id if top != self.id else None
+            follower = RunFollower(self._store, top, _printer(prefix=only is None), only=only).start()
+        execution = active_execution(top)
+        status = wait_until_final(self._store, top, timeout_seconds)
+        if status not in FINAL_STATUSES and not (execution is not None and execution.done.is_set()):
+            if follower is not None:
+                follower.stop()
+            raise TimeoutError(f"Run {self.id} did not finish within {timeout_seconds} s (status {status}).")
+        if follower is not None:
+            follower.done.wait()
         row = self._row
         status, error = row["status"], row["error"]
         unrecorded = status not in FINAL_STATUSES and execution is not None and execution.outcome is not None
@@ -253,7 +245,7 @@ class Run:
         return f"{type(self).__name__}(Experiment: {row['experiment']}, Id: {self.id}, Type: {self.type}, Status: {row['status']})"
 
     def _repr_html_(self):
-        return run_html(self)
+        return run_html(self._store, self.id)
 
 
 class PipelineRun(Run):
@@ -348,50 +340,14 @@ def metrics_from_records(records, name=None) -> dict:
     return out
 
 
-def _print_events(store, top_id, only_step_run=None):
-    """Print a run's log lines and step statuses as they come; returns an unsubscribe function, or None
-    when the run was already over: then its lines come from its log files, as the bus keeps nothing."""
+def _printer(prefix: bool):
+    """A follower's callback printing each event as its line (tracking/report.py)."""
     lock = threading.Lock()
 
-    def show(e):
-        if only_step_run and e.step_run_id != only_step_run:
-            return
-        with lock:
-            if e.kind == "log":
-                print(f"[{e.step}] {e.data['line']}" if not only_step_run else e.data["line"], file=sys.stdout)
-            elif e.kind == "step_status" and not only_step_run:
-                extra = " (reused)" if e.data.get("reused") else ""
-                print(f"--- step '{e.step}': {e.data['status']}{extra}", file=sys.stdout)
+    def show(event):
+        text = event_text(event, prefix)
+        if text is not None:
+            with lock:
+                print(text, file=sys.stdout, flush=True)
 
-    unsubscribe = bus.subscribe_unless_ended(show, top_id)  # replays: a fast first step may be done before we get here
-    if unsubscribe is None:
-        top = store.get_run(top_id)
-        for row in store.child_runs(top_id) if top["kind"] == "pipeline" else [top]:
-            if only_step_run and row["id"] != only_step_run:
-                continue
-            for line in _log_lines(store.run_dir(row["reused_from"] or row["id"]) / "logs" / "std_log.txt"):
-                print(f"[{row['name']}] {line}" if not only_step_run else line, file=sys.stdout)
-            if not only_step_run:
-                extra = " (reused)" if row["reused_from"] else ""
-                print(f"--- step '{row['name']}': {row['status']}{extra}", file=sys.stdout)
-    return unsubscribe
-
-
-def _log_lines(path, chunk_size=1 << 20):
-    """A log file's lines, read a chunk at a time: a log may be larger than memory. A line longer than
-    a chunk comes in pieces."""
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        return
-    with f:
-        rest = b""
-        while chunk := f.read(chunk_size):
-            *lines, rest = (rest + chunk).split(b"\n")
-            if len(rest) > chunk_size:
-                lines.append(rest)
-                rest = b""
-            for line in lines:
-                yield line.decode("utf-8", "replace")
-        if rest:
-            yield rest.decode("utf-8", "replace")
+    return show

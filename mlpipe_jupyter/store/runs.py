@@ -137,6 +137,13 @@ class Runs:
                   r.get("ts", time.time())) for i, r in enumerate(records)],
             )
 
+    def metrics_after(self, run_id: str, seq: int) -> list[dict]:
+        """A run's metric records logged after the one numbered ``seq`` (-1: all), with their numbers."""
+        rows = self.db.execute("SELECT seq, name, kind, value, ts FROM metrics WHERE run_id=? AND seq>? ORDER BY seq",
+                               (run_id, seq))
+        return [{"seq": r["seq"], "name": r["name"], "kind": r["kind"], "value": json.loads(r["value"]), "ts": r["ts"]}
+                for r in rows]
+
     def get_metric_records(self, run_id: str) -> list[dict]:
         rows = self.db.execute("SELECT name, kind, value, ts FROM metrics WHERE run_id=? ORDER BY seq", (run_id,))
         return [{"name": r["name"], "kind": r["kind"], "value": json.loads(r["value"]), "ts": r["ts"]} for r in rows]

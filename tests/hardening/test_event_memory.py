@@ -84,7 +84,7 @@ def test_a_real_run_leaves_nothing_on_the_bus_and_show_output_reads_the_log_file
     printed = [line for line in out if line.startswith("[chatty] line ")]
     assert len(printed) == lines
     assert printed[0].startswith("[chatty] line 000000 yyy") and printed[-1].startswith("[chatty] line 000999 yyy")
-    assert "--- step 'chatty': Completed" in out
+    assert "==> chatty: Completed" in out
 
     capsys.readouterr()
     run.get_steps()[0].wait_for_completion(show_output=True)

@@ -112,6 +112,6 @@ def test_terminal_ipython_prints_text_progress(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     out = done.stdout
     assert "[hello] hello from the step" in out
-    assert "[1/2 done] hello: completed" in out and "[2/2 done] bye: completed" in out
+    assert "==> hello: Completed [1/2 done]" in out and "==> bye: Completed [2/2 done]" in out
     assert "STATUS Completed True" in out
     assert "UsageError: %pipeline: argument COMMAND: invalid choice: 'nonsense'" in done.stderr
