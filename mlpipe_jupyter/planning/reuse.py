@@ -105,7 +105,9 @@ def diff_manifests(store, old: dict, new: dict) -> list[str]:
                            new.get("environment_secrets", {}))
     if old.get("hash_paths") != new.get("hash_paths"):
         out.append("a file named in hash_paths changed")
-    if old.get("environment") != new.get("environment"):
+    if old.get("interpreter") != new.get("interpreter") and old.get("interpreter") and new.get("interpreter"):
+        out.append(f"the Python interpreter changed from {old['interpreter']} to {new['interpreter']}")
+    elif old.get("environment") != new.get("environment"):
         out.append("the environment changed")
     if old.get("compute") != new.get("compute"):
         out.append(f"the compute target changed from {_fmt(old.get('compute'))} to {_fmt(new.get('compute'))}")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlpipe_jupyter.data.datastore import Datastore
+from mlpipe_jupyter.data.fingerprint import manifest_digest
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.planning.planner import Plan, StepPlan
 from mlpipe_jupyter.planning.reuse import Decision, decide
@@ -400,7 +401,20 @@ class RunExecution:
                 status = "Completed"
             except (OutputRejected, OSError, UserError) as e:  # a bad output fails the step, not the runner
                 status, error = "Failed", f"Step '{sp.name}': {e}"
+        empty = [op.name for op in sp.outputs if op.is_directory and outputs.get(op.name) == EMPTY_OUTPUT]
+        if empty:  # allowed, as in Azure, but said where it happens rather than downstream
+            self._warn(sp.name, run_id, log_path, [
+                f"Step '{sp.name}' wrote nothing to its output '{name}' (an empty folder); the steps that read it "
+                "get an empty folder." for name in empty])
         return status, error, outputs, tail, timed_out.is_set()
+
+    def _warn(self, step: str, run_id: str, log_path: Path, warnings: list[str]) -> None:
+        """A warning about a step: in its log, its events (the monitor shows it) and ``get_details()``."""
+        with open(log_path, "ab") as log:
+            for text in warnings:
+                log.write(f"mlpipe: warning: {text}\n".encode())
+                self._publish("log", step, line=f"mlpipe: warning: {text}")
+        self.store.update_run(run_id, details={"warnings": warnings})
 
     def _log_chunk(self, step, log, splitter, data: bytes, tail: list, last: bool = False) -> None:
         """Every byte into the log file; lines, cut to a bounded length, into events and the error tail."""
@@ -507,6 +521,9 @@ class RunExecution:
             self.record_error = str(e)
             if not self.single:
                 self._publish("run_status", status="Failed", error=self.outcome[1])
+
+
+EMPTY_OUTPUT = manifest_digest({})  # the digest of an output folder holding nothing
 
 
 def _sentence(text: str) -> str:

@@ -149,6 +149,8 @@ class Run:
         }
         if d.get("snapshot"):
             details["snapshotId"] = d["snapshot"]
+        if d.get("warnings"):
+            details["warnings"] = list(d["warnings"])
         if d.get("git"):
             details["properties"].update({f"azureml.git.{k}": v for k, v in d["git"].items()})
         if d.get("parameters") is not None:
