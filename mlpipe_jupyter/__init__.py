@@ -59,6 +59,7 @@ def __dir__():
 
 def load_ipython_extension(ipython):
     """``%load_ext mlpipe_jupyter``: the %%step and %pipeline magics."""
+    # the notebook layer (IPython, widgets) loads only here: a step script importing Run never pays for it
     from mlpipe_jupyter.notebook.magics import load_ipython_extension as load
 
     load(ipython)

@@ -1,8 +1,4 @@
-"""Notebook integration: magics, monitor widget, designer canvas."""
+"""Notebook integration: the %%step and %pipeline magics, the run monitor and the designer.
 
-
-def load_notebook_pipeline(workspace, notebook_path, source="auto"):
-    """The ``Pipeline`` a notebook's ``%%step`` cells (or its saved metadata) describe."""
-    from mlpipe_jupyter.notebook.notebook_meta import load_notebook_pipeline as load
-
-    return load(workspace, notebook_path, source)
+Its modules import IPython and ipywidgets; the command line imports only notebook_meta (to run a
+notebook's recorded pipeline), so this package file imports nothing."""

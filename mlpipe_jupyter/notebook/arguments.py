@@ -10,10 +10,10 @@ import shlex
 
 from IPython.core.error import UsageError
 
-from mlpipe_jupyter.model.names import check_data_name, check_param_name, check_step_name
-from mlpipe_jupyter.sdk.parameters import parse_value
 from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.model.names import check_data_name, check_param_name, check_step_name
 from mlpipe_jupyter.notebook.cell_steps import CellSpec
+from mlpipe_jupyter.sdk.parameters import parse_value
 
 
 class HelpShown(Exception):

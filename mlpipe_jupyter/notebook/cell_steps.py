@@ -17,8 +17,9 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mlpipe_jupyter.model.names import check_data_name, check_param_name, check_step_name
 from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.model.names import check_data_name, check_param_name, check_step_name
+from mlpipe_jupyter.sdk.environment import Environment
 
 MARKER = "# ---- cell body ----"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -243,8 +244,6 @@ def check_cell_names(spec: CellSpec) -> None:
 def environment_doc(text: str, notebook_dir: Path, workspace, step: str) -> dict:
     """``--environment``: a registered or curated name (``NAME[:VERSION]``), ``docker:IMAGE``, or a file
     relative to the notebook: a requirements .txt, a conda .yml, or a Python interpreter."""
-    from mlpipe_jupyter.sdk.environment import Environment
-
     path = notebook_dir / text
     if not text.startswith("docker:") and path.is_file():
         inside_notebook_or_workspace(text, notebook_dir, workspace, f"Step '{step}': --environment")

@@ -21,7 +21,13 @@ from traitlets import Bool, Dict, Instance, Int, List, Unicode
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model import edits as dm
 from mlpipe_jupyter.notebook.canvas import STEP, graph_elements
+from mlpipe_jupyter.notebook.cell_steps import CellSpec
 from mlpipe_jupyter.notebook.designer_sources import NotebookSource, PipelineSource, step_entry_for_file
+from mlpipe_jupyter.running.events import bus
+from mlpipe_jupyter.sdk.environment import Environment
+from mlpipe_jupyter.sdk.experiment import Experiment
+from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
+from mlpipe_jupyter.sdk.run import run_from_row
 from mlpipe_jupyter.tracking.report import status_word
 
 MODULE, MODULE_VERSION = "mlpipe-jupyter", "^0.1.0"
@@ -183,8 +189,6 @@ class PropertiesPanel:
         try:
             self.fields["compute_target"].options = targets
             try:
-                from mlpipe_jupyter.sdk.environment import Environment
-
                 self.fields["environment"].options = sorted(Environment.list(self.designer.workspace))
             except Exception:  # noqa: BLE001 - suggestions only
                 pass
@@ -217,8 +221,6 @@ class PropertiesPanel:
             if self.step in self.designer.source.cell_names():
                 value = {"name": value}
             else:
-                from mlpipe_jupyter.sdk.environment import Environment
-
                 try:
                     value = Environment.get(self.designer.workspace, value).to_dict()
                 except UserError as e:
@@ -265,8 +267,6 @@ class Designer:
         self.widget.add_class("mlpipe-designer")
         self._panel = None
         self.source.listen(self.refresh)
-        from mlpipe_jupyter.running.events import bus
-
         self._unsubscribe = bus.subscribe(self._on_event)
         self.refresh()
 
@@ -441,8 +441,6 @@ class Designer:
         """A recorded ``%%step`` cell: a placeholder cell step, filled in by running ``%%step NAME`` later."""
         if not getattr(self.source, "is_notebook", False):
             raise UserError("Recorded cells belong to the notebook's pipeline: use %pipeline show.")
-        from mlpipe_jupyter.notebook.cell_steps import CellSpec
-
         if not name:
             raise UserError("Type the new step's name first.")
         if name in self.source.state.steps:
@@ -459,8 +457,6 @@ class Designer:
 
     # -- runs ------------------------------------------------------------------------------------------------
     def submit(self, **kwargs):
-        from mlpipe_jupyter.sdk.experiment import Experiment
-
         run = Experiment(self.workspace, self.experiment).submit(self.source.build(), **kwargs)
         self.watch(run)
         self.say(f"Submitted run {run.id}.")
@@ -474,9 +470,6 @@ class Designer:
 
     def run_step(self, name, onward=False):
         """Run one step (``onward``: and what follows it); the steps feeding it reuse their latest results."""
-        from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
-        from mlpipe_jupyter.sdk.experiment import Experiment
-
         base = self.source.base_dir
         doc = dm.subset(self.source.build().to_dict(base_dir=base), name, onward)
         run = Experiment(self.workspace, self.experiment).submit(pipeline_from_dict(self.workspace, doc, base))
@@ -519,8 +512,6 @@ class Designer:
             self._push()
 
     def _current_run(self):
-        from mlpipe_jupyter.sdk.run import run_from_row
-
         if self.run_id is None:
             raise UserError("No run yet: submit the pipeline first.")
         return run_from_row(self.workspace, self.workspace._store.get_run(self.run_id))
@@ -547,8 +538,6 @@ class Designer:
         run = self._current_run()
         doc = run._row["details"]["pipeline"]
         base = os.getcwd()  # where the submitting kernel saved the pipeline's relative folders from
-        from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
-
         pipeline_from_dict(self.workspace, doc, base)  # refuse a run whose pipeline no longer loads
         if isinstance(self.source, NotebookSource):
             self.source.state.load_doc(doc, base)
@@ -591,8 +580,6 @@ def _node_word(status: str, reused: bool) -> str:
 
 def clone_run(run):
     """A new, editable ``Pipeline`` with the steps and links of a submitted pipeline run."""
-    from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
-
     details = run._row["details"] or {}
     if "pipeline" not in details:
         raise UserError(f"Run {run.id} is not a pipeline run; only pipeline runs can be cloned.")

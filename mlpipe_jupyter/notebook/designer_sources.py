@@ -14,6 +14,8 @@ from pathlib import Path
 
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.edits import _data_name
+from mlpipe_jupyter.notebook.cell_steps import CellStep, make_cell_step
+from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
 
 
 class PipelineSource:
@@ -53,8 +55,6 @@ class PipelineSource:
         return set()
 
     def commit(self, new_doc: dict, renamed=None) -> None:
-        from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
-
         fresh = pipeline_from_dict(self.workspace, new_doc, base_dir=self.base_dir)
         self.pipeline._steps[:] = fresh.steps
         self.pipeline.description = fresh.description
@@ -99,13 +99,9 @@ class NotebookSource:
             cb()
 
     def cell_names(self) -> set:
-        from mlpipe_jupyter.notebook.cell_steps import CellStep
-
         return {n for n, e in self.state.steps.items() if isinstance(e, CellStep)}
 
     def doc(self) -> dict:
-        from mlpipe_jupyter.notebook.cell_steps import CellStep
-
         doc = self.state.to_doc()
         for entry, (name, kept) in zip(doc["steps"], self.state.steps.items()):
             if isinstance(kept, CellStep) and name in self.positions:
@@ -113,8 +109,6 @@ class NotebookSource:
         return copy.deepcopy(doc)
 
     def set_position(self, name: str, position: dict) -> None:
-        from mlpipe_jupyter.notebook.cell_steps import CellStep
-
         entry = self.state.steps[name]
         if isinstance(entry, CellStep):
             self.positions[name] = dict(position)
@@ -129,8 +123,6 @@ class NotebookSource:
 
     def commit(self, new_doc: dict, renamed=None) -> None:
         """Rebuild the state from ``new_doc``; cell steps (found through ``renamed``) become cell steps again."""
-        from mlpipe_jupyter.notebook.cell_steps import CellStep, make_cell_step
-
         renamed = renamed or {}
         back = {new: old for old, new in renamed.items()}
         state, data = self.state, new_doc.get("data") or {}

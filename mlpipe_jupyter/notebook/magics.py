@@ -16,8 +16,21 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Bool, Unicode
 
-from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.errors import PipelineValidationError, UserError, WorkspaceNotFoundError
+from mlpipe_jupyter.model.document import FORMAT_VERSION
 from mlpipe_jupyter.notebook.arguments import HelpShown, parse_pipeline_line, parse_step_line
+from mlpipe_jupyter.notebook.cell_steps import CellStep
+from mlpipe_jupyter.notebook.designer import notebook_designer
+from mlpipe_jupyter.notebook.designer_sources import notebook_state_changed
+from mlpipe_jupyter.notebook.monitor import RunMonitor
+from mlpipe_jupyter.notebook.notebook_meta import save_notebook_metadata
+from mlpipe_jupyter.notebook.state import NotebookPipeline
+from mlpipe_jupyter.notebook.text_monitor import TextMonitor
+from mlpipe_jupyter.sdk.experiment import Experiment
+from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
+from mlpipe_jupyter.sdk.run import Run
+from mlpipe_jupyter.sdk.workspace import Workspace
+from mlpipe_jupyter.tracking.report import row_duration, run_text
 
 
 @contextlib.contextmanager
@@ -82,9 +95,6 @@ class PipelineMagics(Magics):
     @property
     def workspace(self):
         if self._workspace is None:
-            from mlpipe_jupyter.sdk.workspace import Workspace
-            from mlpipe_jupyter.errors import WorkspaceNotFoundError
-
             try:
                 self._workspace = Workspace.from_config()
             except WorkspaceNotFoundError:
@@ -94,8 +104,6 @@ class PipelineMagics(Magics):
     @property
     def state(self):
         if self._state is None:
-            from mlpipe_jupyter.notebook.state import NotebookPipeline
-
             nb = self.notebook_path()
             self._state = NotebookPipeline(self.workspace, nb.parent if nb else os.getcwd(), nb.name if nb else None)
         return self._state
@@ -115,13 +123,9 @@ class PipelineMagics(Magics):
         return importlib.util.find_spec("ipywidgets") is not None
 
     def _changed(self):
-        from mlpipe_jupyter.notebook.designer_sources import notebook_state_changed
-
         notebook_state_changed(self.state)  # a displayed designer redraws
         nb = self.notebook_path()
         if self.autosave_notebook and nb is not None:
-            from mlpipe_jupyter.notebook.notebook_meta import save_notebook_metadata
-
             save_notebook_metadata(self.state, nb)
 
     # -- showing runs ------------------------------------------------------------------------------------------
@@ -131,14 +135,10 @@ class PipelineMagics(Magics):
 
         monitor = None
         if self._widgets() and self.show_monitor:
-            from mlpipe_jupyter.notebook.monitor import RunMonitor
-
             monitor = RunMonitor(run)
             shown = display(monitor.mimebundle(), raw=True, display_id=True)
             self._shown.add((run.id, self.shell.execution_count))
         elif not self._widgets() and self.show_monitor:
-            from mlpipe_jupyter.notebook.text_monitor import TextMonitor
-
             if wait:
                 TextMonitor(run).wait()
             else:
@@ -163,14 +163,10 @@ class PipelineMagics(Magics):
             from IPython.display import HTML, display
 
             if self.show_monitor:
-                from mlpipe_jupyter.notebook.monitor import RunMonitor
-
                 display(RunMonitor(run))
             else:
                 display(HTML(run._repr_html_()))
         else:
-            from mlpipe_jupyter.tracking.report import run_text
-
             print(run_text(run._store, run.id))
 
     # -- %%step ------------------------------------------------------------------------------------------------
@@ -198,10 +194,6 @@ class PipelineMagics(Magics):
 
     def run_single_step(self, name):
         """``--run``: this step alone, now, reading its upstream data from the latest runs."""
-        from mlpipe_jupyter.model.document import FORMAT_VERSION
-        from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
-        from mlpipe_jupyter.sdk.experiment import Experiment
-
         state, ws = self.state, self.workspace
         entry = state.steps[name]
         experiment = self.experiment_name()
@@ -233,8 +225,6 @@ class PipelineMagics(Magics):
             return getattr(self, "cmd_" + args.command.replace("-", "_"))(args)
 
     def cmd_submit(self, args):
-        from mlpipe_jupyter.sdk.experiment import Experiment
-
         pipeline = self.state.build()
         experiment = args.experiment or self.experiment_name()
         run = Experiment(self.workspace, experiment).submit(pipeline, pipeline_parameters=args.params,
@@ -245,8 +235,6 @@ class PipelineMagics(Magics):
     def cmd_show(self, args):
         if self._widgets():
             from IPython.display import display
-
-            from mlpipe_jupyter.notebook.designer import notebook_designer
 
             designer = notebook_designer(self)
             if getattr(args, "panel", False):
@@ -263,14 +251,10 @@ class PipelineMagics(Magics):
         pipeline = self.state.build()
         problems = pipeline.validate()
         if problems:
-            from mlpipe_jupyter.errors import PipelineValidationError
-
             raise PipelineValidationError(problems)
         print(f"The pipeline is valid ({len(pipeline.steps)} steps: {', '.join(s.name for s in pipeline.steps)}).")
 
     def cmd_steps(self, args):
-        from mlpipe_jupyter.notebook.cell_steps import CellStep
-
         if not self.state.steps:
             print("No steps yet: record cells with %%step NAME.")
             return
@@ -283,8 +267,6 @@ class PipelineMagics(Magics):
             print(f"{name:<20} in: {ins:<24} out: {outs:<20} on {doc.get('compute_target', 'local')} ({origin}){reuse}")
 
     def cmd_runs(self, args):
-        from mlpipe_jupyter.tracking.report import _duration
-
         experiment = None if args.all else (args.experiment or self.experiment_name())
         rows = self.workspace._store.list_runs(experiment, limit=20)
         if not rows:
@@ -292,7 +274,7 @@ class PipelineMagics(Magics):
             return
         for r in rows:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created"]))
-            print(f"{r['id']:<24} {r['experiment']:<16} {r['status']:<10} {when}  {_duration(r):>7}")
+            print(f"{r['id']:<24} {r['experiment']:<16} {r['status']:<10} {when}  {row_duration(r):>7}")
 
     def cmd_export(self, args):
         path = Path(args.path)
@@ -318,8 +300,6 @@ class PipelineMagics(Magics):
         print(f"Removed step '{args.step}'.{note}")
 
     def cmd_save_notebook(self, args):
-        from mlpipe_jupyter.notebook.notebook_meta import save_notebook_metadata
-
         path = Path(args.path) if args.path else self.notebook_path()
         if path is None:
             raise UserError("This kernel does not know its notebook file; name it: "
@@ -329,8 +309,6 @@ class PipelineMagics(Magics):
 
 
 def load_ipython_extension(ipython):
-    from mlpipe_jupyter.sdk.run import Run
-
     magics = PipelineMagics(shell=ipython, parent=ipython)
     ipython.register_magics(magics)
     if magics not in ipython.configurables:

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 
 from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.notebook.arguments import parse_pipeline_line, parse_step_line
+from mlpipe_jupyter.notebook.state import NotebookPipeline
 
 METADATA_KEY = "mlpipe"
 
@@ -65,8 +67,6 @@ def replay_cells(state, nb, default_compute="local") -> int:
     """Record the notebook's ``%%step`` cells (and its ``%pipeline load/remove/clear`` lines) in order."""
     from IPython.core.error import UsageError
 
-    from mlpipe_jupyter.notebook.arguments import parse_pipeline_line, parse_step_line
-
     count = 0
     for kind, line, body in _step_cells(nb):
         try:
@@ -89,8 +89,6 @@ def replay_cells(state, nb, default_compute="local") -> int:
 
 def notebook_state(workspace, notebook_path, source: str = "auto"):
     """The notebook's pipeline state; ``source`` is ``auto`` (cells, else metadata), ``cells`` or ``metadata``."""
-    from mlpipe_jupyter.notebook.state import NotebookPipeline
-
     path = Path(notebook_path).resolve()
     nb = _read(path)
     state = NotebookPipeline(workspace, path.parent, path.name)

@@ -8,14 +8,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mlpipe_jupyter.model.names import check_relative_script, check_step_name
+from mlpipe_jupyter.errors import PipelineValidationError, UserError
+from mlpipe_jupyter.model import edits as dm
 from mlpipe_jupyter.model.document import FORMAT_VERSION
 from mlpipe_jupyter.model.format import read_document
-from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
-from mlpipe_jupyter.errors import PipelineValidationError, UserError
-from mlpipe_jupyter.secrets import MASK, looks_secret
-from mlpipe_jupyter.model import edits as dm
+from mlpipe_jupyter.model.names import check_relative_script, check_step_name
 from mlpipe_jupyter.notebook.cell_steps import CellSpec, CellStep, check_cell_names, make_cell_step, safe_key
+from mlpipe_jupyter.sdk.data import get_dataset
+from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
+from mlpipe_jupyter.secrets import MASK, looks_secret
 
 
 def step_entry(sd, base: Path) -> dict:
@@ -103,8 +104,6 @@ class NotebookPipeline:
         what = f"Step '{step}' input '{name}'"
         if source.startswith("dataset:"):
             ds_name, _, version = source[len("dataset:"):].partition(":")
-            from mlpipe_jupyter.sdk.datasets import get_dataset
-
             ds = get_dataset(self.workspace, ds_name, version or "latest")  # unknown names fail now
             return {"kind": "dataset", "dataset_type": ds.kind, "name": ds_name, "version": version or "latest",
                     "sources": []}

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 from mlpipe_jupyter.model.environment import EnvironmentDefinition
-from mlpipe_jupyter.planning.planner import Ref
+
+if TYPE_CHECKING:  # a job only carries the planner's path placeholders; the planner need not load
+    from mlpipe_jupyter.planning.planner import Ref
 
 
 @dataclass

@@ -12,6 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
+from mlpipe_jupyter.data.tables import read_delimited
 from mlpipe_jupyter.running.contract import METRICS_FILE
 
 
@@ -99,8 +100,6 @@ class _ContextRun:
     def get_metrics(self, name=None):
         if self._dir is None:
             return {k: v[0] if len(v) == 1 else v for k, v in self._offline_metrics.items() if name in (None, k)}
-        from mlpipe_jupyter.sdk.run import metrics_from_records
-
         recs = []
         path = self._dir / METRICS_FILE
         if path.exists():
@@ -133,8 +132,6 @@ class _DatasetView:
         self.path, self.options = path, options
 
     def to_pandas_dataframe(self):
-        from mlpipe_jupyter.data.tables import read_delimited
-
         return read_delimited([self.path], self.options)
 
     def __fspath__(self):
@@ -170,3 +167,26 @@ def get_context(allow_offline=True):
 
         _context = _ContextRun(None, f"OfflineRun_{uuid.uuid4()}", "offline", None, {})
     return _context
+
+
+def metrics_from_records(records, name=None) -> dict:
+    """Azure's shape: one log is a value, repeated logs a list, log_row a dict of columns."""
+    grouped: dict[str, list] = {}
+    for r in records:
+        if name is None or r["name"] == name:
+            grouped.setdefault(r["name"], []).append(r)
+    out: dict = {}
+    for n, recs in grouped.items():
+        kind = recs[-1]["kind"]
+        if kind in ("list", "table"):
+            out[n] = recs[-1]["value"]
+        elif kind == "row":
+            cols: dict = {}
+            for r in recs:
+                for k, x in r["value"].items():
+                    cols.setdefault(k, []).append(x)
+            out[n] = cols
+        else:
+            values = [r["value"] for r in recs]
+            out[n] = values[0] if len(values) == 1 else values
+    return out

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
+from mlpipe_jupyter.data.datastore import Datastore
 from mlpipe_jupyter.data.inputs import dataset_local_paths
+from mlpipe_jupyter.data.registered import registered_dataset
 from mlpipe_jupyter.data.tables import read_delimited
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.names import check_registry_name, fit_data_name
@@ -225,8 +227,6 @@ class AbstractDataset:
         return DatasetConsumptionConfig(self.name or "dataset", self, "download")
 
     def register(self, workspace, name, description=None, tags=None, create_new_version=False):
-        from mlpipe_jupyter.sdk.datasets import register_dataset  # the registry builds these objects: a cycle
-
         return register_dataset(workspace, self, name, description, tags, create_new_version)
 
     def to_dict(self):
@@ -345,12 +345,46 @@ class Dataset:
 
     @staticmethod
     def get_by_name(workspace, name, version="latest"):
-        from mlpipe_jupyter.sdk.datasets import get_dataset  # the registry builds these objects: a cycle
-
         return get_dataset(workspace, name, version)
 
     @staticmethod
     def get_all(workspace):
-        from mlpipe_jupyter.sdk.datasets import list_datasets  # the registry builds these objects: a cycle
-
         return list_datasets(workspace)
+
+
+# -- the dataset registry, as SDK objects --------------------------------------------------------------
+def _definition(dataset) -> dict:
+    d = dataset.to_dict()
+    d.pop("name", None)
+    d.pop("version", None)
+    return d
+
+
+def register_dataset(workspace, dataset, name, description=None, tags=None, create_new_version=False):
+    check_registry_name("Dataset", name)
+    version = workspace._store.register_dataset(name, dataset.kind, _definition(dataset), description, tags,
+                                                create_new_version)
+    if version is None:
+        raise UserError(f"A dataset named '{name}' is already registered with another definition; "
+                        "pass create_new_version=True to add a new version.")
+    return get_dataset(workspace, name, version)
+
+
+def get_dataset(workspace, name, version="latest"):
+    record = registered_dataset(workspace._store, name, version)
+    return dataset_from_definition(workspace, record["definition"], record["kind"], name=name,
+                                   version=record["version"], description=record["description"], tags=record["tags"])
+
+
+def dataset_from_definition(workspace, definition: dict, kind: str, **registration):
+    """A dataset object from its stored definition (the registry's or a pipeline file's)."""
+    sources = [dict(s, _ds=Datastore(workspace, s["datastore"])) if "datastore" in s else dict(s)
+               for s in definition.get("sources", [])]
+    cls = TabularDataset if kind == "tabular" else FileDataset
+    ds = cls(sources, options=definition.get("options"), **registration)
+    ds._workspace = workspace
+    return ds
+
+
+def list_datasets(workspace) -> dict:
+    return {n: get_dataset(workspace, n) for n in workspace._store.dataset_names()}

@@ -15,8 +15,8 @@ from mlpipe_jupyter.sdk.pipeline import Pipeline
 from mlpipe_jupyter.sdk.run import PipelineRun, Run, run_from_row
 from mlpipe_jupyter.sdk.run_config import ScriptRunConfig
 from mlpipe_jupyter.sdk.step import PythonScriptStep
-from mlpipe_jupyter.store import hostname, new_id, process_start_time
 from mlpipe_jupyter.secrets import MASK, looks_secret
+from mlpipe_jupyter.store import hostname, new_id, process_start_time
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 

@@ -15,8 +15,7 @@ from mlpipe_jupyter.model.document import FORMAT_VERSION, PipelineDocument, abso
 from mlpipe_jupyter.model.format import check_version, for_storage, read_document, write_document
 from mlpipe_jupyter.planning.planner import document_problems
 from mlpipe_jupyter.sdk.data import (AbstractDataset, DataReference, DatasetConsumptionConfig, InputBinding,
-                                     OutputFileDatasetConfig, PipelineData)
-from mlpipe_jupyter.sdk.datasets import dataset_from_definition, get_dataset
+                                     OutputFileDatasetConfig, PipelineData, dataset_from_definition, get_dataset)
 from mlpipe_jupyter.sdk.datastore import Datastore
 from mlpipe_jupyter.sdk.environment import Environment
 from mlpipe_jupyter.sdk.parameters import PipelineParameter

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mlpipe_jupyter.errors import ActivityFailedError, RunNotFoundError, UserError
 from mlpipe_jupyter.running.control import active_execution
-from mlpipe_jupyter.sdk.context import get_context
+from mlpipe_jupyter.sdk.context import get_context, metrics_from_records
 from mlpipe_jupyter.status import FINAL_STATUSES
 from mlpipe_jupyter.tracking.follower import RunFollower, wait_until_final
 from mlpipe_jupyter.tracking.report import event_text, run_html
@@ -317,29 +317,6 @@ class PortDataReference:
 
     def __repr__(self):
         return f"PortDataReference(name={self.name!r}, path={str(self.path)!r})"
-
-
-def metrics_from_records(records, name=None) -> dict:
-    """Azure's shape: one log is a value, repeated logs a list, log_row a dict of columns."""
-    grouped: dict[str, list] = {}
-    for r in records:
-        if name is None or r["name"] == name:
-            grouped.setdefault(r["name"], []).append(r)
-    out: dict = {}
-    for n, recs in grouped.items():
-        kind = recs[-1]["kind"]
-        if kind in ("list", "table"):
-            out[n] = recs[-1]["value"]
-        elif kind == "row":
-            cols: dict = {}
-            for r in recs:
-                for k, x in r["value"].items():
-                    cols.setdefault(k, []).append(x)
-            out[n] = cols
-        else:
-            values = [r["value"] for r in recs]
-            out[n] = values[0] if len(values) == 1 else values
-    return out
 
 
 def _printer(prefix: bool):

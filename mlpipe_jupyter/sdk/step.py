@@ -5,8 +5,8 @@ import os
 import re
 
 from mlpipe_jupyter.errors import UserError
-from mlpipe_jupyter.sdk.compute import target_name
 from mlpipe_jupyter.model.names import check_step_name, fit_data_name
+from mlpipe_jupyter.sdk.compute import target_name
 from mlpipe_jupyter.sdk.data import (AbstractDataset, DataReference, DatasetConsumptionConfig, InputBinding,
                                      OutputFileDatasetConfig, PipelineData)
 from mlpipe_jupyter.sdk.parameters import PipelineParameter

@@ -10,7 +10,7 @@ from pathlib import Path
 from mlpipe_jupyter import compute
 from mlpipe_jupyter.errors import UserError, WorkspaceNotFoundError
 from mlpipe_jupyter.sdk.compute import list_targets
-from mlpipe_jupyter.sdk.datasets import list_datasets
+from mlpipe_jupyter.sdk.data import list_datasets
 from mlpipe_jupyter.sdk.datastore import Datastore
 from mlpipe_jupyter.store import Store
 
@@ -130,7 +130,8 @@ class Workspace:
 
     @property
     def experiments(self) -> dict:
-        from mlpipe_jupyter.sdk.experiment import Experiment  # experiments run in workspaces: a cycle
+        # the composition root (planner, runner) loads when runs are asked for: `mlpipe runs` starts without it
+        from mlpipe_jupyter.sdk.experiment import Experiment
 
         return {name: Experiment(self, name) for name in self._store.experiment_names()}
 
