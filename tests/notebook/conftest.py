@@ -16,3 +16,12 @@ def notebook(tmp_path):
         return execute(path, allow_errors)
 
     return run
+
+
+@pytest.fixture
+def ip(tmp_path, monkeypatch):
+    """An in-process IPython shell with the magics loaded, working in tmp_path."""
+    from shell import shell_in
+
+    monkeypatch.chdir(tmp_path)
+    return shell_in(tmp_path)
