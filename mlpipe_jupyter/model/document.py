@@ -99,11 +99,7 @@ def input_items(step: StepEntry, data: dict | None = None) -> list[tuple[str, st
 
 def input_names(step: StepEntry) -> list[str]:
     """Data names a step reads, each once."""
-    names = []
-    for _, name, _ in input_items(step):
-        if name not in names:
-            names.append(name)
-    return names
+    return list(dict.fromkeys(name for _, name, _ in input_items(step)))
 
 
 def input_name_for(step: StepEntry, data_name: str) -> str:

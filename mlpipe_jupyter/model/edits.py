@@ -255,10 +255,9 @@ def subset(doc, name, onward=False) -> dict:
     The chosen steps are forced to run; the steps that only feed them keep their reuse, so their
     results come from the latest run that made them."""
     find(doc, name)
-    chosen = {name} | (descendants(doc, name) if onward else set())
-    needed = set(chosen)
-    for n in chosen:
-        needed |= ancestors(doc, n)
+    ups = graph.upstream(doc)
+    chosen = {name} | (graph.reachable(graph.downstream(doc, ups), name) if onward else set())
+    needed = chosen | graph.reachable(ups, chosen)
     new = copy.deepcopy(doc)
     new["steps"] = [s for s in new["steps"] if s["name"] in needed]
     for s in new["steps"]:

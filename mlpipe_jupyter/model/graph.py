@@ -39,12 +39,8 @@ def upstream(doc: PipelineDocument) -> dict[str, list[str]]:
     prod = producers(doc)
     out = {}
     for s in doc.get("steps") or []:
-        ups: list[str] = []
-        for name in input_names(s):
-            p = prod.get(name)
-            if p is not None and p != s["name"] and p not in ups:
-                ups.append(p)
-        out[s["name"]] = ups
+        ups = (prod.get(name) for name in input_names(s))
+        out[s["name"]] = list(dict.fromkeys(p for p in ups if p is not None and p != s["name"]))
     return out
 
 

@@ -20,6 +20,7 @@ from traitlets import Bool, Dict, Instance, Int, List, Unicode
 
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model import edits as dm
+from mlpipe_jupyter.model.document import absolute_from, relative_to
 from mlpipe_jupyter.notebook.canvas import STEP, graph_elements
 from mlpipe_jupyter.notebook.cell_steps import CellSpec
 from mlpipe_jupyter.notebook.designer_sources import NotebookSource, PipelineSource, step_entry_for_file
@@ -536,14 +537,15 @@ class Designer:
 
     def clone_last_run(self):
         run = self._current_run()
-        doc = run._row["details"]["pipeline"]
-        base = os.getcwd()  # where the submitting kernel saved the pipeline's relative folders from
-        pipeline_from_dict(self.workspace, doc, base)  # refuse a run whose pipeline no longer loads
+        stored = run._row["details"]["pipeline"]
+        base = self.workspace.path  # a stored run's folders are relative to the workspace
+        pipeline_from_dict(self.workspace, stored, base)  # refuse a run whose pipeline no longer loads
         if isinstance(self.source, NotebookSource):
-            self.source.state.load_doc(doc, base)
+            self.source.state.load_doc(stored, base)
             self.source._changed()
             self.refresh()
-        else:
+        else:  # the source edits documents relative to its own folder
+            doc = relative_to(absolute_from(stored, base), self.source.base_dir)
             self.edit(lambda _d: doc)
         self.say(f"The pipeline is now a copy of run {run.id}'s ({len(doc['steps'])} steps).")
 
@@ -583,7 +585,8 @@ def clone_run(run):
     details = run._row["details"] or {}
     if "pipeline" not in details:
         raise UserError(f"Run {run.id} is not a pipeline run; only pipeline runs can be cloned.")
-    return pipeline_from_dict(run.experiment.workspace, details["pipeline"], os.getcwd())
+    workspace = run.experiment.workspace
+    return pipeline_from_dict(workspace, details["pipeline"], workspace.path)  # stored relative to the workspace
 
 
 def _resolve_dropped(path: str) -> Path:

@@ -41,10 +41,13 @@ class Pipeline:
         self.default_datastore = default_datastore
         self._steps: list[PythonScriptStep] = []
         self._listeners = []
+        seen: set[int] = set()
         for s in _flatten(steps):
             if not isinstance(s, PythonScriptStep):
                 raise UserError(f"Pipeline steps must be PythonScriptStep objects; got {s!r}.")
-            self._append(s)
+            if id(s) not in seen:
+                seen.add(id(s))
+                self._steps.append(s)
         if resolve_closure:
             self._pull_in_producers()
 
@@ -53,16 +56,16 @@ class Pipeline:
     def steps(self) -> list[PythonScriptStep]:
         return list(self._steps)
 
-    def _append(self, step):
-        if not any(step is s for s in self._steps):
-            self._steps.append(step)
-
     def _pull_in_producers(self):
+        """Add the steps that write what the steps read, and what those read, each once."""
+        seen = {id(s) for s in self._steps}
         i = 0
         while i < len(self._steps):
             for _, data, _ in self._steps[i].input_items():
-                if isinstance(data, PipelineData) and data._producer is not None:
-                    self._append(data._producer)
+                producer = data._producer if isinstance(data, PipelineData) else None
+                if producer is not None and id(producer) not in seen:
+                    seen.add(id(producer))
+                    self._steps.append(producer)
             i += 1
 
     def add_step(self, step: PythonScriptStep) -> None:
@@ -103,12 +106,12 @@ class Pipeline:
     def upstream(self, step, producers: dict | None = None) -> list[PythonScriptStep]:
         """Steps whose outputs ``step`` reads; pass ``producers()`` when asking for many steps."""
         prod = self.producers() if producers is None else producers
-        ups = []
+        ups = {}  # id -> step, in the order the step reads them
         for _, data, _ in step.input_items():
             p = prod.get(id(data))
-            if p is not None and p not in ups:
-                ups.append(p)
-        return ups
+            if p is not None:
+                ups.setdefault(id(p), p)
+        return list(ups.values())
 
     def parameters(self) -> dict:
         found = {}

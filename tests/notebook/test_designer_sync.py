@@ -212,7 +212,7 @@ def test_adding_steps_from_the_palette_and_by_dropping_files(chain, tmp_path, mo
     assert "already has a step named 'score'" in d.message.value
 
 
-def test_run_status_reaches_the_canvas_and_a_run_can_be_cloned(chain):
+def test_run_status_reaches_the_canvas_and_a_run_can_be_cloned(chain, tmp_path, monkeypatch):
     d = Designer(chain, experiment="designer-test")
     run = d.submit()
     run.wait_for_completion(raise_on_error=True, timeout_seconds=60)
@@ -224,9 +224,15 @@ def test_run_status_reaches_the_canvas_and_a_run_can_be_cloned(chain):
     message(d, event="tap", node="train", kind="step")
     assert "answer" in d.details.value and "42" in d.details.value and "done train.py" in d.details.value
 
+    elsewhere = tmp_path / "another" / "folder"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)  # a kernel in another folder clones the run: its folders are the same ones
     copy = clone_run(run)
     assert [s.name for s in copy.steps] == ["prep", "train", "evaluate"]
-    assert copy.to_dict()["steps"] == chain.to_dict()["steps"]
+    assert copy.to_document()["steps"] == chain.to_document()["steps"]
+    d.clone_last_run()
+    assert d.source.build().to_document()["steps"] == chain.to_document()["steps"]
+    monkeypatch.chdir(tmp_path)
 
     again = d.run_step("train")  # alone: prep is reused from the run above, train runs
     again.wait_for_completion(raise_on_error=True, timeout_seconds=60)
