@@ -21,7 +21,7 @@ from mlpipe_jupyter.model.document import FORMAT_VERSION
 from mlpipe_jupyter.notebook.arguments import HelpShown, parse_pipeline_line, parse_step_line
 from mlpipe_jupyter.notebook.cell_steps import CellStep
 from mlpipe_jupyter.notebook.designer import notebook_designer
-from mlpipe_jupyter.notebook.designer_sources import notebook_state_changed
+from mlpipe_jupyter.notebook.designer.sources import notebook_state_changed
 from mlpipe_jupyter.notebook.monitor import RunMonitor
 from mlpipe_jupyter.notebook.notebook_meta import save_notebook_metadata
 from mlpipe_jupyter.notebook.state import NotebookPipeline

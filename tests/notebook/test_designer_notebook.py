@@ -3,7 +3,6 @@ canvas edits all meet in the one pipeline that ``%pipeline submit`` uses."""
 from __future__ import annotations
 
 import pytest
-from IPython.testing.globalipapp import get_ipython
 
 from mlpipe_jupyter.notebook.designer import notebook_designer
 from nbhelpers import stream
@@ -13,16 +12,10 @@ TRAIN = "import os\nprint(sorted(os.listdir(inputs['data'])))\n"
 
 
 @pytest.fixture
-def magics(tmp_path, monkeypatch):
-    """The real magics in an in-process IPython shell, working in a fresh folder."""
-    monkeypatch.chdir(tmp_path)
+def magics(ip, monkeypatch):
+    """The real magics in the in-process IPython shell, working in a fresh folder."""
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    ip = get_ipython()
-    from mlpipe_jupyter.notebook.magics import PipelineMagics
-
-    m = PipelineMagics(shell=ip)
-    ip.register_magics(m)
-    return m
+    return ip.magics_manager.registry["PipelineMagics"]
 
 
 def ids(designer):

@@ -1,243 +1,26 @@
-"""The pipeline designer: a canvas of the pipeline, edited by mouse, with live run status.
-
-``display(pipeline.designer())`` (or ``%pipeline show``) shows it. The canvas is our own small
-ipywidgets DOM widget (``DesignerCanvas``), drawn in the browser by cytoscape.js with the dagre layout
-and edgehandles for drawing links; the JupyterLab extension in ``labextension/`` ships that view.
-The browser sends what the user did (moved, linked, deleted, opened a step...) as messages; this
-side applies them to the pipeline through model/edits.py, which refuses bad edits before
-anything changes, and sends the new graph back. Run status travels in one ``status`` trait, set from
-the runner's event threads, so a busy kernel never delays it.
+"""The designer's controller: applies what the user did on the canvas, in the properties form or the
+toolbar to the pipeline it edits (a ``Pipeline`` or the notebook's, see sources.py) through
+model/edits.py, which refuses a bad edit before anything changes, then sends the new graph back.
 """
 from __future__ import annotations
 
 import html
 import os
-import threading
 from pathlib import Path
 
 import ipywidgets as widgets
-from traitlets import Bool, Dict, Instance, Int, List, Unicode
 
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model import edits as dm
 from mlpipe_jupyter.model.document import absolute_from, relative_to
-from mlpipe_jupyter.notebook.canvas import STEP, graph_elements
 from mlpipe_jupyter.notebook.cell_steps import CellSpec
-from mlpipe_jupyter.notebook.designer_sources import NotebookSource, PipelineSource, step_entry_for_file
-from mlpipe_jupyter.running.events import bus
-from mlpipe_jupyter.sdk.environment import Environment
+from mlpipe_jupyter.notebook.designer.elements import STEP, graph_elements
+from mlpipe_jupyter.notebook.designer.properties import PropertiesPanel
+from mlpipe_jupyter.notebook.designer.run_view import RunView, clone_run
+from mlpipe_jupyter.notebook.designer.sources import NotebookSource, PipelineSource, step_entry_for_file
+from mlpipe_jupyter.notebook.designer.widgets import DesignerCanvas, DesignerPanel
 from mlpipe_jupyter.sdk.experiment import Experiment
 from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
-from mlpipe_jupyter.sdk.run import run_from_row
-from mlpipe_jupyter.tracking.report import status_word
-
-MODULE, MODULE_VERSION = "mlpipe-jupyter", "^0.1.0"
-TAIL_LINES = 15
-
-
-class DesignerCanvas(widgets.DOMWidget):
-    """The graph view. ``graph`` holds nodes and edges (canvas.graph_elements), ``status`` maps a
-    step to ``{"status", "started", "ended"}``; ``selected`` comes back from the browser."""
-
-    _model_name = Unicode("DesignerCanvasModel").tag(sync=True)
-    _view_name = Unicode("DesignerCanvasView").tag(sync=True)
-    _model_module = Unicode(MODULE).tag(sync=True)
-    _view_module = Unicode(MODULE).tag(sync=True)
-    _model_module_version = Unicode(MODULE_VERSION).tag(sync=True)
-    _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
-
-    graph = Dict({"nodes": [], "edges": []}).tag(sync=True)
-    status = Dict({}).tag(sync=True)
-    selected = List(Unicode()).tag(sync=True)
-    link_mode = Bool(False).tag(sync=True)
-    layout_request = Int(0).tag(sync=True)
-    height = Unicode("460px").tag(sync=True)
-
-
-class DesignerPanel(widgets.Widget):
-    """Opens ``child`` in a JupyterLab main-area panel; each new ``open_request`` opens (or shows) it again."""
-
-    _model_name = Unicode("DesignerPanelModel").tag(sync=True)
-    _model_module = Unicode(MODULE).tag(sync=True)
-    _model_module_version = Unicode(MODULE_VERSION).tag(sync=True)
-    _view_module = Unicode(MODULE).tag(sync=True)
-    _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
-
-    child = Instance(widgets.DOMWidget).tag(sync=True, **widgets.widget_serialization)
-    title = Unicode("Pipeline Designer").tag(sync=True)
-    open_request = Int(0).tag(sync=True)
-
-    def request_open(self):
-        """(``open`` is taken: ipywidgets opens the widget's comm with it.)"""
-        self.open_request = self.open_request + 1
-
-
-def _parse_list(text: str) -> list[str]:
-    return [p.strip() for p in text.replace("\n", ",").split(",") if p.strip()]
-
-
-def _parse_value(text: str):
-    import json
-
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _args_text(arguments) -> str:
-    out = []
-    for a in arguments:
-        if isinstance(a, dict) and "data" in a:
-            out.append("{data:" + a["data"] + "}")
-        elif isinstance(a, dict) and "param" in a:
-            out.append("{param:" + a["param"] + "}")
-        else:
-            out.append(str(a))
-    return "\n".join(out)
-
-
-def _parse_args(text: str) -> list:
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        if line.startswith("{data:") and line.endswith("}"):
-            out.append({"data": line[6:-1]})
-        elif line.startswith("{param:") and line.endswith("}"):
-            out.append({"param": line[7:-1]})
-        else:
-            out.append(line)
-    return out
-
-
-class PropertiesPanel:
-    """The form of one step; each field applies when it changes, and a refused edit shows why."""
-
-    def __init__(self, designer):
-        self.designer = designer
-        self.step = None
-        self._loading = False
-        wide = widgets.Layout(width="98%")
-        style = {"description_width": "110px"}
-        self.title = widgets.HTML()
-        self.fields = {
-            "name": widgets.Text(description="Name", continuous_update=False, layout=wide, style=style),
-            "script": widgets.Text(description="Script", continuous_update=False, layout=wide, style=style),
-            "source_directory": widgets.Text(description="Source dir", continuous_update=False, layout=wide,
-                                             style=style),
-            "arguments": widgets.Textarea(description="Arguments", continuous_update=False, layout=wide,
-                                          style=style, placeholder="one per line; {data:NAME} {param:NAME}"),
-            "inputs": widgets.Text(description="Inputs", continuous_update=False, layout=wide, style=style,
-                                   placeholder="data names, comma separated"),
-            "outputs": widgets.Text(description="Outputs", continuous_update=False, layout=wide, style=style,
-                                    placeholder="data names, comma separated"),
-            "params": widgets.Text(description="Parameters", continuous_update=False, layout=wide, style=style,
-                                   placeholder="k=v, comma separated"),
-            "compute_target": widgets.Dropdown(description="Compute", layout=wide, style=style),
-            "environment": widgets.Combobox(description="Environment", continuous_update=False, layout=wide,
-                                            style=style, placeholder="registered name; empty: none"),
-            "allow_reuse": widgets.Checkbox(description="Allow reuse", indent=False),
-        }
-        for key, w in self.fields.items():
-            w.add_class(f"mlpipe-prop-{key.replace('_', '-')}")
-            w.observe(lambda change, key=key: self._edited(key, change["new"]), "value")
-        self.message = widgets.HTML()
-        self.message.add_class("mlpipe-prop-message")
-        close = widgets.Button(description="Close", layout=widgets.Layout(width="80px"))
-        close.on_click(lambda _b: self.close())
-        self.widget = widgets.VBox([widgets.HBox([self.title, close]), *self.fields.values(), self.message],
-                                   layout=widgets.Layout(width="380px", display="none"))
-        self.widget.add_class("mlpipe-designer-properties")
-
-    def open(self, name):
-        self.step = name
-        self.widget.layout.display = "flex"
-        self.message.value = ""
-        self.reload()
-
-    def close(self):
-        self.step = None
-        self.widget.layout.display = "none"
-
-    def reload(self):
-        if self.step is None:
-            return
-        doc = self.designer.source.doc()
-        try:
-            entry = dm.find(doc, self.step)
-        except UserError:
-            self.close()
-            return
-        is_cell = self.step in self.designer.source.cell_names()
-        env = entry.get("environment")
-        values = {
-            "name": entry["name"], "script": entry.get("script", ""),
-            "source_directory": entry.get("source_directory", ""),
-            "arguments": _args_text(entry.get("arguments") or []),
-            "inputs": ", ".join(dm.input_names(entry)), "outputs": ", ".join(dm.output_names(entry)),
-            "params": ", ".join(f"{k}={(doc.get('parameters') or {}).get(k, {}).get('default')}"
-                                for k in entry.get("params") or {}),
-            "compute_target": entry.get("compute_target") or "local",
-            "environment": env.get("name", "") if isinstance(env, dict) else (env or ""),
-            "allow_reuse": bool(entry.get("allow_reuse", True)),
-        }
-        targets = sorted(self.designer.workspace.compute_targets)
-        if values["compute_target"] not in targets:
-            targets.append(values["compute_target"])
-        self._loading = True
-        try:
-            self.fields["compute_target"].options = targets
-            try:
-                self.fields["environment"].options = sorted(Environment.list(self.designer.workspace))
-            except Exception:  # noqa: BLE001 - suggestions only
-                pass
-            for key, value in values.items():
-                self.fields[key].value = value
-            for key in ("script", "source_directory", "arguments"):
-                self.fields[key].disabled = is_cell
-        finally:
-            self._loading = False
-        kind = "recorded cell" if is_cell else "script"
-        self.title.value = f"<b>Step {html.escape(self.step)}</b> <i>({kind})</i>"
-
-    def _edited(self, key, value):
-        if self._loading or self.step is None:
-            return
-        if key in ("inputs", "outputs"):
-            value = _parse_list(value)
-        elif key == "arguments":
-            value = _parse_args(value)
-        elif key == "params":
-            pairs = {}
-            for part in _parse_list(value):
-                k, sep, v = part.partition("=")
-                if not sep:
-                    self.refused(f"Parameter '{part}' needs the form k=v.")
-                    return
-                pairs[k.strip()] = _parse_value(v.strip())
-            value = pairs
-        elif key == "environment" and value:
-            if self.step in self.designer.source.cell_names():
-                value = {"name": value}
-            else:
-                try:
-                    value = Environment.get(self.designer.workspace, value).to_dict()
-                except UserError as e:
-                    self.refused(str(e))
-                    return
-        renamed = {self.step: value} if key == "name" else None
-        ok = self.designer.edit(lambda doc: dm.update_step(doc, self.step, {key: value}), renamed=renamed,
-                                report=self.refused)
-        if ok:
-            if key == "name":
-                self.step = value
-            self.message.value = "<span style='color:#2e7d32'>Saved.</span>"
-            self.reload()
-
-    def refused(self, text):
-        self.message.value = f"<span style='color:#c62828'>{html.escape(text, quote=False)}</span>"
 
 
 class Designer:
@@ -250,15 +33,12 @@ class Designer:
         self.source = source or PipelineSource(pipeline)
         self.workspace = self.source.workspace
         self.experiment = experiment
-        self.run_id = None
-        self.statuses: dict[str, dict] = {}
-        self._lock = threading.RLock()
         self.canvas = DesignerCanvas()
         self.canvas.on_msg(self._on_message)
         self.message = widgets.HTML()
         self.message.add_class("mlpipe-designer-message")
-        self.details = widgets.HTML()
-        self.details.add_class("mlpipe-designer-details")
+        self.run_view = RunView(self.workspace, self.canvas)
+        self.details = self.run_view.details
         self.properties = PropertiesPanel(self)
         self.toolbar = self._toolbar()
         side = widgets.VBox([self.properties.widget, self.details], layout=widgets.Layout(max_width="400px"))
@@ -268,7 +48,6 @@ class Designer:
         self.widget.add_class("mlpipe-designer")
         self._panel = None
         self.source.listen(self.refresh)
-        self._unsubscribe = bus.subscribe(self._on_event)
         self.refresh()
 
     @classmethod
@@ -383,8 +162,8 @@ class Designer:
         self.properties.open(m["node"])
 
     def _ui_tap(self, m):
-        if self.run_id is not None and m.get("kind", "step") == "step":
-            self.show_step_run(m["node"])
+        if self.run_view.run_id is not None and m.get("kind", "step") == "step":
+            self.run_view.show_step(m["node"])
 
     def _ui_drop(self, m):
         for path in m.get("paths") or []:
@@ -480,63 +259,14 @@ class Designer:
 
     def watch(self, run):
         """Show ``run``'s status on the nodes (runs submitted elsewhere show up by themselves)."""
-        with self._lock:
-            self.run_id = run._top_id()
-            self.statuses = {}
-            for step in run.get_steps() if hasattr(run, "get_steps") else [run]:
-                self._set_status(step._row)
-            self._push()
-
-    def _set_status(self, row):
-        word = _node_word(row["status"], row.get("reused_from") is not None)
-        self.statuses[row["name"]] = {"status": word, "started": row.get("started"), "ended": row.get("ended")}
-
-    def _push(self):
-        self.canvas.status = dict(self.statuses)
-
-    def _on_event(self, event):
-        """Runner threads: status changes of steps on this canvas recolour their nodes at once."""
-        if event.kind != "step_status" or event.step is None:
-            return
-        names = {n["name"] for n in self.canvas.graph.get("nodes", []) if n["kind"] == "step"}
-        if event.step not in names:
-            return
-        with self._lock:
-            if event.run_id != self.run_id:
-                self.run_id, self.statuses = event.run_id, {}
-            d = event.data
-            word = _node_word(d["status"], bool(d.get("reused")))
-            old = self.statuses.get(event.step, {})
-            started = d.get("started") or old.get("started") or (event.ts if word == "running" else None)
-            ended = d.get("ended") or (event.ts if word in ("completed", "failed", "canceled", "reused") else None)
-            self.statuses[event.step] = {"status": word, "started": started, "ended": ended}
-            self._push()
-
-    def _current_run(self):
-        if self.run_id is None:
-            raise UserError("No run yet: submit the pipeline first.")
-        return run_from_row(self.workspace, self.workspace._store.get_run(self.run_id))
+        self.run_view.watch(run)
 
     def show_step_run(self, name):
         """The log tail and metrics of ``name`` in the shown run."""
-        run = self._current_run()
-        steps = [s for s in run.get_steps() if s.name == name] if hasattr(run, "get_steps") else [run]
-        if not steps:
-            self.details.value = f"<i>Step {html.escape(name)} is not part of run {html.escape(run.id)}.</i>"
-            return
-        step = steps[0]
-        tail = "\n".join(step.get_log_text().splitlines()[-TAIL_LINES:])
-        metrics = step.get_metrics()
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in metrics.items())
-        self.details.value = (
-            f"<div><b>{html.escape(name)}</b> &middot; {html.escape(step.get_status())}"
-            f"{' (reused)' if step.reused else ''} &middot; run <code>{html.escape(run.id)}</code></div>"
-            f"<pre class='mlpipe-designer-log' style='max-height:220px;overflow:auto;font-size:11px;"
-            f"white-space:pre-wrap'>{html.escape(tail) or '(no output)'}</pre>"
-            f"<table class='mlpipe-designer-metrics'>{rows}</table>")
+        self.run_view.show_step(name)
 
     def clone_last_run(self):
-        run = self._current_run()
+        run = self.run_view.current_run()
         stored = run._row["details"]["pipeline"]
         base = self.workspace.path  # a stored run's folders are relative to the workspace
         pipeline_from_dict(self.workspace, stored, base)  # refuse a run whose pipeline no longer loads
@@ -559,9 +289,7 @@ class Designer:
 
     def close(self):
         """Stop following runs and pipeline changes, and close the designer's widgets."""
-        if self._unsubscribe:
-            self._unsubscribe()
-            self._unsubscribe = None
+        self.run_view.close()
         self.source.forget(self.refresh)
         if self._panel is not None:
             self._panel.close()
@@ -572,21 +300,6 @@ def _close_tree(widget):
     for child in getattr(widget, "children", ()):
         _close_tree(child)
     widget.close()
-
-
-def _node_word(status: str, reused: bool) -> str:
-    """The monitor's word for a status; on the canvas a step not started yet shows as queued."""
-    word = status_word(status, reused)
-    return "queued" if word == "not started" else word
-
-
-def clone_run(run):
-    """A new, editable ``Pipeline`` with the steps and links of a submitted pipeline run."""
-    details = run._row["details"] or {}
-    if "pipeline" not in details:
-        raise UserError(f"Run {run.id} is not a pipeline run; only pipeline runs can be cloned.")
-    workspace = run.experiment.workspace
-    return pipeline_from_dict(workspace, details["pipeline"], workspace.path)  # stored relative to the workspace
 
 
 def _resolve_dropped(path: str) -> Path:

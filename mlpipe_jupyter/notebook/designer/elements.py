@@ -18,7 +18,7 @@ def graph_elements(doc) -> dict:
     for s in doc["steps"]:
         nodes.append({"id": STEP + s["name"], "kind": "step", "name": s["name"],
                       "compute": s.get("compute_target") or "local", "position": s.get("position")})
-    external = []
+    external: set = set()
     for s in doc["steps"]:
         for ref in input_names(s):
             if ref in prod:
@@ -26,7 +26,7 @@ def graph_elements(doc) -> dict:
             else:
                 source = DATA + ref
                 if ref not in external:
-                    external.append(ref)
+                    external.add(ref)
                     nodes.append({"id": source, "kind": "data", "name": ref,
                                   "data_kind": "missing" if _missing(ref, data) else data[ref].get("kind"),
                                   "position": None})

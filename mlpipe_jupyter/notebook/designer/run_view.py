@@ -1,0 +1,109 @@
+"""The run a designer shows: each step's status on its node, recoloured from the runner's events as
+they happen (from its threads, so a busy kernel never delays them), and the log tail and metrics of a
+step the user taps."""
+from __future__ import annotations
+
+import html
+import threading
+
+import ipywidgets as widgets
+
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.running.events import bus
+from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
+from mlpipe_jupyter.sdk.run import run_from_row
+from mlpipe_jupyter.tracking.report import status_word
+
+TAIL_LINES = 15
+
+
+class RunView:
+    """The shown run: ``canvas.status`` and the ``details`` box."""
+
+    def __init__(self, workspace, canvas):
+        self.workspace = workspace
+        self.canvas = canvas
+        self.run_id = None
+        self.statuses: dict[str, dict] = {}
+        self._lock = threading.RLock()
+        self.details = widgets.HTML()
+        self.details.add_class("mlpipe-designer-details")
+        self._unsubscribe = bus.subscribe(self._on_event)
+
+    def watch(self, run):
+        """Show ``run``'s status on the nodes (runs submitted elsewhere show up by themselves)."""
+        with self._lock:
+            self.run_id = run._top_id()
+            self.statuses = {}
+            for step in run.get_steps() if hasattr(run, "get_steps") else [run]:
+                self._set_status(step._row)
+            self._push()
+
+    def _set_status(self, row):
+        word = _node_word(row["status"], row.get("reused_from") is not None)
+        self.statuses[row["name"]] = {"status": word, "started": row.get("started"), "ended": row.get("ended")}
+
+    def _push(self):
+        self.canvas.status = dict(self.statuses)
+
+    def _on_event(self, event):
+        """Runner threads: status changes of steps on this canvas recolour their nodes at once."""
+        if event.kind != "step_status" or event.step is None:
+            return
+        names = {n["name"] for n in self.canvas.graph.get("nodes", []) if n["kind"] == "step"}
+        if event.step not in names:
+            return
+        with self._lock:
+            if event.run_id != self.run_id:
+                self.run_id, self.statuses = event.run_id, {}
+            d = event.data
+            word = _node_word(d["status"], bool(d.get("reused")))
+            old = self.statuses.get(event.step, {})
+            started = d.get("started") or old.get("started") or (event.ts if word == "running" else None)
+            ended = d.get("ended") or (event.ts if word in ("completed", "failed", "canceled", "reused") else None)
+            self.statuses[event.step] = {"status": word, "started": started, "ended": ended}
+            self._push()
+
+    def current_run(self):
+        if self.run_id is None:
+            raise UserError("No run yet: submit the pipeline first.")
+        return run_from_row(self.workspace, self.workspace._store.get_run(self.run_id))
+
+    def show_step(self, name):
+        """The log tail and metrics of ``name`` in the shown run."""
+        run = self.current_run()
+        steps = [s for s in run.get_steps() if s.name == name] if hasattr(run, "get_steps") else [run]
+        if not steps:
+            self.details.value = f"<i>Step {html.escape(name)} is not part of run {html.escape(run.id)}.</i>"
+            return
+        step = steps[0]
+        tail = "\n".join(step.get_log_text().splitlines()[-TAIL_LINES:])
+        metrics = step.get_metrics()
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in metrics.items())
+        self.details.value = (
+            f"<div><b>{html.escape(name)}</b> &middot; {html.escape(step.get_status())}"
+            f"{' (reused)' if step.reused else ''} &middot; run <code>{html.escape(run.id)}</code></div>"
+            f"<pre class='mlpipe-designer-log' style='max-height:220px;overflow:auto;font-size:11px;"
+            f"white-space:pre-wrap'>{html.escape(tail) or '(no output)'}</pre>"
+            f"<table class='mlpipe-designer-metrics'>{rows}</table>")
+
+    def close(self):
+        """Stop following the runner's events."""
+        if self._unsubscribe:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+
+def _node_word(status: str, reused: bool) -> str:
+    """The monitor's word for a status; on the canvas a step not started yet shows as queued."""
+    word = status_word(status, reused)
+    return "queued" if word == "not started" else word
+
+
+def clone_run(run):
+    """A new, editable ``Pipeline`` with the steps and links of a submitted pipeline run."""
+    details = run._row["details"] or {}
+    if "pipeline" not in details:
+        raise UserError(f"Run {run.id} is not a pipeline run; only pipeline runs can be cloned.")
+    workspace = run.experiment.workspace
+    return pipeline_from_dict(workspace, details["pipeline"], workspace.path)  # stored relative to the workspace
