@@ -8,7 +8,7 @@ thread, at most one update per step every ``FLUSH_SECONDS``, so a chatty step ca
 
 Page contract (tests and styles rely on it): a ``VBox`` with class ``mlpipe-monitor``; one row per
 step with classes ``mlpipe-step-row`` and ``mlpipe-step-<name>``; in each row a ``Label`` of class
-``mlpipe-status`` whose value is one of ``STATUS_WORDS``, a log tail of class ``mlpipe-log`` and the
+``mlpipe-status`` whose value is one of ``tracking.report.STATUS_WORDS``, a log tail of class ``mlpipe-log`` and the
 error of a failed step (class ``mlpipe-error``, red); one Cancel button of class ``mlpipe-cancel``
 in the header, for the whole run.
 """
@@ -22,10 +22,11 @@ from collections import deque
 
 import ipywidgets as widgets
 
+from mlpipe_jupyter.running.events import EventKind
 from mlpipe_jupyter.sdk.run import PipelineRun
 from mlpipe_jupyter.status import FINAL_STATUSES
 from mlpipe_jupyter.tracking.follower import RunFollower
-from mlpipe_jupyter.tracking.report import STATUS_WORDS, duration, run_text, status_word  # noqa: F401 - STATUS_WORDS
+from mlpipe_jupyter.tracking.report import duration, run_text, status_word
 
 FLUSH_SECONDS = 0.05
 TICK_SECONDS = 1.0
@@ -220,13 +221,13 @@ class RunMonitor:
 
     def _apply(self, event):
         d = event.data
-        if event.kind == "log":
+        if event.kind == EventKind.LOG:
             self._pending_lines.setdefault(event.step, []).append(d["line"])
             self._wake.set()
-        elif event.kind == "metric":
+        elif event.kind == EventKind.METRIC:
             self._pending_metrics.setdefault(event.step, []).append((d["name"], d.get("kind", "scalar"), d["value"]))
             self._wake.set()
-        elif event.kind == "step_status":
+        elif event.kind == EventKind.STEP_STATUS:
             self._flush()  # lines printed before a status change show before it
             view = self._row(event.step)
             reused = bool(d.get("reused"))
@@ -239,7 +240,7 @@ class RunMonitor:
                 view.set_error(d["error"])
             if not self.is_pipeline and d["status"] in FINAL_STATUSES:
                 self._set_run_status(self.run._store.get_run(self.top_id))
-        elif event.kind == "run_status":
+        elif event.kind == EventKind.RUN_STATUS:
             self._flush()
             self._set_run_status(self.run._store.get_run(self.top_id))
         if self._final:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import threading
 
+from mlpipe_jupyter.running.events import EventKind
 from mlpipe_jupyter.sdk.run import PipelineRun
 from mlpipe_jupyter.status import FINAL_STATUSES
 from mlpipe_jupyter.tracking.follower import RunFollower
@@ -27,7 +28,7 @@ class TextMonitor:
     def _on_event(self, event):
         with self._lock:
             progress = ""
-            if event.kind == "step_status":
+            if event.kind == EventKind.STEP_STATUS:
                 self.status[event.step] = event.data["status"]
                 done = sum(s in FINAL_STATUSES for s in self.status.values())
                 progress = f"[{done}/{len(self.status)} done]"

@@ -1,6 +1,6 @@
 """Runner events: what observers (log files, the store, widgets, the designer) subscribe to.
 
-Kinds: ``run_status``, ``step_status``, ``log`` (one line), ``metric``. Callbacks run on the runner's
+Kinds (``EventKind``): ``run_status``, ``step_status``, ``log`` (one line), ``metric``. Callbacks run on the runner's
 threads, so they must be quick; a failing subscriber is dropped from that event, never the run.
 """
 from __future__ import annotations
@@ -10,11 +10,23 @@ import time
 import traceback
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from enum import Enum
+
+
+class EventKind(str, Enum):
+    """What an event tells: a str enum, so it reads and compares as its name ("log")."""
+    RUN_STATUS = "run_status"  # data: status, error
+    STEP_STATUS = "step_status"  # data: status and the step's changed fields (started, ended, reused...)
+    LOG = "log"  # data: line
+    METRIC = "metric"  # data: name, kind, value
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass
 class Event:
-    kind: str
+    kind: EventKind
     run_id: str  # the top-level run
     step: str | None = None
     step_run_id: str | None = None
@@ -152,7 +164,7 @@ class _History:
         return freed
 
 
-_STATUS_KINDS = ("run_status", "step_status")
+_STATUS_KINDS = (EventKind.RUN_STATUS, EventKind.STEP_STATUS)
 _FINAL = ("Completed", "Failed", "Canceled")
 _EVENT_OVERHEAD = 450  # bytes an Event with its data dict costs besides the data's text (measured, CPython 3.11)
 
@@ -167,7 +179,7 @@ def _ends_run(event) -> bool:
     """A pipeline run ends with a final run_status; a single script run with its own final step_status."""
     if event.data.get("status") not in _FINAL:
         return False
-    return event.kind == "run_status" or (event.kind == "step_status" and event.step_run_id == event.run_id)
+    return event.kind == EventKind.RUN_STATUS or (event.kind == EventKind.STEP_STATUS and event.step_run_id == event.run_id)
 
 
 def _deliver(callback, event):

@@ -28,7 +28,7 @@ from mlpipe_jupyter.planning.reuse import Decision, decide
 from mlpipe_jupyter.planning.snapshot import materialize
 from mlpipe_jupyter.running import control
 from mlpipe_jupyter.running.contract import METRICS_FILE
-from mlpipe_jupyter.running.events import Event, bus
+from mlpipe_jupyter.running.events import Event, EventKind, bus
 from mlpipe_jupyter.running.protocol import Job
 from mlpipe_jupyter.running.step_files import OutputRejected, collect_run_files, open_regular, output_digest
 from mlpipe_jupyter.running.step_output import LineSplitter, SecretMask
@@ -120,14 +120,14 @@ class RunExecution:
 
     def _set_step_status(self, name, status, **fields):
         self.store.update_run(self.step_run_ids[name], status=status, **fields)
-        self._publish("step_status", name, status=status, **{k: v for k, v in fields.items() if k != "details"})
+        self._publish(EventKind.STEP_STATUS, name, status=status, **{k: v for k, v in fields.items() if k != "details"})
 
     # -- main loop ---------------------------------------------------------------------------------------
     def _main(self):
         try:
             if not self.single:
                 self.store.update_run(self.run_id, status="Running", started=time.time())
-                self._publish("run_status", status="Running")
+                self._publish(EventKind.RUN_STATUS, status="Running")
             with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix=f"step-{self.run_id[-8:]}") as pool:
                 try:
                     self._schedule(pool)
@@ -246,7 +246,7 @@ class RunExecution:
         self.store.update_run(run_id, status="Completed", started=now, ended=now, reuse_key=decision.key,
                               reused_from=origin, reuse_reason=decision.reason,
                               details={"manifest": manifest, "snapshot": sp.snapshot.digest})
-        self._publish("step_status", sp.name, status="Completed", reused=True, reused_from=origin,
+        self._publish(EventKind.STEP_STATUS, sp.name, status="Completed", reused=True, reused_from=origin,
                       reuse_reason=decision.reason)
         return StepResult("Completed", outputs)
 
@@ -413,7 +413,7 @@ class RunExecution:
         with open(log_path, "ab") as log:
             for text in warnings:
                 log.write(f"mlpipe: warning: {text}\n".encode())
-                self._publish("log", step, line=f"mlpipe: warning: {text}")
+                self._publish(EventKind.LOG, step, line=f"mlpipe: warning: {text}")
         self.store.update_run(run_id, details={"warnings": warnings})
 
     def _log_chunk(self, step, log, splitter, data: bytes, tail: list, last: bool = False) -> None:
@@ -425,7 +425,7 @@ class RunExecution:
             tail.append(line)
             if len(tail) > ERROR_TAIL_LINES:
                 del tail[0]
-            self._publish("log", step, line=line)
+            self._publish(EventKind.LOG, step, line=line)
 
     def _changed_inputs(self, sp, backend) -> str | None:
         """A step that changed a committed output it read (only possible where inputs are not mounted
@@ -515,12 +515,12 @@ class RunExecution:
                         self._set_step_status(name, "Failed", ended=now, error=internal_error or "Not run.")
             if not self.single:
                 self.store.update_run(self.run_id, status=status, ended=now, error=error)
-                self._publish("run_status", status=status, error=error)
+                self._publish(EventKind.RUN_STATUS, status=status, error=error)
         except UserError as e:  # the store could not be written: say so wherever someone waits
             self.outcome = ("Failed", f"{error + ' ' if error else ''}The run's end could not be recorded: {e}")
             self.record_error = str(e)
             if not self.single:
-                self._publish("run_status", status="Failed", error=self.outcome[1])
+                self._publish(EventKind.RUN_STATUS, status="Failed", error=self.outcome[1])
 
 
 EMPTY_OUTPUT = manifest_digest({})  # the digest of an output folder holding nothing
@@ -660,7 +660,7 @@ class _Tail:
         if self._fd is None and os.path.lexists(self.path):
             self._refused = True
             self.notes.append(f"mlpipe: the step's {METRICS_FILE} is not a regular file; its metrics were ignored.")
-            execution._publish("log", self.step, line=self.notes[-1])
+            execution._publish(EventKind.LOG, self.step, line=self.notes[-1])
         return self._fd is not None
 
     def _records(self, execution, data: bytes):
@@ -687,7 +687,7 @@ class _Tail:
         if metrics:
             store.add_metrics(self.run_id, metrics)
             for m in metrics:
-                execution._publish("metric", self.step, name=m["name"], kind=m["kind"], value=m["value"])
+                execution._publish(EventKind.METRIC, self.step, name=m["name"], kind=m["kind"], value=m["value"])
 
 
 def _record(raw: bytes) -> dict | None:

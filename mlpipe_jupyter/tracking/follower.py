@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from mlpipe_jupyter.running.control import active_execution
-from mlpipe_jupyter.running.events import Event, bus
+from mlpipe_jupyter.running.events import Event, EventKind, bus
 from mlpipe_jupyter.running.step_output import LineSplitter
 from mlpipe_jupyter.status import FINAL_STATUSES, Status
 
@@ -163,7 +163,7 @@ class RunFollower:
                 self._step(row, seen, tails, splitters, metric_seq, final=ended or row["status"] in FINAL_STATUSES)
             if ended:
                 if top["kind"] == "pipeline" and not self.only:
-                    self.on_event(Event("run_status", self.top_id, data={"status": top["status"], "error": top["error"]}))
+                    self.on_event(Event(EventKind.RUN_STATUS, self.top_id, data={"status": top["status"], "error": top["error"]}))
                 return
             if self._stop.wait(self.poll_seconds) or (deadline is not None and time.monotonic() > deadline):
                 return
@@ -182,7 +182,7 @@ class RunFollower:
             if row["status"] in FINAL_STATUSES and not row["reused_from"]:  # lines and metrics first
                 self._lines(row, tails, splitters, final=True)
                 self._metrics(row, metric_seq)
-            self.on_event(Event("step_status", self.top_id, name, rid, {
+            self.on_event(Event(EventKind.STEP_STATUS, self.top_id, name, rid, {
                 "status": row["status"], "reused": row["reused_from"] is not None, "reused_from": row["reused_from"],
                 "reuse_reason": row["reuse_reason"], "error": row["error"], "started": row["started"],
                 "ended": row["ended"]}))
@@ -196,15 +196,15 @@ class RunFollower:
         splitter = splitters.setdefault(row["id"], LineSplitter())
         for piece in tail.read(log_path(self.store, row), final=final):
             for line in splitter.feed(piece):
-                self.on_event(Event("log", self.top_id, row["name"], row["id"], {"line": line}))
+                self.on_event(Event(EventKind.LOG, self.top_id, row["name"], row["id"], {"line": line}))
         if final:
             for line in splitter.flush():
-                self.on_event(Event("log", self.top_id, row["name"], row["id"], {"line": line}))
+                self.on_event(Event(EventKind.LOG, self.top_id, row["name"], row["id"], {"line": line}))
 
     def _metrics(self, row, metric_seq) -> None:
         origin = row["reused_from"] or row["id"]
         after = metric_seq.get(origin, -1)
         for rec in self.store.metrics_after(origin, after):
             metric_seq[origin] = rec["seq"]
-            self.on_event(Event("metric", self.top_id, row["name"], row["id"],
+            self.on_event(Event(EventKind.METRIC, self.top_id, row["name"], row["id"],
                                 {"name": rec["name"], "kind": rec["kind"], "value": rec["value"]}))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import time
 
+from mlpipe_jupyter.running.events import EventKind
 from mlpipe_jupyter.status import Status
 
 STATUS_WORDS = ("queued", "running", "completed", "reused", "failed", "canceled", "not started")
@@ -67,11 +68,11 @@ def event_text(event, prefix: bool = True, progress: str = "") -> str | None:
     The CLI, ``wait_for_completion(show_output=True)`` and the text monitor all print these."""
     head = f"[{event.step}] " if prefix and event.step else ""
     d = event.data
-    if event.kind == "log":
+    if event.kind == EventKind.LOG:
         return head + d["line"]
-    if event.kind == "metric" and d.get("kind", "scalar") == "scalar":
+    if event.kind == EventKind.METRIC and d.get("kind", "scalar") == "scalar":
         return f"{head}metric {d['name']} = {compact(d['value'])}"
-    if event.kind == "step_status" and d.get("status") not in (Status.QUEUED, Status.NOT_STARTED):
+    if event.kind == EventKind.STEP_STATUS and d.get("status") not in (Status.QUEUED, Status.NOT_STARTED):
         text = f"==> {event.step}: {d['status']}" + (" (reused)" if d.get("reused") else "")
         if d.get("error") and d["status"] == Status.FAILED:
             text += f" - {d['error']}"

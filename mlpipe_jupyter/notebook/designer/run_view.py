@@ -9,7 +9,7 @@ import threading
 import ipywidgets as widgets
 
 from mlpipe_jupyter.errors import UserError
-from mlpipe_jupyter.running.events import bus
+from mlpipe_jupyter.running.events import EventKind, bus
 from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
 from mlpipe_jupyter.sdk.run import run_from_row
 from mlpipe_jupyter.tracking.report import status_word
@@ -48,7 +48,7 @@ class RunView:
 
     def _on_event(self, event):
         """Runner threads: status changes of steps on this canvas recolour their nodes at once."""
-        if event.kind != "step_status" or event.step is None:
+        if event.kind != EventKind.STEP_STATUS or event.step is None:
             return
         names = {n["name"] for n in self.canvas.graph.get("nodes", []) if n["kind"] == "step"}
         if event.step not in names:
