@@ -17,7 +17,7 @@ from mlpipe_jupyter.running.control import active_execution
 from mlpipe_jupyter.sdk.experiment import Experiment
 from mlpipe_jupyter.sdk.parameters import parse_assignments
 from mlpipe_jupyter.sdk.pipeline import Pipeline
-from mlpipe_jupyter.status import FINAL_STATUSES
+from mlpipe_jupyter.status import FINAL_STATUSES, Status
 from mlpipe_jupyter.tracking.follower import POLL_SECONDS, RunFollower
 from mlpipe_jupyter.tracking.report import event_text, run_text
 
@@ -86,7 +86,7 @@ def main(args) -> int:
         raise UserError(f"Run {run.id} ended {execution.outcome[0]}; {execution.record_error}")
     out("\n" + run_text(ws._store, run.id))
     out(f"Details: mlpipe show {run.id}    logs: mlpipe logs {run.id}")
-    return 0 if run.get_status() == "Completed" else EXIT_FAILED
+    return 0 if run.get_status() == Status.COMPLETED else EXIT_FAILED
 
 
 def _cancel_interactively(run, execution):

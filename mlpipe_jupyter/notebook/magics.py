@@ -30,6 +30,7 @@ from mlpipe_jupyter.sdk.experiment import Experiment
 from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
 from mlpipe_jupyter.sdk.run import Run
 from mlpipe_jupyter.sdk.workspace import Workspace
+from mlpipe_jupyter.status import Status
 from mlpipe_jupyter.tracking.report import row_duration, run_text
 
 
@@ -150,7 +151,7 @@ class PipelineMagics(Magics):
                 monitor.sync()
                 shown.update(monitor.mimebundle(), raw=True)  # the text summary now says how it ended
             row = run._row
-            if row["status"] == "Failed":
+            if row["status"] == Status.FAILED:
                 raise UsageError(f"Run {run.id} failed: {row['error']}")
 
     def display_run(self, run):

@@ -24,7 +24,7 @@ import ipywidgets as widgets
 
 from mlpipe_jupyter.running.events import EventKind
 from mlpipe_jupyter.sdk.run import PipelineRun
-from mlpipe_jupyter.status import FINAL_STATUSES
+from mlpipe_jupyter.status import FINAL_STATUSES, Status
 from mlpipe_jupyter.tracking.follower import RunFollower
 from mlpipe_jupyter.tracking.report import duration, run_text, status_word
 
@@ -191,7 +191,7 @@ class RunMonitor:
                 reused = row["reused_from"] is not None
                 note = f"reused from {row['reused_from']}" if reused else None
                 view.set_status(status_word(row["status"], reused), row["started"], row["ended"], note)
-                if row["error"] and row["status"] in ("Failed", "Canceled"):
+                if row["error"] and row["status"] in (Status.FAILED, Status.CANCELED):
                     view.set_error(row["error"], (row["details"] or {}).get("error_tail"))
             self._set_run_status(store.get_run(self.top_id))
 
@@ -233,10 +233,10 @@ class RunMonitor:
             reused = bool(d.get("reused"))
             note = f"reused from {d.get('reused_from')}" if reused else None
             now = event.ts
-            started = d.get("started") or (now if d["status"] == "Running" or reused else None)
+            started = d.get("started") or (now if d["status"] == Status.RUNNING or reused else None)
             ended = d.get("ended") or (now if reused else None)
             view.set_status(status_word(d["status"], reused), started, ended, note)
-            if d["status"] in ("Failed", "Canceled") and d.get("error"):
+            if d["status"] in (Status.FAILED, Status.CANCELED) and d.get("error"):
                 view.set_error(d["error"])
             if not self.is_pipeline and d["status"] in FINAL_STATUSES:
                 self._set_run_status(self.run._store.get_run(self.top_id))
@@ -298,7 +298,7 @@ class RunMonitor:
                 view = self._row(row["name"])
                 word = status_word(row["status"], row["reused_from"] is not None)
                 view.set_status(word, row["started"], row["ended"])
-                if row["error"] and row["status"] in ("Failed", "Canceled") and not view.error_text:
+                if row["error"] and row["status"] in (Status.FAILED, Status.CANCELED) and not view.error_text:
                     view.set_error(row["error"], (row["details"] or {}).get("error_tail"))
             self._set_run_status(self.run._store.get_run(self.top_id))
             if self._final:

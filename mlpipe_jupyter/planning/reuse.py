@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 
 from mlpipe_jupyter.secrets import looks_secret
+from mlpipe_jupyter.status import Status
 from mlpipe_jupyter.store import canonical_json, sha256_bytes
 
 KEY_VERSION = 1
@@ -67,7 +68,7 @@ def explain_miss(store, previous: dict | None, manifest: dict) -> str:
         return f"the earlier run {previous['id']} recorded no manifest."
     changes = diff_manifests(store, old, manifest)
     if not changes:
-        if previous["status"] != "Completed":
+        if previous["status"] != Status.COMPLETED:
             return (f"the earlier run {previous['id']} with the same inputs ended {previous['status']}; "
                     "only completed runs are reused.")
         return f"the earlier completed run {previous['id']} is no longer available."

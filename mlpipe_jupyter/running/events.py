@@ -12,6 +12,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from enum import Enum
 
+from mlpipe_jupyter.status import FINAL_STATUSES
+
 
 class EventKind(str, Enum):
     """What an event tells: a str enum, so it reads and compares as its name ("log")."""
@@ -165,7 +167,6 @@ class _History:
 
 
 _STATUS_KINDS = (EventKind.RUN_STATUS, EventKind.STEP_STATUS)
-_FINAL = ("Completed", "Failed", "Canceled")
 _EVENT_OVERHEAD = 450  # bytes an Event with its data dict costs besides the data's text (measured, CPython 3.11)
 
 
@@ -177,7 +178,7 @@ def _size(event) -> int:
 
 def _ends_run(event) -> bool:
     """A pipeline run ends with a final run_status; a single script run with its own final step_status."""
-    if event.data.get("status") not in _FINAL:
+    if event.data.get("status") not in FINAL_STATUSES:
         return False
     return event.kind == EventKind.RUN_STATUS or (event.kind == EventKind.STEP_STATUS and event.step_run_id == event.run_id)
 

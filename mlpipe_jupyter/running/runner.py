@@ -32,6 +32,7 @@ from mlpipe_jupyter.running.events import Event, EventKind, bus
 from mlpipe_jupyter.running.protocol import Job
 from mlpipe_jupyter.running.step_files import OutputRejected, collect_run_files, open_regular, output_digest
 from mlpipe_jupyter.running.step_output import LineSplitter, SecretMask
+from mlpipe_jupyter.status import Status
 from mlpipe_jupyter.store import make_writable
 
 LOG_NAME = "logs/std_log.txt"
@@ -126,8 +127,8 @@ class RunExecution:
     def _main(self):
         try:
             if not self.single:
-                self.store.update_run(self.run_id, status="Running", started=time.time())
-                self._publish(EventKind.RUN_STATUS, status="Running")
+                self.store.update_run(self.run_id, status=Status.RUNNING, started=time.time())
+                self._publish(EventKind.RUN_STATUS, status=Status.RUNNING)
             with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix=f"step-{self.run_id[-8:]}") as pool:
                 try:
                     self._schedule(pool)
@@ -162,14 +163,14 @@ class RunExecution:
                     ups = [self._results.get(u) for u in sp.upstream]
                     if any(u is None for u in ups):
                         continue
-                    bad = [u for u, r in zip(sp.upstream, ups) if r.status != "Completed"]
+                    bad = [u for u, r in zip(sp.upstream, ups) if r.status != Status.COMPLETED]
                     stop = self._cancel.is_set() or (failed_any and not self.continue_on_step_failure)
                     if bad or stop:
                         why = (f"upstream step '{bad[0]}' did not complete" if bad else
                                self._cancel_reason if self._cancel.is_set() else "another step failed")
                         error = f"Not run: {_sentence(why)}"
-                        self._results[name] = StepResult("Canceled", error=error)
-                        self._set_step_status(name, "Canceled", ended=time.time(), error=error)
+                        self._results[name] = StepResult(Status.CANCELED, error=error)
+                        self._set_step_status(name, Status.CANCELED, ended=time.time(), error=error)
                         pending.remove(name)
                         progressed = True
                         continue
@@ -193,7 +194,7 @@ class RunExecution:
                         self._results[name] = self._record_reuse(sp, manifest, decision)
                     else:
                         running.add(name)
-                        self._set_step_status(name, "Queued", reuse_key=decision.key, reuse_reason=decision.reason,
+                        self._set_step_status(name, Status.QUEUED, reuse_key=decision.key, reuse_reason=decision.reason,
                                               details={"manifest": manifest})
                         pool.submit(self._execute_guarded, sp, manifest, decision, inputs)
             if not running and not waiting_for_target:
@@ -207,10 +208,10 @@ class RunExecution:
                 continue
             running.discard(name)
             self._results[name] = result
-            if result.status == "Failed" or result.timed_out:
+            if result.status == Status.FAILED or result.timed_out:
                 failed_any = True
                 if not self.continue_on_step_failure:
-                    why = f"step '{name}' " + ("failed" if result.status == "Failed" else "exceeded its time limit")
+                    why = f"step '{name}' " + ("failed" if result.status == Status.FAILED else "exceeded its time limit")
                     self.cancel(why)
 
     def _check_remote_cancel(self):
@@ -220,7 +221,7 @@ class RunExecution:
         if self._cancel.is_set():
             return
         row = self.store.get_run(self.run_id)
-        if row and (row["status"] == "CancelRequested" or row["details"].get("cancel_requested")):
+        if row and (row["status"] == Status.CANCEL_REQUESTED or row["details"].get("cancel_requested")):
             self.cancel("Canceled by the user.")
 
     def _inputs_of(self, sp: StepPlan):
@@ -243,16 +244,16 @@ class RunExecution:
         run_id = self.step_run_ids[sp.name]
         now = time.time()
         self.store.set_outputs(run_id, outputs)
-        self.store.update_run(run_id, status="Completed", started=now, ended=now, reuse_key=decision.key,
+        self.store.update_run(run_id, status=Status.COMPLETED, started=now, ended=now, reuse_key=decision.key,
                               reused_from=origin, reuse_reason=decision.reason,
                               details={"manifest": manifest, "snapshot": sp.snapshot.digest})
-        self._publish(EventKind.STEP_STATUS, sp.name, status="Completed", reused=True, reused_from=origin,
+        self._publish(EventKind.STEP_STATUS, sp.name, status=Status.COMPLETED, reused=True, reused_from=origin,
                       reuse_reason=decision.reason)
-        return StepResult("Completed", outputs)
+        return StepResult(Status.COMPLETED, outputs)
 
     # -- execution ---------------------------------------------------------------------------------------
     def _execute_guarded(self, sp, manifest, decision, inputs):
-        result = StepResult("Failed", error="Internal error")
+        result = StepResult(Status.FAILED, error="Internal error")
         try:
             result = self._execute(sp, manifest, decision, inputs)
         except BaseException as e:  # noqa: BLE001
@@ -263,9 +264,9 @@ class RunExecution:
             else:
                 traceback.print_exc()
                 msg = f"Step '{sp.name}' could not run: {type(e).__name__}: {e}"
-            result = StepResult("Failed", error=msg)
+            result = StepResult(Status.FAILED, error=msg)
             with contextlib.suppress(Exception):  # the store may be what failed: the run still ends
-                self._set_step_status(sp.name, "Failed", ended=time.time(), error=msg)
+                self._set_step_status(sp.name, Status.FAILED, ended=time.time(), error=msg)
         finally:
             _release_slot(self._slot_key(sp))
             self._completions.put((sp.name, result))
@@ -275,8 +276,8 @@ class RunExecution:
         run_id = self.step_run_ids[sp.name]
         if self._cancel.is_set():
             error = f"Not run: {_sentence(self._cancel_reason)}"
-            self._set_step_status(sp.name, "Canceled", ended=time.time(), error=error)
-            return StepResult("Canceled", error=error)
+            self._set_step_status(sp.name, Status.CANCELED, ended=time.time(), error=error)
+            return StepResult(Status.CANCELED, error=error)
         run_dir = store.run_dir(run_id)
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
         scratch = store.staging_dir(f"step-{run_id}")
@@ -285,7 +286,7 @@ class RunExecution:
         finally:
             _remove_tree(scratch)
         fields = {"ended": time.time(), "error": error}
-        if status == "Failed":
+        if status == Status.FAILED:
             fields["details"] = {"error_tail": tail}
         self._set_step_status(sp.name, status, **fields)
         return StepResult(status, outputs, error, timed_out=timed_out)
@@ -348,7 +349,7 @@ class RunExecution:
                     if raced:
                         self._stopped.add(sp.name)
                 info = handle.process_info() if hasattr(handle, "process_info") else {}
-                self._set_step_status(sp.name, "Running", started=time.time(), **info)
+                self._set_step_status(sp.name, Status.RUNNING, started=time.time(), **info)
                 if raced:
                     handle.cancel()
                 if sp.timeout:
@@ -382,25 +383,25 @@ class RunExecution:
                 for note in notes:
                     log.write((note + "\n").encode())
         if timed_out.is_set():
-            status, error = "Canceled", (f"Step '{sp.name}' exceeded its time limit of "
+            status, error = Status.CANCELED, (f"Step '{sp.name}' exceeded its time limit of "
                                          f"max_run_duration_seconds={sp.timeout} and was stopped.")
         elif sp.name in self._stopped:  # even if the script caught the signal and exited 0
-            status, error = "Canceled", f"Step '{sp.name}' was stopped: {_sentence(self._cancel_reason)}"
+            status, error = Status.CANCELED, f"Step '{sp.name}' was stopped: {_sentence(self._cancel_reason)}"
         elif rc != 0 and getattr(handle, "error", None):  # the backend knows why (an environment build)
-            status, error = "Failed", handle.error
+            status, error = Status.FAILED, handle.error
         elif rc != 0:
             last = next((ln for ln in reversed(tail) if ln.strip()), "")
-            status, error = "Failed", f"Step '{sp.name}' {_exit_description(rc)}" + (f": {last.strip()}" if last else ".")
+            status, error = Status.FAILED, f"Step '{sp.name}' {_exit_description(rc)}" + (f": {last.strip()}" if last else ".")
         changed = self._changed_inputs(sp, backend)
         if changed:
-            status, error = "Failed", changed
+            status, error = Status.FAILED, changed
         outputs = {}
         if status is None:
             try:
                 outputs = self._commit_outputs(sp, staged, run_id)
-                status = "Completed"
+                status = Status.COMPLETED
             except (OutputRejected, OSError, UserError) as e:  # a bad output fails the step, not the runner
-                status, error = "Failed", f"Step '{sp.name}': {e}"
+                status, error = Status.FAILED, f"Step '{sp.name}': {e}"
         empty = [op.name for op in sp.outputs if op.is_directory and outputs.get(op.name) == EMPTY_OUTPUT]
         if empty:  # allowed, as in Azure, but said where it happens rather than downstream
             self._warn(sp.name, run_id, log_path, [
@@ -489,18 +490,18 @@ class RunExecution:
         """Record how the run ended. The outcome is kept here too: when the store cannot be written (a
         full disk), waiters still learn that the run ended and why, instead of waiting for ever."""
         now = time.time()
-        failed = [n for n, r in self._results.items() if r.status == "Failed"]
+        failed = [n for n, r in self._results.items() if r.status == Status.FAILED]
         timed_out = [n for n, r in self._results.items() if r.timed_out]
         if internal_error:
-            status, error = "Failed", internal_error
+            status, error = Status.FAILED, internal_error
         elif failed:
-            status, error = "Failed", self._results[failed[0]].error
+            status, error = Status.FAILED, self._results[failed[0]].error
         elif timed_out:
-            status, error = "Canceled", self._results[timed_out[0]].error
+            status, error = Status.CANCELED, self._results[timed_out[0]].error
         elif self._cancel.is_set():
-            status, error = "Canceled", self._cancel_reason
+            status, error = Status.CANCELED, self._cancel_reason
         else:
-            status, error = "Completed", None
+            status, error = Status.COMPLETED, None
         if self.single:
             (name,) = self.plan.steps
             result = self._results.get(name)
@@ -511,16 +512,16 @@ class RunExecution:
             for name in self.plan.steps:  # anything left (only after an internal error) ends visibly
                 if name not in self._results:
                     row = self.store.get_run(self.step_run_ids[name])
-                    if row and row["status"] not in ("Completed", "Failed", "Canceled"):
-                        self._set_step_status(name, "Failed", ended=now, error=internal_error or "Not run.")
+                    if row and row["status"] not in (Status.COMPLETED, Status.FAILED, Status.CANCELED):
+                        self._set_step_status(name, Status.FAILED, ended=now, error=internal_error or "Not run.")
             if not self.single:
                 self.store.update_run(self.run_id, status=status, ended=now, error=error)
                 self._publish(EventKind.RUN_STATUS, status=status, error=error)
         except UserError as e:  # the store could not be written: say so wherever someone waits
-            self.outcome = ("Failed", f"{error + ' ' if error else ''}The run's end could not be recorded: {e}")
+            self.outcome = (Status.FAILED, f"{error + ' ' if error else ''}The run's end could not be recorded: {e}")
             self.record_error = str(e)
             if not self.single:
-                self._publish(EventKind.RUN_STATUS, status="Failed", error=self.outcome[1])
+                self._publish(EventKind.RUN_STATUS, status=Status.FAILED, error=self.outcome[1])
 
 
 EMPTY_OUTPUT = manifest_digest({})  # the digest of an output folder holding nothing

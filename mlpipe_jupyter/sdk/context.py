@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mlpipe_jupyter.data.tables import read_delimited
 from mlpipe_jupyter.running.contract import METRICS_FILE
+from mlpipe_jupyter.status import Status
 
 
 class _Named:
@@ -110,7 +111,7 @@ class _ContextRun:
         return metrics_from_records(recs, name)
 
     def get_status(self):
-        return "Running"
+        return Status.RUNNING.value  # a plain str, as Azure returns
 
     def complete(self, _set_status=True):
         pass

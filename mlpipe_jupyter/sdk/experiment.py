@@ -16,6 +16,7 @@ from mlpipe_jupyter.sdk.run import PipelineRun, Run, run_from_row
 from mlpipe_jupyter.sdk.run_config import ScriptRunConfig
 from mlpipe_jupyter.sdk.step import PythonScriptStep
 from mlpipe_jupyter.secrets import MASK, looks_secret
+from mlpipe_jupyter.status import Status
 from mlpipe_jupyter.store import hostname, new_id, process_start_time
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
@@ -57,19 +58,19 @@ class Experiment:
             sp = plan.steps[step_name]
             step_run_ids = {step_name: run_id}
             rows = [dict(id=run_id, experiment=self.name, kind="script", parent_id=None, name=step_name,
-                         status="NotStarted", created=now,
+                         status=Status.NOT_STARTED, created=now,
                          details={**_step_details(sp), "arguments": [str(a) for a in sp.arguments]})]
         else:
             step_run_ids = {name: new_id("step") for name in plan.steps}
             first = next(iter(plan.steps.values()))
             rows = [dict(id=run_id, experiment=self.name, kind="pipeline", parent_id=None,
-                         name=config.description or self.name, status="NotStarted", created=now,
+                         name=config.description or self.name, status=Status.NOT_STARTED, created=now,
                          details={"parameters": _masked_parameters(plan.parameters), "git": first.snapshot.git,
                                   "pipeline": relative_to(for_storage(doc), ws.path),
                                   "regenerate_outputs": bool(regenerate_outputs)})]
             for i, (name, sp) in enumerate(plan.steps.items()):
                 rows.append(dict(id=step_run_ids[name], experiment=self.name, kind="step", parent_id=run_id,
-                                 name=name, status="NotStarted", created=now + i * 1e-6,
+                                 name=name, status=Status.NOT_STARTED, created=now + i * 1e-6,
                                  details={**_step_details(sp), "upstream": sp.upstream}))
         # the runner's identity goes in with the rows, so a crash right after this is still recoverable
         rows[0].update(runner_pid=os.getpid(), runner_start=process_start_time(os.getpid()), host=hostname())

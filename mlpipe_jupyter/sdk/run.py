@@ -16,7 +16,7 @@ from pathlib import Path
 from mlpipe_jupyter.errors import ActivityFailedError, RunNotFoundError, UserError
 from mlpipe_jupyter.running.control import active_execution
 from mlpipe_jupyter.sdk.context import get_context, metrics_from_records
-from mlpipe_jupyter.status import FINAL_STATUSES
+from mlpipe_jupyter.status import FINAL_STATUSES, Status
 from mlpipe_jupyter.tracking.follower import RunFollower, wait_until_final
 from mlpipe_jupyter.tracking.report import event_text, run_html
 
@@ -113,7 +113,7 @@ class Run:
             status, error = execution.outcome
         if show_output:
             print(f"\nRun {self.id}: {status}" + (f" - {error}" if error else ""))
-        if raise_on_error and status == "Failed":
+        if raise_on_error and status == Status.FAILED:
             raise ActivityFailedError(self.id, status, error)
         details = self.get_details()
         if unrecorded:

@@ -9,7 +9,7 @@ import re
 import signal
 import time
 
-from mlpipe_jupyter.status import ACTIVE_STATUSES, FINAL_STATUSES
+from mlpipe_jupyter.status import ACTIVE_STATUSES, FINAL_STATUSES, Status
 from mlpipe_jupyter.store.processes import hostname, process_alive
 
 
@@ -76,7 +76,7 @@ class Runs:
             row = db.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
             if row is None or row["status"] in FINAL_STATUSES:
                 return False
-            self.update_run(run_id, status="CancelRequested", details={"cancel_requested": True})
+            self.update_run(run_id, status=Status.CANCEL_REQUESTED, details={"cancel_requested": True})
         return True
 
     def get_run(self, run_id: str) -> dict | None:
@@ -205,8 +205,8 @@ class Runs:
                 with contextlib.suppress(OSError):
                     os.killpg(r["pgid"], signal.SIGKILL)
             msg = reason.format(pid=dead_runners[top]["runner_pid"])
-            status = "Failed" if r["status"] in ("Running", "Preparing", "Finalizing") or r["id"] == top else "Canceled"
-            self.update_run(r["id"], status=status, ended=now, error=msg if status == "Failed" else "Not run: " + msg)
+            status = Status.FAILED if r["status"] in (Status.RUNNING, Status.PREPARING, Status.FINALIZING) or r["id"] == top else Status.CANCELED
+            self.update_run(r["id"], status=status, ended=now, error=msg if status == Status.FAILED else "Not run: " + msg)
             recovered.append(r)
             self._remove_staging(r["id"])
         return recovered
