@@ -8,6 +8,7 @@ the step runs, from the process that set it or from the runner's environment var
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -23,8 +24,11 @@ _session: dict[tuple, str] = {}
 
 
 def looks_secret(name) -> bool:
-    if not isinstance(name, str):
-        return False
+    return isinstance(name, str) and _secret_name(name)
+
+
+@functools.lru_cache(maxsize=4096)  # the same few names, asked about for every step of every run
+def _secret_name(name: str) -> bool:
     low = name.lower()
     return any(w.lower() in SECRET_WORDS for w in _WORDS.findall(name)) or any(p in low for p in SECRET_PHRASES)
 

@@ -286,3 +286,13 @@ def test_runs_does_not_load_the_runner_yaml_or_fsspec(ws):
                        timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_run_of_a_pipeline_file_does_not_load_ipython_or_widgets(ws):
+    """`mlpipe run` starts in a terminal: the notebook's parsers it shares with the magics stay light."""
+    code = ("import sys; from mlpipe_jupyter.cli import main; code = main(['run', 'pipe.yaml']); "
+            "print(code, [m for m in ('IPython', 'ipywidgets', 'ipykernel') if m in sys.modules])")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ws["root"], env=ENV, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "0 []"

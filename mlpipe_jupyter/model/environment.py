@@ -7,6 +7,7 @@ compute layer's; the SDK's ``Environment`` adds ``build``/``build_local`` on top
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -212,7 +213,7 @@ class EnvironmentDefinition:
         if not (self.python.user_managed_dependencies and not self.docker.enabled):
             return None
         if self.python.interpreter_path is None:
-            return f"{os.path.realpath(sys.executable)} in {os.path.realpath(sys.prefix)}"
+            return _this_interpreter()
         given = shutil.which(self.python.interpreter_path) or self.python.interpreter_path
         venv = Path(os.path.abspath(given)).parent.parent
         prefix = os.path.realpath(venv) if (venv / "pyvenv.cfg").is_file() else None
@@ -365,3 +366,9 @@ CURATED = {
 def default_environment() -> EnvironmentDefinition:
     """A step without an environment runs user-managed in the current interpreter."""
     return EnvironmentDefinition("user-managed")
+
+
+@functools.lru_cache(maxsize=1)
+def _this_interpreter() -> str:
+    """The interpreter running this process and its prefix: fixed for the life of the process."""
+    return f"{os.path.realpath(sys.executable)} in {os.path.realpath(sys.prefix)}"

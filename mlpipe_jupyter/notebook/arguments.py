@@ -1,19 +1,22 @@
 """Argument parsing of ``%%step`` and ``%pipeline``, apart from running them.
 
-Every mistake becomes an IPython ``UsageError`` with one short message (IPython shows those without
-a traceback). The same parsers read ``%%step`` cells of a notebook file for ``mlpipe run``.
+Every mistake is a ``MagicUsageError`` with one short message, which the magics show as IPython's
+``UsageError`` (no traceback). The same parsers read ``%%step`` cells of a notebook file for
+``mlpipe run``, which therefore need not load IPython.
 """
 from __future__ import annotations
 
 import argparse
 import shlex
 
-from IPython.core.error import UsageError
-
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.names import check_data_name, check_param_name, check_step_name
 from mlpipe_jupyter.notebook.cell_steps import CellSpec
 from mlpipe_jupyter.sdk.parameters import parse_value
+
+
+class MagicUsageError(UserError):
+    """A mistake in a magic's line."""
 
 
 class HelpShown(Exception):
@@ -26,27 +29,27 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message):
-        raise UsageError(f"{self.prog}: {message}")
+        raise MagicUsageError(f"{self.prog}: {message}")
 
     def exit(self, status=0, message=None):
         if status:
-            raise UsageError(f"{self.prog}: {(message or '').strip()}")
+            raise MagicUsageError(f"{self.prog}: {(message or '').strip()}")
         raise HelpShown()
 
 
 def _usage(check, *args):
-    """A name check from core/names.py, its UserError shown as the magic's UsageError."""
+    """A name check from model/names.py, its UserError as a mistake in the magic's line."""
     try:
         return check(*args)
     except UserError as e:
-        raise UsageError(str(e)) from None
+        raise MagicUsageError(str(e)) from None
 
 
 def split(line: str, prog: str) -> list[str]:
     try:
         return shlex.split(line)
     except ValueError as e:
-        raise UsageError(f"{prog}: {e} in {line!r}") from None
+        raise MagicUsageError(f"{prog}: {e} in {line!r}") from None
 
 
 def parse_params(items, prog: str, what="--param") -> dict:
@@ -55,7 +58,7 @@ def parse_params(items, prog: str, what="--param") -> dict:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise UsageError(f"{prog}: {what} {item!r} is not of the form NAME=VALUE.")
+            raise MagicUsageError(f"{prog}: {what} {item!r} is not of the form NAME=VALUE.")
         _usage(check_param_name, key, f"{prog}: {what}")
         out[key] = parse_value(value)
     return out
@@ -90,18 +93,18 @@ def parse_step_line(line: str, body: str, default_compute: str = "local") -> tup
         name, sep, source = item.partition("=")
         _usage(check_data_name, f"{prog} {args.name}: input", name)
         if sep and not source:
-            raise UsageError(f"{prog} {args.name}: input {item!r} has an empty SOURCE.")
+            raise MagicUsageError(f"{prog} {args.name}: input {item!r} has an empty SOURCE.")
         if name in seen:
-            raise UsageError(f"{prog} {args.name}: input '{name}' is given twice.")
+            raise MagicUsageError(f"{prog} {args.name}: input '{name}' is given twice.")
         seen.add(name)
         inputs.append([name, source if sep else None])
     for name in args.outputs:
         _usage(check_data_name, f"{prog} {args.name}: output", name)
         if name in seen:
-            raise UsageError(f"{prog} {args.name}: '{name}' is both an input and an output.")
+            raise MagicUsageError(f"{prog} {args.name}: '{name}' is both an input and an output.")
         seen.add(name)
     if len(set(args.outputs)) != len(args.outputs):
-        raise UsageError(f"{prog} {args.name}: an output name is given twice.")
+        raise MagicUsageError(f"{prog} {args.name}: an output name is given twice.")
     spec = CellSpec(name=args.name, body=body.rstrip(), inputs=inputs, outputs=list(args.outputs),
                     params=parse_params(args.param, f"{prog} {args.name}"), compute=args.compute or default_compute,
                     environment=args.environment, allow_reuse=not args.no_reuse, source_dir=args.source_dir)
@@ -140,9 +143,9 @@ def parse_pipeline_line(line: str) -> argparse.Namespace:
     args, extra = _pipeline_parser().parse_known_args(split(line, "%pipeline"))
     if extra:
         where = f"%pipeline {args.command}" if args.command else "%pipeline"
-        raise UsageError(f"{where}: unrecognized arguments: {' '.join(extra)}")
+        raise MagicUsageError(f"{where}: unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
-        raise UsageError("%pipeline: give a command: submit, show, validate, steps, runs, export, load, clear, "
+        raise MagicUsageError("%pipeline: give a command: submit, show, validate, steps, runs, export, load, clear, "
                          "remove or save-notebook.")
     if args.command == "submit":
         args.params = parse_params(args.param, "%pipeline submit")

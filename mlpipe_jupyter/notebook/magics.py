@@ -178,8 +178,8 @@ class PipelineMagics(Magics):
         [--environment ENV] [--no-reuse] [--source-dir DIR] [--run]
 
         Record this cell as a step of the notebook's pipeline (``%%step -h`` for details)."""
-        spec, run_now = parse_step_line(line, cell, self.default_compute)
         with user_errors():
+            spec, run_now = parse_step_line(line, cell, self.default_compute)
             if spec.compute not in self.workspace.compute_targets:
                 known = ", ".join(sorted(self.workspace.compute_targets))
                 raise UserError(f"Step '{spec.name}': no compute target named '{spec.compute}' (known: {known}).")
@@ -221,8 +221,8 @@ class PipelineMagics(Magics):
         """%pipeline submit|show|validate|steps|runs|export|load|clear|remove|save-notebook ...
 
         Work with the notebook's pipeline (``%pipeline -h`` for details)."""
-        args = parse_pipeline_line(line)
         with user_errors():
+            args = parse_pipeline_line(line)
             return getattr(self, "cmd_" + args.command.replace("-", "_"))(args)
 
     def cmd_submit(self, args):

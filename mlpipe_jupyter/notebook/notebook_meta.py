@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from mlpipe_jupyter.errors import UserError
-from mlpipe_jupyter.notebook.arguments import parse_pipeline_line, parse_step_line
+from mlpipe_jupyter.notebook.arguments import MagicUsageError, parse_pipeline_line, parse_step_line
 from mlpipe_jupyter.notebook.state import NotebookPipeline
 
 METADATA_KEY = "mlpipe"
@@ -65,8 +65,6 @@ def _step_cells(nb):
 
 def replay_cells(state, nb, default_compute="local") -> int:
     """Record the notebook's ``%%step`` cells (and its ``%pipeline load/remove/clear`` lines) in order."""
-    from IPython.core.error import UsageError
-
     count = 0
     for kind, line, body in _step_cells(nb):
         try:
@@ -76,7 +74,7 @@ def replay_cells(state, nb, default_compute="local") -> int:
                 count += 1
                 continue
             args = parse_pipeline_line(line)
-        except UsageError as e:
+        except MagicUsageError as e:
             raise UserError(f"Notebook cell `{'%%step' if kind == 'step' else '%pipeline'}{line}`: {e}") from None
         if args.command == "load":
             state.load_file(args.path)

@@ -243,10 +243,9 @@ class RunExecution:
         outputs = self.store.get_outputs(hit["id"])
         run_id = self.step_run_ids[sp.name]
         now = time.time()
-        self.store.set_outputs(run_id, outputs)
-        self.store.update_run(run_id, status=Status.COMPLETED, started=now, ended=now, reuse_key=decision.key,
-                              reused_from=origin, reuse_reason=decision.reason,
-                              details={"manifest": manifest, "snapshot": sp.snapshot.digest})
+        self.store.record_reused(run_id, outputs, status=Status.COMPLETED, started=now, ended=now,
+                                 reuse_key=decision.key, reused_from=origin, reuse_reason=decision.reason,
+                                 details={"manifest": manifest, "snapshot": sp.snapshot.digest})
         self._publish(EventKind.STEP_STATUS, sp.name, status=Status.COMPLETED, reused=True, reused_from=origin,
                       reuse_reason=decision.reason)
         return StepResult(Status.COMPLETED, outputs)

@@ -122,6 +122,12 @@ class Runs:
         with self.tx() as db:
             db.executemany("INSERT OR REPLACE INTO outputs VALUES(?,?,?)", [(run_id, k, v) for k, v in outputs.items()])
 
+    def record_reused(self, run_id: str, outputs: dict[str, str], **fields) -> None:
+        """A reused step in one write: the outputs it takes over and its final fields."""
+        with self.tx():
+            self.set_outputs(run_id, outputs)
+            self.update_run(run_id, **fields)
+
     def get_outputs(self, run_id: str) -> dict[str, str]:
         return {r["name"]: r["digest"] for r in self.db.execute("SELECT name, digest FROM outputs WHERE run_id=?", (run_id,))}
 
