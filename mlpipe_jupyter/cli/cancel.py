@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from mlpipe_jupyter.cli.common import EXIT_FAILED, get_run, out, workspace
+from mlpipe_jupyter.running.control import wait_until_final
 from mlpipe_jupyter.status import FINAL_STATUSES
-from mlpipe_jupyter.tracking.follower import wait_until_final
 
 
 def main(args) -> int:

@@ -7,7 +7,8 @@ import sys
 
 from mlpipe_jupyter.cli.common import get_run, workspace
 from mlpipe_jupyter.errors import UserError
-from mlpipe_jupyter.tracking.follower import LogTail, log_path, wait_until_final
+from mlpipe_jupyter.running.control import wait_until_final
+from mlpipe_jupyter.tracking.follower import LogTail, log_path
 
 
 class _Printer:

@@ -14,10 +14,12 @@ import time
 from pathlib import Path
 
 from mlpipe_jupyter.errors import ActivityFailedError, RunNotFoundError, UserError
-from mlpipe_jupyter.running.control import active_execution
+from mlpipe_jupyter.running import control
+from mlpipe_jupyter.running.contract import LOG_FILE
+from mlpipe_jupyter.running.control import active_execution, wait_until_final
 from mlpipe_jupyter.sdk.context import get_context, metrics_from_records
 from mlpipe_jupyter.status import FINAL_STATUSES, Status
-from mlpipe_jupyter.tracking.follower import RunFollower, wait_until_final
+from mlpipe_jupyter.tracking.follower import RunFollower
 from mlpipe_jupyter.tracking.report import event_text, run_html
 
 _TYPES = {"pipeline": "azureml.PipelineRun", "step": "azureml.StepRun", "script": "azureml.scriptrun"}
@@ -126,11 +128,8 @@ class Run:
         return row["parent_id"] or row["id"]
 
     def cancel(self):
-        execution = active_execution(self._top_id())
-        if execution is not None:
-            execution.cancel()
-            return
-        self._store.request_cancel(self._top_id())  # the runner in another process polls for this
+        """Stop the run (all of it, as Azure does), whichever process runs it."""
+        control.cancel(self._store, self._top_id())
 
     # -- details -------------------------------------------------------------------------------------------
     def get_details(self) -> dict:
@@ -201,7 +200,7 @@ class Run:
         return src
 
     def get_log_text(self) -> str:
-        path = self._run_dir() / "logs" / "std_log.txt"
+        path = self._run_dir() / LOG_FILE
         return path.read_text(errors="replace") if path.is_file() else ""
 
     # -- metrics and tags ------------------------------------------------------------------------------------

@@ -15,18 +15,18 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from mlpipe_jupyter.running.control import active_execution
+from mlpipe_jupyter.running.contract import LOG_FILE
+from mlpipe_jupyter.running.control import RECOVER_SECONDS, active_execution
 from mlpipe_jupyter.running.events import Event, EventKind, bus
 from mlpipe_jupyter.running.step_output import LineSplitter
 from mlpipe_jupyter.status import FINAL_STATUSES, Status
 
 POLL_SECONDS = 0.2
-RECOVER_SECONDS = 1.0  # how often a watcher asks the store whether the run's process died
 
 
 def log_path(store, row) -> Path:
     """Where a step run's log is: a reused step's is its original run's."""
-    return store.run_dir(row["reused_from"] or row["id"]) / "logs" / "std_log.txt"
+    return store.run_dir(row["reused_from"] or row["id"]) / LOG_FILE
 
 
 class LogTail:
@@ -61,29 +61,6 @@ class LogTail:
             if final and partial:
                 self.offset += len(partial)
                 yield partial
-
-
-def wait_until_final(store, run_id: str, timeout: float | None = None, each_poll: Callable | None = None) -> str:
-    """Block until a run (of any process) ends; returns its status (or the one it has at ``timeout``).
-    A run whose process died is marked Failed on the way, by the store's recovery."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    last_recovery = time.monotonic()
-    execution = active_execution(run_id)
-    while True:
-        status = store.get_run(run_id)["status"]
-        if status in FINAL_STATUSES or (deadline is not None and time.monotonic() > deadline):
-            return status
-        if execution is not None and execution.done.is_set():
-            return status  # ended, though the store could not record it (a full disk)
-        if each_poll is not None:
-            each_poll()
-        if execution is not None:
-            execution.done.wait(POLL_SECONDS)
-        else:
-            time.sleep(POLL_SECONDS)
-        if time.monotonic() - last_recovery > RECOVER_SECONDS:
-            store.recover_orphans()
-            last_recovery = time.monotonic()
 
 
 class RunFollower:
