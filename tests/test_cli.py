@@ -279,20 +279,21 @@ def test_no_workspace_is_a_one_line_error(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_runs_does_not_load_the_runner_yaml_or_fsspec(ws):
-    code = ("import sys; from mlpipe_jupyter.cli import main; main(['runs']); "
-            "print([m for m in ('yaml', 'fsspec', 'mlpipe_jupyter.running.runner') if m in sys.modules])")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ws["root"], env=ENV, capture_output=True, text=True,
-                       timeout=60)
+def loaded_by_command(root, argv: list, modules: tuple) -> tuple[int, str]:
+    """The exit code of an mlpipe command run in a fresh interpreter, and which of ``modules`` it imported
+    (as the text of a list)."""
+    code = (f"import sys; from mlpipe_jupyter.cli import main; code = main({argv!r}); "
+            f"print(code, [m for m in {modules!r} if m in sys.modules])")
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, env=ENV, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().splitlines()[-1] == "[]"
+    code, _, loaded = r.stdout.strip().splitlines()[-1].partition(" ")
+    return int(code), loaded
+
+
+def test_runs_does_not_load_the_runner_yaml_or_fsspec(ws):
+    assert loaded_by_command(ws["root"], ["runs"], ("yaml", "fsspec", "mlpipe_jupyter.running.runner")) == (0, "[]")
 
 
 def test_run_of_a_pipeline_file_does_not_load_ipython_or_widgets(ws):
     """`mlpipe run` starts in a terminal: the notebook's parsers it shares with the magics stay light."""
-    code = ("import sys; from mlpipe_jupyter.cli import main; code = main(['run', 'pipe.yaml']); "
-            "print(code, [m for m in ('IPython', 'ipywidgets', 'ipykernel') if m in sys.modules])")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ws["root"], env=ENV, capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().splitlines()[-1] == "0 []"
+    assert loaded_by_command(ws["root"], ["run", "pipe.yaml"], ("IPython", "ipywidgets", "ipykernel")) == (0, "[]")
