@@ -33,7 +33,7 @@ _target_busy: dict[tuple, int] = {}
 _target_lock = threading.Lock()
 
 
-def claim_slot(key: tuple, limit: int | None) -> bool:
+def _claim_slot(key: tuple, limit: int | None) -> bool:
     with _target_lock:
         busy = _target_busy.get(key, 0)
         if limit is not None and busy >= limit:
@@ -42,7 +42,7 @@ def claim_slot(key: tuple, limit: int | None) -> bool:
         return True
 
 
-def release_slot(key: tuple) -> None:
+def _release_slot(key: tuple) -> None:
     with _target_lock:
         _target_busy[key] = max(0, _target_busy.get(key, 0) - 1)
 
@@ -125,7 +125,7 @@ class RunExecution:
         try:
             result = task.execute()
         finally:
-            release_slot(self._slot_key(task.sp))
+            _release_slot(self._slot_key(task.sp))
             self._completions.put((task.sp.name, result))
 
     # -- events and status -----------------------------------------------------------------------------
@@ -189,7 +189,7 @@ class RunExecution:
                         continue
                     if len(running) >= self.max_concurrency:
                         continue
-                    if not claim_slot(self._slot_key(sp), self._target_limits.get(sp.compute_target)):
+                    if not _claim_slot(self._slot_key(sp), self._target_limits.get(sp.compute_target)):
                         waiting_for_target = True
                         continue
                     try:
@@ -198,12 +198,12 @@ class RunExecution:
                         decision = decide(self.store, name, manifest, self.experiment,
                                           sp.allow_reuse and not self.single, self.regenerate)
                     except BaseException:
-                        release_slot(self._slot_key(sp))
+                        _release_slot(self._slot_key(sp))
                         raise
                     pending.remove(name)
                     progressed = True
                     if decision.reuse_from is not None:
-                        release_slot(self._slot_key(sp))
+                        _release_slot(self._slot_key(sp))
                         self._results[name] = self._record_reuse(sp, manifest, decision)
                     else:
                         running.add(name)

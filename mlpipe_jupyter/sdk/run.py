@@ -128,7 +128,7 @@ class Run:
         return row["parent_id"] or row["id"]
 
     def cancel(self):
-        """Stop the run (all of it, as Azure does), whichever process runs it."""
+        """Stop the run, and the pipeline run it belongs to, whichever process runs it."""
         control.cancel(self._store, self._top_id())
 
     # -- details -------------------------------------------------------------------------------------------
