@@ -146,7 +146,7 @@ def parse_pipeline_line(line: str) -> argparse.Namespace:
         raise MagicUsageError(f"{where}: unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         raise MagicUsageError("%pipeline: give a command: submit, show, validate, steps, runs, export, load, clear, "
-                         "remove or save-notebook.")
+                              "remove or save-notebook.")
     if args.command == "submit":
         args.params = parse_params(args.param, "%pipeline submit")
     return args

@@ -1,7 +1,8 @@
 """Runner events: what observers (log files, the store, widgets, the designer) subscribe to.
 
-Kinds (``EventKind``): ``run_status``, ``step_status``, ``log`` (one line), ``metric``. Callbacks run on the runner's
-threads, so they must be quick; a failing subscriber is dropped from that event, never the run.
+Kinds (``EventKind``): ``run_status``, ``step_status``, ``log`` (one line), ``metric``. Callbacks run
+on the runner's threads, so they must be quick; a failing subscriber is dropped from that event,
+never the run.
 """
 from __future__ import annotations
 
