@@ -111,15 +111,6 @@ class Plan:
     parameters: dict
     description: str | None = None
 
-    def descendants(self, name: str) -> list[str]:
-        seen, todo = [], list(self.downstream.get(name, []))
-        while todo:
-            n = todo.pop()
-            if n not in seen:
-                seen.append(n)
-                todo += self.downstream.get(n, [])
-        return seen
-
 
 def _secret_fingerprints(store, env_vars: dict, parameters: dict, environment: EnvironmentDefinition) -> dict:
     out = {}
