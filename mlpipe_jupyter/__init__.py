@@ -22,6 +22,8 @@ _NAMES = {
     "DatasetConsumptionConfig": "sdk.data",
     "PipelineParameter": "sdk.parameters",
     "PythonScriptStep": "sdk.step",
+    "PipelineStep": "sdk.step",
+    "StepSequence": "sdk.step",
     "Pipeline": "sdk.pipeline",
     "Environment": "sdk.environment",
     "CondaDependencies": "sdk.environment",
@@ -58,8 +60,11 @@ def __dir__():
 
 
 def load_ipython_extension(ipython):
-    """``%load_ext mlpipe_jupyter``: the %%step and %pipeline magics."""
+    """``%load_ext mlpipe_jupyter``: the %%step and %pipeline magics, and Azure ML SDK v1's ``azureml``
+    import paths (unless the real SDK is installed)."""
     # the notebook layer (IPython, widgets) loads only here: a step script importing Run never pays for it
+    from mlpipe_jupyter.compat import enable
     from mlpipe_jupyter.notebook.magics import load_ipython_extension as load
 
     load(ipython)
+    enable()

@@ -27,6 +27,14 @@ class WorkspaceNotFoundError(UserError):
     """No workspace folder where one was expected."""
 
 
+class ComputeTargetError(UserError):
+    """A compute target that does not exist or cannot be used (Azure ML's ComputeTargetException)."""
+
+
+class NotAvailableLocallyError(UserError):
+    """An Azure ML feature that has no meaning on this machine (AutoML, Databricks, ...)."""
+
+
 class RunNotFoundError(UserError):
     """A run id that the store does not know."""
 

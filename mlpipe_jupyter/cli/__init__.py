@@ -1,7 +1,7 @@
 """The ``mlpipe`` command: create a workspace, run saved pipelines, and look at the run history.
 
 This module is the router: it parses the command line and hands it to the one module of the chosen
-command (init.py, run.py, runs.py, show.py, logs.py, cancel.py), loaded only then, so a quick command
+command (init.py, run.py, runs.py, show.py, logs.py, cancel.py, python.py), loaded only then, so a quick command
 starts quickly.
 """
 from __future__ import annotations
@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", "-s", help="only this step of a pipeline run")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until the run ends")
     p.set_defaults(command_module="logs")
+
+    p = sub.add_parser("python", help="run a script written for Azure ML SDK v1, unchanged",
+                       description="Run a Python script with the azureml import paths of Azure ML SDK v1 backed "
+                                   "by mlpipe-jupyter, so `from azureml.core import ...` code runs on this machine.")
+    p.add_argument("script")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
+    p.set_defaults(command_module="python")
 
     p = sub.add_parser("cancel", parents=[common], help="cancel a running run (from any process)")
     p.add_argument("run_id")

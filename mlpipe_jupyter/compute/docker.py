@@ -23,6 +23,7 @@ from typing import Iterator
 
 from mlpipe_jupyter.model.environment import EnvironmentDefinition, default_environment
 from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.running import contract
 from mlpipe_jupyter.running.protocol import ComputeBackend, Job, register
 from mlpipe_jupyter.running.step_files import chown_tree
 from mlpipe_jupyter.store import hostname, process_start_time
@@ -110,7 +111,8 @@ class DockerBackend(ComputeBackend):
         environment = {**env.environment_variables, **job.environ(container_path)}
         environment.update(run_context_environ(job, RUN))
         environment.update({"MLPIPE_INPUT_DATASETS": json.dumps(datasets), "HOME": HOME,
-                            "PYTHONPATH": f"{WD}:{LIB}", "PYTHONDONTWRITEBYTECODE": "1"})
+                            "PYTHONPATH": f"{WD}:{LIB}:{LIB}/{PACKAGE_DIR.name}/{contract.AZUREML_IMPORT_ROOT}",
+                            "PYTHONDONTWRITEBYTECODE": "1"})
         network = self.config.get("network")
         uid, gid = step_user() or (os.getuid(), os.getgid())
         spec = dict(

@@ -31,6 +31,7 @@ def step_environ(job: Job, base: dict | None = None, add_package: bool = True) -
         pypath.append(env["PYTHONPATH"])
     if add_package:  # a built virtualenv links the package itself, without the rest of this site-packages
         pypath.append(PACKAGE_PARENT)
+    pypath.append(os.path.join(PACKAGE_PARENT, "mlpipe_jupyter", contract.AZUREML_IMPORT_ROOT))
     env["PYTHONPATH"] = os.pathsep.join(pypath)
     return env
 

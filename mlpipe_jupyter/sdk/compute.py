@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.errors import ComputeTargetError, UserError
 from mlpipe_jupyter.model.names import check_registry_name
 
 BUILTIN_TARGETS = {"local": "local", "docker": "docker"}
@@ -12,9 +12,9 @@ class ComputeTarget:
     """A named place to run steps: ``ComputeTarget(ws, "local")``."""
 
     def __init__(self, workspace, name):
-        targets = workspace.compute_targets
+        targets = list_targets(workspace._store)
         if name not in targets:
-            raise UserError(f"No compute target named '{name}' in workspace '{workspace.name}' "
+            raise ComputeTargetError(f"No compute target named '{name}' in workspace '{workspace.name}' "
                             f"(known: {', '.join(sorted(targets))}).")
         self.workspace = workspace
         self.name = name
@@ -30,7 +30,10 @@ class ComputeTarget:
                             "LocalCompute.provisioning_configuration(...) or DockerCompute.provisioning_configuration(...).")
         if name in BUILTIN_TARGETS:
             raise UserError(f"'{name}' is a built-in compute target; give your target another name.")
-        workspace._store.save_compute_target(name, provisioning_configuration.kind, provisioning_configuration.to_dict())
+        kind, config = provisioning_configuration.kind, provisioning_configuration.to_dict()
+        if kind is None:  # a cloud cluster: it runs where the workspace's config maps its name
+            kind, config = mapped_target(workspace, name, config)
+        workspace._store.save_compute_target(name, kind, config)
         return ComputeTarget(workspace, name)
 
     @staticmethod
@@ -39,10 +42,10 @@ class ComputeTarget:
 
     @staticmethod
     def list(workspace):
-        return [ComputeTarget(workspace, name) for name in workspace.compute_targets]
+        return list(workspace_targets(workspace).values())
 
     def get_status(self):
-        return "Succeeded"
+        return TargetStatus(self.name, self.type)
 
     def wait_for_completion(self, show_output=False, **kwargs):
         return None
@@ -54,6 +57,33 @@ class ComputeTarget:
 
     def __repr__(self):
         return f"ComputeTarget(name={self.name!r}, type={self.type!r})"
+
+
+class TargetStatus(str):
+    """``"Succeeded"``, and Azure's status object (``serialize()``, ``provisioning_state``) in one."""
+
+    def __new__(cls, name, kind):
+        status = super().__new__(cls, "Succeeded")
+        status.name, status.kind = name, kind
+        return status
+
+    provisioning_state = property(lambda self: str(self))
+
+    def serialize(self) -> dict:
+        return {"name": self.name, "type": self.kind, "provisioningState": str(self), "currentNodeCount": 1,
+                "targetNodeCount": 1, "errors": None}
+
+
+def mapped_target(workspace, name, config) -> tuple[str, dict]:
+    """(kind, config) for a cloud cluster named ``name``: the workspace config's ``compute_targets``
+    entry (``"docker"``, or ``{"kind": "docker", ...options}``), local compute otherwise."""
+    entry = (workspace.config.get("compute_targets") or {}).get(name, "local")
+    options = {}
+    if isinstance(entry, dict):
+        options = {k: v for k, v in entry.items() if k != "kind"}
+        entry = entry.get("kind", "local")
+    mapped = {"max_concurrency": config.get("max_nodes")} if entry == "local" else {}
+    return entry, {**mapped, **options, "cloud": {k: v for k, v in config.items() if v is not None}}
 
 
 class _ProvisioningConfiguration:
@@ -102,12 +132,21 @@ class DockerCompute:
                                           network=network, max_concurrency=max_concurrency, pids_limit=pids_limit)
 
 
-def target_name(compute_target) -> str:
+def target_name(compute_target, default="local") -> str:
+    """The name a step records: a ComputeTarget's, a string as given (checked at submit), else ``default``."""
     if compute_target is None:
-        return "local"
+        return default
     if isinstance(compute_target, str):
         return compute_target
-    return getattr(compute_target, "name", str(compute_target))
+    name = getattr(compute_target, "name", None)
+    if not isinstance(name, str):
+        raise UserError(f"compute_target {compute_target!r} is neither a ComputeTarget nor a target's name.")
+    return name
+
+
+def workspace_targets(workspace) -> dict:
+    """``ws.compute_targets`` as Azure has it: name -> ComputeTarget."""
+    return {name: ComputeTarget(workspace, name) for name in list_targets(workspace._store)}
 
 
 def list_targets(store) -> dict:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 from mlpipe_jupyter import compute
 from mlpipe_jupyter.errors import UserError, WorkspaceNotFoundError
-from mlpipe_jupyter.sdk.compute import list_targets
+from mlpipe_jupyter.sdk.compute import list_targets, workspace_targets
 from mlpipe_jupyter.sdk.data import list_datasets
 from mlpipe_jupyter.sdk.datastore import Datastore
 from mlpipe_jupyter.store import Store
 
 WORKSPACE_DIR = ".mlpipe"
+DEFAULT_DATASTORES = ("workspaceblobstore", "workspacefilestore")  # the first is the default, as in Azure
 _stores: dict[str, Store] = {}
 _stores_lock = threading.Lock()
 
@@ -33,7 +34,8 @@ def _open_store(folder: Path) -> Store:
     return store
 
 
-def _workspace_name(config: Path) -> str:
+def _read_config(config: Path) -> dict:
+    """The workspace file: its ``name``, and what Azure calls recorded when it was created."""
     damaged = f"The workspace file '{config}' is damaged"
     try:
         doc = json.loads(config.read_text())
@@ -44,7 +46,11 @@ def _workspace_name(config: Path) -> str:
     name = doc.get("name") if isinstance(doc, dict) else None
     if not isinstance(name, str) or not name.strip():
         raise UserError(f"{damaged} (it needs a \"name\" string); fix it or write {{\"name\": \"...\"}} into it.")
-    return name
+    return doc
+
+
+def _workspace_name(config: Path) -> str:
+    return _read_config(config)["name"]
 
 
 class Workspace:
@@ -64,8 +70,27 @@ class Workspace:
                 f"Workspace.create(name, path='{root}') or `mlpipe init`.")
         self.path = root
         self.folder = folder
-        self.name = _workspace_name(config)
+        self.config = _read_config(config)
+        self.name = self.config["name"]
         self._store = _open_store(folder)
+        self._add_default_datastores()
+
+    def _add_default_datastores(self):
+        """Azure's two default datastores, also in workspaces made before there were two."""
+        names = self._store.datastore_names()
+        for name in DEFAULT_DATASTORES:
+            if name not in names:
+                Datastore.register_local(self, name, self.folder / "datastores" / name)
+        if self._store.default_datastore_name() is None:
+            self.set_default_datastore(DEFAULT_DATASTORES[0])
+
+    # Azure's coordinates of a workspace: what was given when it was created, else placeholders
+    subscription_id = property(lambda self: self._azure("subscription_id", "00000000-0000-0000-0000-000000000000"))
+    resource_group = property(lambda self: self._azure("resource_group", "local"))
+    location = property(lambda self: self._azure("location", "local"))
+
+    def _azure(self, key, placeholder):
+        return (self.config.get("azure") or {}).get(key) or placeholder
 
     @staticmethod
     def create(name, path=".", exist_ok=False, subscription_id=None, resource_group=None, location=None,
@@ -86,13 +111,11 @@ class Workspace:
             tmp = folder / f"config.json.{os.getpid()}.{threading.get_ident()}.tmp"  # two creators at once
             fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
             with os.fdopen(fd, "w") as f:
-                f.write(json.dumps({"name": name, "created": time.time()}))
+                azure = {"subscription_id": subscription_id, "resource_group": resource_group, "location": location}
+                azure = {k: v for k, v in azure.items() if isinstance(v, str) and v}
+                f.write(json.dumps({"name": name, "created": time.time(), **({"azure": azure} if azure else {})}))
             os.replace(tmp, config)
-        ws = Workspace(root)
-        if "workspaceblobstore" not in ws.datastores:
-            Datastore.register_local(ws, "workspaceblobstore", folder / "datastores" / "workspaceblobstore")
-            ws.set_default_datastore("workspaceblobstore")
-        return ws
+        return Workspace(root)
 
     @staticmethod
     def from_config(path=None, auth=None, _file_name=None) -> "Workspace":
@@ -126,6 +149,11 @@ class Workspace:
 
     @property
     def compute_targets(self) -> dict:
+        """name -> ComputeTarget, as in Azure ML."""
+        return workspace_targets(self)
+
+    def _compute_records(self) -> dict:
+        """name -> {"kind", "config"}: what the planner and the compute layer read."""
         return list_targets(self._store)
 
     @property
@@ -140,7 +168,9 @@ class Workspace:
         return list_datasets(self)
 
     def get_details(self) -> dict:
-        return {"name": self.name, "path": str(self.path), "folder": str(self.folder)}
+        return {"name": self.name, "path": str(self.path), "folder": str(self.folder),
+                "subscriptionId": self.subscription_id, "resourceGroup": self.resource_group,
+                "location": self.location}
 
     def write_config(self, path=None, file_name=None):
         return str(self.folder / "config.json")
