@@ -37,6 +37,7 @@ _NAMES = {
     "PipelineRun": "sdk.run",
     "StepRun": "sdk.run",
     "PortDataReference": "sdk.run",
+    "StepRunOutput": "sdk.run",
     "MlpipeError": "errors",
     "UserError": "errors",
     "PipelineValidationError": "errors",

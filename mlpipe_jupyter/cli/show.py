@@ -10,7 +10,7 @@ def main(args) -> int:
     ws = workspace(args)
     run = get_run(ws, args.run_id)
     out(run_text(ws._store, run.id))
-    steps = run.get_steps() if isinstance(run, PipelineRun) else [run]
+    steps = run.steps_in_plan_order() if isinstance(run, PipelineRun) else [run]
     details = []
     for s in steps:
         parts = []

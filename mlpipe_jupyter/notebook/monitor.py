@@ -180,7 +180,7 @@ class RunMonitor:
 
     # -- the stored state -------------------------------------------------------------------------------------
     def _step_views(self):
-        return self.run.get_steps() if self.is_pipeline else [self.run]
+        return self.run.steps_in_plan_order() if self.is_pipeline else [self.run]
 
     def _load_stored(self):
         store = self.run._store

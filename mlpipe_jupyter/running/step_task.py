@@ -8,6 +8,7 @@ canceled or killed step commits nothing, so nothing another run could reuse is e
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import threading
@@ -21,7 +22,7 @@ from mlpipe_jupyter.data.fingerprint import manifest_digest
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.planning.planner import StepPlan
 from mlpipe_jupyter.planning.snapshot import materialize
-from mlpipe_jupyter.running.contract import LOG_FILE, METRICS_FILE
+from mlpipe_jupyter.running.contract import LOG_ALIASES, LOG_FILE, METRICS_FILE
 from mlpipe_jupyter.running.events import EventKind
 from mlpipe_jupyter.running.protocol import Job
 from mlpipe_jupyter.running.step_files import OutputRejected, collect_run_files, output_digest
@@ -79,6 +80,8 @@ class StepTask:
             status, error, outputs, tail, timed_out = self._run_in(scratch, run_dir)
         finally:
             remove_tree(scratch)
+            with contextlib.suppress(OSError):  # a missing alias must not fail a step that ran
+                link_log_names(run_dir)
         fields = {"ended": time.time(), "error": error}
         if status == Status.FAILED:
             fields["details"] = {"error_tail": tail}
@@ -280,6 +283,25 @@ class StepTask:
             datastore, target = op.destination[0], self._destination_path(op)
         definition = {"kind": "dataset", "dataset_type": "file", "sources": [{"datastore": datastore.name, "path": target}]}
         self.store.register_dataset(op.register_as, "file", definition, None, None, new_version=True)
+
+
+def link_log_names(run_dir: Path) -> None:
+    """The step's log under Azure's names too (code filters ``logFiles`` by them): hard links to the one
+    file the runner wrote, copies where a link is refused. One the step uploaded itself is replaced."""
+    log = run_dir / LOG_FILE
+    if not log.is_file():
+        return
+    for alias in LOG_ALIASES:
+        dest = run_dir / alias
+        dest.parent.mkdir(exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        try:
+            os.link(log, tmp)
+        except OSError:
+            shutil.copyfile(log, tmp)
+        os.replace(tmp, dest)
 
 
 def sentence(text: str) -> str:

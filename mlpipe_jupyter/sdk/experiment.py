@@ -1,15 +1,18 @@
 """Experiment: a named group of runs; ``submit`` plans, records and starts a run in the background."""
 from __future__ import annotations
 
+import getpass
 import os
 import re
 import time
+from pathlib import Path
 
 from mlpipe_jupyter.compute import backends_for, check_plan
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.document import relative_to
 from mlpipe_jupyter.model.format import for_storage
 from mlpipe_jupyter.planning.planner import make_plan
+from mlpipe_jupyter.planning.snapshot import take_snapshot
 from mlpipe_jupyter.running.runner import RunExecution
 from mlpipe_jupyter.sdk.pipeline import Pipeline
 from mlpipe_jupyter.sdk.run import PipelineRun, Run, run_from_row
@@ -58,14 +61,14 @@ class Experiment:
             sp = plan.steps[step_name]
             step_run_ids = {step_name: run_id}
             rows = [dict(id=run_id, experiment=self.name, kind="script", parent_id=None, name=step_name,
-                         status=Status.NOT_STARTED, created=now,
-                         details={**_step_details(sp), "arguments": [str(a) for a in sp.arguments]})]
+                         status=Status.NOT_STARTED, created=now, details=_step_details(sp))]
         else:
             step_run_ids = {name: new_id("step") for name in plan.steps}
             first = next(iter(plan.steps.values()))
             rows = [dict(id=run_id, experiment=self.name, kind="pipeline", parent_id=None,
                          name=config.description or self.name, status=Status.NOT_STARTED, created=now,
                          details={"parameters": _masked_parameters(plan.parameters), "git": first.snapshot.git,
+                                  "submitted_by": submitted_by(),
                                   "pipeline": relative_to(for_storage(doc), ws.path),
                                   "regenerate_outputs": bool(regenerate_outputs)})]
             for i, (name, sp) in enumerate(plan.steps.items()):
@@ -81,6 +84,30 @@ class Experiment:
                                  max_concurrency=max_concurrency, single=single)
         execution.start()
         return Run(self, run_id) if single else PipelineRun(self, run_id)
+
+    def start_logging(self, *args, snapshot_directory=None, outputs=None, display_name=None, **kwargs):
+        """An interactive run in this experiment's history, Running until ``complete()`` or ``fail()`` (or
+        the end of a ``with`` block). ``outputs`` (default ``./outputs``; False for none) is the folder kept
+        with the run when it ends; ``snapshot_directory`` (default none) is snapshotted now."""
+        if args:
+            raise UserError("Experiment.start_logging takes keyword arguments only "
+                            "(snapshot_directory=, outputs=, display_name=).")
+        store = self.workspace._store
+        details = {"interactive": True, "submitted_by": submitted_by(), "compute_target": "local",
+                   "outputs_dir": None if outputs is False else os.path.abspath(outputs or "outputs")}
+        if snapshot_directory is not None:
+            if not os.path.isdir(snapshot_directory):
+                raise UserError(f"start_logging: snapshot_directory '{snapshot_directory}' is not a folder.")
+            snapshot = take_snapshot(store, Path(snapshot_directory))
+            details.update(snapshot=snapshot.digest, git=snapshot.git)
+        store.ensure_experiment(self.name)
+        run_id = new_id("run")
+        now = time.time()
+        store.insert_runs([dict(id=run_id, experiment=self.name, kind="script", parent_id=None,
+                                name=display_name or self.name, status=Status.RUNNING, created=now, started=now,
+                                details=details, runner_pid=os.getpid(),
+                                runner_start=process_start_time(os.getpid()), host=hostname())])
+        return Run(self, run_id)
 
     def get_runs(self, type=None, tags=None, properties=None, include_children=False):
         for row in self.workspace._store.list_runs(self.name):
@@ -124,9 +151,36 @@ def _script_pipeline(workspace, config) -> Pipeline:
 
 
 def _step_details(sp) -> dict:
-    """What a step run records about its step plan (an environment's secrets keep their names only)."""
+    """What a step run records about its step plan (an environment's secrets keep their names only, a
+    secret parameter in its arguments is masked, a data path is named as Azure names it)."""
     return {"script": sp.script, "snapshot": sp.snapshot.digest, "git": sp.snapshot.git,
-            "compute_target": sp.compute_target, "environment": sp.environment.to_dict()}
+            "compute_target": sp.compute_target, "environment": sp.environment.to_dict(),
+            "arguments": _shown_arguments(sp), "submitted_by": submitted_by(),
+            "inputs": [{"name": i.name, "mode": i.mode, "dataset": i.external.description,
+                        "dataset_kind": i.external.dataset_kind}
+                       for i in sp.inputs if i.external is not None and i.external.dataset_kind],
+            "outputs": [o.name for o in sp.outputs]}
+
+
+def _shown_arguments(sp) -> list[str]:
+    shown = []
+    templates = sp.argument_template if len(sp.argument_template) == len(sp.arguments) else [None] * len(sp.arguments)
+    for value, template in zip(sp.arguments, templates):
+        if not isinstance(value, str):
+            shown.append(f"$AZUREML_DATAREFERENCE_{value.name}")
+        elif isinstance(template, str) and template.startswith("<param:") and looks_secret(template[7:-1]):
+            shown.append(MASK)
+        else:
+            shown.append(value)
+    return shown
+
+
+def submitted_by() -> str:
+    """Who submits: the operating system user (Azure records the signed-in user)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return str(os.getuid())
 
 
 def _masked_parameters(parameters: dict) -> dict:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mlpipe_jupyter.errors import ActivityFailedError, RunNotFoundError, UserError
 from mlpipe_jupyter.running import control
-from mlpipe_jupyter.running.contract import LOG_FILE
+from mlpipe_jupyter.running.contract import LOG_ALIASES, LOG_FILE
 from mlpipe_jupyter.running.control import active_execution, wait_until_final
 from mlpipe_jupyter.sdk.context import get_context, metrics_from_records
 from mlpipe_jupyter.status import FINAL_STATUSES, Status
@@ -23,6 +23,9 @@ from mlpipe_jupyter.tracking.follower import RunFollower
 from mlpipe_jupyter.tracking.report import event_text, run_html
 
 _TYPES = {"pipeline": "azureml.PipelineRun", "step": "azureml.StepRun", "script": "azureml.scriptrun"}
+# properties["azureml.runsource"] as Azure sets it: a ScriptRunConfig or interactive run says "experiment"
+_SOURCES = {"pipeline": "azureml.PipelineRun", "step": "azureml.StepRun", "script": "experiment"}
+_LOG_FOLDERS = sorted({Path(name).parts[0] for name in (LOG_FILE, *LOG_ALIASES)})
 
 
 def _iso(ts):
@@ -141,8 +144,17 @@ class Run:
             "target": d.get("compute_target", "local"),
             "startTimeUtc": _iso(row["started"]),
             "endTimeUtc": _iso(row["ended"]),
-            "properties": {"azureml.runsource": row["kind"]},
+            "properties": {"azureml.runsource": _SOURCES.get(row["kind"], "experiment")},
+            "inputDatasets": [{"dataset": {"name": i["dataset"], "type": i["dataset_kind"]},
+                               "consumptionDetails": {"type": "RunInput", "inputName": i["name"],
+                                                      "mechanism": i["mode"].capitalize()}}
+                              for i in d.get("inputs") or []],
+            "outputDatasets": [{"identifier": {"savedId": digest}, "outputType": "RunOutput",
+                                "outputDetails": {"outputName": name}}
+                               for name, digest in self._store.get_outputs(self.id).items()],
+            "runDefinition": _run_definition(row),
             "logFiles": self._log_files(),
+            "submittedBy": d.get("submitted_by"),
             "reused_from": row["reused_from"],
             "reuse_reason": row["reuse_reason"],
         }
@@ -164,11 +176,35 @@ class Run:
         return self._store.run_dir(self._origin_id)
 
     def _log_files(self) -> dict:
+        """Log name (as Azure names them: ``user_logs/std_log.txt``...) -> its path on this machine."""
         root = self._run_dir()
-        logs = root / "logs"
-        if not logs.is_dir():
-            return {}
-        return {f.relative_to(root).as_posix(): str(f) for f in sorted(logs.rglob("*")) if f.is_file()}
+        found = {}
+        for folder in _LOG_FOLDERS:
+            for f in sorted((root / folder).rglob("*")) if (root / folder).is_dir() else []:
+                if f.is_file() and not f.name.startswith("."):
+                    found[f.relative_to(root).as_posix()] = str(f)
+        return found
+
+    def get_details_with_logs(self) -> dict:
+        """``get_details()`` with each log's text in place of its path."""
+        details = self.get_details()
+        details["logFiles"] = {name: Path(path).read_text(errors="replace")
+                               for name, path in details["logFiles"].items()}
+        return details
+
+    def get_all_logs(self, destination=None) -> list[str]:
+        """Copy the run's logs (its children's too, as Azure does) to ``destination`` (default: a folder
+        named after the run in the current one); returns the paths written."""
+        dest = Path(destination or self.id)
+        written = []
+        for run in [self, *self.get_children(recursive=True)]:
+            base = dest if run is self else dest / run.id
+            for name, path in run._log_files().items():
+                target = base / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+                written.append(str(target))
+        return written
 
     def get_file_names(self) -> list[str]:
         root = self._run_dir()
@@ -215,6 +251,86 @@ class Run:
     def log(self, name, value, description="", step=None):
         self._store.add_metrics(self.id, [{"name": name, "kind": "scalar", "value": value}])
 
+    def log_list(self, name, value, description=""):
+        self._store.add_metrics(self.id, [{"name": name, "kind": "list", "value": list(value)}])
+
+    def log_row(self, name, description=None, **kwargs):
+        self._store.add_metrics(self.id, [{"name": name, "kind": "row", "value": kwargs}])
+
+    def log_table(self, name, value, description=""):
+        self._store.add_metrics(self.id, [{"name": name, "kind": "table", "value": dict(value)}])
+
+    def log_image(self, name, path=None, plot=None, description=""):
+        """An image file (``path``) or a matplotlib figure (``plot``), kept with the run's files."""
+        if (path is None) == (plot is None):
+            raise UserError(f"log_image('{name}') needs exactly one of path= or plot=.")
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        rel = f"images/{safe}_{int(time.time() * 1000)}.png"
+        dest = self._dest_in_run(rel)
+        if plot is not None:
+            plot.savefig(dest)
+        else:
+            shutil.copyfile(path, dest)
+        self._store.add_metrics(self.id, [{"name": name, "kind": "image", "value": rel}])
+
+    def upload_file(self, name, path_or_stream):
+        """Keep a file with the run under ``name`` (a relative path), from a path or a readable stream."""
+        dest = self._dest_in_run(name)
+        if hasattr(path_or_stream, "read"):
+            dest.write_bytes(path_or_stream.read())
+        else:
+            shutil.copyfile(path_or_stream, dest)
+
+    def upload_files(self, names, paths, return_artifacts=False, timeout_seconds=None):
+        for name, path in zip(names, paths):
+            self.upload_file(name, path)
+
+    def upload_folder(self, name, path):
+        root = Path(path)
+        if not root.is_dir():
+            raise UserError(f"upload_folder('{name}'): '{path}' is not a folder.")
+        for f in sorted(root.rglob("*")):
+            if f.is_file():
+                self.upload_file(f"{name}/{f.relative_to(root).as_posix()}", f)
+
+    def _dest_in_run(self, name) -> Path:
+        root = self._store.run_dir(self.id)
+        dest = (root / name).resolve()
+        if not str(dest).startswith(str(root.resolve()) + os.sep):
+            raise UserError(f"Run {self.id}: the file name '{name}' must be a relative path inside the run.")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return dest
+
+    # -- an interactive run's end (Experiment.start_logging) ---------------------------------------------------
+    def complete(self, _set_status=True):
+        """End an interactive run as Completed, keeping its tracked outputs folder with it."""
+        self._end(Status.COMPLETED, None)
+
+    def fail(self, error_details=None, error_code=None, _set_status=True):
+        self._end(Status.FAILED, str(error_details) if error_details else "Marked failed by the user.")
+
+    def _end(self, status, error):
+        row = self._row
+        if not row["details"].get("interactive"):
+            raise UserError(f"Run {self.id} is ended by its runner; complete() and fail() are for runs started "
+                            "with Experiment.start_logging().")
+        if row["status"] in FINAL_STATUSES:
+            return
+        outputs = row["details"].get("outputs_dir")
+        if outputs and Path(outputs).is_dir():
+            self.upload_folder("outputs", outputs)
+        self._store.update_run(self.id, status=status, ended=time.time(), error=error)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        if exc_type is None:
+            self.complete()
+        else:
+            self.fail(error_details=f"{exc_type.__name__}: {exc_value}")
+        return False
+
     def tag(self, key, value=None):
         self._store.set_tags(self.id, {key: "" if value is None else value})
 
@@ -228,7 +344,8 @@ class Run:
         return self.get_details()["properties"]
 
     def get_children(self, recursive=False, tags=None, properties=None, type=None, status=None, _rehydrate_runs=True):
-        for row in self._store.child_runs(self.id):
+        """The child runs, latest first, as Azure lists them."""
+        for row in self._store.child_runs(self.id, latest_first=True):
             child = run_from_row(self.experiment.workspace, row)
             yield child
             if recursive:
@@ -250,10 +367,15 @@ class Run:
 
 
 class PipelineRun(Run):
-    """A pipeline's run; its children are StepRuns, in the order they were planned."""
+    """A pipeline's run; its children are StepRuns."""
 
     def get_steps(self):
+        """The step runs, latest first as in Azure (samples take ``list(run.get_steps())[0]`` as the last step)."""
         return list(self.get_children())
+
+    def steps_in_plan_order(self) -> list:
+        """The step runs in the order the pipeline was planned (producers before consumers), for display."""
+        return [run_from_row(self.experiment.workspace, row) for row in self._store.child_runs(self.id)]
 
     def find_step_run(self, name) -> list:
         return [s for s in self.get_steps() if s.name == name]
@@ -265,6 +387,12 @@ class PipelineRun(Run):
                             f"(steps: {', '.join(s.name for s in self.get_steps())}).")
         return found[0]
 
+    def complete(self, _set_status=True):
+        raise NotImplementedError("Complete is not supported for a pipeline run: its runner ends it.")
+
+    def fail(self, error_details=None, error_code=None, _set_status=True):
+        raise NotImplementedError("Fail is not supported for a pipeline run: its runner ends it.")
+
     def get_pipeline_runtime(self):
         row = self._row
         return None if row["started"] is None else (row["ended"] or time.time()) - row["started"]
@@ -275,32 +403,78 @@ class StepRun(Run):
     def reused(self) -> bool:
         return self._row["reused_from"] is not None
 
-    def get_outputs(self) -> dict:
-        return {name: PortDataReference(self, name, digest) for name, digest in self._store.get_outputs(self.id).items()}
+    @property
+    def pipeline_run_id(self):
+        return self._row["parent_id"]
 
-    def get_output_data(self, name) -> "PortDataReference":
+    # -- logs: stdout and stderr are one stream here, as in Azure's user_logs/std_log.txt --------------------
+    def get_job_log(self) -> str:
+        return self.get_log_text()
+
+    def get_stdout_log(self) -> str:
+        return self.get_log_text()
+
+    def get_stderr_log(self) -> str:
+        """The step's whole log: what it wrote to stderr is in it, interleaved as it came."""
+        return self.get_log_text()
+
+    # -- outputs ---------------------------------------------------------------------------------------------
+    def get_outputs(self) -> dict:
+        """Output name -> StepRunOutput, for the outputs the step committed."""
+        return {name: StepRunOutput(self, name, digest) for name, digest in self._store.get_outputs(self.id).items()}
+
+    def get_output(self, name) -> "StepRunOutput":
         outputs = self.get_outputs()
         if name not in outputs:
             raise UserError(f"Step run {self.id} ('{self.name}') has no output named '{name}' "
                             f"(outputs: {', '.join(outputs) or 'none'}).")
         return outputs[name]
 
-    get_output = get_output_data
+    def get_output_data(self, name) -> "PortDataReference":
+        return self.get_output(name).get_port_data_reference()
+
+    def complete(self, _set_status=True):
+        raise NotImplementedError("Complete is not supported for a step run: its runner ends it.")
+
+    def fail(self, error_details=None, error_code=None, _set_status=True):
+        raise NotImplementedError("Fail is not supported for a step run: its runner ends it.")
+
+
+class StepRunOutput:
+    """One output of a step run (``step_run.get_output(name)``); its data is ``get_port_data_reference()``."""
+
+    def __init__(self, step_run, name, digest):
+        self.step_run, self.name, self.digest = step_run, name, digest
+        self.pipeline_run_id = step_run.pipeline_run_id
+
+    def get_port_data_reference(self) -> "PortDataReference":
+        return PortDataReference(self.step_run, self.name, self.digest)
+
+    def __repr__(self):
+        return f"StepRunOutput(name={self.name!r}, step_run={self.step_run.id!r})"
 
 
 class PortDataReference:
-    """A step's committed output: ``.path`` on this machine, ``download(local_path)`` to copy it out."""
+    """A step's committed output: ``.path`` on this machine, ``download(local_path)`` to copy it out.
+
+    Azure keeps a step's output at ``azureml/<step run id>/<output name>`` on the workspace's default
+    datastore; those are its ``path_on_datastore`` and ``datastore_name`` here too (the run that
+    produced it, when this step was reused), and ``download`` lays it out the same way."""
 
     def __init__(self, step_run, name, digest):
         self.step_run = step_run
         self.name = name
         self.digest = digest
         self.path = step_run._store.data_path(digest) / name
+        self.path_on_datastore = f"azureml/{step_run._origin_id}/{name}"
 
-    path_on_datastore = property(lambda self: str(self.path))
+    @property
+    def datastore_name(self) -> str:
+        return self.step_run._store.default_datastore_name() or "workspaceblobstore"
 
     def download(self, local_path, overwrite=False, show_progress=False) -> str:
-        dest = Path(local_path) / self.name
+        """Copy the output to ``local_path/<path_on_datastore>`` and return that path."""
+        dest = Path(local_path) / self.path_on_datastore
         if dest.exists():
             if not overwrite:
                 raise UserError(f"'{dest}' exists; pass overwrite=True.")
@@ -315,7 +489,20 @@ class PortDataReference:
         return str(dest)
 
     def __repr__(self):
-        return f"PortDataReference(name={self.name!r}, path={str(self.path)!r})"
+        return (f"PortDataReference(name={self.name!r}, datastore_name={self.datastore_name!r}, "
+                f"path_on_datastore={self.path_on_datastore!r})")
+
+
+def _run_definition(row) -> dict:
+    """Azure's ``runDefinition`` for what ran a script (a pipeline run has none of its own)."""
+    d = row["details"]
+    if row["kind"] == "pipeline" or "script" not in d:
+        return {}
+    env = d.get("environment") or {}
+    return {"script": d["script"], "arguments": list(d.get("arguments") or []),
+            "target": d.get("compute_target", "local"), "framework": "Python", "communicator": "None",
+            "nodeCount": 1, "environment": {"name": env.get("name"), "version": env.get("version")},
+            "inputs": [i["name"] for i in d.get("inputs") or []], "outputs": list(d.get("outputs") or [])}
 
 
 def _printer(prefix: bool):

@@ -83,8 +83,12 @@ class Runs:
         row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         return _row(row)
 
-    def child_runs(self, parent_id: str) -> list[dict]:
-        rows = self.db.execute("SELECT * FROM runs WHERE parent_id=? ORDER BY created, rowid", (parent_id,))
+    def child_runs(self, parent_id: str, latest_first: bool = False) -> list[dict]:
+        """A run's children in the order they were planned, or (``latest_first``, Azure's order) the one
+        that started (or ended without starting) last first; those not yet started come last."""
+        order = ("COALESCE(started, ended) IS NULL, COALESCE(started, ended) DESC, created DESC, rowid DESC"
+                 if latest_first else "created, rowid")
+        rows = self.db.execute(f"SELECT * FROM runs WHERE parent_id=? ORDER BY {order}", (parent_id,))
         return [_row(r) for r in rows]
 
     def find_reusable(self, reuse_key: str) -> dict | None:

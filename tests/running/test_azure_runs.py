@@ -1,0 +1,175 @@
+"""Runs, logs and interactive runs as Azure ML SDK v1 shows them, against real local subprocess steps."""
+import getpass
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers import WAIT_SECONDS, run_pipeline, steps_by_name
+from mlpipe_jupyter import Experiment, PipelineData, PythonScriptStep, Run, ScriptRunConfig, UserError
+from mlpipe_jupyter.sdk.run import PortDataReference, StepRunOutput
+
+SCRIPTS = {
+    "first.py": """
+        import os, sys, time
+        out = sys.argv[sys.argv.index("--out") + 1]
+        open(os.path.join(out, "data.txt"), "w").write("payload")
+        print("first to stdout")
+        print("first to stderr", file=sys.stderr)
+    """,
+    "second.py": """
+        import sys
+        print("second read", open(sys.argv[sys.argv.index("--data") + 1] + "/data.txt").read())
+    """,
+}
+
+
+@pytest.fixture
+def two_steps(tmp_path, write_scripts):
+    src = write_scripts(tmp_path / "src", SCRIPTS)
+    data = PipelineData("data")
+    first = PythonScriptStep("first.py", name="first", source_directory=str(src), outputs=[data],
+                             arguments=["--out", data, "--flag", "x"])
+    second = PythonScriptStep("second.py", name="second", source_directory=str(src), inputs=[data],
+                              arguments=["--data", data])
+    return first, second
+
+
+def test_steps_are_listed_latest_first(workspace, two_steps):
+    first, second = two_steps
+    run = run_pipeline(workspace, [first, second])
+    assert run.get_status() == "Completed"
+    assert [s.name for s in run.get_steps()] == ["second", "first"]
+    assert [s.name for s in run.get_children()] == ["second", "first"]
+    assert [s.name for s in run.steps_in_plan_order()] == ["first", "second"]
+
+
+def test_step_logs_under_azure_names(workspace, two_steps, tmp_path):
+    run = run_pipeline(workspace, list(two_steps))
+    step = steps_by_name(run)["first"]
+    text = step.get_job_log()
+    assert "first to stdout" in text and "first to stderr" in text
+    assert step.get_stdout_log() == text and step.get_stderr_log() == text
+    logs = step.get_details()["logFiles"]
+    assert {"logs/std_log.txt", "user_logs/std_log.txt", "azureml-logs/70_driver_log.txt"} <= set(logs)
+    # the same file under each name, linked when the step ended
+    inodes = {os.stat(logs[n]).st_ino for n in ("logs/std_log.txt", "user_logs/std_log.txt",
+                                                 "azureml-logs/70_driver_log.txt")}
+    assert len(inodes) == 1
+    with_logs = step.get_details_with_logs()
+    assert with_logs["logFiles"]["user_logs/std_log.txt"] == text
+    assert "user_logs/std_log.txt" in step.get_file_names()
+
+    written = step.get_all_logs(destination=tmp_path / "logs_out")
+    assert sorted(Path(p).relative_to(tmp_path / "logs_out").as_posix() for p in written) == sorted(logs)
+    assert Path(written[0]).read_text() == text
+    everything = run.get_all_logs(destination=tmp_path / "all")
+    assert str(tmp_path / "all" / step.id / "user_logs" / "std_log.txt") in everything
+
+
+def test_details_carry_azure_fields(workspace, two_steps):
+    run = run_pipeline(workspace, list(two_steps))
+    steps = steps_by_name(run)
+    details = steps["first"].get_details()
+    assert details["properties"]["azureml.runsource"] == "azureml.StepRun"
+    assert run.get_details()["properties"]["azureml.runsource"] == "azureml.PipelineRun"
+    assert details["submittedBy"] == getpass.getuser()
+    definition = details["runDefinition"]
+    assert definition["script"] == "first.py"
+    assert definition["arguments"] == ["--out", "$AZUREML_DATAREFERENCE_data", "--flag", "x"]
+    assert definition["target"] == "local"
+    assert definition["environment"]["name"]
+    assert [o["outputDetails"]["outputName"] for o in details["outputDatasets"]] == ["data"]
+    assert details["inputDatasets"] == []
+    assert run.get_details()["runDefinition"] == {}
+
+
+def test_script_run_source_is_experiment(workspace, tmp_path, write_scripts):
+    src = write_scripts(tmp_path / "s", {"hello.py": "print('hi')\n"})
+    run = Experiment(workspace, "scripts").submit(ScriptRunConfig(source_directory=str(src), script="hello.py"))
+    run.wait_for_completion(timeout_seconds=WAIT_SECONDS)
+    details = run.get_details()
+    assert details["properties"]["azureml.runsource"] == "experiment"
+    assert run.type == "azureml.scriptrun"
+    assert details["runDefinition"]["script"] == "hello.py"
+
+
+def test_output_references_use_azure_paths(workspace, two_steps, tmp_path):
+    run = run_pipeline(workspace, list(two_steps))
+    step = steps_by_name(run)["first"]
+    output = step.get_output("data")
+    assert isinstance(output, StepRunOutput) and set(step.get_outputs()) == {"data"}
+    ref = output.get_port_data_reference()
+    assert isinstance(ref, PortDataReference) and isinstance(step.get_output_data("data"), PortDataReference)
+    assert ref.path_on_datastore == f"azureml/{step.id}/data"
+    assert ref.datastore_name == "workspaceblobstore"
+    where = ref.download(str(tmp_path / "dl"))
+    assert where == str(tmp_path / "dl" / "azureml" / step.id / "data")
+    assert (Path(where) / "data.txt").read_text() == "payload"
+    with pytest.raises(UserError):
+        ref.download(str(tmp_path / "dl"))
+    # a reused step's output is where the run that made it put it
+    again = run_pipeline(workspace, list(two_steps))
+    reused = steps_by_name(again)["first"]
+    assert reused.reused
+    assert reused.get_output_data("data").path_on_datastore == f"azureml/{step.id}/data"
+
+
+def test_interactive_run(workspace, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "snap").mkdir()
+    (tmp_path / "snap" / "code.py").write_text("x = 1\n")
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "outputs" / "model.txt").write_text("weights")
+    (tmp_path / "notes.txt").write_text("notes")
+    exp = Experiment(workspace, "interactive")
+    run = exp.start_logging(snapshot_directory=str(tmp_path / "snap"), display_name="by hand")
+    assert run.get_status() == "Running"
+    run.log("accuracy", 0.5)
+    run.log("accuracy", 0.75)
+    run.log_list("losses", [3, 2, 1])
+    run.log_row("table", epoch=1, loss=0.3)
+    run.log_row("table", epoch=2, loss=0.2)
+    run.log_image("picture", path=str(tmp_path / "notes.txt"))
+    run.tag("owner", "me")
+    run.upload_file("extra/notes.txt", str(tmp_path / "notes.txt"))
+    run.upload_folder("snapcopy", str(tmp_path / "snap"))
+    with pytest.raises(UserError):
+        run.upload_file("../escape.txt", str(tmp_path / "notes.txt"))
+    run.complete()
+    assert run.get_status() == "Completed"
+
+    again = Run.get(workspace, run.id)
+    assert again.name == "by hand" and again.type == "azureml.scriptrun"
+    metrics = again.get_metrics()
+    assert metrics["accuracy"] == [0.5, 0.75] and metrics["losses"] == [3, 2, 1]
+    assert metrics["table"] == {"epoch": [1, 2], "loss": [0.3, 0.2]}
+    assert again.get_tags() == {"owner": "me"}
+    names = again.get_file_names()
+    assert {"extra/notes.txt", "snapcopy/code.py", "outputs/model.txt"} <= set(names)
+    assert any(n.startswith("images/picture_") for n in names)
+    details = again.get_details()
+    assert details["properties"]["azureml.runsource"] == "experiment" and details["snapshotId"]
+    assert [r.id for r in exp.get_runs()] == [run.id]
+
+
+def test_interactive_run_as_context_manager(workspace, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    exp = Experiment(workspace, "ctx")
+    with exp.start_logging(outputs=False) as run:
+        assert run.get_status() == "Running"
+        run.log("n", 1)
+    assert run.get_status() == "Completed"
+    with pytest.raises(ZeroDivisionError):
+        with exp.start_logging() as failing:
+            1 / 0
+    assert failing.get_status() == "Failed"
+    assert "ZeroDivisionError" in failing.get_details()["error"]["message"]
+
+
+def test_runs_ended_by_their_runner_refuse_complete(workspace, two_steps):
+    run = run_pipeline(workspace, list(two_steps))
+    with pytest.raises(NotImplementedError):
+        run.get_steps()[0].complete()
+    with pytest.raises(NotImplementedError):
+        run.fail()
