@@ -38,6 +38,7 @@ _NAMES = {
     "StepRun": "sdk.run",
     "PortDataReference": "sdk.run",
     "StepRunOutput": "sdk.run",
+    "Model": "sdk.model",
     "MlpipeError": "errors",
     "UserError": "errors",
     "PipelineValidationError": "errors",

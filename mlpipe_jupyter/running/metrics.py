@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+from mlpipe_jupyter.model.names import REGISTRY_NAME, REGISTRY_NAME_MAX
 from mlpipe_jupyter.running.contract import METRICS_FILE
 from mlpipe_jupyter.running.events import EventKind
 from mlpipe_jupyter.running.step_files import open_regular
@@ -22,6 +23,7 @@ class MetricsFollower:
     def __init__(self, store, publish, name: str):
         self.store, self.publish, self.name = store, publish, name  # publish(kind, step, **data)
         self._tails: dict[str, MetricsTail] = {}  # step run id -> its file
+        self._models: dict[str, list[dict]] = {}  # step run id -> models it asked to register, once unfollowed
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -42,7 +44,16 @@ class MetricsFollower:
         if tail is None:
             return []
         tail.drain(self.store, self.publish, final=True)
+        if tail.models:
+            with self._lock:
+                self._models[run_id] = tail.models
         return tail.notes
+
+    def take_models(self, run_id: str) -> list[dict]:
+        """The models a step asked to register (``register_model`` records), for the runner to register
+        once the step has succeeded."""
+        with self._lock:
+            return self._models.pop(run_id, [])
 
     def close(self):
         self._stop.set()
@@ -77,6 +88,7 @@ class MetricsTail:
         self._skipping = False  # inside a record longer than MAX_RECORD
         self._refused = False
         self.notes: list[str] = []
+        self.models: list[dict] = []  # register_model records, registered only if the step succeeds
         self._lock = threading.Lock()  # the run's follower thread and the step's last read
 
     def drain(self, store, publish, final: bool = False):
@@ -125,6 +137,8 @@ class MetricsTail:
                 continue
             if rec["type"] == "tag":
                 tags[rec["key"]] = rec["value"]
+            elif rec["type"] == "model":
+                self.models.append(rec)
             else:
                 metrics.append(rec)
         if tags:
@@ -150,4 +164,21 @@ def parse_record(raw: bytes) -> dict | None:
         ts = rec.get("ts")
         return {"type": "metric", "name": rec["name"], "kind": rec.get("kind", "scalar"), "value": rec["value"],
                 "ts": ts if isinstance(ts, (int, float)) else time.time()}
+    if rec.get("type") == "model":
+        return _model_record(rec)
     return None
+
+
+def _model_record(rec: dict) -> dict | None:
+    """A register_model record, if its name is a model name and its path stays inside the run."""
+    name, path = rec.get("name"), rec.get("path")
+    if not (isinstance(name, str) and REGISTRY_NAME.match(name) and len(name) <= REGISTRY_NAME_MAX):
+        return None
+    if not isinstance(path, str) or not path or path.startswith("/") or ".." in path.split("/"):
+        return None
+    texts = [rec.get(k) if isinstance(rec.get(k), dict) else {} for k in ("tags", "properties")]
+    tags, properties = ({str(k): str(v) for k, v in t.items()} for t in texts)
+    description = rec.get("description")
+    return {"type": "model", "name": name, "path": path, "tags": tags, "properties": properties,
+            "description": None if description is None else str(description),
+            "details": rec["details"] if isinstance(rec.get("details"), dict) else {}}

@@ -8,6 +8,7 @@ canceled or killed step commits nothing, so nothing another run could reuse is e
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import shutil
 import signal
@@ -192,9 +193,12 @@ class StepTask:
         changed = self._changed_inputs(backend)
         if changed:
             status, error = Status.FAILED, changed
+        models = run.metrics.take_models(self.run_id)  # registered only once the step has succeeded
         outputs = {}
         if status is None:
+                models = self._model_sources(run_dir, models)
             try:
+                self._register_models(models)
                 outputs = self._commit_outputs(staged)
                 status = Status.COMPLETED
             except (OutputRejected, OSError, UserError) as e:  # a bad output fails the step, not the runner
@@ -254,6 +258,29 @@ class StepTask:
                         f"'{inp.output}' of step '{inp.upstream}', which steps must only read. That output was "
                         f"removed, so '{inp.upstream}' runs again next time; write to an output instead.")
         return None
+    @staticmethod
+    def _model_sources(run_dir: Path, models: list[dict]) -> list[tuple[dict, Path]]:
+        """Each model the step asked to register, with its file or folder among the run's kept files;
+        a missing one fails the step before anything is committed or registered."""
+        root = run_dir.resolve()
+        found = []
+        for rec in models:
+            source = (run_dir / rec["path"]).resolve()
+            if not source.is_relative_to(root) or not source.exists():
+                raise UserError(f"register_model('{rec['name']}') names '{rec['path']}', which is not among the "
+                                "run's files when the step ended; write the model into ./outputs.")
+            found.append((rec, source))
+        return found
+
+    def _register_models(self, models: list[tuple[dict, Path]]) -> None:
+        d_keys = ("model_framework", "model_framework_version", "datasets", "sample_input_dataset",
+                  "sample_output_dataset", "resource_configuration")
+        for rec, source in models:
+            details = {k: rec["details"].get(k) for k in d_keys}
+            details.update(experiment_name=self.run.experiment, created_by={"userName": getpass.getuser()})
+            self.store.register_model(rec["name"], source, tags=rec["tags"], properties=rec["properties"],
+                                      description=rec["description"], run_id=self.run_id, details=details)
+
 
     def _commit_outputs(self, staged) -> dict:
         """Every output moves to its content address first; only then are any uploaded or registered,

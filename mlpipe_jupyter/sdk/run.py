@@ -17,7 +17,7 @@ from mlpipe_jupyter.errors import ActivityFailedError, RunNotFoundError, UserErr
 from mlpipe_jupyter.running import control
 from mlpipe_jupyter.running.contract import LOG_ALIASES, LOG_FILE
 from mlpipe_jupyter.running.control import active_execution, wait_until_final
-from mlpipe_jupyter.sdk.context import get_context, metrics_from_records
+from mlpipe_jupyter.sdk.context import get_context, metrics_from_records, model_details
 from mlpipe_jupyter.status import FINAL_STATUSES, Status
 from mlpipe_jupyter.tracking.follower import RunFollower
 from mlpipe_jupyter.tracking.report import event_text, run_html
@@ -342,6 +342,17 @@ class Run:
 
     def get_properties(self) -> dict:
         return self.get_details()["properties"]
+
+    def register_model(self, model_name, model_path=None, tags=None, properties=None, model_framework=None,
+                       model_framework_version=None, description=None, datasets=None, sample_input_dataset=None,
+                       sample_output_dataset=None, resource_configuration=None, **kwargs):
+        """Register a file or folder of this run's files (``outputs/model.pkl``; default: ``model_name``)
+        as the next version of a model that records this run."""
+        from mlpipe_jupyter.sdk.model import register_run_model  # the registry is kept out of a step script's start-up
+
+        details = model_details(datasets, model_framework, model_framework_version, sample_input_dataset,
+                                sample_output_dataset, resource_configuration, f"register_model('{model_name}')")
+        return register_run_model(self, model_name, model_path, tags, properties, description, details)
 
     def get_children(self, recursive=False, tags=None, properties=None, type=None, status=None, _rehydrate_runs=True):
         """The child runs, latest first, as Azure lists them."""

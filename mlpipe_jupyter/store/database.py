@@ -10,7 +10,8 @@ from pathlib import Path
 from mlpipe_jupyter.errors import UserError
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_BASE_VERSION = 1  # what _SCHEMA makes; _MIGRATIONS bring it up to SCHEMA_VERSION
 
 
 _SCHEMA = """
@@ -45,6 +46,16 @@ CREATE TABLE IF NOT EXISTS environments(
 """
 
 
+# Version -> the statements that bring a database of the version before up to it. Each runs in one write
+# transaction with the new version number, so an interrupted upgrade leaves the older schema, never half.
+_MIGRATIONS = {
+    2: ("""CREATE TABLE IF NOT EXISTS models(
+            name TEXT, version INTEGER, digest TEXT, asset TEXT, description TEXT, tags TEXT, properties TEXT,
+            run_id TEXT, details TEXT, created REAL, deleted INTEGER DEFAULT 0, PRIMARY KEY(name, version))""",
+        "CREATE INDEX IF NOT EXISTS models_created ON models(created)"),
+}
+
+
 # The columns every table must have; a database without them was damaged or written by something else.
 _REQUIRED_COLUMNS = {
     "meta": {"key", "value"},
@@ -59,6 +70,8 @@ _REQUIRED_COLUMNS = {
     "datasets": {"name", "version", "kind", "definition", "description", "tags", "created"},
     "compute_targets": {"name", "kind", "config", "created"},
     "environments": {"name", "version", "hash", "definition", "created"},
+    "models": {"name", "version", "digest", "asset", "description", "tags", "properties", "run_id", "details",
+               "created", "deleted"},
 }
 
 
@@ -142,8 +155,30 @@ class Database:
         self._json_set = None
         self.db.executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
         with self.tx() as db:
-            db.execute("INSERT OR IGNORE INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
+            db.execute("INSERT OR IGNORE INTO meta VALUES('schema_version', ?)", (str(_BASE_VERSION),))
+        self._migrate()
         self._check_schema()
+
+    def _stored_version(self) -> int | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        try:
+            return int(row["value"])
+        except (TypeError, ValueError):
+            return None  # _check_schema says what is wrong
+
+    def _migrate(self) -> None:
+        """Bring an older database up to SCHEMA_VERSION, one version a transaction; the version is read
+        again under the write lock, so two processes opening an old database upgrade it once."""
+        version = self._stored_version()
+        if version is None or version >= SCHEMA_VERSION:
+            return
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self.tx() as db:
+                if self._stored_version() != target - 1:
+                    continue
+                for sql in _MIGRATIONS[target]:
+                    db.execute(sql)
+                db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(target),))
 
     def _make_database_private(self) -> None:
         """SQLite gives its -wal and -shm files the mode of the database file, so that file comes first, 0600."""
