@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 from mlpipe_jupyter.data.tables import read_delimited
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.model.names import check_registry_name
 from mlpipe_jupyter.running.contract import METRICS_FILE
 from mlpipe_jupyter.status import Status
 
@@ -110,6 +112,33 @@ class _ContextRun:
                     recs.append(r)
         return metrics_from_records(recs, name)
 
+    def register_model(self, model_name, model_path=None, tags=None, properties=None, model_framework=None,
+                       model_framework_version=None, description=None, datasets=None, sample_input_dataset=None,
+                       sample_output_dataset=None, resource_configuration=None, **kwargs):
+        """Register a file or folder of this run (``outputs/model.pkl``) as a model. The runner registers it
+        once the step has succeeded and its files are kept (a failed step registers nothing), so the
+        returned model has no version yet."""
+        where = f"register_model('{model_name}')"
+        check_registry_name("Model", model_name)
+        path = model_name if model_path is None else model_path
+        if not isinstance(path, (str, os.PathLike)) or os.path.isabs(path) or ".." in Path(path).parts:
+            raise UserError(f"{where}: model_path {path!r} must be a path relative to the run, as in "
+                            "'outputs/model.pkl'.")
+        path = Path(path).as_posix()
+        record = {"type": "model", "name": model_name, "path": path, "tags": string_dict(tags, "tags", where),
+                  "properties": string_dict(properties, "properties", where),
+                  "description": None if description is None else str(description),
+                  "details": model_details(datasets, model_framework, model_framework_version, sample_input_dataset,
+                                           sample_output_dataset, resource_configuration, where)}
+        if self._dir is None:
+            print(f"Attempted to register model {model_name} from {path}")
+        elif not (Path.cwd() / path).exists() and not (self._dir / path).exists():
+            raise UserError(f"{where}: the run has no file or folder '{path}'; write it into ./outputs first "
+                            "(or upload_file it).")
+        else:
+            self._emit(record)
+        return _ModelToRegister(record)
+
     def get_status(self):
         return Status.RUNNING.value  # a plain str, as Azure returns
 
@@ -124,6 +153,58 @@ class _ContextRun:
 
     def __repr__(self):
         return f"Run(Id: {self.id}, Type: {'OfflineRun' if self._dir is None else 'azureml.StepRun'})"
+
+
+class _ModelToRegister:
+    """What ``register_model`` gives inside a step: the model as asked for, registered (and versioned)
+    once the step succeeds."""
+
+    version = id = None
+
+    def __init__(self, record: dict):
+        self.name, self.tags, self.properties = record["name"], record["tags"], record["properties"]
+        self.description = record["description"]
+
+    def __repr__(self):
+        return f"Model(name={self.name}, registered when the step succeeds)"
+
+
+def string_dict(value, what: str, where: str) -> dict:
+    """Tags or properties: a dict, kept as text (Azure stores strings)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UserError(f"{where}: {what} must be a dict of key -> value, not {type(value).__name__}.")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def dataset_reference(dataset, where: str) -> dict:
+    """How a model names a dataset it was made from: a registered one by name and version."""
+    if getattr(dataset, "name", None) and hasattr(dataset, "to_dict"):
+        ref = {"name": dataset.name, "version": dataset.version}
+        return {**ref, "id": dataset.id} if getattr(dataset, "id", None) else ref
+    if hasattr(dataset, "to_dict"):
+        return {"definition": dataset.to_dict()}
+    if isinstance(dataset, (str, os.PathLike, _DatasetView)):  # an input dataset inside a step: its path
+        return {"path": os.fspath(dataset)}
+    raise UserError(f"{where}: {dataset!r} is not a dataset.")
+
+
+def model_details(datasets, framework, framework_version, sample_input, sample_output, resources, where) -> dict:
+    """What a model registration records besides name, tags and properties; ``datasets`` is Azure's list
+    of (purpose, dataset) pairs."""
+    grouped: dict = {}
+    for item in datasets or []:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)):
+            raise UserError(f"{where}: datasets must be a list of (purpose, dataset) pairs, as in "
+                            f"[('training data', ds)], not {item!r}.")
+        grouped.setdefault(item[0], []).append(dataset_reference(item[1], where))
+    if hasattr(resources, "serialize"):
+        resources = resources.serialize()
+    return {"model_framework": framework, "model_framework_version": framework_version, "datasets": grouped,
+            "sample_input_dataset": None if sample_input is None else dataset_reference(sample_input, where),
+            "sample_output_dataset": None if sample_output is None else dataset_reference(sample_output, where),
+            "resource_configuration": resources if resources is None else dict(resources)}
 
 
 class _DatasetView:
