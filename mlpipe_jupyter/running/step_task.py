@@ -196,10 +196,10 @@ class StepTask:
         models = run.metrics.take_models(self.run_id)  # registered only once the step has succeeded
         outputs = {}
         if status is None:
-                models = self._model_sources(run_dir, models)
             try:
-                self._register_models(models)
+                models = self._model_sources(run_dir, models)
                 outputs = self._commit_outputs(staged)
+                self._register_models(models)
                 status = Status.COMPLETED
             except (OutputRejected, OSError, UserError) as e:  # a bad output fails the step, not the runner
                 status, error = Status.FAILED, f"Step '{sp.name}': {e}"
@@ -258,6 +258,7 @@ class StepTask:
                         f"'{inp.output}' of step '{inp.upstream}', which steps must only read. That output was "
                         f"removed, so '{inp.upstream}' runs again next time; write to an output instead.")
         return None
+
     @staticmethod
     def _model_sources(run_dir: Path, models: list[dict]) -> list[tuple[dict, Path]]:
         """Each model the step asked to register, with its file or folder among the run's kept files;
@@ -280,7 +281,6 @@ class StepTask:
             details.update(experiment_name=self.run.experiment, created_by={"userName": getpass.getuser()})
             self.store.register_model(rec["name"], source, tags=rec["tags"], properties=rec["properties"],
                                       description=rec["description"], run_id=self.run_id, details=details)
-
 
     def _commit_outputs(self, staged) -> dict:
         """Every output moves to its content address first; only then are any uploaded or registered,
