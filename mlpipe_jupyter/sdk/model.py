@@ -124,6 +124,10 @@ class Model:
                 return str(entries[0] if len(entries) == 1 else chosen)
         if version is None and Path(model_name).exists():
             return model_name
+        if os.environ.get(contract.RUN_DIR_VAR):
+            raise UserError(f"Model '{model_name}' cannot be looked up from this step: its compute target does not "
+                            "reach the workspace (a container). Download the model into the step's source "
+                            "directory, or run the step on local compute.")
         raise UserError(f"Model '{model_name}' was not found: outside a pipeline step pass the workspace, as in "
                         f"Model.get_model_path('{model_name}', _workspace=ws).")
 

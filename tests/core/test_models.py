@@ -114,6 +114,20 @@ def test_download_tags_properties_serialize_and_delete(workspace, files, tmp_pat
     assert Model.register(workspace, files / "bundle", "net").version == 2  # a deleted number is not reused
 
 
+def test_datasets_and_framework_are_recorded(workspace, files):
+    from mlpipe_jupyter import Dataset
+
+    ds = Dataset.File.from_files(str(files / "model.pkl")).register(workspace, "train-data")
+    model = Model.register(workspace, files / "model.pkl", "clf", datasets=[("training data", ds)],
+                           model_framework=Model.Framework.SCIKITLEARN, model_framework_version="1.3")
+    again = Model(workspace, "clf")
+    [ref] = again.datasets["training data"]
+    assert (ref["name"], ref["version"]) == ("train-data", 1)
+    assert (again.model_framework, again.model_framework_version) == ("ScikitLearn", "1.3")
+    assert [m.id for m in Model.list(workspace, dataset_id="train-data")] == [model.id]
+    assert Model.list(workspace, model_framework="Onnx") == []
+
+
 def test_child_paths_register_only_those(workspace, files):
     model = Model.register(workspace, files / "bundle", "partial", child_paths=["sub/w.bin"])
     download = model.download(target_dir=str(files / "dl"))
@@ -145,6 +159,13 @@ def test_get_model_path_outside_a_step(workspace, files, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match="Model 'clf' was not found: outside a pipeline step pass the workspace"):
         Model.get_model_path("clf")
+    # Azure's local places: the download cache azureml-models/<name>/<version>/, then ./<name>
+    Model(workspace, "clf", version=1).download(target_dir=str(tmp_path / "azureml-models" / "clf" / "1"))
+    assert Model.get_model_path("clf") == os.path.join("azureml-models", "clf", "1", "model.pkl")
+    # a step whose compute target cannot reach the workspace (a container) is told so
+    monkeypatch.setenv("MLPIPE_RUN_DIR", str(tmp_path))
+    with pytest.raises(UserError, match="cannot be looked up from this step"):
+        Model.get_model_path("other")
 
 
 def test_a_model_outlives_the_output_it_came_from(workspace, tmp_path, write_scripts):
