@@ -37,8 +37,13 @@ def step_environ(job: Job, base: dict | None = None, add_package: bool = True) -
 
 
 def run_context_environ(job: Job, run_dir: str | None = None) -> dict:
-    """What Run.get_context() inside the script reads to find its run (Azure's variable names where they exist)."""
+    """What Run.get_context() inside the script reads to find its run (Azure's variable names where they exist).
+
+    Only a step on this machine (``run_dir`` not mapped) learns the workspace's folder: a container has
+    no workspace mounted, so there ``Run.get_context().experiment.workspace`` says it cannot be reached."""
+    workspace = {contract.WORKSPACE_VAR: job.workspace_dir} if run_dir is None and job.workspace_dir else {}
     return {
+        **workspace,
         "PYTHONUNBUFFERED": "1",
         contract.RUN_ID_VAR: job.run_id,
         contract.ROOT_RUN_ID_VAR: job.parent_run_id or job.run_id,

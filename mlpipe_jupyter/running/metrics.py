@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from mlpipe_jupyter.model.names import REGISTRY_NAME, REGISTRY_NAME_MAX
-from mlpipe_jupyter.running.contract import METRICS_FILE
+from mlpipe_jupyter.running.contract import METRICS_FILE, PARENT_FIELD
 from mlpipe_jupyter.running.events import EventKind
 from mlpipe_jupyter.running.step_files import open_regular
 
@@ -28,9 +28,10 @@ class MetricsFollower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def follow(self, step: str, run_id: str, path: Path):
+    def follow(self, step: str, run_id: str, path: Path, parent_id: str | None = None):
+        """Follow a step's file; records marked for the parent go to ``parent_id`` (its pipeline run)."""
         with self._lock:
-            self._tails[run_id] = MetricsTail(step, run_id, path)
+            self._tails[run_id] = MetricsTail(step, run_id, path, parent_id)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, daemon=True,
                                                 name=f"metrics-{self.name}")
@@ -80,8 +81,8 @@ class MetricsTail:
     MAX_BYTES = 256 << 20
     KINDS = ("scalar", "list", "row", "table", "image")
 
-    def __init__(self, step: str, run_id: str, path: Path):
-        self.step, self.run_id, self.path = step, run_id, path
+    def __init__(self, step: str, run_id: str, path: Path, parent_id: str | None = None):
+        self.step, self.run_id, self.path, self.parent_id = step, run_id, path, parent_id
         self._fd: int | None = None
         self._read = 0
         self._partial = b""
@@ -127,7 +128,7 @@ class MetricsTail:
         self._partial = lines.pop()
         if len(self._partial) > self.MAX_RECORD:
             self._partial, self._skipping = b"", True
-        metrics, tags = [], {}
+        metrics, tags, for_parent = [], {}, []
         for raw in lines:
             if self._skipping:  # the rest of an overlong record
                 self._skipping = False
@@ -135,12 +136,19 @@ class MetricsTail:
             rec = parse_record(raw)
             if rec is None:
                 continue
+            if rec.get(PARENT_FIELD):  # Run.get_context().parent: a script run has none, so it is dropped
+                if self.parent_id is not None:
+                    for_parent.append(rec)
+                continue
             if rec["type"] == "tag":
                 tags[rec["key"]] = rec["value"]
             elif rec["type"] == "model":
                 self.models.append(rec)
             else:
                 metrics.append(rec)
+        if for_parent:
+            store.set_tags(self.parent_id, {r["key"]: r["value"] for r in for_parent if r["type"] == "tag"})
+            store.add_metrics(self.parent_id, [r for r in for_parent if r["type"] == "metric"])
         if tags:
             store.set_tags(self.run_id, tags)
         if metrics:
@@ -158,12 +166,13 @@ def parse_record(raw: bytes) -> dict | None:
     if not isinstance(rec, dict):
         return None
     if rec.get("type") == "tag" and isinstance(rec.get("key"), str) and len(rec["key"]) <= 255:
-        return {"type": "tag", "key": rec["key"], "value": str(rec.get("value", ""))}
+        return {"type": "tag", "key": rec["key"], "value": str(rec.get("value", "")),
+                PARENT_FIELD: rec.get(PARENT_FIELD) is True}
     if rec.get("type") == "metric" and isinstance(rec.get("name"), str) and len(rec["name"]) <= 255 \
             and rec.get("kind", "scalar") in MetricsTail.KINDS and "value" in rec:
         ts = rec.get("ts")
         return {"type": "metric", "name": rec["name"], "kind": rec.get("kind", "scalar"), "value": rec["value"],
-                "ts": ts if isinstance(ts, (int, float)) else time.time()}
+                "ts": ts if isinstance(ts, (int, float)) else time.time(), PARENT_FIELD: rec.get(PARENT_FIELD) is True}
     if rec.get("type") == "model":
         return _model_record(rec)
     return None

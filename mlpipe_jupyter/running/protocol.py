@@ -34,6 +34,7 @@ class Job:
     environment: EnvironmentDefinition
     input_datasets: dict = field(default_factory=dict)
     scratch: Path | None = None  # the step's private folder holding all of the above but inputs in place
+    workspace_dir: str | None = None  # the workspace's root, for a script that opens it (where it is reachable)
 
     def _path(self, ref: Ref, path_of: Callable[[str, str, Path], str]) -> str:
         table = self.inputs if ref.kind == "input" else self.outputs

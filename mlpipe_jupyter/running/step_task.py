@@ -126,7 +126,7 @@ class StepTask:
                   step_name=sp.name, script=sp.script, arguments=sp.arguments, env_vars=sp.env_vars,
                   working_dir=work, run_dir=scratch / "run", inputs=inputs,
                   outputs={n: staged[n] / n for n in staged}, environment=sp.environment, input_datasets=datasets,
-                  scratch=scratch)
+                  scratch=scratch, workspace_dir=str(run.ws.path))
         return job, staged
 
     # -- start, stream, collect ------------------------------------------------------------------------------
@@ -159,7 +159,8 @@ class StepTask:
                     timer = threading.Timer(sp.timeout, on_timeout)
                     timer.daemon = True
                     timer.start()
-                run.metrics.follow(sp.name, self.run_id, job.run_dir / METRICS_FILE)
+                run.metrics.follow(sp.name, self.run_id, job.run_dir / METRICS_FILE,
+                                   None if run.single else run.run_id)
                 splitter = LineSplitter()
                 for chunk in handle.chunks():
                     self._log_chunk(log, splitter, mask.feed(chunk), tail)

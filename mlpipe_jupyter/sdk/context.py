@@ -14,24 +14,21 @@ from pathlib import Path
 
 from mlpipe_jupyter.data.tables import read_delimited
 from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.names import check_registry_name
-from mlpipe_jupyter.running.contract import METRICS_FILE
+from mlpipe_jupyter.running.contract import METRICS_FILE, PARENT_FIELD, WORKSPACE_VAR
 from mlpipe_jupyter.status import Status
-
-
-class _Named:
-    def __init__(self, name=None, id=None):
-        self.name, self.id = name, id
 
 
 class _ContextRun:
     """Logging side of a run, from inside its script."""
 
-    def __init__(self, run_dir: Path | None, run_id: str, experiment: str, parent_id: str | None, datasets: dict):
+    def __init__(self, run_dir: Path | None, run_id: str, experiment: str, parent_id: str | None, datasets: dict,
+                 workspace_dir: str | None = None):
         self._dir = run_dir
         self.id = run_id
-        self.experiment = _Named(name=experiment)
-        self.parent = _Named(id=parent_id) if parent_id and parent_id != run_id else None
+        self.experiment = _ContextExperiment(experiment, workspace_dir)
+        self.parent = _ParentRun(self, parent_id) if parent_id and parent_id != run_id else None
         self.input_datasets = {k: _dataset_view(v) for k, v in datasets.items()}
         self._offline_metrics: dict = {}
 
@@ -207,6 +204,75 @@ def model_details(datasets, framework, framework_version, sample_input, sample_o
             "resource_configuration": resources if resources is None else dict(resources)}
 
 
+class _ContextExperiment:
+    """The experiment of the run a step belongs to; its ``workspace`` is opened only when asked for."""
+
+    def __init__(self, name: str, workspace_dir: str | None):
+        self.name, self._workspace_dir, self._workspace = name, workspace_dir, None
+
+    @property
+    def workspace(self):
+        if self._workspace is None:
+            if not self._workspace_dir:
+                raise UserError("Run.get_context().experiment.workspace: this script cannot reach its workspace "
+                                "(it runs in a container, where the workspace folder is not mounted, or outside "
+                                "any run). Give the step what it needs as arguments or inputs instead.")
+            from mlpipe_jupyter.sdk.workspace import Workspace  # a step that never asks starts without it
+
+            self._workspace = Workspace(self._workspace_dir)
+        return self._workspace
+
+    def __repr__(self):
+        return f"Experiment(name={self.name!r})"
+
+
+class _ParentRun:
+    """The pipeline run, seen from one of its steps. What is logged or tagged on it goes into the step's
+    metrics file marked for the parent, and the runner records it on the pipeline run: this works on every
+    compute target. Its details come from the history where the workspace is reachable."""
+
+    def __init__(self, child: "_ContextRun", run_id: str):
+        self._child, self.id = child, run_id
+        self.experiment = child.experiment
+
+    def _emit(self, record: dict):
+        self._child._emit({**record, PARENT_FIELD: True})
+
+    def log(self, name, value, description="", step=None):
+        self._emit({"type": "metric", "name": name, "kind": "scalar", "value": value})
+
+    def log_list(self, name, value, description=""):
+        self._emit({"type": "metric", "name": name, "kind": "list", "value": list(value)})
+
+    def log_row(self, name, description=None, **kwargs):
+        self._emit({"type": "metric", "name": name, "kind": "row", "value": kwargs})
+
+    def log_table(self, name, value, description=""):
+        self._emit({"type": "metric", "name": name, "kind": "table", "value": dict(value)})
+
+    def tag(self, key, value=None):
+        self._emit({"type": "tag", "key": key, "value": "" if value is None else str(value)})
+
+    def set_tags(self, tags):
+        for k, v in tags.items():
+            self.tag(k, v)
+
+    def get_status(self):
+        return Status.RUNNING.value  # its step is running
+
+    def get_details(self) -> dict:
+        """The pipeline run's ``get_details()``; in a container, only what the step knows of it."""
+        if not self.experiment._workspace_dir:
+            return {"runId": self.id, "status": Status.RUNNING.value,
+                    "properties": {"azureml.runsource": "azureml.PipelineRun"}}
+        from mlpipe_jupyter.sdk.run import Run  # sdk.run reads this module for Run.get_context: a cycle
+
+        return Run.get(self.experiment.workspace, self.id).get_details()
+
+    def __repr__(self):
+        return f"Run(Id: {self.id}, Type: azureml.PipelineRun)"
+
+
 class _DatasetView:
     """What ``run.input_datasets[name]`` gives for a tabular dataset: the data, readable as a table."""
 
@@ -240,7 +306,8 @@ def get_context(allow_offline=True):
             _context = _ContextRun(Path(run_dir), os.environ.get("AZUREML_RUN_ID", ""),
                                    os.environ.get("AZUREML_ARM_PROJECT_NAME", ""),
                                    os.environ.get("AZUREML_ROOT_RUN_ID"),
-                                   json.loads(os.environ.get("MLPIPE_INPUT_DATASETS") or "{}"))
+                                   json.loads(os.environ.get("MLPIPE_INPUT_DATASETS") or "{}"),
+                                   os.environ.get(WORKSPACE_VAR))
         return _context
     if not allow_offline:
         raise RuntimeError("Run.get_context(allow_offline=False) outside a run.")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mlpipe_jupyter import compute
 from mlpipe_jupyter.errors import UserError, WorkspaceNotFoundError
+from mlpipe_jupyter.running.contract import RUN_DIR_VAR
 from mlpipe_jupyter.sdk.compute import list_targets, workspace_targets
 from mlpipe_jupyter.sdk.data import list_datasets
 from mlpipe_jupyter.sdk.datastore import Datastore
@@ -22,12 +23,15 @@ _stores_lock = threading.Lock()
 
 def _open_store(folder: Path) -> Store:
     """The process's store for a folder; every open also cleans up after runners that died since,
-    because another process using this workspace may have been killed after our first open."""
+    because another process using this workspace may have been killed after our first open. Not from
+    inside a step: it runs in a process namespace of its own, where its runner looks dead."""
     key = str(folder)
     with _stores_lock:
         store = _stores.get(key)
         if store is None:
             store = _stores[key] = Store(folder)
+    if os.environ.get(RUN_DIR_VAR):
+        return store
     recovered = store.recover_orphans()
     if recovered:  # what those runs left on a compute target (a container) would run on unobserved
         compute.recover(recovered, list_targets(store))

@@ -173,3 +173,58 @@ def test_runs_ended_by_their_runner_refuse_complete(workspace, two_steps):
         run.get_steps()[0].complete()
     with pytest.raises(NotImplementedError):
         run.fail()
+
+
+PARENT_SCRIPT = """
+    from mlpipe_jupyter import Run
+    run = Run.get_context()
+    parent = run.parent
+    parent.log("from_step", 3)
+    parent.log_list("series", [1, 2])
+    parent.tag("team", "a")
+    run.log("own", 1)
+    details = parent.get_details()
+    print("PARENT", details["runId"], details["properties"]["azureml.runsource"], details["status"])
+    ws = run.experiment.workspace
+    print("WS", type(ws).__name__, ws.name, ws.path)
+"""
+
+
+def test_step_logs_and_tags_on_its_pipeline_run(workspace, tmp_path, write_scripts):
+    src = write_scripts(tmp_path / "p", {"child.py": PARENT_SCRIPT})
+    run = run_pipeline(workspace, [PythonScriptStep("child.py", name="child", source_directory=str(src))])
+    assert run.get_status() == "Completed", run.get_details().get("error")
+    step = run.get_steps()[0]
+    log = step.get_log_text()
+    assert f"PARENT {run.id} azureml.PipelineRun Running" in log
+    assert f"WS Workspace test {workspace.path}" in log
+    assert run.get_metrics() == {"from_step": 3, "series": [1, 2]}
+    assert run.get_tags() == {"team": "a"}
+    assert step.get_metrics() == {"own": 1} and step.get_tags() == {}
+
+
+def test_a_container_step_reaches_its_parent_but_not_the_workspace(monkeypatch, tmp_path):
+    """Docker maps the run folder (run_dir given): no workspace variable, so the context says why."""
+    from mlpipe_jupyter.compute.local import run_context_environ
+    from mlpipe_jupyter.running.contract import PARENT_FIELD, WORKSPACE_VAR
+    from mlpipe_jupyter.running.metrics import parse_record
+    from mlpipe_jupyter.running.protocol import Job
+    from mlpipe_jupyter.sdk import context
+
+    job = Job(run_id="step_1", parent_run_id="run_1", experiment="e", step_name="s", script="s.py", arguments=[],
+              env_vars={}, working_dir=tmp_path, run_dir=tmp_path, inputs={}, outputs={}, environment=None,
+              workspace_dir="/somewhere")
+    assert run_context_environ(job)[WORKSPACE_VAR] == "/somewhere"
+    container_env = run_context_environ(job, "/run")
+    assert WORKSPACE_VAR not in container_env
+    for key, value in container_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MLPIPE_RUN_DIR", str(tmp_path))
+    monkeypatch.setattr(context, "_context", None)
+    run = context.get_context()
+    with pytest.raises(UserError, match="cannot reach its workspace"):
+        run.experiment.workspace
+    assert run.parent.get_details()["runId"] == "run_1"
+    run.parent.log("m", 2)
+    (line,) = (tmp_path / ".metrics.jsonl").read_bytes().splitlines()
+    assert parse_record(line)[PARENT_FIELD] is True
