@@ -1,0 +1,244 @@
+"""Microsoft's Azure ML SDK v1 sample notebooks, converted to scripts (samples/<case>/driver.py), run
+unchanged with ``mlpipe python driver.py`` in a fresh copy of their folder.
+
+Each test checks what the sample itself shows: its pipeline run completed, the metric it logged, the
+file it produced, read back through this package's own API or the driver's output. Samples that
+publish, schedule or draft a pipeline have a test of the exact call they stop on today.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlpipe_jupyter import Experiment, Workspace
+
+SAMPLES = Path(__file__).resolve().parent / "samples"
+MLPIPE = Path(sys.executable).with_name("mlpipe")
+TIMEOUT = 900  # the first run on a machine builds the environments the samples ask for
+
+
+class Driver:
+    """A finished ``mlpipe python driver.py`` in a fresh copy of one case folder."""
+
+    def __init__(self, case: str, tmp_path: Path):
+        self.work = tmp_path / case
+        shutil.copytree(SAMPLES / case, self.work)
+        self.proc = subprocess.run([str(MLPIPE), "python", "driver.py"], cwd=self.work, capture_output=True,
+                                   text=True, timeout=TIMEOUT)
+        self.out, self.err = self.proc.stdout, self.proc.stderr
+
+    def tail(self) -> str:
+        return f"exit {self.proc.returncode}\n--- stdout\n{self.out[-3000:]}\n--- stderr\n{self.err[-5000:]}"
+
+    def ok(self) -> "Driver":
+        assert self.proc.returncode == 0, self.tail()
+        return self
+
+    def workspace(self) -> Workspace:
+        return Workspace(self.work)
+
+    def runs(self, experiment: str) -> list:
+        """The experiment's runs, oldest first (get_runs gives the newest first, as Azure ML does), each waited for."""
+        runs = list(Experiment(self.workspace(), experiment).get_runs())[::-1]
+        for run in runs:
+            run.wait_for_completion(raise_on_error=False)
+        return runs
+
+    def stopped_at(self, call: str):
+        """The driver failed at the line calling ``call``, and the error names what is missing."""
+        assert self.proc.returncode != 0, self.tail()
+        # a traceback's last frame in the driver, or the one-line form "Error (at driver.py:N): message"
+        lines = re.findall(r'driver\.py", line (\d+)|\(at driver\.py:(\d+)\)', self.err)
+        assert lines, self.tail()
+        number = int(next(n for n in lines[-1] if n))
+        line = (self.work / "driver.py").read_text().splitlines()[number - 1]
+        assert f"{call}(" in line, f"stopped at line {number}: {line.strip()}\n" + self.tail()
+        message = self.err.strip().splitlines()[-1]
+        assert call.split(".")[-1] in message or call.split(".")[0] in message, message
+
+
+def step_logs(run) -> dict:
+    return {step.name: step.get_log_text() for step in run.get_steps()}
+
+
+def completed(runs) -> list:
+    return [r.get_status() for r in runs]
+
+
+# -- pipelines ---------------------------------------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason='azureml.core.runconfig has no DEFAULT_CPU_IMAGE')
+def test_pipelines_getting_started(tmp_path):
+    d = Driver("pipelines_getting_started", tmp_path).ok()
+    first, = d.runs("Hello_World1")
+    second, = d.runs("Hello_World2")
+    assert completed([first, second]) == ["Completed", "Completed"], d.tail()
+    logs = step_logs(second)
+    assert sorted(logs) == ["compare_step", "extract_step", "train_step"]
+    assert "In train.py" in logs["train_step"] and "In extract.py" in logs["extract_step"]
+    assert "Upload call completed" in d.out
+
+
+@pytest.mark.xfail(strict=True, reason='azureml.core.runconfig has no DEFAULT_CPU_IMAGE')
+def test_pipelines_data_dependency(tmp_path):
+    d = Driver("pipelines_data_dependency", tmp_path).ok()
+    run, = d.runs("Data_dependency_sample")
+    assert run.get_status() == "Completed", d.tail()
+    for name in ("processed_data1", "processed_data2", "processed_data3"):
+        assert f"\tname: {name}" in d.out
+    logs = step_logs(run)
+    compare = next(text for name, text in logs.items() if "compare" in name)
+    assert re.search(r"Argument 1: \S*Titanic\.csv", compare), compare
+    assert (d.work / "outputs").is_dir(), "the train step's output was not downloaded to ./outputs"
+
+
+@pytest.mark.xfail(strict=True, reason='azureml.pipeline.core.graph has no InputPortDef (Module, ModuleStep, OutputPortDef)')
+def test_pipelines_modulestep(tmp_path):
+    d = Driver("pipelines_modulestep", tmp_path).ok()
+    run, = d.runs("testmodulestesp")
+    assert run.get_status() == "Completed", d.tail()
+    logs = "\n".join(step_logs(run).values())
+    # initialNum=17 and 2, then (sum, product) of the previous step's two files, twice
+    first = (17 + 2, 17 * 2)
+    middle = (sum(first), first[0] * first[1])
+    end = (sum(middle), middle[0] * middle[1])
+    for s, p in (first, middle, end):
+        assert f"results: sum: {s} , product: {p}" in logs, logs[-3000:]
+
+
+@pytest.mark.xfail(strict=True, reason="the sample's merge.py calls DataFrame.append, removed in pandas 2.0, and its environment asks for an unpinned pandas (and pyarrow==14.0.2, which has no wheel for this Python)")
+def test_nyc_taxi_regression(tmp_path):
+    d = Driver("nyc_taxi_regression", tmp_path).ok()
+    run, = d.runs("NYCTaxi_Tutorial_Pipelines")
+    assert run.get_status() == "Completed", d.tail()
+    names = {step.name: step.get_status() for step in run.get_steps()}
+    assert names == {n: "Completed" for n in ("Cleanse Green Taxi Data", "Cleanse Yellow Taxi Data", "Merge Taxi Data",
+                                              "Filter Taxi Data", "Normalize Taxi Data", "Transform Taxi Data",
+                                              "Train Test Data Split")}
+    assert "pickup_weekday" in d.out
+
+
+# -- ParallelRunStep ---------------------------------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="Environment has no attribute 'spark' (env.spark.precache_packages)")
+def test_prs_tabular_iris(tmp_path):
+    d = Driver("prs_tabular_iris", tmp_path).ok()
+    rows = len((SAMPLES / "prs_tabular_iris" / "iris" / "iris.csv").read_text().splitlines()) - 1
+    assert f"Prediction has  {rows}  rows" in d.out, d.tail()
+
+
+@pytest.mark.xfail(strict=True, reason='FileDataset has no partition_keys (Dataset.File.from_files(partition_format=...))')
+def test_prs_partition_per_folder(tmp_path):
+    d = Driver("prs_partition_per_folder", tmp_path).ok()
+    uploads = re.findall(r"^datastore\.upload\('test_files/", (SAMPLES / "prs_partition_per_folder" / "driver.py")
+                         .read_text(), re.M)
+    assert f"Prediction has {len(uploads)} rows" in d.out, d.tail()
+
+
+@pytest.mark.xfail(strict=True, reason="Dataset.Tabular.from_delimited_files does not expand a glob ('oj_sales_data/*.csv')")
+def test_prs_partition_per_column(tmp_path):
+    d = Driver("prs_partition_per_column", tmp_path).ok()
+    rows = len((SAMPLES / "prs_partition_per_column" / "oj.csv").read_text().splitlines()) - 1
+    assert f"Prediction has  {rows}  rows" in d.out, d.tail()
+
+
+# -- training and run tracking ------------------------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="CondaDependencies.create(conda_packages=['scikit-learn']) needs conda or mamba, which are not installed: conda packages are not installed with pip")
+def test_train_on_local(tmp_path):
+    import numpy as np
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import mean_squared_error
+    from sklearn.model_selection import train_test_split
+
+    d = Driver("train_on_local", tmp_path).ok()
+    X_train, X_test, y_train, y_test = train_test_split(*load_diabetes(return_X_y=True), test_size=0.2, random_state=0)
+    alphas = np.arange(0.0, 1.0, 0.05)
+    mses = [mean_squared_error(Ridge(alpha=a).fit(X_train, y_train).predict(X_test), y_test) for a in alphas]
+    best = int(np.argmin(mses))
+    assert f"When alpha is {alphas[best]:0.2f}, we have min MSE {mses[best]:0.2f}." in d.out, d.tail()
+    assert "--> Name: best_ridge_model" in d.out
+    runs = d.runs("train-on-local")
+    assert runs and all(r.get_status() == "Completed" for r in runs), completed(runs)
+
+
+@pytest.mark.xfail(strict=True, reason='azureml.core.runconfig has no DockerConfiguration')
+def test_train_on_amlcompute(tmp_path):
+    d = Driver("train_on_amlcompute", tmp_path).ok()
+    runs = d.runs("train-on-amlcompute")
+    assert completed(runs) == ["Completed", "Completed"], d.tail()
+    for run in runs:
+        metrics = run.get_metrics()
+        assert len(metrics["alpha"]) == len(metrics["mse"]) == 20
+
+
+@pytest.mark.xfail(strict=True, reason="no curated environment 'AzureML-Minimal' (Environment.get)")
+def test_using_environments(tmp_path):
+    d = Driver("using_environments", tmp_path).ok()
+    run, = d.runs("environment-example")
+    assert run.get_status() == "Completed", d.tail()
+    assert re.search(r"Name myenv \t version 1\b", d.out), d.tail()
+
+
+def test_logging_api(tmp_path):
+    d = Driver("logging_api", tmp_path).ok()
+    run, = d.runs("logging-api-test")
+    metrics = run.get_metrics()
+    assert metrics["Magic Number"] == 42 * 2 and metrics["Category"] == "Red"
+    assert metrics["Fibonacci"] == [2 * v for v in (0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89)]
+    assert len(metrics["Sigmoid"]) == 20
+    assert "logging-api/myfile.txt" in run.get_file_names()
+    assert (d.work / "files" / "myfile.txt").read_text() == "This is an output file that will be uploaded.\n"
+    assert run.get_tags().get("Competition Rank") in (1, "1")
+
+
+@pytest.mark.xfail(strict=True, reason='Run has no add_properties')
+def test_manage_runs(tmp_path):
+    d = Driver("manage_runs", tmp_path).ok()
+    assert "Has it completed? Completed" in d.out, d.tail()
+    runs = d.runs("explore-runs")
+    with_children = [r for r in runs if len(list(r.get_children())) == 5]
+    assert len(with_children) == 2, [len(list(r.get_children())) for r in runs]  # the script's and the driver's
+    assert any(p.is_file() for p in (d.work / "snapshots").rglob("*")), "restore_snapshot wrote nothing"
+
+
+# -- samples that publish, schedule or draft a pipeline: the call they stop on today --------------------------
+@pytest.mark.xfail(strict=True, reason="a DataPath to a path not present on the datastore ('sample_datapath1') is refused when the pipeline is validated; Azure mounts it")
+def test_pipelines_datapath_parameter_stops_at_publish(tmp_path):
+    d = Driver("pipelines_datapath_parameter", tmp_path)
+    d.stopped_at("pipeline.publish")
+    first, second = d.runs("showcasing-datapath")
+    assert completed([first, second]) == ["Completed", "Completed"]
+    assert "sample_string1" in step_logs(first)["train_step"]
+    assert "sample_string2" in step_logs(second)["train_step"]
+
+
+def test_pipelines_dataset_parameter_stops_at_publish(tmp_path):
+    d = Driver("pipelines_dataset_parameter", tmp_path)
+    d.stopped_at("pipeline.publish")
+    first, second = d.runs("showcasing-dataset")
+    assert completed([first, second]) == ["Completed", "Completed"]
+    assert "Braund, Mr. Owen Harris" in step_logs(first)["train_step"]
+    assert "sepal.length" in step_logs(second)["train_step"]
+
+
+def test_pipelines_publish_rest_endpoint_stops_at_publish(tmp_path):
+    Driver("pipelines_publish_rest_endpoint", tmp_path).stopped_at("pipeline1.publish")
+
+
+def test_pipelines_schedule_stops_at_publish(tmp_path):
+    Driver("pipelines_schedule", tmp_path).stopped_at("pipeline1.publish")
+
+
+def test_pipelines_versioned_endpoints_stops_at_publish(tmp_path):
+    Driver("pipelines_versioned_endpoints", tmp_path).stopped_at("pipeline.publish")
+
+
+def test_pipelines_drafts_stops_at_pipeline_draft(tmp_path):
+    Driver("pipelines_drafts", tmp_path).stopped_at("PipelineDraft.create")
+
+
+pytestmark = pytest.mark.timeout(TIMEOUT + 60)
