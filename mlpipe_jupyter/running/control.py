@@ -8,6 +8,7 @@ whether the run's process died (a run whose runner is gone is marked Failed, so 
 Small on purpose: a step script that imports ``Run`` imports this, never the runner."""
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Callable
@@ -19,11 +20,42 @@ RECOVER_SECONDS = 1.0  # how often a waiter asks the store whether the run's pro
 
 _active: dict = {}  # run id -> its RunExecution
 _lock = threading.Lock()
+_exit_hook = False
 
 
 def register(run_id: str, execution) -> None:
+    global _exit_hook
     with _lock:
         _active[run_id] = execution
+        if not _exit_hook:
+            # Runs in threading's shutdown, before the non-daemon threads are joined and, being registered
+            # after it, before concurrent.futures refuses new work: a script that submits and ends without
+            # waiting still has its runs finish instead of failing with "cannot schedule new futures".
+            threading._register_atexit(wait_at_exit)
+            _exit_hook = True
+
+
+def wait_at_exit(stream=None) -> None:
+    """The process is ending: wait for the runs it still executes, saying so in one line; Ctrl-C
+    cancels them (their steps stopped, the runs recorded Canceled) and waits for that."""
+    with _lock:
+        running = [e for e in _active.values() if not e.done.is_set()]
+    if not running:
+        return
+    print(f"mlpipe: waiting for {len(running)} active run(s) to finish before exiting "
+          f"({', '.join(e.run_id for e in running)}); Ctrl-C cancels them.", file=stream or sys.stderr, flush=True)
+    try:
+        for execution in running:
+            while not execution.done.wait(POLL_SECONDS):
+                pass
+    except KeyboardInterrupt:
+        for execution in running:
+            execution.cancel("Canceled: the process was interrupted while it waited for its runs to end.")
+        for execution in running:
+            try:
+                execution.done.wait()
+            except KeyboardInterrupt:  # a second Ctrl-C: stop waiting; the runner threads still end
+                return
 
 
 def unregister(run_id: str) -> None:

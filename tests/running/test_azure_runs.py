@@ -228,3 +228,63 @@ def test_a_container_step_reaches_its_parent_but_not_the_workspace(monkeypatch, 
     run.parent.log("m", 2)
     (line,) = (tmp_path / ".metrics.jsonl").read_bytes().splitlines()
     assert parse_record(line)[PARENT_FIELD] is True
+
+
+DRIVER = """
+    import sys
+    from mlpipe_jupyter import Experiment, Pipeline, PipelineData, PythonScriptStep, Workspace
+    ws = Workspace(sys.argv[1])
+    data = PipelineData("data")
+    first = PythonScriptStep("slow.py", name="first", source_directory=sys.argv[2], outputs=[data],
+                             arguments=["--out", data, "--seconds", sys.argv[3], "--marker", sys.argv[4]])
+    second = PythonScriptStep("slow.py", name="second", source_directory=sys.argv[2], inputs=[data],
+                              arguments=["--out", data, "--seconds", "0", "--marker", sys.argv[4]])
+    run = Experiment(ws, "exit").submit(Pipeline(ws, [first, second]))
+    print(run.id, flush=True)
+"""
+SLOW = """
+    import sys, time
+    time.sleep(float(sys.argv[sys.argv.index("--seconds") + 1]))
+    print("slept")
+"""
+
+
+def _driver(workspace, tmp_path, write_scripts, seconds):
+    import subprocess
+    import sys
+
+    write_scripts(tmp_path, {"driver.py": DRIVER, "steps/slow.py": SLOW})
+    marker = f"marker-{tmp_path.name}"
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(workspace.path),
+                             str(tmp_path / "steps"), str(seconds), marker],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    return proc, marker
+
+
+def test_a_script_that_ends_without_waiting_lets_its_runs_finish(workspace, tmp_path, write_scripts):
+    proc, _ = _driver(workspace, tmp_path, write_scripts, 1)
+    out, err = proc.communicate(timeout=WAIT_SECONDS)
+    assert proc.returncode == 0, err
+    assert err.count("mlpipe: waiting for 1 active run(s) to finish before exiting") == 1, err
+    assert "cannot schedule new futures" not in err
+    run = Run.get(workspace, out.strip())
+    assert run.get_status() == "Completed", run.get_details().get("error")
+    assert {s.name: s.get_status() for s in run.get_steps()} == {"first": "Completed", "second": "Completed"}
+
+
+def test_ctrl_c_while_waiting_at_exit_cancels_the_runs(workspace, tmp_path, write_scripts):
+    import signal
+
+    from helpers import pids_with, wait_until
+
+    proc, marker = _driver(workspace, tmp_path, write_scripts, 300)
+    run_id = proc.stdout.readline().strip()
+    assert "waiting for 1 active run(s)" in proc.stderr.readline()
+    wait_until(lambda: pids_with(marker), "the first step to start")
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=WAIT_SECONDS)
+    run = Run.get(workspace, run_id)
+    assert run.get_status() == "Canceled"
+    assert {s.name: s.get_status() for s in run.get_steps()} == {"first": "Canceled", "second": "Canceled"}
+    assert "interrupted" in run.get_details()["error"]["message"]
+    wait_until(lambda: not pids_with(marker), "the step's process to end", timeout=10)
