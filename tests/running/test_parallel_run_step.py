@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from helpers import run_pipeline, steps_by_name
-from mlpipe_jupyter import (Dataset, Environment, OutputFileDatasetConfig, ParallelRunConfig, ParallelRunStep,
-                            PipelineData, PipelineParameter, PythonScriptStep, UserError)
+from mlpipe_jupyter import (Dataset, DatasetConsumptionConfig, Environment, OutputFileDatasetConfig, ParallelRunConfig,
+                            ParallelRunStep, PipelineData, PipelineParameter, PythonScriptStep, UserError)
 
 # init() and each run() call leave a line each in a trace folder, one file per process, so the test
 # sees which process did what; the first run() of a process waits for a second process to start one,
@@ -326,3 +326,58 @@ def test_a_bad_step_is_refused_naming_the_culprit(tmp_path, write_scripts, case,
                                                                            entry_script="missing.py"))}[case])
     with pytest.raises(UserError, match=culprit):
         ParallelRunStep(**kwargs)
+
+
+def test_another_steps_output_is_the_input_and_a_side_input_reaches_every_process(workspace, tmp_path, write_scripts):
+    src = write_scripts(tmp_path / "src", {
+        "make.py": """
+            import os, sys
+            for i in range(3):
+                open(os.path.join(sys.argv[1], f"n{i}.txt"), "w").write(str(i))
+        """,
+        "label.py": """
+            import argparse, os
+
+            def init():
+                global labels
+                parser = argparse.ArgumentParser()
+                parser.add_argument("--labels")
+                args, _ = parser.parse_known_args()
+                labels = open(os.path.join(args.labels, "labels.txt")).read().split()
+
+            def run(mini_batch):
+                return [f"{os.path.basename(p)} {labels[int(open(p).read())]}" for p in mini_batch]
+        """})
+    numbers = PipelineData("numbers")
+    make = PythonScriptStep("make.py", name="make", arguments=[numbers], outputs=[numbers], source_directory=str(src))
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "labels.txt").write_text("zero one two")
+    labels = Dataset.File.from_files(str(tmp_path / "labels")).as_named_input("labels").as_mount()
+    prc = ParallelRunConfig(environment=Environment("batch"), entry_script="label.py", source_directory=str(src),
+                            output_action="append_row", error_threshold=0, compute_target="local", node_count=1,
+                            process_count_per_node=2, mini_batch_size=1)
+    step = ParallelRunStep("label", prc, inputs=[numbers], output=PipelineData("labelled"), side_inputs=[labels],
+                           arguments=["--labels", labels])
+    run = run_pipeline(workspace, [make, step])
+
+    assert run.get_status() == "Completed", run.get_details().get("error")
+    label = steps_by_name(run)["label"]
+    assert (label.get_output_data("labelled").path / "parallel_run_step.txt").read_text() == \
+        "n0.txt zero\nn1.txt one\nn2.txt two\n"
+
+
+def test_a_pipeline_parameter_chooses_the_dataset_at_submit(workspace, tmp_path, write_scripts):
+    src = write_scripts(tmp_path / "src", {"names.py": "import os\n\ndef run(batch):\n"
+                                                       "    return [os.path.basename(p) for p in batch]\n"})
+    first = Dataset.File.from_files(str(make_files(tmp_path / "one", ["a", "b"])))
+    second = Dataset.File.from_files(str(make_files(tmp_path / "two", ["x", "y", "z"]))).register(workspace, "two")
+    prc = ParallelRunConfig(environment=Environment("batch"), entry_script="names.py", source_directory=str(src),
+                            output_action="append_row", error_threshold=0, compute_target="local", node_count=1)
+    files = PipelineParameter("files", default_value=first)
+    step = ParallelRunStep("names", prc, [DatasetConsumptionConfig("images", files)], output=PipelineData("out"))
+
+    for chosen, expected in (({}, "a\nb\n"), ({"files": second}, "x\ny\nz\n")):
+        run = run_pipeline(workspace, [step], pipeline_parameters=chosen)
+        assert run.get_status() == "Completed", run.get_details().get("error")
+        names = steps_by_name(run)["names"]
+        assert (names.get_output_data("out").path / "parallel_run_step.txt").read_text() == expected
