@@ -17,6 +17,7 @@ _NAMES = {
     "OutputFileDatasetConfig": "sdk.data",
     "Dataset": "sdk.data",
     "DataPath": "sdk.data",
+    "DataPathComputeBinding": "sdk.data",
     "FileDataset": "sdk.data",
     "TabularDataset": "sdk.data",
     "DatasetConsumptionConfig": "sdk.data",

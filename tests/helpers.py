@@ -137,11 +137,12 @@ def chain_steps(root, trace, n=4, **prep_kwargs):
 
     root = Path(root)
     data, model = PipelineData("data"), PipelineData("model")
-    prep = PythonScriptStep("prep.py", source_directory=str(root / "prep"), outputs=[data],
+    prep = PythonScriptStep("prep.py", name="prep", source_directory=str(root / "prep"), outputs=[data],
                             arguments=["--out", data, "--n", n, "--trace", str(trace)], **prep_kwargs)
-    train = PythonScriptStep("train.py", source_directory=str(root / "train"), inputs=[data], outputs=[model],
+    train = PythonScriptStep("train.py", name="train",
+                             source_directory=str(root / "train"), inputs=[data], outputs=[model],
                              arguments=["--data", data, "--model", model, "--trace", str(trace)])
-    evaluate = PythonScriptStep("evaluate.py", source_directory=str(root / "evaluate"), inputs=[model],
+    evaluate = PythonScriptStep("evaluate.py", name="evaluate", source_directory=str(root / "evaluate"), inputs=[model],
                                 arguments=["--model", model, "--trace", str(trace)])
     return prep, train, evaluate
 

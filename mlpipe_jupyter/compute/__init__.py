@@ -18,7 +18,7 @@ def backend_for(workspace, name: str, target: dict) -> ComputeBackend:
 
 def backends_for(workspace, target_names) -> dict[str, ComputeBackend]:
     """One backend object per compute target named."""
-    targets = workspace.compute_targets
+    targets = workspace._compute_records()
     return {name: backend_for(workspace, name, targets[name]) for name in dict.fromkeys(target_names)}
 
 

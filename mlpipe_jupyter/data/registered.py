@@ -1,7 +1,11 @@
 """Registered datasets, as definitions: what a name and version stand for in the workspace registry."""
 from __future__ import annotations
 
+import uuid
+
 from mlpipe_jupyter.errors import UserError
+
+_ID_NAMESPACE = uuid.UUID("6f1c3c2e-5b7a-4d0e-9a51-3f0f2b6f9c11")
 
 
 def registered_dataset(store, name: str, version="latest") -> dict:
@@ -22,3 +26,9 @@ def registered_dataset(store, name: str, version="latest") -> dict:
         raise UserError(f"No dataset named '{name}' is registered (registered: "
                         f"{', '.join(store.dataset_names()) or 'none'}).")
     return record
+
+
+def dataset_id(record: dict) -> str:
+    """A registered version's id: a uuid fixed by its registration (name, version and when it was made),
+    so it stays the same for as long as the registry keeps that version."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{record['name']}\0{record['version']}\0{record.get('created')!r}"))

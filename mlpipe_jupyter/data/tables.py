@@ -1,7 +1,25 @@
-"""Reading tabular data: delimited files, as a TabularDataset and a step's input dataset see them."""
+"""Reading tabular data: delimited or parquet files, as a TabularDataset and a step's input dataset see them."""
 from __future__ import annotations
 
+import importlib.util
 import os
+
+from mlpipe_jupyter.errors import UserError
+
+
+def _files(paths) -> list[str]:
+    """Each path a file or a folder of them (read in name order)."""
+    out = []
+    for p in paths:
+        out += sorted(os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs) if os.path.isdir(p) else [p]
+    return out
+
+
+def read_table(paths, options: dict):
+    """One table from the files at ``paths``; ``options["format"]`` is "delimited" (the default) or "parquet"."""
+    if options.get("format") == "parquet":
+        return read_parquet(paths)
+    return read_delimited(paths, options)
 
 
 def read_delimited(paths, options: dict):
@@ -10,8 +28,24 @@ def read_delimited(paths, options: dict):
 
     sep = options.get("separator", ",")
     header = 0 if options.get("header", True) else None
-    frames = []
-    for p in paths:
-        files = sorted(os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs) if os.path.isdir(p) else [p]
-        frames += [pd.read_csv(f, sep=sep, header=header) for f in files]
+    frames = [pd.read_csv(f, sep=sep, header=header) for f in _files(paths)]
+    return _concat(frames)
+
+
+def read_parquet(paths):
+    """One table from parquet files; pandas reads them through pyarrow (or fastparquet)."""
+    import pandas as pd
+
+    if not any(importlib.util.find_spec(engine) for engine in ("pyarrow", "fastparquet")):
+        raise UserError("Reading parquet files needs pyarrow, which is not installed in this Python "
+                        "environment: pip install pyarrow (or add it to the step's environment).")
+    frames = [pd.read_parquet(f) for f in _files(paths) if not os.path.basename(f).startswith(("_", "."))]
+    return _concat(frames)
+
+
+def _concat(frames):
+    import pandas as pd
+
+    if not frames:
+        raise UserError("The tabular dataset has no files to read.")
     return pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0]

@@ -9,8 +9,9 @@ edits are dictionary operations. Its shape, as ``TypedDict`` types::
 
 A step refers to data with ``{"data": name}`` (optionally ``"as"``: the input's name, ``"mode"``:
 ``mount``/``download``) and to a pipeline parameter with ``{"param": name}``; anything else in its
-arguments is a literal. Folders are absolute in memory; ``relative_to``/``absolute_from`` convert
-them for files and the store (a run keeps its document relative to the workspace).
+arguments is a literal. ``run_after`` lists the steps it runs after without reading their data.
+Folders are absolute in memory; ``relative_to``/``absolute_from`` convert them for files and the
+store (a run keeps its document relative to the workspace).
 """
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ from typing import Any, TypedDict
 
 FORMAT_VERSION = 1
 PRODUCED_KINDS = ("pipeline_data", "output_file_dataset")  # data some step must write
-EXTERNAL_KINDS = ("data_reference", "dataset")  # data that exists before the run
+# data that exists before the run; "parameter": a DataPath or dataset a pipeline parameter chooses at submit
+EXTERNAL_KINDS = ("data_reference", "dataset", "parameter")
 
 
 class DataEntry(TypedDict, total=False):
-    kind: str  # pipeline_data | output_file_dataset | data_reference | dataset
+    kind: str  # pipeline_data | output_file_dataset | data_reference | dataset | parameter
+    param: str  # parameter: the pipeline parameter whose value (a data description) it is
     is_directory: bool
     datastore: str
     path: str | None
@@ -43,8 +46,9 @@ class StepEntry(TypedDict, total=False):
     script: str
     source_directory: str
     arguments: list
-    inputs: list  # [{"data": name, "as": input name, "mode": ...}]
+    inputs: list  # [{"data": name, "as": input name, "mode": ..., "read": how it is seen as a dataset}]
     outputs: list  # [{"data": name}]
+    run_after: list  # names of steps this one runs after, with no data between them (ordering only)
     params: dict  # name -> {"param": p} | {"data": d} | literal
     compute_target: str
     allow_reuse: bool

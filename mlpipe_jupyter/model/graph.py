@@ -35,11 +35,13 @@ def writers(doc: PipelineDocument) -> dict[str, list[str]]:
 
 
 def upstream(doc: PipelineDocument) -> dict[str, list[str]]:
-    """step -> the steps whose outputs it reads, in the order it names them."""
+    """step -> the steps it waits for: those whose outputs it reads, in the order it names them, then
+    those it runs after (``run_after``, an order with no data)."""
     prod = producers(doc)
     out = {}
     for s in doc.get("steps") or []:
-        ups = (prod.get(name) for name in input_names(s))
+        after = s.get("run_after") if isinstance(s.get("run_after"), list) else []  # else validation says so
+        ups = [prod.get(name) for name in input_names(s)] + [a for a in after if isinstance(a, str)]
         out[s["name"]] = list(dict.fromkeys(p for p in ups if p is not None and p != s["name"]))
     return out
 

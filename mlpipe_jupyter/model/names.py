@@ -10,11 +10,15 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+import unicodedata
 
 from mlpipe_jupyter.errors import UserError
 
 # Anchored with \Z, not $, which would also match before a trailing newline.
-STEP_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
+# Step names are free text in Azure ("Cleanse Green Taxi Data", "train.py"); only what would make a file
+# name unsafe or ambiguous is refused: separators, characters Windows forbids, '..', leading '.'/'-'/space,
+# trailing space or '.', and control characters (checked apart, by Unicode category).
+STEP_NAME = re.compile(r'^(?![.\-\s])(?!.*\.\.)[^/\\<>:"|?*]+(?<![\s.])\Z', re.DOTALL)
 DATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 REGISTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\Z")
@@ -26,7 +30,8 @@ ENV_VAR_NAME_MAX = 255
 PARAM_PREFIX = "AML_PARAMETER_"  # a step parameter reaches its script as this environment variable
 PARAM_NAME_MAX = ENV_VAR_NAME_MAX - len(PARAM_PREFIX)
 
-_STEP_RULE = "use letters, digits, '_', '.' or '-', not starting with '.' or '-'"
+_STEP_RULE = ("any text without '/', '\\', '<', '>', ':', '\"', '|', '?', '*', '..' or control characters, not "
+              "starting with '.', '-' or a space and not ending with a space or '.'")
 _DATA_RULE = "start with a letter or '_', then letters, digits or '_'"
 _REGISTRY_RULE = "start with a letter or digit, then letters, digits, '_', '.' or '-'"
 _VAR_RULE = "start with a letter or '_', then letters, digits, '_', '.' or '-'"
@@ -47,6 +52,8 @@ def _check(pattern, limit: int, name, label: str, rule: str) -> str:
 def check_step_name(name, where: str = "") -> str:
     """A step name; ``where`` (say ``%%step``) prefixes the message."""
     label = f"{where}: step name" if where else "Step name"
+    if isinstance(name, str) and any(unicodedata.category(c).startswith("C") for c in name):
+        raise UserError(f"{label} {name!r} is not valid: {_STEP_RULE}.")
     return _check(STEP_NAME, STEP_NAME_MAX, name, label, _STEP_RULE)
 
 

@@ -80,8 +80,20 @@ def problems(doc: PipelineDocument) -> list[str]:
     data = doc.get("data") or {}
     found: list[str] = []
     for name, count in Counter(s.get("name") for s in steps).items():
-        if count > 1:
-            found.append(f"{count} steps are named '{name}'; step names must be unique.")
+        if count > 1:  # a name keys a step's runs, logs and reuse history here (Azure keys them by node id)
+            found.append(f"{count} steps are named '{name}'; step names must be unique within a pipeline, "
+                         "so give each its own name.")
+    names = set(graph.step_names(doc))
+    for s in steps:
+        after = s.get("run_after") or []
+        if not isinstance(after, list):
+            found.append(f"Step '{s.get('name')}': run_after must be a list of step names (got {after!r}).")
+            continue
+        for other in after:
+            if other == s.get("name"):
+                found.append(f"Step '{other}' cannot run after itself.")
+            elif not isinstance(other, str) or other not in names:
+                found.append(f"Step '{s.get('name')}' runs after {other!r}, which is not a step of this pipeline.")
     for name in data:
         p = _problem(check_data_name, "Data", name)
         if p:

@@ -40,6 +40,9 @@ class InputPlan:
     upstream: str | None = None  # producing step
     output: str | None = None  # output name on the producer
     external: ExternalInput | None = None
+    # how the script sees it in ``run.input_datasets`` ("file" or "tabular"), None: not there
+    dataset_kind: str | None = None
+    dataset_options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -149,18 +152,37 @@ def document_problems(workspace, doc: PipelineDocument) -> list[str]:
     found = validation.problems(doc)
     if found == ["The pipeline has no steps."]:
         return found
-    return found + workspace_problems(doc, workspace.compute_targets)
+    return found + workspace_problems(doc, workspace._compute_records())
 
 
 def used_parameters(doc: PipelineDocument) -> dict:
-    """The pipeline parameters some step uses, name -> default, in the order steps name them."""
+    """The pipeline parameters some step uses, name -> default, in the order steps name them (as a
+    value, or as the data of an input: a DataPath or a dataset)."""
     declared = doc.get("parameters") or {}
+    data = doc.get("data") or {}
     used = {}
     for s in doc.get("steps") or []:
-        for item in list(s.get("arguments") or []) + list((s.get("params") or {}).values()):
-            if isinstance(item, dict) and "param" in item:
-                used.setdefault(item["param"], (declared.get(item["param"]) or {}).get("default"))
+        names = [item["param"] for item in list(s.get("arguments") or []) + list((s.get("params") or {}).values())
+                 if isinstance(item, dict) and "param" in item]
+        names += [(data.get(d) or {}).get("param") for _, d, _ in input_items(s, data)
+                  if (data.get(d) or {}).get("kind") == "parameter"]
+        for name in names:
+            used.setdefault(name, (declared.get(name) or {}).get("default"))
     return used
+
+
+# how a reading step sees intermediate data ("read" on its reference) -> (dataset kind, reading options)
+_READ_KINDS = {"files": "file", "delimited": "tabular", "parquet": "tabular"}
+
+
+def _read_specs(s: dict) -> dict:
+    """input name -> the "read" of the step's reference to it, for the inputs that have one."""
+    specs = {}
+    for item in list(s.get("inputs") or []) + list(s.get("arguments") or []):
+        name = data_ref(item)
+        if name is not None and isinstance(item.get("read"), dict):
+            specs.setdefault(item.get("as") or name, item["read"])
+    return specs
 
 
 class _StepPlanner:
@@ -214,23 +236,47 @@ class _StepPlanner:
 
     def _inputs(self, s) -> list[InputPlan]:
         inputs = []
+        reads = _read_specs(s)
         for as_name, data_name, mode in input_items(s, self.data):
+            what = f"Step '{s['name']}' input '{as_name}'"
             if data_name in self.producers:
-                inputs.append(InputPlan(as_name, mode, upstream=self.producers[data_name], output=data_name))
+                read = reads.get(as_name)
+                kind = _READ_KINDS.get((read or {}).get("format"))
+                if read is not None and kind is None:
+                    self.problems.append(f"{what}: cannot read it as {read!r} (formats: {', '.join(_READ_KINDS)}).")
+                inputs.append(InputPlan(as_name, mode, upstream=self.producers[data_name], output=data_name,
+                                        dataset_kind=kind, dataset_options=dict(read or {})))
                 continue
             try:
-                ext = resolve_external(self.workspace, self.data[data_name], f"Step '{s['name']}' input '{as_name}'")
+                ext = resolve_external(self.workspace, self._external_entry(data_name, what), what)
             except UserError as e:
                 self.problems.append(str(e))
                 continue
-            inputs.append(InputPlan(as_name, mode, external=ext))
+            inputs.append(InputPlan(as_name, mode, external=ext, dataset_kind=ext.dataset_kind,
+                                    dataset_options=ext.dataset_options or {}))
         return inputs
+
+    def _external_entry(self, data_name, what) -> dict:
+        """The data entry of an external input; for one a parameter chooses, the parameter's value."""
+        entry = self.data[data_name]
+        if entry.get("kind") != "parameter":
+            return entry
+        value = self.params.get(entry.get("param"))
+        if not isinstance(value, dict) or value.get("kind") not in ("data_reference", "dataset"):
+            raise UserError(f"{what} takes its data from pipeline parameter '{entry.get('param')}', whose value "
+                            f"{value!r} is not a DataPath or a dataset.")
+        return value
 
     def _render(self, value, s, outputs, used):
         """An argument or param as the script sees it: parameter values inline, data as a path placeholder."""
         if isinstance(value, dict) and "param" in value:
-            used[value["param"]] = self.params[value["param"]]
-            return str(self.params[value["param"]])
+            chosen = self.params[value["param"]]
+            if isinstance(chosen, dict):  # a DataPath or dataset is an input, not text
+                self.problems.append(f"Step '{s['name']}': parameter '{value['param']}' has data as its value "
+                                     f"({chosen.get('kind')}); bind it as an input, e.g. (parameter, "
+                                     "DataPathComputeBinding()) or DatasetConsumptionConfig(name, parameter).")
+            used[value["param"]] = chosen
+            return str(chosen)
         name = data_ref(value)
         if name is not None:
             if name in outputs:
@@ -265,7 +311,7 @@ def make_plan(workspace, doc: PipelineDocument, pipeline_parameters: dict | None
     every problem, before anything runs. ``identities``: compute target name -> what of it enters the
     reuse key (its backend's ``identity()``; by default the target's kind)."""
     store = workspace._store
-    targets = workspace.compute_targets
+    targets = workspace._compute_records()
     identities = identities or {name: {"kind": t["kind"]} for name, t in targets.items()}
     problems = document_problems(workspace, doc)
     if problems:

@@ -118,9 +118,8 @@ class StepTask:
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(src, dest)
                 inputs = {**inputs, inp.name: dest}
-        datasets = {i.name: {"path": str(inputs[i.name]), "kind": i.external.dataset_kind,
-                             "options": i.external.dataset_options or {}}
-                    for i in sp.inputs if i.external is not None and i.external.dataset_kind}
+        datasets = {i.name: {"path": str(inputs[i.name]), "kind": i.dataset_kind, "options": i.dataset_options}
+                    for i in sp.inputs if i.dataset_kind}
         run = self.run
         job = Job(run_id=self.run_id, parent_run_id=None if run.single else run.run_id, experiment=run.experiment,
                   step_name=sp.name, script=sp.script, arguments=sp.arguments, env_vars=sp.env_vars,

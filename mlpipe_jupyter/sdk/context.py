@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-from mlpipe_jupyter.data.tables import read_delimited
+from mlpipe_jupyter.data.tables import read_table
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.names import check_registry_name
@@ -274,13 +274,14 @@ class _ParentRun:
 
 
 class _DatasetView:
-    """What ``run.input_datasets[name]`` gives for a tabular dataset: the data, readable as a table."""
+    """What ``run.input_datasets[name]`` gives for a tabular dataset: the data (delimited or parquet
+    files, from a dataset or another step's output), readable as a table."""
 
     def __init__(self, path, options):
         self.path, self.options = path, options
 
     def to_pandas_dataframe(self):
-        return read_delimited([self.path], self.options)
+        return read_table([self.path], self.options)
 
     def __fspath__(self):
         return self.path

@@ -10,11 +10,12 @@ import re
 
 from mlpipe_jupyter.data.datastore import Datastore
 from mlpipe_jupyter.data.inputs import dataset_local_paths
-from mlpipe_jupyter.data.registered import registered_dataset
-from mlpipe_jupyter.data.tables import read_delimited
+from mlpipe_jupyter.data.registered import dataset_id, registered_dataset
+from mlpipe_jupyter.data.tables import read_table
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.names import check_registry_name, fit_data_name
 from mlpipe_jupyter.model.names import check_data_name as _check_name
+from mlpipe_jupyter.sdk.parameters import PipelineParameter
 
 
 class DataReference:
@@ -74,18 +75,21 @@ class PipelineData:
         self.is_directory = True if is_directory is None else bool(is_directory)
         self.pipeline_output_name = pipeline_output_name
         self._producer = None  # the step that lists this as an output; set by the step
+        self._read = None  # how a reading step sees it as a dataset (read_delimited_files...); None: a path
 
     def as_input(self, input_name=None):
-        return InputBinding(self, input_name or self.name, "mount")
+        return InputBinding(self, input_name or self.name, "mount", self._read)
 
     def as_mount(self, input_name=None):
-        return InputBinding(self, input_name or self.name, "mount")
+        return InputBinding(self, input_name or self.name, "mount", self._read)
 
     def as_download(self, input_name=None, path_on_compute=None, overwrite=None):
-        return InputBinding(self, input_name or self.name, "download")
+        return InputBinding(self, input_name or self.name, "download", self._read)
 
     def as_dataset(self):
-        return self
+        """The data as a file dataset for the steps that read it (``run.input_datasets[name]``); its
+        ``parse_delimited_files()``/``parse_parquet_files()`` make it a tabular one."""
+        return InputBinding(self, self.name, "mount", {"format": "files"})
 
     def to_dict(self):
         d = {"kind": "pipeline_data", "is_directory": self.is_directory}
@@ -118,7 +122,14 @@ class OutputFileDatasetConfig(PipelineData):
             datastore.resolve(path.replace("{run-id}", "x").replace("{output-name}", self.name))
         self._register_as = None
 
+    # As in Azure, these set how the output is written and return the output itself: on the step that
+    # writes it, it stays its output; a step that reads it takes it as an input (see sdk/step.py).
     def as_upload(self, overwrite=False, source_globs=None):
+        self.output_mode = "upload"
+        return self
+
+    def as_mount(self, disable_metadata_cache=False):
+        self.output_mode = "mount"
         return self
 
     def read_delimited_files(self, *args, **kwargs):
@@ -139,9 +150,10 @@ class OutputFileDatasetConfig(PipelineData):
 
 
 class InputBinding:
-    """How a step consumes intermediate data: under which input name, mounted or downloaded."""
+    """How a step consumes intermediate data: under which input name, mounted or downloaded, and
+    whether it sees it as a dataset (``read``: {"format": "files" | "delimited" | "parquet", ...})."""
 
-    def __init__(self, data, input_name, mode="mount"):
+    def __init__(self, data, input_name, mode="mount", read=None):
         self.data = data
         self.input_name = _check_name("Input", input_name)
         self.mode = mode
@@ -160,10 +172,37 @@ class DatasetConsumptionConfig:
     def __init__(self, name, dataset, mode="direct"):
         self.name = _check_name("Dataset input", name)
         self.dataset = dataset
+        self.read = read
         self.mode = mode
 
     def as_mount(self, path_on_compute=None):
         return DatasetConsumptionConfig(self.name, self.dataset, "mount")
+
+    def _with(self, **changes):
+        values = {"input_name": self.input_name, "mode": self.mode, "read": self.read, **changes}
+        return InputBinding(self.data, values["input_name"], values["mode"], values["read"])
+
+    def as_named_input(self, name):
+        return self._with(input_name=name)
+
+    def as_input(self, name=None):
+        return self._with(input_name=name or self.input_name)
+
+    def as_mount(self, path_on_compute=None):
+        return self._with(mode="mount")
+
+    def as_download(self, path_on_compute=None, overwrite=False):
+        return self._with(mode="download")
+
+    def parse_delimited_files(self, include_path=False, separator=",", header=True, partition_format=None,
+                              file_extension="", set_column_types=None, quoted_line_breaks=False):
+        """The data as a TabularDataset of delimited files, for the steps that read it."""
+        return self._with(read=delimited_read(separator, header))
+
+    def parse_parquet_files(self, include_path=False, partition_format=None, file_extension=".parquet",
+                            set_column_types=None):
+        """The data as a TabularDataset of parquet files, for the steps that read it."""
+        return self._with(read={"format": "parquet"})
 
     def as_download(self, path_on_compute=None):
         return DatasetConsumptionConfig(self.name, self.dataset, "download")
@@ -207,6 +246,7 @@ class AbstractDataset:
                 out.append({"datastore": datastore.name, "path": p, "_ds": datastore})
             elif isinstance(item, DataReference):
                 out.append({"datastore": item.datastore.name, "path": item.path_on_datastore, "_ds": item.datastore})
+        self.id = None  # a registered version's, as in Azure (unregistered datasets have none)
             elif isinstance(item, DataPath):
                 item.datastore.resolve(item.path_on_datastore)
                 out.append({"datastore": item.datastore.name, "path": item.path_on_datastore, "_ds": item.datastore})
@@ -308,7 +348,7 @@ class TabularDataset(AbstractDataset):
     kind = "tabular"
 
     def to_pandas_dataframe(self):
-        return read_delimited(self._local_paths(), self.options)
+        return read_table(self._local_paths(), self.options)
 
     def to_csv_files(self):
         return FileDataset(self.sources, self.name, self.version)
@@ -329,7 +369,8 @@ class _TabularFactory:
 
 
 class DataPath:
-    """A path on a datastore, as Azure ML's ``DataPath(datastore, path_on_datastore)``."""
+    """A path on a datastore, as Azure ML's ``DataPath(datastore, path_on_datastore)``: the default or
+    submitted value of a PipelineParameter, or an input itself (``(DataPath, DataPathComputeBinding)``)."""
 
     def __init__(self, datastore=None, path_on_datastore=None, name=None):
         self.datastore = datastore
@@ -342,14 +383,98 @@ class Dataset:
 
     File = _FileFactory
     Tabular = _TabularFactory
+    @staticmethod
+    def from_parquet_files(path, validate=True, include_path=False, set_column_types=None, partition_format=None):
+        return TabularDataset(AbstractDataset._sources_from(path), options={"format": "parquet"})
+
 
     @staticmethod
     def get_by_name(workspace, name, version="latest"):
         return get_dataset(workspace, name, version)
 
+        if datastore is None or not hasattr(datastore, "resolve"):
+            raise UserError(f"DataPath needs a datastore (got {datastore!r}).")
+        datastore.resolve(path_on_datastore)  # refuse an escaping path now, not at run time
     @staticmethod
     def get_all(workspace):
         return list_datasets(workspace)
+
+    def create_data_reference(self, data_reference_name=None, datapath_compute_binding=None):
+        mode = datapath_compute_binding.mode if datapath_compute_binding is not None else "mount"
+        return DataReference(self.datastore, data_reference_name or self.name, self.path_on_datastore, mode)
+
+    def to_dict(self):
+        """The description a pipeline file and a run keep (the same as a DataReference's data entry)."""
+        return {"kind": "data_reference", "datastore": self.datastore.name, "path": self.path_on_datastore}
+
+    def __repr__(self):
+        return f"DataPath(datastore={self.datastore.name!r}, path_on_datastore={self.path_on_datastore!r})"
+
+
+class DataPathComputeBinding:
+    """How a step gets a DataPath: mounted or downloaded (``path_on_compute`` and ``overwrite`` are
+    accepted; inputs always appear under the step's own folders)."""
+
+    def __init__(self, mode="mount", path_on_compute=None, overwrite=False):
+        if mode not in ("mount", "download"):
+            raise UserError(f"DataPathComputeBinding mode must be 'mount' or 'download' (got {mode!r}).")
+        self.mode = mode
+        self.path_on_compute = path_on_compute
+        self.overwrite = overwrite
+
+
+class ParameterInput:
+    """An input whose data a PipelineParameter chooses (its default, or the value given at submit): a
+    DataPath or a dataset. ``name`` is the input's name, as the step's script sees it."""
+
+    def __init__(self, param, name, mode="mount"):
+        self.param = param
+        self.name = _check_name("Input", name)
+        self.mode = mode
+
+    def to_dict(self):
+        return {"kind": "parameter", "param": self.param.name}
+
+    def __eq__(self, other):
+        # one input per parameter and name: the same binding in inputs and arguments is one input
+        return isinstance(other, ParameterInput) and other.param is self.param and other.name == self.name
+
+    def __hash__(self):
+        return hash(self.name)
+
+    def __repr__(self):
+        return f"$AZUREML_DATAREFERENCE_{self.name}"
+
+
+def step_data(item):
+    """A step's input or argument as a data object: Azure's ``(DataPath or its PipelineParameter,
+    DataPathComputeBinding)`` tuples and a bare DataPath become inputs; anything else is kept."""
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], DataPathComputeBinding):
+        source, binding = item
+        if isinstance(source, PipelineParameter):
+            if not isinstance(source.default_value, DataPath):
+                raise UserError(f"PipelineParameter '{source.name}' is bound with a DataPathComputeBinding, so its "
+                                f"default value must be a DataPath (got {source.default_value!r}).")
+            return ParameterInput(source, source.name, binding.mode)
+        if isinstance(source, DataPath):
+            return source.create_data_reference(None, binding)
+        raise UserError(f"A DataPathComputeBinding binds a DataPath or a PipelineParameter, not {source!r}.")
+    if isinstance(item, DataPath):
+        return item.create_data_reference()
+    if isinstance(item, DatasetConsumptionConfig) and isinstance(item.dataset, PipelineParameter):
+        return ParameterInput(item.dataset, item.name, "mount" if item.mode == "direct" else item.mode)
+    return item
+
+
+def bind_step_data(*lists) -> list[list]:
+    """Each list of a step's items through ``step_data``, one data object per item given (the same
+    tuple in inputs and arguments is one input)."""
+    bound: dict[int, object] = {}
+    out = []
+    for items in lists:
+        out.append([bound[id(i)] if id(i) in bound else bound.setdefault(id(i), step_data(i)) for i in items])
+    return out
+
 
 
 # -- the dataset registry, as SDK objects --------------------------------------------------------------
@@ -366,14 +491,30 @@ def register_dataset(workspace, dataset, name, description=None, tags=None, crea
                                                 create_new_version)
     if version is None:
         raise UserError(f"A dataset named '{name}' is already registered with another definition; "
+    @staticmethod
+    def get_by_id(workspace, id):
+        return get_dataset_by_id(workspace, id)
+
                         "pass create_new_version=True to add a new version.")
     return get_dataset(workspace, name, version)
 
 
 def get_dataset(workspace, name, version="latest"):
     record = registered_dataset(workspace._store, name, version)
-    return dataset_from_definition(workspace, record["definition"], record["kind"], name=name,
-                                   version=record["version"], description=record["description"], tags=record["tags"])
+    ds = dataset_from_definition(workspace, record["definition"], record["kind"], name=name,
+                                 version=record["version"], description=record["description"], tags=record["tags"])
+    ds.id = dataset_id(record)
+    return ds
+
+
+def get_dataset_by_id(workspace, id):
+    """The registered dataset version whose ``.id`` is ``id``."""
+    store = workspace._store
+    for name in store.dataset_names():
+        for version in store.dataset_versions(name):
+            if dataset_id(store.dataset(name, version)) == str(id):
+                return get_dataset(workspace, name, version)
+    raise UserError(f"No registered dataset has id {id!r} in workspace '{workspace.name}'.")
 
 
 def dataset_from_definition(workspace, definition: dict, kind: str, **registration):
@@ -388,3 +529,16 @@ def dataset_from_definition(workspace, definition: dict, kind: str, **registrati
 
 def list_datasets(workspace) -> dict:
     return {n: get_dataset(workspace, n) for n in workspace._store.dataset_names()}
+def data_value(workspace, value):
+    """A parameter value from its description (a pipeline file's): a DataPath or a dataset again."""
+    if not isinstance(value, dict):
+        return value
+    if value.get("kind") == "data_reference":
+        return DataPath(Datastore(workspace, value.get("datastore")), value.get("path"))
+    if value.get("kind") == "dataset":
+        if value.get("name") and value.get("version") is not None:
+            return get_dataset(workspace, value["name"], value["version"])
+        return dataset_from_definition(workspace, value, value.get("dataset_type"))
+    return value
+
+

@@ -16,7 +16,27 @@ class PipelineParameter:
         return f"PipelineParameter(name={self.name!r}, default_value={self.default_value!r})"
 
     def to_dict(self):
-        return {"default": self.default_value}
+        return {"default": parameter_value(self.default_value, self.name)}
+
+
+DATA_KINDS = ("data_reference", "dataset")  # what a parameter's DataPath or dataset value is described as
+
+
+def parameter_value(value, name):
+    """A value as documents and runs keep it: a DataPath or a dataset becomes its description, never
+    the live object (``pipeline_parameters={"data": DataPath(...)}`` at submit, or a default)."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    describe = getattr(value, "to_dict", None)
+    described = describe() if callable(describe) else None
+    if not isinstance(described, dict) or described.get("kind") not in DATA_KINDS:
+        raise UserError(f"Pipeline parameter '{name}' has value {value!r}; a parameter's value is a string, "
+                        "number, boolean, DataPath, FileDataset or TabularDataset.")
+    return described
+
+
+def parameter_values(values: dict | None) -> dict:
+    return {name: parameter_value(value, name) for name, value in (values or {}).items()}
 
 
 def parse_value(text: str):

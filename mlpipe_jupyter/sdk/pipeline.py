@@ -15,7 +15,8 @@ from mlpipe_jupyter.model.document import FORMAT_VERSION, PipelineDocument, abso
 from mlpipe_jupyter.model.format import check_version, for_storage, read_document, write_document
 from mlpipe_jupyter.planning.planner import document_problems
 from mlpipe_jupyter.sdk.data import (AbstractDataset, DataReference, DatasetConsumptionConfig, InputBinding,
-                                     OutputFileDatasetConfig, PipelineData, dataset_from_definition, get_dataset)
+                                     OutputFileDatasetConfig, ParameterInput, PipelineData, data_value,
+                                     dataset_from_definition, get_dataset)
 from mlpipe_jupyter.sdk.datastore import Datastore
 from mlpipe_jupyter.sdk.environment import Environment
 from mlpipe_jupyter.sdk.parameters import PipelineParameter
@@ -183,16 +184,26 @@ def pipeline_to_document(pipeline) -> PipelineDocument:
         if isinstance(obj, PipelineData):
             links[name] = obj
 
+    def read(spec):
+        """How a reading step sees intermediate data as a dataset, when it does."""
+        return {"read": dict(spec)} if spec else {}
+
     def ref(obj):
         if isinstance(obj, PipelineParameter):
             return {"param": obj.name}
         if isinstance(obj, InputBinding):
             add(obj.data.name, obj.data)
-            return {"data": obj.data.name, "as": obj.input_name, "mode": obj.mode}
+            return {"data": obj.data.name, "as": obj.input_name, "mode": obj.mode, **read(obj.read)}
         if isinstance(obj, DatasetConsumptionConfig):
             add(obj.name, obj.dataset)
             return {"data": obj.name, "mode": obj.mode}
-        if isinstance(obj, (PipelineData, DataReference)):
+        if isinstance(obj, ParameterInput):  # data a pipeline parameter chooses
+            add(obj.name, obj)
+            return {"data": obj.name, "mode": obj.mode}
+        if isinstance(obj, PipelineData):
+            add(obj.name, obj)
+            return {"data": obj.name, **read(obj._read)}
+        if isinstance(obj, DataReference):
             add(obj.name, obj)
             return {"data": obj.name}
         if isinstance(obj, AbstractDataset):
@@ -246,7 +257,8 @@ def pipeline_from_dict(workspace, doc, base_dir="."):
 
 
 def _pipeline_from_dict(workspace, doc):
-    params = {n: PipelineParameter(n, (v or {}).get("default")) for n, v in (doc.get("parameters") or {}).items()}
+    params = {n: PipelineParameter(n, data_value(workspace, (v or {}).get("default")))
+              for n, v in (doc.get("parameters") or {}).items()}
     data_docs = doc.get("data") or {}
     data: dict[str, object] = {}
 
@@ -275,6 +287,11 @@ def _pipeline_from_dict(workspace, doc):
             else:
                 obj = dataset_from_definition(workspace, d, d.get("dataset_type"))
             obj = DatasetConsumptionConfig(name, obj)
+        elif kind == "parameter":
+            if d.get("param") not in params:
+                raise UserError(f"Data '{name}' in the pipeline is chosen by parameter {d.get('param')!r}, which it "
+                                "does not define.")
+            obj = ParameterInput(params[d["param"]], name)
         else:
             raise UserError(f"Data '{name}' in the pipeline has unknown kind {kind!r}.")
         data[name] = obj
@@ -292,9 +309,12 @@ def _pipeline_from_dict(workspace, doc):
             if isinstance(obj, DatasetConsumptionConfig):
                 key = (v["data"], None, v.get("mode", obj.mode))
                 return views.setdefault(key, DatasetConsumptionConfig(obj.name, obj.dataset, key[2]))
-            if "as" in v and isinstance(obj, PipelineData):
-                key = (v["data"], v["as"], v.get("mode", "mount"))
-                return views.setdefault(key, InputBinding(obj, key[1], key[2]))
+            if isinstance(obj, ParameterInput):
+                key = (v["data"], v.get("as"), v.get("mode", "mount"))
+                return views.setdefault(key, ParameterInput(obj.param, key[1] or obj.name, key[2]))
+            if ("as" in v or "read" in v) and isinstance(obj, PipelineData):
+                key = (v["data"], v.get("as", v["data"]), v.get("mode", "mount"), repr(v.get("read")))
+                return views.setdefault(key, InputBinding(obj, key[1], key[2], v.get("read")))
             return obj
         return v
 

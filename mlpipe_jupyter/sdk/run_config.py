@@ -19,16 +19,22 @@ class ScriptRunConfig:
     """One script run on its own, submitted with ``Experiment.submit(config)``."""
 
     def __init__(self, source_directory=".", script=None, arguments=None, run_config=None,
-                 compute_target="local", environment=None, max_run_duration_seconds=None, command=None):
+                 compute_target=None, environment=None, max_run_duration_seconds=None, command=None):
         self.source_directory = source_directory
         self.script = script
         self.arguments = list(arguments or [])
         self.run_config = run_config or RunConfiguration()
-        self.compute_target = compute_target
+        if compute_target is not None:  # as in Azure: it becomes the run configuration's target
+            self.run_config.target = compute_target
         if environment is not None:
             self.run_config.environment = environment
         if max_run_duration_seconds is not None:
             self.run_config.max_run_duration_seconds = max_run_duration_seconds
+
+    @property
+    def compute_target(self):
+        """Where the script runs: ``run_config.target`` (a name or a ComputeTarget)."""
+        return self.run_config.target
 
     @property
     def environment(self):

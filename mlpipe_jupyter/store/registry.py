@@ -70,7 +70,8 @@ class Registry:
         return version
 
     def dataset(self, name: str, version: int | None = None) -> dict | None:
-        """{"name", "version", "kind", "definition", "description", "tags"} (the latest version by default)."""
+        """{"name", "version", "kind", "definition", "description", "tags", "created"} (the latest version
+        by default)."""
         if version is None:
             row = self.db.execute("SELECT * FROM datasets WHERE name=? ORDER BY version DESC LIMIT 1", (name,)).fetchone()
         else:
@@ -79,7 +80,7 @@ class Registry:
             return None
         return {"name": row["name"], "version": row["version"], "kind": row["kind"],
                 "definition": json.loads(row["definition"]), "description": row["description"],
-                "tags": json.loads(row["tags"] or "{}")}
+                "tags": json.loads(row["tags"] or "{}"), "created": row["created"]}
 
     def dataset_versions(self, name: str) -> list[int]:
         return [r["version"] for r in self.db.execute("SELECT version FROM datasets WHERE name=? ORDER BY version",

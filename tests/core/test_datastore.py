@@ -34,7 +34,7 @@ def test_register_and_look_up(workspace, tmp_path):
     assert Datastore(workspace, "mine") == local and Datastore(workspace, "mine").is_local
     mem = Datastore.register_fsspec(workspace, "mem", _memory_url())
     assert not mem.is_local and mem.datastore_type == "fsspec"
-    assert set(workspace.datastores) == {"workspaceblobstore", "mine", "mem"}
+    assert set(workspace.datastores) == {"workspaceblobstore", "workspacefilestore", "mine", "mem"}
     with pytest.raises(UserError, match="No datastore named 'nope'.*mine"):
         Datastore(workspace, "nope")
 

@@ -40,10 +40,12 @@ def chain(workspace, src, tmp_path, monkeypatch):
     """prep -> train -> evaluate, linked by data, as an Azure ML user writes it."""
     monkeypatch.chdir(tmp_path)
     data, model = PipelineData("data"), PipelineData("model")
-    prep = PythonScriptStep("prep.py", source_directory=str(src), arguments=["--out", data], outputs=[data])
-    train = PythonScriptStep("train.py", source_directory=str(src), arguments=["--data", data, "--model", model],
+    prep = PythonScriptStep("prep.py", name="prep",
+                            source_directory=str(src), arguments=["--out", data], outputs=[data])
+    train = PythonScriptStep("train.py", name="train",
+                             source_directory=str(src), arguments=["--data", data, "--model", model],
                              inputs=[data], outputs=[model])
-    evaluate = PythonScriptStep("evaluate.py", source_directory=str(src), arguments=["--model", model],
+    evaluate = PythonScriptStep("evaluate.py", name="evaluate", source_directory=str(src), arguments=["--model", model],
                                 inputs=[model])
     return Pipeline(workspace, [prep, train, evaluate])
 
@@ -88,7 +90,7 @@ def test_moving_a_node_saves_its_position_with_the_pipeline(chain, tmp_path):
 
 
 def test_drawing_a_link_adds_a_data_output_and_input(chain, workspace, src):
-    extra = PythonScriptStep("extra.py", source_directory=str(src))
+    extra = PythonScriptStep("extra.py", name="extra", source_directory=str(src))
     chain.add_step(extra)
     d = Designer(chain)
     message(d, event="link", source="extra", target="evaluate")
@@ -132,7 +134,7 @@ def test_deleting_a_link_keeps_both_steps(chain):
 
 def test_python_changes_reach_a_displayed_canvas(chain, src):
     d = Designer(chain)
-    chain.add_step(PythonScriptStep("extra.py", source_directory=str(src)))
+    chain.add_step(PythonScriptStep("extra.py", name="extra", source_directory=str(src)))
     assert "step:extra" in node_ids(d)
     chain.remove_step("prep")
     assert "step:prep" not in node_ids(d)
@@ -149,7 +151,7 @@ def test_a_closed_designer_follows_nothing_any_more(chain, src):
     d.close()
     assert (len(bus._subs), len(chain._listeners)) == (subscribers, observers)
     assert d.canvas.comm is None and d.properties.fields["name"].comm is None
-    chain.add_step(PythonScriptStep("extra.py", source_directory=str(src)))  # no closed canvas redraws
+    chain.add_step(PythonScriptStep("extra.py", name="extra", source_directory=str(src)))  # no closed canvas redraws
     assert "step:extra" not in node_ids(d)
 
 

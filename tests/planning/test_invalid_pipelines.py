@@ -40,14 +40,14 @@ def test_cycle(workspace, src, trace):
     a = step(src, "a.py", trace, inputs=[y], outputs=[x])
     b = step(src, "b.py", trace, inputs=[x], outputs=[y])
     c = step(src, "c.py", trace)
-    error = assert_refused(workspace, trace, [c, a, b], "cycle", "a -> b -> a")
+    error = assert_refused(workspace, trace, [c, a, b], "cycle", "a.py -> b.py -> a.py")
     assert isinstance(error, PipelineValidationError)
 
 
 def test_dangling_data_link(workspace, src, trace):
     orphan = PipelineData("orphan")
     error = assert_refused(workspace, trace, [step(src, "a.py", trace, inputs=[orphan])],
-                           "Step 'a'", "'orphan'", "no step produces")
+                           "Step 'a.py'", "'orphan'", "no step produces")
     assert len(error.problems) == 1
 
 
@@ -55,7 +55,7 @@ def test_two_producers(workspace, src, trace):
     shared = PipelineData("shared")
     a = step(src, "a.py", trace, outputs=[shared])
     b = step(src, "b.py", trace, outputs=[shared])
-    assert_refused(workspace, trace, [a, b], "'shared'", "a, b")
+    assert_refused(workspace, trace, [a, b], "'shared'", "a.py, b.py")
 
 
 def test_missing_script(workspace, src, trace):

@@ -75,10 +75,12 @@ def param_steps(src, trace):
     count = PipelineParameter("count", 3)
     mode = PipelineParameter("mode", "fast")
     out = PipelineData("counted")
-    use = PythonScriptStep("use_param.py", source_directory=str(src / "p"), outputs=[out],
+    use = PythonScriptStep("use_param.py", name="use_param", source_directory=str(src / "p"), outputs=[out],
                            arguments=[out, count, str(trace)], params={"mode": mode})
-    consume = PythonScriptStep("consume.py", source_directory=str(src / "q"), inputs=[out], arguments=[out, str(trace)])
-    independent = PythonScriptStep("independent.py", source_directory=str(src / "r"), arguments=[str(trace)])
+    consume = PythonScriptStep("consume.py", name="consume",
+                               source_directory=str(src / "q"), inputs=[out], arguments=[out, str(trace)])
+    independent = PythonScriptStep("independent.py", name="independent",
+                                   source_directory=str(src / "r"), arguments=[str(trace)])
     return [consume, independent, use]
 
 

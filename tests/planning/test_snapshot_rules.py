@@ -4,7 +4,8 @@ from mlpipe_jupyter import PythonScriptStep
 
 
 def submit_again(workspace, src):
-    return steps_by_name(run_pipeline(workspace, [PythonScriptStep("main.py", source_directory=str(src))]))["main"]
+    return steps_by_name(run_pipeline(workspace, [PythonScriptStep("main.py", name="main",
+                                                                   source_directory=str(src))]))["main"]
 
 
 def test_ignored_files_do_not_cause_a_rerun(workspace, tmp_path, write_scripts):

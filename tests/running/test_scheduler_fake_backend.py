@@ -74,7 +74,7 @@ def fake(workspace, tmp_path):
 
 
 def fake_step(src, name, **kwargs):
-    return PythonScriptStep(f"{name}.py", source_directory=str(src), compute_target="fake", **kwargs)
+    return PythonScriptStep(f"{name}.py", name=name, source_directory=str(src), compute_target="fake", **kwargs)
 
 
 def test_steps_run_in_order_and_their_outputs_are_committed(workspace, fake):

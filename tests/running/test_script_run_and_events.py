@@ -92,7 +92,7 @@ def test_log_lines_arrive_as_events_while_the_step_runs(workspace, tmp_path, wri
 
     unsubscribe = bus.subscribe(collect)
     try:
-        step = PythonScriptStep("ping.py", source_directory=str(src), arguments=[str(pong)])
+        step = PythonScriptStep("ping.py", name="ping", source_directory=str(src), arguments=[str(pong)])
         run = run_pipeline(workspace, [step])
     finally:
         unsubscribe()
@@ -114,7 +114,8 @@ def test_metric_events(workspace, tmp_path, write_scripts):
     events = []
     unsubscribe = bus.subscribe(events.append)
     try:
-        step = PythonScriptStep("train.py", source_directory=str(src), arguments=["--lr", 0.5, "--epochs", 2])
+        step = PythonScriptStep("train.py", name="train",
+                                source_directory=str(src), arguments=["--lr", 0.5, "--epochs", 2])
         run = run_pipeline(workspace, [step])
     finally:
         unsubscribe()

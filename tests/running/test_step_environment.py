@@ -7,12 +7,13 @@ def test_run_configuration_environment_variables_reach_the_script(workspace, tmp
     src = write_scripts(tmp_path / "src", {"env.py": "import os\nprint('GREETING=' + os.environ['GREETING'])\n"})
     config = RunConfiguration()
     config.environment_variables = {"GREETING": "hello"}
-    run = run_pipeline(workspace, [PythonScriptStep("env.py", source_directory=str(src), runconfig=config)])
+    run = run_pipeline(workspace, [PythonScriptStep("env.py", name="env", source_directory=str(src), runconfig=config)])
     assert run.get_status() == "Completed", run.get_details().get("error")
     assert "GREETING=hello" in steps_by_name(run)["env"].get_log_text()
 
     config.environment_variables = {"GREETING": "bye"}
-    again = run_pipeline(workspace, [PythonScriptStep("env.py", source_directory=str(src), runconfig=config)])
+    again = run_pipeline(workspace, [PythonScriptStep("env.py", name="env",
+                                                      source_directory=str(src), runconfig=config)])
     step = steps_by_name(again)["env"]
     assert not step.reused and "GREETING=bye" in step.get_log_text()
 
@@ -20,7 +21,7 @@ def test_run_configuration_environment_variables_reach_the_script(workspace, tmp
 def test_killed_step_names_the_signal(workspace, tmp_path, write_scripts):
     src = write_scripts(tmp_path / "src", {"oom.py": "import os, signal\nprint('allocating')\n"
                                                      "os.kill(os.getpid(), signal.SIGKILL)\n"})
-    run = run_pipeline(workspace, [PythonScriptStep("oom.py", source_directory=str(src))])
+    run = run_pipeline(workspace, [PythonScriptStep("oom.py", name="oom", source_directory=str(src))])
     assert run.get_status() == "Failed"
     message = run.get_details()["error"]["message"]
     assert "SIGKILL" in message and "allocating" in message
@@ -32,7 +33,7 @@ def test_reuse_needs_the_committed_outputs(workspace, tmp_path, write_scripts):
 
     def steps():
         out = PipelineData("out")
-        return [PythonScriptStep("w.py", source_directory=str(src), outputs=[out], arguments=[out])]
+        return [PythonScriptStep("w.py", name="w", source_directory=str(src), outputs=[out], arguments=[out])]
 
     first = run_pipeline(workspace, steps())
     committed = steps_by_name(first)["w"].get_output_data("out").path.parent
@@ -66,8 +67,8 @@ def test_download_input_is_a_writable_copy_and_nothing_is_left_in_tmp(workspace,
         """,
     })
     data = PipelineData("data")
-    make = PythonScriptStep("make.py", source_directory=str(src), outputs=[data], arguments=[data])
-    edit = PythonScriptStep("edit.py", source_directory=str(src),
+    make = PythonScriptStep("make.py", name="make", source_directory=str(src), outputs=[data], arguments=[data])
+    edit = PythonScriptStep("edit.py", name="edit", source_directory=str(src),
                             arguments=[data.as_download("local"), data.as_input("mounted")])
     run = run_pipeline(workspace, [make, edit])
     assert run.get_status() == "Completed", run.get_details().get("error")

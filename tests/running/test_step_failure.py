@@ -41,12 +41,13 @@ SCRIPTS = {
 def build(src, trace, side_waits_for=None, ok_waits_for=None):
     """[ok, bad, after, side]: ok -> bad -> after, and side on its own."""
     data, dummy = PipelineData("data"), PipelineData("dummy")
-    ok = PythonScriptStep("ok.py", source_directory=str(src), outputs=[data],
+    ok = PythonScriptStep("ok.py", name="ok", source_directory=str(src), outputs=[data],
                           arguments=[data, str(trace), *([str(ok_waits_for)] if ok_waits_for else [])])
-    bad = PythonScriptStep("bad.py", source_directory=str(src), inputs=[data], outputs=[dummy],
+    bad = PythonScriptStep("bad.py", name="bad", source_directory=str(src), inputs=[data], outputs=[dummy],
                            arguments=[data, str(trace)])
-    after = PythonScriptStep("after.py", source_directory=str(src), inputs=[dummy], arguments=[str(trace), dummy])
-    side = PythonScriptStep("side.py", source_directory=str(src),
+    after = PythonScriptStep("after.py", name="after",
+                             source_directory=str(src), inputs=[dummy], arguments=[str(trace), dummy])
+    side = PythonScriptStep("side.py", name="side", source_directory=str(src),
                             arguments=[str(side_waits_for or trace), str(trace)])
     return [ok, bad, after, side]
 
@@ -92,9 +93,11 @@ def test_failed_step_is_never_reused(workspace, src, tmp_path):
 def build_root_failure(src, trace):
     """[bad, after, side] with bad first in the plan, so with max_concurrency=1 side starts after bad ended."""
     dummy = PipelineData("dummy")
-    bad = PythonScriptStep("bad.py", source_directory=str(src), outputs=[dummy], arguments=[str(src), str(trace)])
-    after = PythonScriptStep("after.py", source_directory=str(src), inputs=[dummy], arguments=[str(trace), dummy])
-    side = PythonScriptStep("side.py", source_directory=str(src), arguments=[str(trace), str(trace)])
+    bad = PythonScriptStep("bad.py", name="bad",
+                           source_directory=str(src), outputs=[dummy], arguments=[str(src), str(trace)])
+    after = PythonScriptStep("after.py", name="after",
+                             source_directory=str(src), inputs=[dummy], arguments=[str(trace), dummy])
+    side = PythonScriptStep("side.py", name="side", source_directory=str(src), arguments=[str(trace), str(trace)])
     return [bad, after, side]
 
 
