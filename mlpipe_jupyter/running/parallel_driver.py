@@ -195,6 +195,20 @@ def _record_error(process: str, where: str, tb: str) -> None:
 
 
 # -- the coordinator --------------------------------------------------------------------------------------------
+def _init_failure(process: str, tb: str) -> str:
+    """The traceback into the step log; the reason the step fails, naming the process and the error."""
+    print(tb.rstrip(), flush=True)
+    return f"init() of the entry script failed in {process}: {tb.strip().splitlines()[-1]}"
+
+
+def _last_message(conn):
+    """A message a worker sent before it ended, if one is waiting."""
+    try:
+        return conn.recv() if conn.poll() else None
+    except (EOFError, OSError):
+        return None
+
+
 class _Slot:
     """One worker process and what it is doing (its generation tells a replaced worker's messages apart)."""
 
@@ -292,8 +306,7 @@ class Coordinator:
                 if kind == "ready":
                     slot.ready = True
                 elif kind == "init_failed":
-                    print(value.rstrip(), flush=True)
-                    return f"init() of the entry script failed in {slot.name}: {value.strip().splitlines()[-1]}"
+                    return _init_failure(slot.name, value)
                 elif kind == "started":
                     slot.started = time.monotonic()
                 elif kind == "done":
@@ -309,6 +322,9 @@ class Coordinator:
                 overdue = slot.task and slot.started is not None and now - slot.started > timeout
                 if overdue or not slot.proc.is_alive():
                     if not slot.ready and not overdue:
+                        last = _last_message(slot.conn)  # it may have said why just before it ended
+                        if last and last[0] == "init_failed":
+                            return _init_failure(slot.name, last[1])
                         return f"Worker {slot.name} ended (exit code {slot.proc.exitcode}) before init() returned."
                     task = slot.task
                     slot.kill()
@@ -368,8 +384,9 @@ class Coordinator:
         what = "records" if self._kind() == "tabular" else "files"
         if a.error_threshold != -1 and self.items_failed > a.error_threshold:
             return f"{self.items_failed} {what} failed, more than error_threshold={a.error_threshold}."
-        if a.allowed_failed_count is not None and a.allowed_failed_count != -1 and self.batches_failed > a.allowed_failed_count:
-            return f"{self.batches_failed} mini batches failed, more than allowed_failed_count={a.allowed_failed_count}."
+        limit = a.allowed_failed_count
+        if limit is not None and limit != -1 and self.batches_failed > limit:
+            return f"{self.batches_failed} mini batches failed, more than allowed_failed_count={limit}."
         if final and a.allowed_failed_percent is not None and self.batches:
             percent = 100.0 * self.batches_failed / len(self.batches)
             if percent > a.allowed_failed_percent:

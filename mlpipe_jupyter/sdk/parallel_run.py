@@ -91,8 +91,9 @@ class ParallelRunConfig:
         level = logging_level.default_value if isinstance(logging_level, PipelineParameter) else logging_level
         if not isinstance(level, str) or level.upper() not in LOGGING_LEVELS:
             raise UserError(f"{where}: logging_level must be one of {', '.join(LOGGING_LEVELS)} (got {level!r}).")
-        if append_row_file_name is not None and (not isinstance(append_row_file_name, str) or not
-                                                 append_row_file_name.strip() or FILE_NAME_FORBIDDEN.search(append_row_file_name)):
+        row_file = append_row_file_name
+        if row_file is not None and (not isinstance(row_file, str) or not row_file.strip()
+                                     or FILE_NAME_FORBIDDEN.search(row_file)):
             raise UserError(f"{where}: append_row_file_name must be a plain file name, without a folder or any of "
                             f'~"#%&*:<>?/\\{{|}} (got {append_row_file_name!r}).')
         self.environment = environment

@@ -47,6 +47,9 @@ SCORE = """
             if name.startswith("hang") and not os.path.exists(os.path.join(args.trace, "hung")):
                 open(os.path.join(args.trace, "hung"), "w").close()
                 time.sleep(60)
+            if name.startswith("crash") and not os.path.exists(os.path.join(args.trace, "crashed")):
+                open(os.path.join(args.trace, "crashed"), "w").close()
+                os._exit(3)
             if name.startswith("skip"):
                 continue  # no result: counts as a failed item
             out.append(f"{name} {len(open(path).read())}")
@@ -87,7 +90,7 @@ def run_file(step, name) -> str:
 
 
 def traces(trace: Path) -> dict:
-    return {p.name: p.read_text().splitlines() for p in trace.iterdir() if p.is_file() and p.name != "hung"}
+    return {p.name: p.read_text().splitlines() for p in trace.iterdir() if p.is_file() and p.name not in ("hung", "crashed")}
 
 
 def test_files_are_scored_in_parallel_processes_and_appended_in_order(workspace, tmp_path, write_scripts):
@@ -184,6 +187,18 @@ def test_a_run_past_its_timeout_is_killed_and_retried(workspace, tmp_path, write
     assert "run() did not return within run_invocation_timeout=1s" in run_file(score, "logs/std_log.txt")
     assert (score.get_output_data("scores").path / "parallel_run_step.txt").read_text() == "a.txt 10\nhang.txt 16\n"
     assert sum(lines.count("init") for lines in traces(trace).values()) == 2  # the replacement ran init() too
+
+
+def test_a_worker_that_dies_is_replaced_and_its_batch_retried(workspace, tmp_path, write_scripts):
+    step, _ = file_step(tmp_path, write_scripts, ["a.txt", "crash.txt", "c.txt"], mini_batch_size=1,
+                        run_max_try=2, process_count_per_node=1)
+    run = run_pipeline(workspace, [step])
+
+    score = steps_by_name(run)["score"]
+    assert score.get_status() == "Completed", score.get_details().get("error")
+    assert "run() ended its worker process (exit code 3)" in run_file(score, "logs/std_log.txt")
+    assert (score.get_output_data("scores").path / "parallel_run_step.txt").read_text() == \
+        "a.txt 10\nc.txt 10\ncrash.txt 18\n"  # files in name order
 
 
 def test_a_failing_init_fails_the_step_naming_it(workspace, tmp_path, write_scripts):
