@@ -19,8 +19,8 @@ from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.environment import EnvironmentDefinition
 from mlpipe_jupyter.planning.snapshot import snapshot_files
 from mlpipe_jupyter.running.parallel_driver import LOGGING_LEVELS, parse_size
-from mlpipe_jupyter.sdk.data import (AbstractDataset, DatasetConsumptionConfig, FileDataset, InputBinding,
-                                     OutputFileDatasetConfig, PipelineData, TabularDataset)
+from mlpipe_jupyter.sdk.data import (AbstractDataset, DatasetConsumptionConfig, FileDataset, InputBinding, PipelineData,
+                                     TabularDataset)
 from mlpipe_jupyter.sdk.parameters import PipelineParameter
 from mlpipe_jupyter.sdk.run_config import RunConfiguration
 from mlpipe_jupyter.sdk.step import PythonScriptStep
