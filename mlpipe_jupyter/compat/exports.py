@@ -93,6 +93,9 @@ EXPORTS: dict[str, dict[str, str | None]] = {
             "EstimatorStep", "HyperDriveStep", "AutoMLStep", "AutoMLStepRun", "DataTransferStep", "DatabricksStep",
             "AdlaStep", "MpiStep", "CommandStep", "ModuleStep", "SynapseSparkStep", "KustoStep",
             "AzureBatchStep", "HyperDriveStepRun")}},
+    "azureml.contrib": {},
+    "azureml.contrib.pipeline": {},
+    "azureml.contrib.pipeline.steps": {"ParallelRunStep": None, "ParallelRunConfig": None},
     "azureml.train": {},
     "azureml.train.automl": {"AutoMLConfig": f"{CLOUD}:AutoMLConfig"},
     "azureml.train.hyperdrive": {name: f"{CLOUD}:{name}" for name in (
