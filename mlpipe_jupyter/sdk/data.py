@@ -132,7 +132,15 @@ class OutputFileDatasetConfig(PipelineData):
         self.output_mode = "mount"
         return self
 
-    def read_delimited_files(self, *args, **kwargs):
+    # As in Azure, reading steps then see a tabular dataset; the output itself is unchanged for its writer.
+    def read_delimited_files(self, include_path=False, separator=",", header=True, partition_format=None,
+                             path_glob=None, set_column_types=None):
+        self._read = delimited_read(separator, header)
+        return self
+
+    def read_parquet_files(self, include_path=False, partition_format=None, path_glob=None,
+                           set_column_types=None):
+        self._read = {"format": "parquet"}
         return self
 
     def register_on_complete(self, name, description=None, tags=None):
@@ -149,6 +157,13 @@ class OutputFileDatasetConfig(PipelineData):
         return d
 
 
+def delimited_read(separator, header) -> dict:
+    """How delimited files are read as a table (Azure's header values are booleans or its PromoteHeadersBehavior)."""
+    if not isinstance(separator, str) or not separator:
+        raise UserError(f"The separator of delimited files must be a non-empty string (got {separator!r}).")
+    return {"format": "delimited", "separator": separator, "header": bool(header)}
+
+
 class InputBinding:
     """How a step consumes intermediate data: under which input name, mounted or downloaded, and
     whether it sees it as a dataset (``read``: {"format": "files" | "delimited" | "parquet", ...})."""
@@ -157,26 +172,11 @@ class InputBinding:
         self.data = data
         self.input_name = _check_name("Input", input_name)
         self.mode = mode
+        self.read = read
 
     @property
     def name(self):
         return self.input_name
-
-    def __repr__(self):
-        return f"$AZUREML_DATAREFERENCE_{self.input_name}"
-
-
-class DatasetConsumptionConfig:
-    """A dataset taken by a step under a name: ``ds.as_named_input("raw").as_mount()``."""
-
-    def __init__(self, name, dataset, mode="direct"):
-        self.name = _check_name("Dataset input", name)
-        self.dataset = dataset
-        self.read = read
-        self.mode = mode
-
-    def as_mount(self, path_on_compute=None):
-        return DatasetConsumptionConfig(self.name, self.dataset, "mount")
 
     def _with(self, **changes):
         values = {"input_name": self.input_name, "mode": self.mode, "read": self.read, **changes}
@@ -203,6 +203,21 @@ class DatasetConsumptionConfig:
                             set_column_types=None):
         """The data as a TabularDataset of parquet files, for the steps that read it."""
         return self._with(read={"format": "parquet"})
+
+    def __repr__(self):
+        return f"$AZUREML_DATAREFERENCE_{self.input_name}"
+
+
+class DatasetConsumptionConfig:
+    """A dataset taken by a step under a name: ``ds.as_named_input("raw").as_mount()``."""
+
+    def __init__(self, name, dataset, mode="direct"):
+        self.name = _check_name("Dataset input", name)
+        self.dataset = dataset
+        self.mode = mode
+
+    def as_mount(self, path_on_compute=None):
+        return DatasetConsumptionConfig(self.name, self.dataset, "mount")
 
     def as_download(self, path_on_compute=None):
         return DatasetConsumptionConfig(self.name, self.dataset, "download")
@@ -231,6 +246,7 @@ class AbstractDataset:
         self.description = description
         self.tags = tags or {}
         self.options = options or {}
+        self.id = None  # a registered version's, as in Azure (unregistered datasets have none)
         self._workspace = None
 
     @staticmethod
@@ -246,7 +262,6 @@ class AbstractDataset:
                 out.append({"datastore": datastore.name, "path": p, "_ds": datastore})
             elif isinstance(item, DataReference):
                 out.append({"datastore": item.datastore.name, "path": item.path_on_datastore, "_ds": item.datastore})
-        self.id = None  # a registered version's, as in Azure (unregistered datasets have none)
             elif isinstance(item, DataPath):
                 item.datastore.resolve(item.path_on_datastore)
                 out.append({"datastore": item.datastore.name, "path": item.path_on_datastore, "_ds": item.datastore})
@@ -367,37 +382,22 @@ class _TabularFactory:
         opts = {"separator": separator, "header": bool(header)}
         return TabularDataset(AbstractDataset._sources_from(path), options=opts)
 
+    @staticmethod
+    def from_parquet_files(path, validate=True, include_path=False, set_column_types=None, partition_format=None):
+        return TabularDataset(AbstractDataset._sources_from(path), options={"format": "parquet"})
+
 
 class DataPath:
     """A path on a datastore, as Azure ML's ``DataPath(datastore, path_on_datastore)``: the default or
     submitted value of a PipelineParameter, or an input itself (``(DataPath, DataPathComputeBinding)``)."""
 
     def __init__(self, datastore=None, path_on_datastore=None, name=None):
-        self.datastore = datastore
-        self.path_on_datastore = path_on_datastore
-        self.name = name
-
-
-class Dataset:
-    """Entry point as in Azure ML: ``Dataset.File.from_files``, ``Dataset.Tabular.from_delimited_files``."""
-
-    File = _FileFactory
-    Tabular = _TabularFactory
-    @staticmethod
-    def from_parquet_files(path, validate=True, include_path=False, set_column_types=None, partition_format=None):
-        return TabularDataset(AbstractDataset._sources_from(path), options={"format": "parquet"})
-
-
-    @staticmethod
-    def get_by_name(workspace, name, version="latest"):
-        return get_dataset(workspace, name, version)
-
         if datastore is None or not hasattr(datastore, "resolve"):
             raise UserError(f"DataPath needs a datastore (got {datastore!r}).")
         datastore.resolve(path_on_datastore)  # refuse an escaping path now, not at run time
-    @staticmethod
-    def get_all(workspace):
-        return list_datasets(workspace)
+        self.datastore = datastore
+        self.path_on_datastore = path_on_datastore
+        self.name = name
 
     def create_data_reference(self, data_reference_name=None, datapath_compute_binding=None):
         mode = datapath_compute_binding.mode if datapath_compute_binding is not None else "mount"
@@ -477,6 +477,25 @@ def bind_step_data(*lists) -> list[list]:
 
 
 
+class Dataset:
+    """Entry point as in Azure ML: ``Dataset.File.from_files``, ``Dataset.Tabular.from_delimited_files``."""
+
+    File = _FileFactory
+    Tabular = _TabularFactory
+
+    @staticmethod
+    def get_by_name(workspace, name, version="latest"):
+        return get_dataset(workspace, name, version)
+
+    @staticmethod
+    def get_all(workspace):
+        return list_datasets(workspace)
+
+    @staticmethod
+    def get_by_id(workspace, id):
+        return get_dataset_by_id(workspace, id)
+
+
 # -- the dataset registry, as SDK objects --------------------------------------------------------------
 def _definition(dataset) -> dict:
     d = dataset.to_dict()
@@ -491,10 +510,6 @@ def register_dataset(workspace, dataset, name, description=None, tags=None, crea
                                                 create_new_version)
     if version is None:
         raise UserError(f"A dataset named '{name}' is already registered with another definition; "
-    @staticmethod
-    def get_by_id(workspace, id):
-        return get_dataset_by_id(workspace, id)
-
                         "pass create_new_version=True to add a new version.")
     return get_dataset(workspace, name, version)
 
@@ -527,8 +542,6 @@ def dataset_from_definition(workspace, definition: dict, kind: str, **registrati
     return ds
 
 
-def list_datasets(workspace) -> dict:
-    return {n: get_dataset(workspace, n) for n in workspace._store.dataset_names()}
 def data_value(workspace, value):
     """A parameter value from its description (a pipeline file's): a DataPath or a dataset again."""
     if not isinstance(value, dict):
@@ -542,3 +555,5 @@ def data_value(workspace, value):
     return value
 
 
+def list_datasets(workspace) -> dict:
+    return {n: get_dataset(workspace, n) for n in workspace._store.dataset_names()}

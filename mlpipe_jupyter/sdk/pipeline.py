@@ -13,6 +13,7 @@ from pathlib import Path
 from mlpipe_jupyter.errors import PipelineValidationError, UserError
 from mlpipe_jupyter.model.document import FORMAT_VERSION, PipelineDocument, absolute_from, relative_to
 from mlpipe_jupyter.model.format import check_version, for_storage, read_document, write_document
+from mlpipe_jupyter.model.names import fit_data_name
 from mlpipe_jupyter.planning.planner import document_problems
 from mlpipe_jupyter.sdk.data import (AbstractDataset, DataReference, DatasetConsumptionConfig, InputBinding,
                                      OutputFileDatasetConfig, ParameterInput, PipelineData, data_value,
@@ -21,19 +22,12 @@ from mlpipe_jupyter.sdk.datastore import Datastore
 from mlpipe_jupyter.sdk.environment import Environment
 from mlpipe_jupyter.sdk.parameters import PipelineParameter
 from mlpipe_jupyter.sdk.run_config import RunConfiguration
-from mlpipe_jupyter.sdk.step import PythonScriptStep
-
-
-def _flatten(steps):
-    for s in steps:
-        if isinstance(s, (list, tuple)):
-            yield from _flatten(s)
-        else:
-            yield s
+from mlpipe_jupyter.sdk.step import PythonScriptStep, StepSequence, _flatten
 
 
 class Pipeline:
-    """``Pipeline(workspace, steps)``: steps in any order or nested lists; producers of inputs are pulled in."""
+    """``Pipeline(workspace, steps)``: steps in any order, nested lists or a ``StepSequence``; the steps that
+    write what they read, or that they run after, are pulled in."""
 
     def __init__(self, workspace, steps, description=None, default_datastore=None, default_source_directory=None,
                  resolve_closure=True):
@@ -42,8 +36,11 @@ class Pipeline:
         self.default_datastore = default_datastore
         self._steps: list[PythonScriptStep] = []
         self._listeners = []
+        items = steps if isinstance(steps, (list, tuple)) else [steps]
+        # (step, step it runs after) from the sequences given here: this pipeline's order, not the steps'
+        self._sequence_edges = [e for item in items if isinstance(item, StepSequence) for e in item.edges()]
         seen: set[int] = set()
-        for s in _flatten(steps):
+        for s in _flatten(items):
             if not isinstance(s, PythonScriptStep):
                 raise UserError(f"Pipeline steps must be PythonScriptStep objects; got {s!r}.")
             if id(s) not in seen:
@@ -51,6 +48,7 @@ class Pipeline:
                 self._steps.append(s)
         if resolve_closure:
             self._pull_in_producers()
+        self._tell_unnamed_apart()
 
     # -- structure -------------------------------------------------------------------------------------
     @property
@@ -58,16 +56,40 @@ class Pipeline:
         return list(self._steps)
 
     def _pull_in_producers(self):
-        """Add the steps that write what the steps read, and what those read, each once."""
+        """Add the steps that write what the steps read or that they run after, and theirs, each once."""
         seen = {id(s) for s in self._steps}
         i = 0
         while i < len(self._steps):
-            for _, data, _ in self._steps[i].input_items():
-                producer = data._producer if isinstance(data, PipelineData) else None
-                if producer is not None and id(producer) not in seen:
-                    seen.add(id(producer))
-                    self._steps.append(producer)
+            step = self._steps[i]
+            needed = [data._producer for _, data, _ in step.input_items() if isinstance(data, PipelineData)]
+            for other in needed + self.runs_after(step):
+                if other is not None and id(other) not in seen:
+                    seen.add(id(other))
+                    self._steps.append(other)
             i += 1
+
+    def _tell_unnamed_apart(self):
+        """Two steps left unnamed with one script (both ``train.py``) become ``train.py`` and ``train.py (2)``.
+
+        Azure keys step runs by node id and allows equal names; here a name keys a step's runs, logs and
+        reuse history, so the later ones get a number. Names given by the user are never changed."""
+        taken = {s.name for s in self._steps if not s._auto_named}
+        for s in self._steps:
+            if s._auto_named:
+                base = s._default_name
+                name, n = base, 1
+                while name in taken:
+                    n += 1
+                    name = f"{base} ({n})"
+                if name != s.name:
+                    s._rename(name)
+                taken.add(name)
+
+    def runs_after(self, step) -> list[PythonScriptStep]:
+        """The steps ``step`` runs after without reading their data: its ``run_after`` and this pipeline's
+        sequences."""
+        found = list(step._run_after) + [earlier for later, earlier in self._sequence_edges if later is step]
+        return list({id(s): s for s in found}.values())
 
     def add_step(self, step: PythonScriptStep) -> None:
         """Add or replace (by name) a step; listeners such as the designer are told."""
@@ -174,15 +196,28 @@ def pipeline_to_document(pipeline) -> PipelineDocument:
     links: dict[str, PipelineData] = {}  # name -> the one intermediate data object saved under it
     params = {name: p.to_dict() for name, p in pipeline.parameters().items()}
 
-    def add(name, obj):
-        """Data is saved once by name; two different things under one name would merge on loading."""
+    def add(name, obj) -> str:
+        """The key data is saved under, once. Intermediate data keeps its name (its producer writes it under
+        that name), so two such objects cannot share one. External data read by two steps under one input
+        name (``as_named_input("raw_data")`` of two datasets) is saved as ``raw_data``, ``raw_data_2``...;
+        each step still reads it as ``raw_data``."""
         d = obj.to_dict()
-        if name in data and (data[name] != d or (isinstance(obj, PipelineData) and links.get(name) is not obj)):
-            raise UserError(f"The pipeline uses two different data objects named '{name}'; "
-                            "give each its own name so the saved file keeps them apart.")
-        data[name] = d
         if isinstance(obj, PipelineData):
+            if name in data and links.get(name) is not obj:
+                raise UserError(f"The pipeline uses two different data objects named '{name}'; "
+                                "give each its own name so the saved file keeps them apart.")
+            data[name] = d
             links[name] = obj
+            return name
+        key, n = name, 1
+        while key in data and data[key] != d:
+            n += 1
+            key = f"{fit_data_name(name, room=len(f'_{n}'))}_{n}"
+        data[key] = d
+        return key
+
+    def named(key, name, **extra):
+        return {"data": key, **({"as": name} if key != name else {}), **extra}
 
     def read(spec):
         """How a reading step sees intermediate data as a dataset, when it does."""
@@ -195,21 +230,15 @@ def pipeline_to_document(pipeline) -> PipelineDocument:
             add(obj.data.name, obj.data)
             return {"data": obj.data.name, "as": obj.input_name, "mode": obj.mode, **read(obj.read)}
         if isinstance(obj, DatasetConsumptionConfig):
-            add(obj.name, obj.dataset)
-            return {"data": obj.name, "mode": obj.mode}
+            return named(add(obj.name, obj.dataset), obj.name, mode=obj.mode)
         if isinstance(obj, ParameterInput):  # data a pipeline parameter chooses
-            add(obj.name, obj)
-            return {"data": obj.name, "mode": obj.mode}
+            return named(add(obj.name, obj), obj.name, mode=obj.mode)
         if isinstance(obj, PipelineData):
-            add(obj.name, obj)
-            return {"data": obj.name, **read(obj._read)}
+            return named(add(obj.name, obj), obj.name, **read(obj._read))
         if isinstance(obj, DataReference):
-            add(obj.name, obj)
-            return {"data": obj.name}
+            return named(add(obj.name, obj), obj.name)
         if isinstance(obj, AbstractDataset):
-            key = obj.name or "dataset"
-            add(key, obj)
-            return {"data": key}
+            return named(add(obj.name or "dataset", obj), obj.name or "dataset")
         return obj
 
     steps = []
@@ -235,6 +264,9 @@ def pipeline_to_document(pipeline) -> PipelineDocument:
             d["max_run_duration_seconds"] = s.runconfig.max_run_duration_seconds
         if getattr(s.runconfig, "environment_variables", None):
             d["environment_variables"] = dict(s.runconfig.environment_variables)
+        after = [other.name for other in pipeline.runs_after(s)]
+        if after:
+            d["run_after"] = after
         if s.position:
             d["position"] = dict(s.position)
         steps.append(d)
@@ -306,15 +338,18 @@ def _pipeline_from_dict(workspace, doc):
             return params[v["param"]]
         if isinstance(v, dict) and "data" in v:
             obj = make_data(v["data"])
-            if isinstance(obj, DatasetConsumptionConfig):
-                key = (v["data"], None, v.get("mode", obj.mode))
-                return views.setdefault(key, DatasetConsumptionConfig(obj.name, obj.dataset, key[2]))
+            if isinstance(obj, DatasetConsumptionConfig):  # read under its input name ("as"), saved by its key
+                key = (v["data"], v.get("as"), v.get("mode", obj.mode))
+                return views.setdefault(key, DatasetConsumptionConfig(key[1] or obj.name, obj.dataset, key[2]))
             if isinstance(obj, ParameterInput):
                 key = (v["data"], v.get("as"), v.get("mode", "mount"))
                 return views.setdefault(key, ParameterInput(obj.param, key[1] or obj.name, key[2]))
             if ("as" in v or "read" in v) and isinstance(obj, PipelineData):
                 key = (v["data"], v.get("as", v["data"]), v.get("mode", "mount"), repr(v.get("read")))
                 return views.setdefault(key, InputBinding(obj, key[1], key[2], v.get("read")))
+            if "as" in v and isinstance(obj, DataReference):
+                key = (v["data"], v["as"], obj.mode)
+                return views.setdefault(key, DataReference(obj.datastore, v["as"], obj.path_on_datastore, obj.mode))
             return obj
         return v
 
@@ -342,6 +377,12 @@ def _pipeline_from_dict(workspace, doc):
         )
         step.position = sd.get("position")
         steps.append(step)
+    by_name = {s.name: s for s in steps}
+    for sd, step in zip(doc["steps"], steps):
+        for other in sd.get("run_after") or []:
+            if other not in by_name:
+                raise UserError(f"Step '{step.name}' runs after '{other}', which is not a step of this pipeline.")
+            step.run_after(by_name[other])
     return Pipeline(workspace, steps, description=doc.get("description"))
 
 
