@@ -9,7 +9,7 @@ from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.names import check_step_name, fit_data_name
 from mlpipe_jupyter.sdk.compute import target_name
 from mlpipe_jupyter.sdk.data import (AbstractDataset, DataReference, DatasetConsumptionConfig, InputBinding,
-                                     OutputFileDatasetConfig, PipelineData)
+                                     OutputFileDatasetConfig, ParameterInput, PipelineData, bind_step_data)
 from mlpipe_jupyter.sdk.parameters import PipelineParameter
 from mlpipe_jupyter.sdk.run_config import RunConfiguration
 
@@ -97,8 +97,8 @@ class PythonScriptStep(PipelineStep):
         # ``pd.as_dataset()`` listed as an output is the data itself
         self.outputs = [o.data if isinstance(o, InputBinding) else o for o in outputs or []]
         self.params = dict(params or {})
-        self.compute_target = target_name(compute_target)
         self.runconfig = runconfig or RunConfiguration()
+        self.compute_target = target_name(compute_target if compute_target is not None else self.runconfig.target)
         self.allow_reuse = allow_reuse
         self.version = version
         self.hash_paths = list(hash_paths or [])
