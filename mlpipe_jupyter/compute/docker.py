@@ -126,6 +126,8 @@ class DockerBackend(ComputeBackend):
             spec["nano_cpus"] = int(float(self.config["cpu_count"]) * 1e9)
         if self.config.get("memory_gb"):
             spec["mem_limit"] = f"{int(float(self.config['memory_gb']) * 1024)}m"
+        if env.docker.shm_size:  # Azure's DockerSection/DockerConfiguration shm_size, e.g. "2g"
+            spec["shm_size"] = env.docker.shm_size
         if self.config.get("gpu_count"):
             import docker.types
 

@@ -5,6 +5,10 @@ every later run reuses it. A build streams its log line by line, and records the
 versions (pip freeze) beside what it built: in the virtualenv's ``mlpipe-build.json``, or in the
 image's labels. Builds use the host's pip settings (index, mirrors, certificates), so a machine that
 reaches packages through a mirror builds the same way in a container.
+
+What gets installed follows model/packages.py: azureml-* packages are left out, conda packages go
+through pip when there is no conda, an unavailable Python pin takes the nearest Python; the build log
+says each. A virtualenv is made with uv when it is on PATH (much faster), else with venv and pip.
 """
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.model.environment import AZURE_IMAGE_PREFIX
+from mlpipe_jupyter.model.packages import InstallPlan, conda_tool, install_plan, resolve_python
 from mlpipe_jupyter.running.step_output import stream_lines
 from mlpipe_jupyter.secrets import redact_environment
 from mlpipe_jupyter.store import hostname, process_start_time
@@ -138,8 +144,8 @@ _thread_locks: dict[str, threading.Lock] = {}
 _thread_locks_guard = threading.Lock()
 
 
-def _requirements(env) -> str:
-    return "".join(f"{p}\n" for p in env.python.conda_dependencies.pip_packages)
+def _requirements(packages) -> str:
+    return "".join(f"{p}\n" for p in packages)
 
 
 def _pip_errors(lines: list[str]) -> str:
@@ -174,35 +180,21 @@ def cached_venv(workspace, env) -> BuildResult | None:
                        data.get("pip_freeze", []), False)
 
 
-def _local_base_python(env, step) -> str:
-    want = env.python.conda_dependencies.python_version
-    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    if not want or here == want or here.startswith(f"{want}.") or want.startswith(f"{here}."):
-        return getattr(sys, "_base_executable", None) or sys.executable
-    found = shutil.which(f"python{'.'.join(want.split('.')[:2])}")
-    if found:
-        return found
-    raise EnvironmentBuildError(f"{_who(env, step)} asks for Python {want}, but this machine runs {here} and has no "
-                                f"'python{want}' on PATH. Install that Python, or drop python_version.")
-
-
 def check_local(env, step=None) -> None:
-    """What can be told before running: a missing interpreter or conda; raises EnvironmentBuildError."""
+    """What can be told before running: a missing interpreter, or conda packages that only conda can
+    give with no conda here; raises EnvironmentBuildError."""
     if not env.needs_build:
         path = env.python.interpreter_path
         if path and not (Path(path).exists() or shutil.which(path)):
             raise EnvironmentBuildError(f"{_who(env, step)} names the interpreter '{path}', which does not exist.")
         return
-    if env.python.conda_dependencies.conda_packages and not _conda_tool():
+    plan = install_plan(env.python.conda_dependencies, with_conda=conda_tool() is not None)
+    if plan.impossible:
         raise EnvironmentBuildError(
-            f"{_who(env, step)} needs conda packages ({', '.join(env.python.conda_dependencies.conda_packages)}), "
-            "but neither conda nor mamba is installed here. Use pip packages, or install conda.")
-    if not env.python.conda_dependencies.conda_packages:
-        _local_base_python(env, step)
-
-
-def _conda_tool() -> str | None:
-    return next(filter(None, (shutil.which(t) for t in ("mamba", "conda", "micromamba"))), None)
+            f"{_who(env, step)} needs conda packages that pip cannot install ({', '.join(plan.impossible)}), and "
+            "there is no conda, mamba or micromamba on this machine. Install one of them, install those "
+            "programs yourself and drop them from the environment, or run the step on a Docker target whose "
+            "image has them.")
 
 
 def _run_logged(cmd, log, cancel: Cancel | None, lines: list, env=None) -> int:
@@ -238,21 +230,39 @@ def build_venv(workspace, env, log=None, step=None, cancel: Cancel | None = None
         shutil.rmtree(target, ignore_errors=True)  # a build that was interrupted
         lines: list[str] = []
         deps = env.python.conda_dependencies
-        log(f"Building environment '{env.name}' ({env.content_hash[:12]}) as a virtualenv in {target}")
-        if deps.conda_packages:
-            tool = _conda_tool()
+        tool = conda_tool()
+        plan = install_plan(deps, with_conda=tool is not None)
+
+        def say(line):
+            lines.append(line)
+            log(line)
+
+        uv = None if plan.conda else shutil.which("uv")
+        how = "conda" if plan.conda else "uv" if uv else "venv and pip"
+        say(f"Building environment '{env.name}' ({env.content_hash[:12]}) as a virtualenv in {target} with {how}")
+        for notice in plan.notices:
+            say(f"mlpipe: {notice}")
+        python = target / "bin" / "python"
+        if plan.conda:
             channels = [a for c in deps.channels for a in ("-c", c)]
             python_spec = [f"python={deps.python_version}"] if deps.python_version else ["python"]
-            cmd = [tool, "create", "-y", "-p", str(target), *channels, *python_spec, *deps.conda_packages, "pip"]
+            rc = _run_logged([tool, "create", "-y", "-p", str(target), *channels, *python_spec, *plan.conda, "pip"],
+                             log, cancel, lines)
         else:
-            cmd = [_local_base_python(env, step), "-m", "venv", str(target)]
-        python = target / "bin" / "python"
-        rc = _run_logged(cmd, log, cancel, lines)
-        if rc == 0 and deps.pip_packages:
+            base, notice = resolve_python(deps.python_version)
+            if notice:
+                say(f"mlpipe: {notice}")
+            cmd = ([uv, "venv", "--seed", "--python", base, str(target)] if uv else [base, "-m", "venv", str(target)])
+            rc = _run_logged(cmd, log, cancel, lines, env=_uv_environ() if uv else None)
+        if rc == 0 and plan.pip:
             req = target / "requirements.txt"
-            req.write_text(_requirements(env))
-            rc = _run_logged([str(python), "-m", "pip", "install", "--disable-pip-version-check",
-                              "--progress-bar", "off", "-r", str(req)], log, cancel, lines)
+            req.write_text(_requirements(plan.pip))
+            if uv:
+                cmd = [uv, "pip", "install", "--python", str(python), *_uv_pip_options(), "-r", str(req)]
+            else:
+                cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off",
+                       "-r", str(req)]
+            rc = _run_logged(cmd, log, cancel, lines, env=_uv_environ() if uv else None)
         if cancel is not None and cancel.is_set():
             shutil.rmtree(target, ignore_errors=True)
             raise EnvironmentBuildError(f"{_who(env, step)}: the build was canceled.")
@@ -260,8 +270,10 @@ def build_venv(workspace, env, log=None, step=None, cancel: Cancel | None = None
             shutil.rmtree(target, ignore_errors=True)
             raise EnvironmentBuildError(f"{_who(env, step)} could not be built: {_pip_errors(lines)}")
         _link_package(python)
-        freeze = subprocess.run([str(python), "-m", "pip", "freeze", "--disable-pip-version-check"],
-                                capture_output=True, text=True).stdout.split()
+        freeze_cmd = ([uv, "pip", "freeze", "--python", str(python)] if uv else
+                      [str(python), "-m", "pip", "freeze", "--disable-pip-version-check"])
+        freeze = subprocess.run(freeze_cmd, capture_output=True, text=True,
+                                env=_uv_environ() if uv else None).stdout.split()
         log(FREEZE_MARKER)
         for ln in freeze:
             log(ln)
@@ -272,6 +284,40 @@ def build_venv(workspace, env, log=None, step=None, cancel: Cancel | None = None
         tmp.write_text(json.dumps(record, indent=1))
         os.replace(tmp, target / BUILD_RECORD)  # written last: its presence means the build is complete
         return BuildResult("venv", env.name, env.content_hash, str(python), str(python), freeze, True, log=lines)
+
+
+def _uv_environ() -> dict:
+    """uv's environment: never a Python download (the interpreter is given), the host's certificates."""
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
+    _, pip_env, values = _pip_config()
+    for key, value in values:
+        if key.replace("_", "-") == "cert":
+            env["SSL_CERT_FILE"] = value
+        elif key.replace("_", "-") in ("timeout", "default-timeout"):
+            env["UV_HTTP_TIMEOUT"] = str(value)
+    return env
+
+
+def _uv_pip_options() -> list[str]:
+    """The host's pip settings (indexes, wheel folders, constraints, trusted hosts) as uv's options:
+    uv does not read pip's configuration, and a build must reach packages the way pip would."""
+    _, _, values = _pip_config()
+    options: dict[str, list[str]] = {}
+    flags = {"index-url": "--index-url", "extra-index-url": "--extra-index-url", "find-links": "--find-links",
+             "constraint": "--constraint", "trusted-host": "--allow-insecure-host"}
+    for key, value in values:
+        key = key.replace("_", "-")
+        if key in flags:
+            tokens = str(value).split()
+            options[key] = tokens[-1:] if key == "index-url" else [*options.get(key, []), *tokens]
+        elif key == "no-index" and str(value).lower() in ("1", "true", "yes", "on"):
+            options[key] = []
+    out = ["--no-index"] if "no-index" in options else []
+    for key, tokens in options.items():
+        for token in dict.fromkeys(tokens):
+            if key in flags:
+                out += [flags[key], token]
+    return out
 
 
 def _link_package(python: Path):
@@ -347,65 +393,84 @@ def missing_image_message(image: str, env, step) -> str:
 
 
 def base_image_of(env, target_image=None) -> str:
-    return env.docker.base_image or target_image or DEFAULT_BASE_IMAGE
+    """The image an environment builds on; Azure's images (DEFAULT_CPU_IMAGE, ...) cannot be pulled
+    here, so they stand for the local base image."""
+    image = env.docker.base_image or target_image or DEFAULT_BASE_IMAGE
+    return DEFAULT_BASE_IMAGE if image.startswith(AZURE_IMAGE_PREFIX) else image
 
 
 def image_tag(env, base: str) -> str:
     """``mlpipe/env:<content hash>``; a base image that comes from the target rather than the
     environment is part of what is built, so it joins the hash."""
     digest = env.content_hash
-    if base != (env.docker.base_image or DEFAULT_BASE_IMAGE):
+    if base != base_image_of(env):
         digest = hashlib.sha256(f"{digest}|{base}".encode()).hexdigest()[:32]
     return f"{IMAGE_REPOSITORY}:{digest}"
 
 
 def image_needs_build(env) -> bool:
     deps = env.python.conda_dependencies
-    return env.needs_build and bool(deps.pip_packages or deps.conda_packages or deps.python_version)
+    return (not env.python.user_managed_dependencies
+            and (install_plan(deps, with_conda=True).installs or bool(deps.python_version)))
 
 
 def _check_python_version(env) -> str:
+    """An image whose Python differs from the pin is used as it is, with a notice (as an unavailable
+    pin takes the nearest Python locally)."""
     want = env.python.conda_dependencies.python_version
-    if not want or env.python.conda_dependencies.conda_packages:
+    if not want:
         return ""
     return (f'have=$("$PY" -c "import sys; print(\'%d.%d\' % sys.version_info[:2])"); case "$have" in '
-            f'{shlex.quote(want)}|{shlex.quote(want)}.*) ;; *) echo "mlpipe: the image has Python $have, '
-            f'not {want}"; exit 94;; esac\n')
+            f'{shlex.quote(want)}|{shlex.quote(want)}.*) ;; *) echo "mlpipe: the environment asks for Python '
+            f'{want}; the image has Python $have, which is used";; esac\n')
 
 
-def _build_script(env) -> str:
+def _build_script(env, with_conda: InstallPlan, without_conda: InstallPlan) -> str:
+    """In the container: conda when the image has it and the environment has conda packages, else a
+    virtualenv with the conda packages installed by pip (requirements-conda.txt)."""
     deps = env.python.conda_dependencies
     script = 'PY=$(command -v python3 || command -v python) || { echo "mlpipe: the image has no python3"; exit 90; }\n'
-    script += _check_python_version(env)
-    if deps.conda_packages:
+    script += "".join(f"echo {shlex.quote('mlpipe: ' + n)}\n" for n in with_conda.notices)
+    venv = (f'"$PY" -m venv --system-site-packages {IMAGE_VENV} || '
+            '{ echo "mlpipe: the image\'s python cannot make a virtualenv (python3-venv missing?)"; exit 92; }\n')
+    pip = (f'{IMAGE_VENV}/bin/python -m pip install --no-cache-dir --disable-pip-version-check '
+           '--progress-bar off -r /mlpipe/build/{} || exit 93\n')
+    if with_conda.conda:
         channels = " ".join(f"-c {shlex.quote(c)}" for c in deps.channels)
         py = shlex.quote(f"python={deps.python_version}") if deps.python_version else "python"
-        pkgs = " ".join(shlex.quote(p) for p in deps.conda_packages)
-        script += ('CONDA=$(command -v mamba || command -v conda || command -v micromamba) || '
-                   '{ echo "mlpipe: conda packages need conda or mamba in the image"; exit 91; }\n'
-                   f'"$CONDA" create -y -p {IMAGE_VENV} {channels} {py} {pkgs} pip || exit 93\n')
+        pkgs = " ".join(shlex.quote(p) for p in with_conda.conda)
+        fallback = "".join(f"echo {shlex.quote('mlpipe: ' + n)}; " for n in without_conda.notices
+                           if n not in with_conda.notices)
+        if without_conda.impossible:
+            fallback += f'echo "mlpipe: no pip equivalent of {" ".join(without_conda.impossible)}"; exit 91; '
+        script += ('CONDA=$(command -v mamba || command -v conda || command -v micromamba) || true\n'
+                   f'if [ -n "$CONDA" ]; then\n"$CONDA" create -y -p {IMAGE_VENV} {channels} {py} {pkgs} pip || exit 93\n'
+                   f'else {fallback}\n' + _check_python_version(env) + venv
+                   + (pip.format("requirements-conda.txt") if _converted(with_conda, without_conda) else "") + "fi\n")
     else:
-        script += (f'"$PY" -m venv --system-site-packages {IMAGE_VENV} || '
-                   '{ echo "mlpipe: the image\'s python cannot make a virtualenv (python3-venv missing?)"; exit 92; }\n')
-    if deps.pip_packages:
-        script += (f'{IMAGE_VENV}/bin/python -m pip install --no-cache-dir --disable-pip-version-check '
-                   '--progress-bar off -r /mlpipe/build/requirements.txt || exit 93\n')
+        script += _check_python_version(env) + venv
+    if with_conda.pip:
+        script += pip.format("requirements.txt")
     script += f'echo "{FREEZE_MARKER}"\n{IMAGE_VENV}/bin/python -m pip freeze --disable-pip-version-check\n'
     return script
 
 
+def _converted(with_conda: InstallPlan, without_conda: InstallPlan) -> list:
+    """The conda packages as pip installs them where there is no conda."""
+    return [p for p in without_conda.pip if p not in with_conda.pip]
+
+
 _BUILD_FAILURES = {
     90: "the image has no python3",
-    91: "it needs conda packages, but the image has neither conda nor mamba; use pip packages or a base image "
-        "with conda",
+    91: "it needs conda packages that pip cannot install, and the image has neither conda nor mamba; use a base "
+        "image with conda",
     92: "the image's python cannot make a virtualenv (is python3-venv installed?)",
-    94: "the image's Python version differs from the one the environment asks for",
 }
 
 
-def host_pip_settings() -> tuple[str, dict, list]:
-    """The host's pip configuration as one pip.conf, its PIP_* variables, and the local paths they
-    name (mirrors, wheel folders, certificates, constraints) to mount read-only at the same place."""
+def _pip_config() -> tuple[configparser.RawConfigParser, dict, list]:
+    """The host's pip configuration files, its PIP_* variables (and certificate variables), and every
+    (key, value) they set, the variables last."""
     parser = configparser.RawConfigParser()
     home = Path.home()
     xdg_dirs = os.environ.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":")
@@ -421,6 +486,13 @@ def host_pip_settings() -> tuple[str, dict, list]:
         if os.environ.get(var):
             env[var] = os.environ[var]
             values.append(("cert", os.environ[var]))
+    return parser, env, values
+
+
+def host_pip_settings() -> tuple[str, dict, list]:
+    """The host's pip configuration as one pip.conf, its PIP_* variables, and the local paths they
+    name (mirrors, wheel folders, certificates, constraints) to mount read-only at the same place."""
+    parser, env, values = _pip_config()
     mounts = set()
     for key, value in values:
         for token in str(value).split():
@@ -485,8 +557,11 @@ def _build_in_container(env, client, base, base_id, tag, log, step, cancel) -> B
 
     pip_conf, pip_env, pip_mounts = host_pip_settings()
     with tempfile.TemporaryDirectory(prefix="mlpipe-build-") as tmp:
-        (Path(tmp) / "requirements.txt").write_text(_requirements(env))
-        (Path(tmp) / "build.sh").write_text(_build_script(env))
+        deps = env.python.conda_dependencies
+        with_conda, without_conda = install_plan(deps, with_conda=True), install_plan(deps, with_conda=False)
+        (Path(tmp) / "requirements.txt").write_text(_requirements(with_conda.pip))
+        (Path(tmp) / "requirements-conda.txt").write_text(_requirements(_converted(with_conda, without_conda)))
+        (Path(tmp) / "build.sh").write_text(_build_script(env, with_conda, without_conda))
         # Settings go through a file the script reads, not the container's environment: a commit
         # would keep the container's variables (and its mounts) in the image.
         settings = {**pip_env, "PIP_ROOT_USER_ACTION": "ignore", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -514,8 +589,6 @@ def _build_in_container(env, client, base, base_id, tag, log, step, cancel) -> B
                 raise EnvironmentBuildError(f"{_who(env, step)}: the build was canceled.")
             if code != 0:
                 why = _BUILD_FAILURES.get(code) or f"pip could not install its packages: {_pip_errors(lines)}"
-                if code == 94:
-                    why = _pip_errors(lines).replace("mlpipe: ", "")
                 raise EnvironmentBuildError(f"{_who(env, step)} could not be built on image '{base}': {why}")
             freeze = lines[lines.index(FREEZE_MARKER) + 1:] if FREEZE_MARKER in lines else []
             base_path = next((e[5:] for e in base_config.get("Env") or [] if e.startswith("PATH=")),

@@ -20,6 +20,13 @@ from pathlib import Path
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.secrets import MASK, masked_variables, recall, remember, unmask
 from mlpipe_jupyter.model.names import check_registry_name
+from mlpipe_jupyter.model.packages import conda_tool, install_plan, resolve_python
+
+# Azure ML's default base images (azureml.core.runconfig). No registry is reachable here: the Docker
+# backend builds every image of mcr.microsoft.com/azureml/ on its own local base image instead.
+DEFAULT_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04"
+DEFAULT_GPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.1-cudnn8-ubuntu20.04"
+AZURE_IMAGE_PREFIX = "mcr.microsoft.com/azureml/"
 
 # Names of the environments shipped with the package; users cannot register names with these prefixes.
 CURATED_PREFIX = "MLPipe-"
@@ -118,8 +125,10 @@ class CondaDependencies:
 
 
 class PythonSection:
+    """As in Azure, a new environment's packages are installed (``user_managed_dependencies=False``)."""
+
     def __init__(self):
-        self.user_managed_dependencies = True
+        self.user_managed_dependencies = False
         self.interpreter_path = None
         self.conda_dependencies = CondaDependencies()
 
@@ -129,14 +138,68 @@ class PythonSection:
                 "conda_dependencies": self.conda_dependencies.to_dict()}
 
 
+class ContainerRegistry:
+    """Where a base image would be pulled from. Nothing is pulled here; the password is a secret, kept
+    in this process only (stored as ``***``)."""
+
+    def __init__(self, address=None, username=None, password=None):
+        self.address, self.username, self.password = address, username, password
+
+    def to_dict(self, secrets: bool = False):
+        return {"address": self.address, "username": self.username,
+                "password": self.password if secrets or not self.password else MASK}
+
+    @staticmethod
+    def from_dict(d) -> "ContainerRegistry":
+        d = d or {}
+        return ContainerRegistry(d.get("address"), d.get("username"), d.get("password"))
+
+
+# Azure's defaults of the settings added after the first three: left out of the definition while they
+# hold them, so the content hash of an environment that does not use them stays what it was.
+_DOCKER_DEFAULTS = {"shared_volumes": True, "shm_size": None, "arguments": []}
+
+
 class DockerSection:
     def __init__(self):
         self.enabled = False
         self.base_image = None
         self.base_dockerfile = None
+        self.base_image_registry = ContainerRegistry()
+        self.shared_volumes = True  # kept; local containers get their mounts from the step
+        self.shm_size = None  # e.g. "2g": the container's /dev/shm
+        self.arguments = []  # kept; the Docker backend starts containers through its API, not `docker run`
+
+    def to_dict(self, secrets: bool = False):
+        d = {"enabled": self.enabled, "base_image": self.base_image, "base_dockerfile": self.base_dockerfile}
+        d.update({k: getattr(self, k) for k, default in _DOCKER_DEFAULTS.items() if getattr(self, k) != default})
+        if self.base_image_registry.address or self.base_image_registry.username or self.base_image_registry.password:
+            d["base_image_registry"] = self.base_image_registry.to_dict(secrets)
+        return d
+
+    def _load(self, d: dict):
+        self.enabled = d.get("enabled", False)
+        self.base_image = d.get("base_image")
+        self.base_dockerfile = d.get("base_dockerfile")
+        self.base_image_registry = ContainerRegistry.from_dict(d.get("base_image_registry"))
+        for key, default in _DOCKER_DEFAULTS.items():
+            setattr(self, key, copy.copy(d.get(key, default)))
+
+
+class SparkSection:
+    """Azure's Spark settings: kept with the environment, no effect on local steps."""
+
+    def __init__(self):
+        self.repositories = []
+        self.packages = []
+        self.precache_packages = True
 
     def to_dict(self):
-        return {"enabled": self.enabled, "base_image": self.base_image, "base_dockerfile": self.base_dockerfile}
+        return {"repositories": list(self.repositories), "packages": list(self.packages),
+                "precache_packages": self.precache_packages}
+
+    def _is_default(self) -> bool:
+        return not self.repositories and not self.packages and self.precache_packages is True
 
 
 class EnvironmentDefinition:
@@ -147,6 +210,7 @@ class EnvironmentDefinition:
         self.version = None
         self.python = PythonSection()
         self.docker = DockerSection()
+        self.spark = SparkSection()
         self.environment_variables: dict[str, str] = {}
 
     # -- definition ---------------------------------------------------------------------------------------
@@ -154,8 +218,11 @@ class EnvironmentDefinition:
         """The definition as it may be stored or shown: secret-looking variables keep their name only
         (``secrets=True``: with their values, for a document that stays in this process)."""
         variables = dict(self.environment_variables) if secrets else masked_variables(self.environment_variables)
-        return {"name": self.name, "version": self.version, "python": self.python.to_dict(),
-                "docker": self.docker.to_dict(), "environment_variables": variables}
+        d = {"name": self.name, "version": self.version, "python": self.python.to_dict(),
+             "docker": self.docker.to_dict(secrets), "environment_variables": variables}
+        if not self.spark._is_default():  # only when used: the hash of every other environment is unchanged
+            d["spark"] = self.spark.to_dict()
+        return d
 
     def with_secrets(self, workspace=None, where: str | None = None) -> "EnvironmentDefinition":
         """This environment with every stored ``***`` filled in: from this process when it registered the
@@ -182,10 +249,11 @@ class EnvironmentDefinition:
         env.python.user_managed_dependencies = py.get("user_managed_dependencies", True)
         env.python.interpreter_path = py.get("interpreter_path")
         env.python.conda_dependencies = CondaDependencies.from_dict(py.get("conda_dependencies"))
-        dk = d.get("docker") or {}
-        env.docker.enabled = dk.get("enabled", False)
-        env.docker.base_image = dk.get("base_image")
-        env.docker.base_dockerfile = dk.get("base_dockerfile")
+        env.docker._load(d.get("docker") or {})
+        sp = d.get("spark") or {}
+        env.spark.repositories = list(sp.get("repositories") or [])
+        env.spark.packages = list(sp.get("packages") or [])
+        env.spark.precache_packages = sp.get("precache_packages", True)
         env.environment_variables = dict(d.get("environment_variables") or {})
         return env
 
@@ -207,10 +275,11 @@ class EnvironmentDefinition:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:32]
 
     def interpreter_identity(self) -> str | None:
-        """For a user-managed local environment, the interpreter it runs in, however it was spelled
-        (``python`` or ``python3``, a link or the file): its real file, and the virtualenv or prefix
-        around it, since two venvs share one interpreter file. None for other environments."""
-        if not (self.python.user_managed_dependencies and not self.docker.enabled):
+        """For a local environment that is not built (user-managed, or with nothing to install), the
+        interpreter it runs in, however it was spelled (``python`` or ``python3``, a link or the file):
+        its real file, and the virtualenv or prefix around it, since two venvs share one interpreter
+        file. None for other environments."""
+        if self.docker.enabled or self.needs_build:
             return None
         if self.python.interpreter_path is None:
             return _this_interpreter()
@@ -221,8 +290,15 @@ class EnvironmentDefinition:
 
     @property
     def needs_build(self) -> bool:
-        """A non-user-managed environment is built (virtualenv or image) from its packages."""
-        return not self.python.user_managed_dependencies
+        """A non-user-managed environment is built (a virtualenv) when it installs something or needs
+        another Python; one with nothing to install runs in the current interpreter, at no cost."""
+        if self.python.user_managed_dependencies:
+            return False
+        deps = self.python.conda_dependencies
+        if install_plan(deps, with_conda=conda_tool() is not None).installs:
+            return True
+        here = getattr(sys, "_base_executable", None) or sys.executable
+        return resolve_python(deps.python_version)[0] != here
 
     def clone(self, new_name) -> "EnvironmentDefinition":
         env = copy.deepcopy(self)
@@ -270,7 +346,10 @@ class EnvironmentDefinition:
     @classmethod
     def from_docker_image(cls, name, image, conda_specification=None, pip_requirements=None) -> "EnvironmentDefinition":
         env = (cls.from_conda_specification(name, conda_specification) if conda_specification else
-               cls.from_pip_requirements(name, pip_requirements) if pip_requirements else cls(name))
+               cls.from_pip_requirements(name, pip_requirements) if pip_requirements else None)
+        if env is None:  # as in Azure: with no package list the image's own Python is used as it is
+            env = cls(name)
+            env.python.user_managed_dependencies = True
         env.docker.enabled = True
         env.docker.base_image = image
         return env
@@ -286,12 +365,19 @@ class EnvironmentDefinition:
         version = workspace._store.register_environment(self.name, self.content_hash, self.to_dict())
         self.version = str(version)
         remember(_owner(workspace, self.name, self.version), self.environment_variables)
+        if self.docker.base_image_registry.password:
+            remember(_owner(workspace, self.name, self.version),
+                     {REGISTRY_PASSWORD: self.docker.base_image_registry.password})
         return self
 
     @classmethod
     def get(cls, workspace, name, version=None, label=None) -> "EnvironmentDefinition":
-        if name in CURATED:
-            return cls.from_dict(CURATED[name])
+        if name in CURATED or name in AZURE_CURATED:
+            return cls._curated(name)
+        if name.startswith("AzureML-"):
+            raise UserError(f"'{name}' is not one of the Azure ML curated environments this package knows. "
+                            f"Known: {', '.join(sorted(AZURE_CURATED))} (and {', '.join(CURATED)}). Pick the "
+                            "nearest one, or define the environment with its packages.")
         definition = workspace._store.environment_definition(name, None if version is None else int(version))
         if definition is None:
             known = sorted(set(workspace._store.environment_names()) | set(CURATED))
@@ -301,8 +387,8 @@ class EnvironmentDefinition:
 
     @classmethod
     def list(cls, workspace) -> dict:
-        """The latest version of every registered environment, and the curated ones."""
-        out = {name: cls.from_dict(d) for name, d in CURATED.items()}
+        """The latest version of every registered environment, and the curated ones (Azure's names too)."""
+        out = {name: cls._curated(name) for name in [*CURATED, *AZURE_CURATED]}
         for definition in workspace._store.latest_environment_definitions():
             out[definition["name"]] = cls._registered(workspace, definition)
         return out
@@ -312,10 +398,23 @@ class EnvironmentDefinition:
         """A registered environment as read back, with the secrets this process set filled in."""
         env = cls.from_dict(definition)
         env.environment_variables = recall(_owner(workspace, env.name, env.version), env.environment_variables)
+        if env.docker.base_image_registry.password == MASK:
+            known = recall(_owner(workspace, env.name, env.version), {REGISTRY_PASSWORD: MASK})[REGISTRY_PASSWORD]
+            env.docker.base_image_registry.password = known
+        return env
+
+    @classmethod
+    def _curated(cls, name) -> "EnvironmentDefinition":
+        """A curated environment; an Azure name gives ours under that name, as Azure returns its own."""
+        env = cls.from_dict(CURATED[AZURE_CURATED.get(name, name)])
+        env.name = name
         return env
 
     def __repr__(self):
         return f"Environment(name={self.name!r}, version={self.version!r})"
+
+
+REGISTRY_PASSWORD = "docker.base_image_registry.password"
 
 
 def _owner(workspace, name, version) -> tuple:
@@ -348,7 +447,7 @@ def _find_conda_environment(name) -> Path:
                     "env.python.interpreter_path.")
 
 
-def _curated(name, pip_packages) -> dict:
+def _curated_definition(name, pip_packages) -> dict:
     env = EnvironmentDefinition(name)
     env.version = "1"
     env.python.user_managed_dependencies = False
@@ -357,15 +456,37 @@ def _curated(name, pip_packages) -> dict:
 
 
 CURATED = {
-    f"{CURATED_PREFIX}Minimal": _curated(f"{CURATED_PREFIX}Minimal", []),
-    f"{CURATED_PREFIX}DataScience": _curated(f"{CURATED_PREFIX}DataScience", [
+    f"{CURATED_PREFIX}Minimal": _curated_definition(f"{CURATED_PREFIX}Minimal", []),
+    f"{CURATED_PREFIX}DataScience": _curated_definition(f"{CURATED_PREFIX}DataScience", [
         "numpy==1.26.4", "pandas==2.2.2", "scipy==1.13.1", "scikit-learn==1.5.0", "matplotlib==3.9.0"]),
+    f"{CURATED_PREFIX}PyTorch": _curated_definition(f"{CURATED_PREFIX}PyTorch", ["torch==2.5.1", "numpy==1.26.4"]),
+    f"{CURATED_PREFIX}TensorFlow": _curated_definition(f"{CURATED_PREFIX}TensorFlow",
+                                                       ["tensorflow==2.18.0", "numpy==1.26.4"]),
+}
+
+# Azure ML's curated environments that its sample notebooks use, by the curated one of ours that
+# stands in for each here (CPU builds from PyPI; the GPU ones' CUDA comes with the wheels).
+AZURE_CURATED = {
+    "AzureML-Minimal": f"{CURATED_PREFIX}Minimal",
+    **{name: f"{CURATED_PREFIX}DataScience" for name in (
+        "AzureML-Tutorial", "AzureML-sklearn-0.24-ubuntu18.04-py37-cpu",
+        "AzureML-sklearn-0.24.1-ubuntu18.04-py37-cpu-inference", "AzureML-sklearn-1.0-ubuntu20.04-py38-cpu",
+        "AzureML-sklearn-1.5", "AzureML-Scikit-learn0.24-Cuda11-OpenMpi4.1.0-py36")},
+    **{name: f"{CURATED_PREFIX}PyTorch" for name in (
+        "AzureML-PyTorch-1.4-GPU", "AzureML-PyTorch-1.6-GPU", "AzureML-PyTorch-1.6-CPU",
+        "AzureML-pytorch-1.10-ubuntu18.04-py38-cuda11-gpu", "AzureML-acpt-pytorch-1.13-cuda11.7")},
+    **{name: f"{CURATED_PREFIX}TensorFlow" for name in (
+        "AzureML-TensorFlow-2.0-GPU", "AzureML-TensorFlow-2.1-GPU", "AzureML-TensorFlow-2.3-GPU",
+        "AzureML-tensorflow-2.6-ubuntu20.04-py38-cuda11-gpu", "AzureML-tensorflow-2.7-ubuntu20.04-py38-cuda11-gpu",
+        "AzureML-tensorflow-2.16-cuda12")},
 }
 
 
 def default_environment() -> EnvironmentDefinition:
     """A step without an environment runs user-managed in the current interpreter."""
-    return EnvironmentDefinition("user-managed")
+    env = EnvironmentDefinition("user-managed")
+    env.python.user_managed_dependencies = True
+    return env
 
 
 @functools.lru_cache(maxsize=1)

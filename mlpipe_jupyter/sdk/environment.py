@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from mlpipe_jupyter.compute.envbuild import build_image, build_venv
-from mlpipe_jupyter.model.environment import (CURATED, CURATED_PREFIX, RESERVED_PREFIXES, CondaDependencies,
-                                              DockerSection, EnvironmentDefinition, PythonSection,
+from mlpipe_jupyter.model.environment import (AZURE_CURATED, CURATED, CURATED_PREFIX, RESERVED_PREFIXES,
+                                              CondaDependencies, ContainerRegistry, DockerSection,
+                                              EnvironmentDefinition, PythonSection, SparkSection,
                                               default_environment)
 
-__all__ = ["Environment", "CondaDependencies", "PythonSection", "DockerSection", "CURATED", "CURATED_PREFIX",
-           "RESERVED_PREFIXES", "default_environment"]
+__all__ = ["Environment", "CondaDependencies", "PythonSection", "DockerSection", "SparkSection", "ContainerRegistry",
+           "CURATED", "AZURE_CURATED", "CURATED_PREFIX", "RESERVED_PREFIXES", "default_environment"]
 
 
 class Environment(EnvironmentDefinition):

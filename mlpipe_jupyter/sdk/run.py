@@ -363,10 +363,11 @@ class Run:
                 yield from child.get_children(recursive=True)
 
     def get_environment(self):
-        from mlpipe_jupyter.sdk.environment import Environment  # kept out of a step script's start-up
+        # kept out of a step script's start-up
+        from mlpipe_jupyter.sdk.environment import Environment, default_environment
 
         env = self._row["details"].get("environment")
-        return Environment.from_dict(env) if env else Environment("user-managed")
+        return Environment.from_dict(env or default_environment().to_dict())
 
     # -- display -----------------------------------------------------------------------------------------------
     def __repr__(self):

@@ -13,6 +13,7 @@ from mlpipe_jupyter.running.contract import RUN_DIR_VAR
 from mlpipe_jupyter.sdk.compute import list_targets, workspace_targets
 from mlpipe_jupyter.sdk.data import list_datasets
 from mlpipe_jupyter.sdk.datastore import Datastore
+from mlpipe_jupyter.sdk.environment import Environment
 from mlpipe_jupyter.store import Store
 
 WORKSPACE_DIR = ".mlpipe"
@@ -170,6 +171,11 @@ class Workspace:
     @property
     def datasets(self) -> dict:
         return list_datasets(self)
+
+    @property
+    def environments(self) -> dict:
+        """The latest version of each registered environment, by name (as Azure's property)."""
+        return {d["name"]: Environment._registered(self, d) for d in self._store.latest_environment_definitions()}
 
     def get_details(self) -> dict:
         return {"name": self.name, "path": str(self.path), "folder": str(self.folder),

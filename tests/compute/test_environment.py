@@ -108,7 +108,7 @@ def test_local_step_runs_in_a_cached_virtualenv_built_once(workspace, write_scri
     env = pip_env("six-local", "six")
     rc = RunConfiguration()
     rc.environment = env
-    step = PythonScriptStep("check.py", source_directory=str(src), runconfig=rc, allow_reuse=False)
+    step = PythonScriptStep("check.py", name="check", source_directory=str(src), runconfig=rc, allow_reuse=False)
     first = steps_by_name(run_pipeline(workspace, [step]))["check"]
     assert first.get_status() == "Completed", first.get_details().get("error")
     record = workspace._store.get_run(first.id)["details"]["environment_build"]
@@ -127,7 +127,7 @@ def test_bad_local_environment_fails_its_step_with_a_clear_error(workspace, writ
     src = write_scripts(tmp_path / "src", {"s.py": "print('never')\n"})
     rc = RunConfiguration()
     rc.environment = pip_env("broken", "mlpipe-no-such-package-zz9")
-    run = run_pipeline(workspace, [PythonScriptStep("s.py", source_directory=str(src), runconfig=rc)])
+    run = run_pipeline(workspace, [PythonScriptStep("s.py", name="s", source_directory=str(src), runconfig=rc)])
     step = steps_by_name(run)["s"]
     assert step.get_status() == "Failed"
     error = step.get_details()["error"]["message"]
@@ -135,15 +135,13 @@ def test_bad_local_environment_fails_its_step_with_a_clear_error(workspace, writ
     assert cached_venv(workspace, rc.environment) is None
 
 
-def test_conda_packages_without_conda_are_refused_before_running(workspace, write_scripts, tmp_path, monkeypatch):
-    from mlpipe_jupyter.compute import envbuild
-
-    monkeypatch.setattr(envbuild, "_conda_tool", lambda: None)
+def test_conda_programs_without_conda_are_refused_before_running(workspace, write_scripts, tmp_path, monkeypatch):
+    """Without conda, conda packages go through pip; one that PyPI does not have stops the run up front."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no conda, mamba or micromamba
     src = write_scripts(tmp_path / "src", {"s.py": "print('never')\n"})
     env = Environment("needs-conda")
-    env.python.user_managed_dependencies = False
-    env.python.conda_dependencies = CondaDependencies.create(conda_packages=["numpy"])
+    env.python.conda_dependencies = CondaDependencies.create(conda_packages=["six", "openmpi=4.1"])
     rc = RunConfiguration()
     rc.environment = env
-    with pytest.raises(UserError, match="needs-conda.*conda"):
+    with pytest.raises(UserError, match="needs-conda.*pip cannot install .openmpi=4.1"):
         Experiment(workspace, "e").submit(ScriptRunConfig(str(src), "s.py", run_config=rc))
