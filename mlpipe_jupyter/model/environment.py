@@ -295,7 +295,8 @@ class EnvironmentDefinition:
         if self.python.user_managed_dependencies:
             return False
         deps = self.python.conda_dependencies
-        if install_plan(deps, with_conda=conda_tool() is not None).installs:
+        plan = install_plan(deps, with_conda=True)
+        if plan.pip or (plan.conda and (conda_tool() is not None or install_plan(deps, with_conda=False).installs)):
             return True
         here = getattr(sys, "_base_executable", None) or sys.executable
         return resolve_python(deps.python_version)[0] != here
