@@ -12,6 +12,7 @@ import os
 import posixpath
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,15 +31,18 @@ class ExternalInput:
     dataset_options: dict | None = None
 
 
-def _datastore_source(workspace, datastore, path_on_datastore, what) -> tuple[Path, str]:
+def _datastore_source(workspace, datastore, path_on_datastore, what, missing_ok=False) -> tuple[Path, str]:
     workspace = workspace or datastore.workspace  # a dataset read outside a pipeline knows no workspace
     full = datastore.resolve(path_on_datastore)
+    exists = os.path.exists(full) if datastore.is_local else datastore.fs.exists(full)
+    if not exists and missing_ok:
+        return _missing_path(workspace, datastore, path_on_datastore, what)
     if datastore.is_local:
-        if not os.path.exists(full):
+        if not exists:
             raise UserError(f"{what}: '{path_on_datastore}' does not exist on datastore '{datastore.name}' ({full}).")
         return Path(full), path_fingerprint(workspace._store, Path(full))
     fs = datastore.fs
-    if not fs.exists(full):
+    if not exists:
         raise UserError(f"{what}: '{path_on_datastore}' does not exist on datastore '{datastore.name}'.")
     files = [full] if fs.isfile(full) else sorted(fs.find(full))
     h = hashlib.sha256()
@@ -63,6 +67,19 @@ def _datastore_source(workspace, datastore, path_on_datastore, what) -> tuple[Pa
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return target, fingerprint
+
+
+def _missing_path(workspace, datastore, path_on_datastore, what) -> tuple[Path, str]:
+    """A datastore path that does not exist yet, as Azure mounts it: an empty folder (read-only, shared),
+    said once as a warning; its fingerprint names the path, so the step reruns once data is there."""
+    warnings.warn(f"{what}: '{path_on_datastore}' does not exist on datastore '{datastore.name}'; the step "
+                  "gets an empty folder, as Azure ML mounts a missing path.", UserWarning, stacklevel=2)
+    empty = workspace.folder / "cache" / "empty"
+    if not empty.is_dir():
+        empty.mkdir(parents=True, exist_ok=True)
+        os.chmod(empty, 0o555)
+    fingerprint = hashlib.sha256(f"missing\0{datastore.name}\0{path_on_datastore}".encode()).hexdigest()
+    return empty, fingerprint
 
 
 def _private_partial(final: Path) -> Path:
@@ -132,9 +149,9 @@ def dataset_local_paths(workspace, definition: dict, what: str = "Dataset") -> l
 def resolve_external(workspace, entry: dict, what: str) -> ExternalInput:
     """Local path and fingerprint of a ``data_reference`` or ``dataset`` entry; a UserError naming ``what``."""
     kind = entry.get("kind")
-    if kind == "data_reference":
+    if kind == "data_reference":  # a DataReference or DataPath: a missing one is mounted empty, as in Azure
         datastore = entry.get("_ds") or Datastore(workspace, entry.get("datastore"))
-        path, fp = _datastore_source(workspace, datastore, entry.get("path"), what)
+        path, fp = _datastore_source(workspace, datastore, entry.get("path"), what, missing_ok=True)
         return ExternalInput(path, fp, f"{datastore.name}:{entry.get('path') or ''}")
     if kind == "dataset":
         dataset_kind, definition, label = dataset_definition(workspace, entry)

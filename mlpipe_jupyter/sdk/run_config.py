@@ -53,7 +53,7 @@ class ScriptRunConfig:
     ``Experiment.submit(config)``."""
 
     def __init__(self, source_directory=".", script=None, arguments=None, run_config=None,
-                 compute_target="local", environment=None, max_run_duration_seconds=None, command=None,
+                 compute_target=None, environment=None, max_run_duration_seconds=None, command=None,
                  distributed_job_config=None, docker_runtime_config=None, resume_from=None):
         if command is not None and (script is not None or arguments):
             raise UserError("ScriptRunConfig takes either command= or script=/arguments=, not both.")
@@ -61,8 +61,7 @@ class ScriptRunConfig:
         self.command = command
         self.script, self.arguments = _script_of(command) if command is not None else (script, list(arguments or []))
         self.run_config = run_config or RunConfiguration()
-        self.compute_target = compute_target
-        if compute_target is not None:
+        if compute_target is not None:  # as in Azure: it overrides run_config.target, which decides
             self.run_config.target = target_name(compute_target)
         if environment is not None:
             self.run_config.environment = environment
@@ -76,10 +75,14 @@ class ScriptRunConfig:
         if docker_runtime_config is not None:
             self._use_docker(docker_runtime_config)
 
+    @property
+    def compute_target(self) -> str:
+        return self.run_config.target
+
     def _use_docker(self, config: DockerConfiguration):
         self.run_config.docker = config
-        if config.use_docker and target_name(self.compute_target) == "local":
-            self.compute_target = self.run_config.target = "docker"
+        if config.use_docker and self.run_config.target == "local":
+            self.run_config.target = "docker"
         changes = {"shm_size": config.shm_size, "arguments": list(config.arguments),
                    "shared_volumes": config.shared_volumes}
         env = self.run_config.environment

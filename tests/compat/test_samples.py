@@ -206,7 +206,6 @@ def test_manage_runs(tmp_path):
 
 
 # -- samples that publish, schedule or draft a pipeline: the call they stop on today --------------------------
-@pytest.mark.xfail(strict=True, reason="a DataPath to a path not present on the datastore ('sample_datapath1') is refused when the pipeline is validated; Azure mounts it")
 def test_pipelines_datapath_parameter_stops_at_publish(tmp_path):
     d = Driver("pipelines_datapath_parameter", tmp_path)
     d.stopped_at("pipeline.publish")

@@ -264,3 +264,27 @@ def test_compute_targets_are_objects_and_targets_are_honoured(workspace, tmp_pat
         with pytest.raises(PipelineValidationError, match="gpu-cluster"):
             exp.submit(unknown if isinstance(unknown, ScriptRunConfig) else Pipeline(workspace, [unknown]))
     assert len(list(exp.get_runs())) == 2  # the refused submits left no run behind
+
+
+LIST_PATH = """
+import os, sys
+from mlpipe_jupyter import Run
+Run.get_context().log("files", sorted(os.listdir(sys.argv[2])))
+"""
+
+
+def test_a_datapath_to_a_missing_path_is_an_empty_folder_until_data_arrives(workspace, tmp_path, write_scripts):
+    """As Azure mounts it: an empty folder and a warning naming the path; the data's arrival reruns the step."""
+    src = write_scripts(tmp_path / "src", {"read.py": LIST_PATH})
+    store = workspace.get_default_datastore()
+    path_param = PipelineParameter(name="where", default_value=DataPath(store, "not_yet"))
+    binding = (path_param, DataPathComputeBinding(mode="mount"))
+    step = PythonScriptStep(name="list", script_name="read.py", source_directory=str(src),
+                            arguments=["--in", binding], inputs=[binding])
+    with pytest.warns(UserWarning, match="'not_yet' does not exist on datastore 'workspaceblobstore'"):
+        first = run_pipeline(workspace, [step])
+    assert steps_by_name(first)["list"].get_metrics() == {"files": []}
+    _put(workspace, "workspaceblobstore", {"not_yet/a.txt": "here"}, tmp_path)
+    second = run_pipeline(workspace, [step])
+    listed = steps_by_name(second)["list"]
+    assert not listed.reused and listed.get_metrics() == {"files": ["a.txt"]}
