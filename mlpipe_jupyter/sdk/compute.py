@@ -50,6 +50,22 @@ class ComputeTarget:
     def wait_for_completion(self, show_output=False, **kwargs):
         return None
 
+    def update(self, min_nodes=None, max_nodes=None, idle_seconds_before_scaledown=None):
+        """Azure's cluster scaling settings, kept; ``max_nodes`` caps how many steps run at once here."""
+        changes = {"min_nodes": min_nodes, "max_nodes": max_nodes,
+                   "idle_seconds_before_scaledown": idle_seconds_before_scaledown}
+        config = dict(self.config)
+        config["cloud"] = {**(config.get("cloud") or {}), **{k: v for k, v in changes.items() if v is not None}}
+        if max_nodes is not None and self.type == "local":
+            config["max_concurrency"] = max_nodes
+        self.workspace._store.save_compute_target(self.name, self.type, config)
+        self.config = config
+
+    def list_nodes(self) -> list[dict]:
+        """Azure's nodes of a cluster: here, this machine."""
+        return [{"nodeId": "local", "port": None, "publicIpAddress": "127.0.0.1", "privateIpAddress": "127.0.0.1",
+                 "nodeState": "idle"}]
+
     def delete(self):
         if self.name in BUILTIN_TARGETS:
             raise UserError(f"'{self.name}' is a built-in compute target and cannot be deleted.")

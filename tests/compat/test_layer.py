@@ -164,6 +164,10 @@ def test_an_aml_cluster_runs_where_the_workspace_maps_its_name(workspace):
     local = ComputeTarget.create(workspace, "cpu-cluster", cfg)
     assert local.type == "local" and local.config["max_concurrency"] == 3
     assert local.get_status() == "Succeeded" and local.get_status().serialize()["provisioningState"] == "Succeeded"
+    assert [n["nodeId"] for n in local.list_nodes()] == ["local"]
+    local.update(max_nodes=2, idle_seconds_before_scaledown=300)
+    again = ComputeTarget(workspace, "cpu-cluster")
+    assert again.config["max_concurrency"] == 2 and again.config["cloud"]["idle_seconds_before_scaledown"] == 300
     config = workspace.folder / "config.json"
     doc = json.loads(config.read_text())
     doc["compute_targets"] = {"gpu-cluster": {"kind": "docker", "network": False}}

@@ -71,7 +71,6 @@ def completed(runs) -> list:
 
 
 # -- pipelines ---------------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason='azureml.core.runconfig has no DEFAULT_CPU_IMAGE')
 def test_pipelines_getting_started(tmp_path):
     d = Driver("pipelines_getting_started", tmp_path).ok()
     first, = d.runs("Hello_World1")
@@ -83,7 +82,6 @@ def test_pipelines_getting_started(tmp_path):
     assert "Upload call completed" in d.out
 
 
-@pytest.mark.xfail(strict=True, reason='azureml.core.runconfig has no DEFAULT_CPU_IMAGE')
 def test_pipelines_data_dependency(tmp_path):
     d = Driver("pipelines_data_dependency", tmp_path).ok()
     run, = d.runs("Data_dependency_sample")
@@ -96,7 +94,6 @@ def test_pipelines_data_dependency(tmp_path):
     assert (d.work / "outputs").is_dir(), "the train step's output was not downloaded to ./outputs"
 
 
-@pytest.mark.xfail(strict=True, reason='azureml.pipeline.core.graph has no InputPortDef (Module, ModuleStep, OutputPortDef)')
 def test_pipelines_modulestep(tmp_path):
     d = Driver("pipelines_modulestep", tmp_path).ok()
     run, = d.runs("testmodulestesp")
@@ -146,7 +143,6 @@ def test_prs_partition_per_column(tmp_path):
 
 
 # -- training and run tracking ------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="CondaDependencies.create(conda_packages=['scikit-learn']) needs conda or mamba, which are not installed: conda packages are not installed with pip")
 def test_train_on_local(tmp_path):
     import numpy as np
     from sklearn.datasets import load_diabetes
@@ -165,7 +161,6 @@ def test_train_on_local(tmp_path):
     assert runs and all(r.get_status() == "Completed" for r in runs), completed(runs)
 
 
-@pytest.mark.xfail(strict=True, reason='azureml.core.runconfig has no DockerConfiguration')
 def test_train_on_amlcompute(tmp_path):
     d = Driver("train_on_amlcompute", tmp_path).ok()
     runs = d.runs("train-on-amlcompute")
