@@ -259,7 +259,6 @@ Keyvault = _cloud_only("Keyvault", "an Azure Key Vault", "Read secrets from envi
 LinkedService = _cloud_only("LinkedService", "an Azure Synapse linked service")
 EstimatorStep = _cloud_only("EstimatorStep", "the deprecated Estimator API",
                             "Use a PythonScriptStep with a RunConfiguration, as Azure recommends.")
-ModuleStep = _cloud_only("ModuleStep", "Azure ML's module registry", _SCRIPT)
 MpiStep = _cloud_only("MpiStep", "an MPI cluster", _SCRIPT)
 CommandStep = _cloud_only("CommandStep", "a command step, not supported yet", _SCRIPT)
 _HYPERDRIVE = "Azure's HyperDrive tuning service"

@@ -29,7 +29,8 @@ PIPELINE_CORE = {"Pipeline": None, "PipelineData": None, "PipelineParameter": No
                  "OutputPortBinding": f"{CLOUD}:OutputPortBinding",
                  "PublishedPipeline": f"{CLOUD}:PublishedPipeline", "PipelineEndpoint": f"{CLOUD}:PipelineEndpoint",
                  "PipelineDraft": f"{CLOUD}:PipelineDraft", "Schedule": f"{CLOUD}:Schedule",
-                 "ScheduleRecurrence": f"{CLOUD}:ScheduleRecurrence", "TimeZone": f"{CLOUD}:TimeZone"}
+                 "ScheduleRecurrence": f"{CLOUD}:ScheduleRecurrence", "TimeZone": f"{CLOUD}:TimeZone",
+                 "Module": None, "ModuleVersion": None, "ModuleVersionDescriptor": None}
 EXCEPTIONS = {name: f"{CLOUD}:{name}" for name in (
     "AzureMLException", "UserErrorException", "ComputeTargetException", "ActivityFailedException",
     "ExperimentExecutionException", "ProjectSystemException", "AuthenticationException", "WebserviceException",
@@ -82,7 +83,9 @@ EXPORTS: dict[str, dict[str, str | None]] = {
     "azureml.pipeline.core": PIPELINE_CORE,
     "azureml.pipeline.core.graph": {"PipelineParameter": None, "PipelineDataset": f"{CLOUD}:PipelineDataset",
                                     "InputPortBinding": "mlpipe_jupyter.sdk.data:InputBinding",
-                                    "OutputPortBinding": f"{CLOUD}:OutputPortBinding"},
+                                    "OutputPortBinding": f"{CLOUD}:OutputPortBinding",
+                                    "InputPortDef": None, "OutputPortDef": None},
+    "azureml.pipeline.core.module": {"Module": None, "ModuleVersion": None, "ModuleVersionDescriptor": None},
     "azureml.pipeline.core.pipeline": {"Pipeline": None},
     "azureml.pipeline.core.builder": {"PipelineStep": None, "StepSequence": None},
     "azureml.pipeline.core.run": {"PipelineRun": None, "StepRun": None, "StepRunOutput": None,
@@ -92,10 +95,10 @@ EXPORTS: dict[str, dict[str, str | None]] = {
                                        "TimeZone": f"{CLOUD}:TimeZone"},
     "azureml.pipeline.core.pipeline_output_dataset": {"PipelineOutputFileDataset": f"{CLOUD}:PipelineDataset"},
     "azureml.pipeline.steps": {
-        "PythonScriptStep": None, "ParallelRunStep": None, "ParallelRunConfig": None,
+        "PythonScriptStep": None, "ParallelRunStep": None, "ParallelRunConfig": None, "ModuleStep": None,
         **{name: f"{CLOUD}:{name}" for name in (
             "EstimatorStep", "HyperDriveStep", "AutoMLStep", "AutoMLStepRun", "DataTransferStep", "DatabricksStep",
-            "AdlaStep", "MpiStep", "CommandStep", "ModuleStep", "SynapseSparkStep", "KustoStep",
+            "AdlaStep", "MpiStep", "CommandStep", "SynapseSparkStep", "KustoStep",
             "AzureBatchStep", "HyperDriveStepRun")}},
     "azureml.contrib": {},
     "azureml.contrib.pipeline": {},

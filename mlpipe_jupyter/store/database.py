@@ -10,7 +10,7 @@ from pathlib import Path
 from mlpipe_jupyter.errors import UserError
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _BASE_VERSION = 1  # what _SCHEMA makes; _MIGRATIONS bring it up to SCHEMA_VERSION
 
 
@@ -53,6 +53,12 @@ _MIGRATIONS = {
             name TEXT, version INTEGER, digest TEXT, asset TEXT, description TEXT, tags TEXT, properties TEXT,
             run_id TEXT, details TEXT, created REAL, deleted INTEGER DEFAULT 0, PRIMARY KEY(name, version))""",
         "CREATE INDEX IF NOT EXISTS models_created ON models(created)"),
+    3: ("""CREATE TABLE IF NOT EXISTS modules(
+            id TEXT PRIMARY KEY, name TEXT UNIQUE, description TEXT, status TEXT, default_version TEXT, created REAL)""",
+        """CREATE TABLE IF NOT EXISTS module_versions(
+            id TEXT PRIMARY KEY, module_id TEXT, version TEXT, description TEXT, status TEXT, definition TEXT,
+            digest TEXT, created REAL, updated REAL)""",
+        "CREATE INDEX IF NOT EXISTS module_versions_module ON module_versions(module_id, created)"),
 }
 
 
@@ -72,6 +78,9 @@ _REQUIRED_COLUMNS = {
     "environments": {"name", "version", "hash", "definition", "created"},
     "models": {"name", "version", "digest", "asset", "description", "tags", "properties", "run_id", "details",
                "created", "deleted"},
+    "modules": {"id", "name", "description", "status", "default_version", "created"},
+    "module_versions": {"id", "module_id", "version", "description", "status", "definition", "digest", "created",
+                        "updated"},
 }
 
 
