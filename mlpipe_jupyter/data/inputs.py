@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mlpipe_jupyter.data.datastore import Datastore
 from mlpipe_jupyter.data.fingerprint import path_fingerprint
+from mlpipe_jupyter.data.partitions import glob_base, has_glob
 from mlpipe_jupyter.data.registered import registered_dataset
 from mlpipe_jupyter.errors import UserError
 
@@ -33,6 +34,10 @@ class ExternalInput:
 
 def _datastore_source(workspace, datastore, path_on_datastore, what, missing_ok=False) -> tuple[Path, str]:
     workspace = workspace or datastore.workspace  # a dataset read outside a pipeline knows no workspace
+    if has_glob(path_on_datastore):
+        return _glob_source(workspace, datastore.fs, datastore.resolve(path_on_datastore),
+                            datastore.resolve(glob_base(path_on_datastore)), datastore.on_local_disk,
+                            f"'{path_on_datastore}' on datastore '{datastore.name}'", what, datastore)
     full = datastore.resolve(path_on_datastore)
     exists = os.path.exists(full) if datastore.is_local else datastore.fs.exists(full)
     if not exists and missing_ok:
@@ -63,6 +68,40 @@ def _datastore_source(workspace, datastore, path_on_datastore, what, missing_ok=
                     out = dest / f[len(full):].lstrip("/")
                     out.parent.mkdir(parents=True, exist_ok=True)
                     fs.get_file(f, str(out))
+            _publish(tmp, cache)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target, fingerprint
+
+
+def _glob_source(workspace, fs, pattern, base, local, shown, what, datastore=None) -> tuple[Path, str]:
+    """The files a glob matches, linked (local) or downloaded (elsewhere) into a cached folder that keeps
+    their layout below ``base``; fingerprinted by their paths and contents (or the file system's identity)."""
+    files = sorted(f for f in fs.glob(pattern) if fs.isfile(f))
+    if not files:
+        raise UserError(f"{what}: {shown} matches no files.")
+    prefix = base.rstrip("/") + "/"
+    store = workspace._store if workspace else None
+    h = hashlib.sha256()
+    for f in files:
+        if datastore is not None and local:
+            datastore._check_inside(f, f)
+        ident = path_fingerprint(store, Path(f)) if local else str(fs.ukey(f))
+        h.update(f[len(prefix):].encode() + b"\0" + ident.encode() + b"\n")
+    fingerprint = h.hexdigest()
+    cache_root = workspace.folder / "cache" if workspace else Path(tempfile.gettempdir()) / "mlpipe-globs"
+    cache = cache_root / "globs" / fingerprint[:32]
+    target = cache / (posixpath.basename(base.rstrip("/")) or "data")
+    if not target.exists():
+        tmp = _private_partial(cache)
+        try:
+            for f in files:
+                dest = tmp / target.name / f[len(prefix):]
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if local:
+                    os.symlink(f, dest)
+                else:
+                    fs.get_file(f, str(dest))
             _publish(tmp, cache)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -103,6 +142,11 @@ def _dataset_sources(workspace, sources: list, what) -> list[tuple[Path, str]]:
         if "datastore" in src:
             ds = src.get("_ds") or Datastore(workspace, src["datastore"])
             out.append(_datastore_source(workspace, ds, src["path"], what))
+        elif "path" in src and has_glob(src["path"]):
+            from fsspec.implementations.local import LocalFileSystem
+
+            out.append(_glob_source(workspace, LocalFileSystem(), src["path"], glob_base(src["path"]), True,
+                                    f"'{src['path']}'", what))
         elif "path" in src:
             p = Path(src["path"])
             if not p.exists():
@@ -146,6 +190,39 @@ def dataset_local_paths(workspace, definition: dict, what: str = "Dataset") -> l
     return [str(p) for p, _ in _dataset_sources(workspace, definition.get("sources") or [], what)]
 
 
+def source_root(src: dict) -> str:
+    """The path on its source (datastore path, local path or URL) of the folder or file a source gives."""
+    if "datastore" in src or "path" in src:
+        return glob_base((src.get("path") or "").replace("\\", "/")).rstrip("/")
+    return src["url"]
+
+
+def dataset_files(workspace, sources: list, what: str = "Dataset") -> list[tuple[str, str]]:
+    """Each file of a dataset, in order: (where it is on this machine, its path on its source)."""
+    out = []
+    for src, (local, _) in zip(sources, _dataset_sources(workspace, sources, what)):
+        root = source_root(src)
+        if local.is_file():
+            out.append((str(local), root))
+            continue
+        for dirpath, _, names in sorted(os.walk(local, followlinks=True)):
+            for name in sorted(names):
+                rel = os.path.relpath(os.path.join(dirpath, name), local).replace(os.sep, "/")
+                out.append((os.path.join(dirpath, name), posixpath.join(root, rel)))
+    return out
+
+
+def _with_partition_roots(options: dict, sources: list, local: list[Path]) -> dict:
+    """A partitioned dataset's options with where its input folder's parts are on their sources."""
+    if not options.get("partition_format"):
+        return options
+    if len(sources) == 1:
+        roots = {"": source_root(sources[0])}
+    else:
+        roots = {f"{i:03d}_{p.name}": source_root(src) for i, (src, p) in enumerate(zip(sources, local))}
+    return {**options, "partition_roots": roots}
+
+
 def resolve_external(workspace, entry: dict, what: str) -> ExternalInput:
     """Local path and fingerprint of a ``data_reference`` or ``dataset`` entry; a UserError naming ``what``."""
     kind = entry.get("kind")
@@ -171,6 +248,7 @@ def resolve_external(workspace, entry: dict, what: str) -> ExternalInput:
                     _publish(tmp, path)
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
-        return ExternalInput(Path(path), fp, label, "tabular" if dataset_kind == "tabular" else "file",
-                             definition.get("options") or {})
+        options = _with_partition_roots(definition.get("options") or {}, definition.get("sources") or [],
+                                        [p for p, _ in sources])
+        return ExternalInput(Path(path), fp, label, "tabular" if dataset_kind == "tabular" else "file", options)
     raise UserError(f"{what}: data of kind {kind!r} is not external data.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 import os
 
+from mlpipe_jupyter.data.partitions import PartitionFormat, path_on_source
 from mlpipe_jupyter.errors import UserError
 
 
@@ -16,10 +17,40 @@ def _files(paths) -> list[str]:
 
 
 def read_table(paths, options: dict):
-    """One table from the files at ``paths``; ``options["format"]`` is "delimited" (the default) or "parquet"."""
+    """One table from the files at ``paths``; ``options["format"]`` is "delimited" (the default) or "parquet".
+
+    A partitioned dataset in a step (its options name ``partition_roots``, see data/inputs.py) gets its
+    partition columns from each file's path on its source."""
+    if options.get("partition_format"):
+        roots = options.get("partition_roots") or {}
+        files = []
+        for p in paths:
+            for f in _files([p]):
+                rel = os.path.relpath(f, p) if os.path.isdir(p) else ""
+                files.append((f, path_on_source(rel, roots) if roots else f))
+        return read_files(files, options)
     if options.get("format") == "parquet":
         return read_parquet(paths)
     return read_delimited(paths, options)
+
+
+def read_files(files: list[tuple[str, str]], options: dict):
+    """One table from (local file, path on its source) pairs; a ``partition_format`` adds its keys as the
+    last columns, from each file's path on its source (files it does not fit are left out)."""
+    if not options.get("partition_format"):
+        return read_table([f for f, _ in files], options)
+    fmt = PartitionFormat(options["partition_format"])
+    plain = {k: v for k, v in options.items() if k not in ("partition_format", "partition_roots")}
+    frames = []
+    for local, source in files:
+        values = fmt.values(source)
+        if values is None or os.path.basename(local).startswith(("_", ".")):
+            continue
+        frame = read_table([local], plain)
+        for key in fmt.keys:
+            frame[key] = values[key]
+        frames.append(frame)
+    return _concat(frames)
 
 
 def read_delimited(paths, options: dict):

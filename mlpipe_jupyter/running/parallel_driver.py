@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import json
 import logging
 import math
@@ -26,7 +27,8 @@ from collections import deque
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from mlpipe_jupyter.data.tables import read_delimited
+from mlpipe_jupyter.data.partitions import PartitionFormat, path_on_source
+from mlpipe_jupyter.data.tables import read_delimited, read_files
 from mlpipe_jupyter.running.contract import INPUT_DATASETS_VAR
 
 NODE = "127.0.0.1"  # one machine: the node folder Azure names by address
@@ -100,7 +102,44 @@ def mini_batches(inputs: list[dict], size: int) -> list[dict]:
     return batches
 
 
+def partition_batches(inputs: list[dict], keys: list[str]) -> list[dict]:
+    """One mini-batch per partition of each input: its files whose paths give the same values of ``keys``
+    (in the order the partitions first come); a file the input's partition_format does not fit is refused."""
+    batches = []
+    for inp in inputs:
+        options = inp["options"]
+        fmt = options.get("partition_format")
+        if not fmt:
+            raise SystemExit(f"ParallelRunStep: input '{inp['name']}' is not a partitioned dataset, so it cannot be "
+                             f"cut by partition_keys {keys}.")
+        fmt = PartitionFormat(fmt)
+        groups: dict[tuple, dict] = {}
+        for f in _files_below(inp["path"]):
+            rel = os.path.relpath(f, inp["path"]) if os.path.isdir(inp["path"]) else ""
+            roots = options.get("partition_roots")
+            source = path_on_source(rel, roots) if roots else f
+            values = fmt.values(source)
+            if values is None:
+                if inp["kind"] == "tabular" and os.path.basename(f).startswith(("_", ".")):
+                    continue
+                raise SystemExit(f"ParallelRunStep: the file '{source}' of input '{inp['name']}' does not fit its "
+                                 f"partition_format '{fmt.text}'.")
+            if any(k not in values for k in keys):
+                raise SystemExit(f"ParallelRunStep: input '{inp['name']}' has no partition key "
+                                 f"{next(k for k in keys if k not in values)!r} (its keys: {', '.join(fmt.keys)}).")
+            value = {k: values[k] for k in keys}
+            batch = groups.setdefault(tuple(str(v) for v in value.values()),
+                                      {"kind": inp["kind"], "files": [], "sources": [], "partition": value,
+                                       "options": options})
+            batch["files"].append(f)
+            batch["sources"].append(source)
+        batches += groups.values()
+    return batches
+
+
 def describe(batch: dict) -> str:
+    if "partition" in batch:
+        return "partition " + ", ".join(f"{k}={v}" for k, v in batch["partition"].items())
     if batch["kind"] == "file":
         names = [os.path.basename(f) for f in batch["files"]]
         return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
@@ -139,6 +178,7 @@ def _worker(conn, process: str, settings: dict) -> None:
         return
     conn.send(("ready", None))
     cache = {}
+    takes_context = _takes_context(module.run)
     while True:
         task = conn.recv()
         if task is None:
@@ -147,7 +187,10 @@ def _worker(conn, process: str, settings: dict) -> None:
         conn.send(("started", index))
         try:
             mini_batch, items = _load(batch, cache)
-            result = module.run(mini_batch)
+            if "partition" in batch and takes_context:
+                result = module.run(mini_batch, MiniBatchContext(batch, mini_batch))
+            else:
+                result = module.run(mini_batch)
             done, text = _rows(result, settings["append_row"])
             conn.send(("done", (index, items, done, text)))
         except BaseException:  # noqa: BLE001
@@ -167,8 +210,52 @@ def _import_entry_script(path: str):
     return module
 
 
+def _takes_context(run) -> bool:
+    """Whether run() has room for a second positional argument, the mini-batch's context."""
+    try:
+        params = inspect.signature(run).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
+class MiniBatchContext:
+    """What run(mini_batch, mini_batch_context) gets for one partition: ``partition_key_value`` (a dict of
+    the partition_keys) and ``dataset``, the partition's part of the input."""
+
+    def __init__(self, batch: dict, mini_batch):
+        self.partition_key_value = dict(batch["partition"])
+        self.dataset = PartitionData(batch, mini_batch)
+
+    def __repr__(self):
+        return f"MiniBatchContext(partition_key_value={self.partition_key_value})"
+
+
+class PartitionData:
+    """One partition of an input dataset: its files (``to_path``) or its rows (``to_pandas_dataframe``)."""
+
+    def __init__(self, batch: dict, mini_batch):
+        self._batch, self._mini_batch = batch, mini_batch
+
+    def to_path(self) -> list[str]:
+        return list(self._batch["files"])
+
+    def to_pandas_dataframe(self):
+        if self._batch["kind"] == "file":
+            raise TypeError("A partition of a FileDataset has files, not rows: use to_path().")
+        return self._mini_batch.copy()
+
+    def __repr__(self):
+        kind = "TabularDataset" if self._batch["kind"] == "tabular" else "FileDataset"
+        return f"{kind} partition {self._batch['partition']} ({len(self._batch['files'])} files)"
+
+
 def _load(batch: dict, cache: dict):
     """(mini_batch, items): file paths, or the batch's rows of its file (the last file read is kept)."""
+    if batch["kind"] == "tabular" and "partition" in batch:  # a partition: all its files, with its key columns
+        table = read_files(list(zip(batch["files"], batch["sources"])), batch["options"])
+        return table, len(table)
     if batch["kind"] == "file":
         return list(batch["files"]), len(batch["files"])
     if cache.get("file") != batch["file"]:
@@ -235,11 +322,14 @@ class _Slot:
 class Coordinator:
     def __init__(self, args, inputs: list[dict]):
         self.args = args
-        self.size = parse_size(args.mini_batch_size)
-        if self.size is None:
-            raise SystemExit(f"ParallelRunStep: mini_batch_size {args.mini_batch_size!r} is not a positive number "
-                             "(of files) or size such as 10KB, 1MB, 1GB.")
-        self.batches = mini_batches(inputs, self.size)
+        if args.partition_keys:
+            self.batches = partition_batches(inputs, json.loads(args.partition_keys))
+        else:
+            self.size = parse_size(args.mini_batch_size)
+            if self.size is None:
+                raise SystemExit(f"ParallelRunStep: mini_batch_size {args.mini_batch_size!r} is not a positive "
+                                 "number (of files) or size such as 10KB, 1MB, 1GB.")
+            self.batches = mini_batches(inputs, self.size)
         self.pending = deque(range(len(self.batches)))  # batch indexes waiting for a worker
         self.tries = [0] * len(self.batches)
         self.results: dict[int, str] = {}
@@ -255,7 +345,8 @@ class Coordinator:
         a = self.args
         processes = int(a.process_count_per_node) if a.process_count_per_node else default_process_count()
         processes = max(1, min(processes, len(self.batches)))
-        print(f"ParallelRunStep: {len(self.batches)} mini batches (mini_batch_size={a.mini_batch_size}) for "
+        cut = f"partition_keys={a.partition_keys}" if a.partition_keys else f"mini_batch_size={a.mini_batch_size}"
+        print(f"ParallelRunStep: {len(self.batches)} mini batches ({cut}) for "
               f"{a.scoring_module_name} in {processes} worker processes; their prints and logs are in logs/user/.",
               flush=True)
         if self.row_file is not None:
@@ -418,7 +509,8 @@ class Coordinator:
 def parse_arguments(argv: list[str]):
     p = argparse.ArgumentParser(prog="ParallelRunStep", add_help=False)
     p.add_argument("--scoring_module_name", required=True)
-    p.add_argument("--mini_batch_size", required=True)
+    p.add_argument("--mini_batch_size")
+    p.add_argument("--partition_keys")  # a JSON list: one mini batch per partition
     p.add_argument("--error_threshold", type=int, required=True)
     p.add_argument("--output_action", required=True)
     p.add_argument("--logging_level", default="INFO")

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 
 from mlpipe_jupyter.data.datastore import Datastore
-from mlpipe_jupyter.data.inputs import dataset_local_paths
+from mlpipe_jupyter.data.inputs import dataset_files, dataset_local_paths
+from mlpipe_jupyter.data.partitions import PartitionFormat, check_keys
 from mlpipe_jupyter.data.registered import dataset_id, registered_dataset
-from mlpipe_jupyter.data.tables import read_table
+from mlpipe_jupyter.data.tables import read_files
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.names import check_registry_name, fit_data_name
 from mlpipe_jupyter.model.names import check_data_name as _check_name
@@ -293,9 +294,36 @@ class AbstractDataset:
             d["options"] = self.options
         return d
 
+    # -- partitions (a partition_format given when the dataset was made) -------------------------------------
+    @property
+    def partition_keys(self) -> list:
+        """The keys of the dataset's partition_format, in order ([] when it has none)."""
+        fmt = self.options.get("partition_format")
+        return list(PartitionFormat(fmt).keys) if fmt else []
+
+    def get_partition_key_values(self, partition_keys=None) -> list:
+        """Each distinct combination of values of ``partition_keys`` (default: all the dataset's keys) among
+        its files, as a dict, in the order the files come."""
+        what = f"{type(self).__name__}.get_partition_key_values"
+        if not self.partition_keys:
+            raise UserError(f"{what}: the dataset has no partition_format, so no partition keys.")
+        keys = check_keys(self.partition_keys if partition_keys is None else partition_keys, self.partition_keys,
+                          what)
+        fmt = PartitionFormat(self.options["partition_format"])
+        seen = {}
+        for _, source in self._files():
+            values = fmt.values(source)
+            if values is not None:
+                seen.setdefault(tuple(str(values[k]) for k in keys), {k: values[k] for k in keys})
+        return list(seen.values())
+
     # -- reading (local use, and inside a step through Run.input_datasets) --------------------------------
     def _local_paths(self, workspace=None):
         return dataset_local_paths(workspace or self._workspace, {"sources": self.sources})
+
+    def _files(self):
+        """(local file, its path on its source) for each file."""
+        return dataset_files(self._workspace, self.sources)
 
     def __repr__(self):
         label = f"{self.name}:{self.version}" if self.name else "unregistered"
@@ -363,28 +391,78 @@ class TabularDataset(AbstractDataset):
     kind = "tabular"
 
     def to_pandas_dataframe(self):
-        return read_table(self._local_paths(), self.options)
+        return read_files(self._files(), self.options)
 
     def to_csv_files(self):
         return FileDataset(self.sources, self.name, self.version)
+
+    def partition_by(self, partition_keys, target, name=None, show_progress=True, partition_as_file_dataset=False):
+        """The table written to ``target`` (a new folder below it) as parquet files, one folder per value
+        of each key (``<Store>/<Brand>/part-00000.parquet``), as a dataset partitioned by those keys
+        (registered when ``name`` is given); the keys become its last columns."""
+        import uuid
+
+        what = "TabularDataset.partition_by"
+        datastore, path = _datastore_target(target, what)
+        table = self.to_pandas_dataframe()
+        keys = check_keys(partition_keys, list(map(str, table.columns)), what)
+        folder = "/".join(p for p in ((path or "").strip("/"), uuid.uuid4().hex) if p)
+        groups = [([str(v) for v in (values if isinstance(values, tuple) else (values,))], part)
+                  for values, part in table.groupby(keys, sort=False, dropna=False)]
+        for names, _ in groups:  # every value a folder name, before anything is written
+            bad = next((n for n in names if not n.strip() or "/" in n or "\\" in n or n in (".", "..")), None)
+            if bad is not None:
+                raise UserError(f"{what}: the value {bad!r} of a partition key cannot be a folder name.")
+        for names, part in groups:
+            out = datastore.resolve("/".join([folder, *names, "part-00000.parquet"]))
+            datastore.fs.makedirs(out.rsplit("/", 1)[0], exist_ok=True)
+            with datastore.fs.open(out, "wb") as f:
+                part.drop(columns=keys).to_parquet(f, index=False)
+        if show_progress:
+            print(f"Wrote {len(groups)} partitions by {', '.join(keys)} to '{folder}' on datastore '{datastore.name}'.")
+        options = {"partition_format": "/".join("{%s}" % k for k in keys) + "/*.parquet"}
+        source = [{"datastore": datastore.name, "path": folder, "_ds": datastore}]
+        dataset = (FileDataset(source, options=options) if partition_as_file_dataset
+                   else TabularDataset(source, options={"format": "parquet", **options}))
+        dataset._workspace = datastore.workspace
+        if name is not None:
+            return dataset.register(datastore.workspace, name, create_new_version=True)
+        return dataset
+
+
+def _datastore_target(target, what):
+    """(datastore, path) of a ``(datastore, path)`` tuple, DataPath or DataReference."""
+    if isinstance(target, tuple) and len(target) == 2 and hasattr(target[0], "resolve"):
+        return target
+    if isinstance(target, (DataPath, DataReference)):
+        return target.datastore, target.path_on_datastore
+    raise UserError(f"{what}: target must be (datastore, path) or a DataPath (got {target!r}).")
 
 
 class _FileFactory:
     @staticmethod
     def from_files(path, validate=True, partition_format=None, is_file=False):
-        return FileDataset(AbstractDataset._sources_from(path))
+        return FileDataset(AbstractDataset._sources_from(path), options=_partition_option(partition_format))
 
 
 class _TabularFactory:
     @staticmethod
     def from_delimited_files(path, validate=True, include_path=False, infer_column_types=True,
-                             set_column_types=None, separator=",", header=True, **kwargs):
-        opts = {"separator": separator, "header": bool(header)}
+                             set_column_types=None, separator=",", header=True, partition_format=None, **kwargs):
+        opts = {"separator": separator, "header": bool(header), **_partition_option(partition_format)}
         return TabularDataset(AbstractDataset._sources_from(path), options=opts)
 
     @staticmethod
     def from_parquet_files(path, validate=True, include_path=False, set_column_types=None, partition_format=None):
-        return TabularDataset(AbstractDataset._sources_from(path), options={"format": "parquet"})
+        return TabularDataset(AbstractDataset._sources_from(path),
+                              options={"format": "parquet", **_partition_option(partition_format)})
+
+
+def _partition_option(partition_format) -> dict:
+    """The dataset option of a partition_format, checked now (none: no option)."""
+    if partition_format is None:
+        return {}
+    return {"partition_format": PartitionFormat(partition_format).text}
 
 
 class DataPath:

@@ -11,6 +11,7 @@ user's own files at that moment, so an edit after the step was built is seen, as
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from pathlib import Path
@@ -33,8 +34,8 @@ LAUNCHER_SOURCE = ('"""Starts a ParallelRunStep (written by mlpipe-jupyter next 
                    'if __name__ == "__main__":\n    main()\n')
 # the user's files are filtered already; the mirror's own ignore file replaces any rules of theirs
 MIRROR_IGNORE = "# every file here was chosen by the source folder's own rules\n"
-RESERVED_ARGUMENTS = ("mini_batch_size", "error_threshold", "allowed_failed_count", "allowed_failed_percent",
-                      "output", "output_action", "logging_level", "process_count_per_node",
+RESERVED_ARGUMENTS = ("mini_batch_size", "partition_keys", "error_threshold", "allowed_failed_count",
+                      "allowed_failed_percent", "output", "output_action", "logging_level", "process_count_per_node",
                       "run_invocation_timeout", "run_max_try", "append_row_file_name")
 STEP_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 FILE_NAME_FORBIDDEN = re.compile(r'[~"#%&*:<>?/\\{|}]')
@@ -57,7 +58,7 @@ class ParallelRunConfig:
     def __init__(self, environment, entry_script, error_threshold, output_action, compute_target, node_count,
                  process_count_per_node=None, mini_batch_size=None, source_directory=None, description=None,
                  logging_level="INFO", run_invocation_timeout=60, run_max_try=3, append_row_file_name=None,
-                 allowed_failed_count=None, allowed_failed_percent=None):
+                 allowed_failed_count=None, allowed_failed_percent=None, partition_keys=None):
         where = "ParallelRunConfig"
         if not isinstance(environment, EnvironmentDefinition):
             raise UserError(f"{where}: environment must be an Environment (got {environment!r}); "
@@ -86,6 +87,20 @@ class ParallelRunConfig:
         if process_count_per_node is not None:
             _count(process_count_per_node, "process_count_per_node", 1)
         _count(node_count, "node_count", 1)
+        if partition_keys is not None:
+            keys = partition_keys.default_value if isinstance(partition_keys, PipelineParameter) else partition_keys
+            if isinstance(partition_keys, PipelineParameter) and isinstance(keys, str):
+                try:  # as in Azure: a parameter's value is the list as JSON
+                    keys = json.loads(keys)
+                except ValueError:
+                    keys = None
+            if isinstance(keys, str) or not isinstance(keys, (list, tuple)) or not keys \
+                    or not all(isinstance(k, str) and k for k in keys):
+                raise UserError(f"{where}: partition_keys must be a non-empty list of the input datasets' partition "
+                                f"keys (got {partition_keys!r}).")
+            if mini_batch_size is not None:
+                raise UserError(f"{where}: give partition_keys or mini_batch_size, not both: with partition_keys "
+                                "each mini batch is one partition of the input.")
         _count(run_invocation_timeout, "run_invocation_timeout", 1)
         _count(run_max_try, "run_max_try", 1)
         level = logging_level.default_value if isinstance(logging_level, PipelineParameter) else logging_level
@@ -112,6 +127,7 @@ class ParallelRunConfig:
         self.append_row_file_name = append_row_file_name
         self.allowed_failed_count = allowed_failed_count
         self.allowed_failed_percent = allowed_failed_percent
+        self.partition_keys = partition_keys
 
 
 def _input_kind(item, step_name) -> str:
@@ -155,6 +171,8 @@ class ParallelRunStep(PythonScriptStep):
             raise UserError(f"ParallelRunStep '{name}': inputs must all be FileDatasets or all TabularDatasets "
                             f"({shown}).")
         kind = next(iter(kinds.values()))
+        if config.partition_keys is not None:
+            _check_partitioned(name, inputs, config.partition_keys)
         action = config.output_action.lower()
         if output is None and action != "summary_only":
             raise UserError(f"ParallelRunStep '{name}': output_action='{config.output_action}' writes its rows to "
@@ -178,8 +196,13 @@ class ParallelRunStep(PythonScriptStep):
         inputs = [i.as_mount() if isinstance(i, DatasetConsumptionConfig) and kind == "file" and i.mode == "direct"
                   else i for i in inputs]
         mini_batch = config.mini_batch_size if config.mini_batch_size is not None else DEFAULT_MINI_BATCH_SIZE[kind]
-        args = ["--scoring_module_name", entry, "--mini_batch_size", mini_batch,
-                "--error_threshold", config.error_threshold, "--output_action", config.output_action,
+        if config.partition_keys is None:
+            batching = ["--mini_batch_size", mini_batch]
+        elif isinstance(config.partition_keys, PipelineParameter):
+            batching = ["--partition_keys", config.partition_keys]
+        else:
+            batching = ["--partition_keys", json.dumps(list(config.partition_keys))]
+        args = ["--scoring_module_name", entry, *batching, "--error_threshold", config.error_threshold, "--output_action", config.output_action,
                 "--logging_level", config.logging_level, "--run_invocation_timeout", config.run_invocation_timeout,
                 "--run_max_try", config.run_max_try]
         if config.allowed_failed_count is not None:
@@ -218,6 +241,24 @@ class ParallelRunStep(PythonScriptStep):
 
     def __repr__(self):
         return f"ParallelRunStep(name={self.name!r}, entry_script={self.parallel_run_config.entry_script!r})"
+
+
+def _check_partitioned(name, inputs, partition_keys):
+    """With partition_keys, every input is a dataset partitioned by (at least) those keys."""
+    keys = partition_keys
+    if isinstance(keys, PipelineParameter):
+        keys = keys.default_value if not isinstance(keys.default_value, str) else json.loads(keys.default_value)
+    for item in inputs:
+        dataset = item.dataset if isinstance(item, DatasetConsumptionConfig) else None
+        dataset = dataset.default_value if isinstance(dataset, PipelineParameter) else dataset
+        if not isinstance(dataset, AbstractDataset):
+            raise UserError(f"ParallelRunStep '{name}': with partition_keys, input {item!r} must be a partitioned "
+                            "dataset (made with partition_format, or by TabularDataset.partition_by).")
+        missing = [k for k in keys if k not in dataset.partition_keys]
+        if missing:
+            raise UserError(f"ParallelRunStep '{name}': input '{item.name}' is not partitioned by "
+                            f"{', '.join(map(repr, missing))} (its partition keys: "
+                            f"{', '.join(dataset.partition_keys) or 'none'}); partition_keys must be among them.")
 
 
 def _check_arguments(name, arguments):
