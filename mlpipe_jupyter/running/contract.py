@@ -15,6 +15,8 @@ INPUT_DATASETS_VAR = "MLPIPE_INPUT_DATASETS"  # JSON: input name -> {"path", "ki
 WORKSPACE_VAR = "MLPIPE_WORKSPACE_DIR"  # the workspace's folder, for Run.get_context().experiment.workspace;
 # unset where the workspace is not reachable (in a container)
 PARENT_FIELD = "for_parent"  # true in a metrics or tag record the step logged on its pipeline run
+CHILD_FIELD = "for_child"  # the id of the child run (Run.child_run, create_children) a record is about
+CHILDREN_DIR = ".children"  # in the step's run folder: <child id>/ holds the files a child run uploaded
 RUN_ID_VAR, ROOT_RUN_ID_VAR, EXPERIMENT_VAR = "AZUREML_RUN_ID", "AZUREML_ROOT_RUN_ID", "AZUREML_ARM_PROJECT_NAME"
 # Azure ML SDK v1's ``azureml`` import paths, inside this package: on every step's PYTHONPATH, last, so a
 # step script written for Azure (``from azureml.core import Run``) runs unchanged on every compute target

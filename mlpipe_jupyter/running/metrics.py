@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
 
+from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.names import REGISTRY_NAME, REGISTRY_NAME_MAX
-from mlpipe_jupyter.running.contract import METRICS_FILE, PARENT_FIELD
+from mlpipe_jupyter.running.contract import CHILD_FIELD, CHILDREN_DIR, METRICS_FILE, PARENT_FIELD
 from mlpipe_jupyter.running.events import EventKind
-from mlpipe_jupyter.running.step_files import open_regular
+from mlpipe_jupyter.running.step_files import collect_run_files, open_regular
+from mlpipe_jupyter.status import FINAL_STATUSES, Status
+
+CHILD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")  # what a child run id written by a step may be
+CHILD_STATUSES = (Status.RUNNING, *FINAL_STATUSES)  # what a step may set on its child runs
 
 
 class MetricsFollower:
@@ -90,6 +96,7 @@ class MetricsTail:
         self._refused = False
         self.notes: list[str] = []
         self.models: list[dict] = []  # register_model records, registered only if the step succeeds
+        self.children: list[str] = []  # ids of the child runs the step created
         self._lock = threading.Lock()  # the run's follower thread and the step's last read
 
     def drain(self, store, publish, final: bool = False):
@@ -111,6 +118,7 @@ class MetricsTail:
                 os.close(self._fd)
                 self._fd = None
                 self._refused = True
+                self.keep_children_files(store)
 
     def _open(self, publish) -> bool:
         if self._fd is not None:
@@ -128,7 +136,7 @@ class MetricsTail:
         self._partial = lines.pop()
         if len(self._partial) > self.MAX_RECORD:
             self._partial, self._skipping = b"", True
-        metrics, tags, for_parent = [], {}, []
+        metrics, tags, for_parent, statuses = [], {}, [], []
         for raw in lines:
             if self._skipping:  # the rest of an overlong record
                 self._skipping = False
@@ -140,31 +148,88 @@ class MetricsTail:
                 if self.parent_id is not None:
                     for_parent.append(rec)
                 continue
-            if rec["type"] == "tag":
-                tags[rec["key"]] = rec["value"]
+            target = rec.get(CHILD_FIELD) or self.run_id
+            if target != self.run_id and target not in self.children:
+                continue  # about a run this step did not create
+            if rec["type"] == "child":
+                self._create_child(store, target, rec)
+            elif rec["type"] == "status":
+                if target != self.run_id:  # the step's own status is the runner's to set
+                    statuses.append((target, rec))
+            elif rec["type"] == "properties":
+                self._add_properties(store, publish, target, rec["properties"])
+            elif rec["type"] == "tag":
+                tags.setdefault(target, {})[rec["key"]] = rec["value"]
             elif rec["type"] == "model":
-                self.models.append(rec)
+                if target == self.run_id:
+                    self.models.append(rec)
             else:
-                metrics.append(rec)
+                metrics.append((target, rec))
         if for_parent:
             store.set_tags(self.parent_id, {r["key"]: r["value"] for r in for_parent if r["type"] == "tag"})
             store.add_metrics(self.parent_id, [r for r in for_parent if r["type"] == "metric"])
-        if tags:
-            store.set_tags(self.run_id, tags)
-        if metrics:
-            store.add_metrics(self.run_id, metrics)
-            for m in metrics:
+        for target, values in tags.items():
+            store.set_tags(target, values)
+        for target in dict.fromkeys(t for t, _ in metrics):
+            store.add_metrics(target, [m for t, m in metrics if t == target])
+        for target, m in metrics:
+            if target == self.run_id:
                 publish(EventKind.METRIC, self.step, name=m["name"], kind=m["kind"], value=m["value"])
+        for target, rec in statuses:  # after what was logged before them
+            store.mark_run(target, rec["status"], rec["error"])
+
+    def _create_child(self, store, parent: str, rec: dict):
+        """A child run the step created (``child_run``, ``create_children``) under itself or one of its
+        children; an id taken already is not the step's to use."""
+        child = {"id": rec["id"], "name": rec["name"], "status": rec["status"], "tags": rec["tags"]}
+        if store.create_child_runs(parent, [child]):
+            self.children.append(rec["id"])
+
+    def _add_properties(self, store, publish, target: str, properties: dict):
+        try:
+            store.add_properties(target, properties)
+        except UserError as e:  # the script was told already (its add_properties checks); said in the log too
+            self.notes.append(f"mlpipe: {e}")
+            publish(EventKind.LOG, self.step, line=self.notes[-1])
+
+    def keep_children_files(self, store) -> None:
+        """What each child run uploaded (in the step's run folder, under CHILDREN_DIR) becomes its files."""
+        for child in self.children:
+            left = collect_run_files(self.path.parent / CHILDREN_DIR / child, store.run_dir(child))
+            if left:
+                self.notes.append(f"mlpipe: not kept with child run {child}'s files: " + "; ".join(left))
 
 
 def parse_record(raw: bytes) -> dict | None:
-    """A metric or tag record as Run.get_context() writes it, or None for anything else."""
+    """A record as Run.get_context() writes it (a metric, tag, model, child run, status or properties),
+    with the child run it is about, or None for anything else."""
     try:
         rec = json.loads(raw)
     except ValueError:
         return None
     if not isinstance(rec, dict):
         return None
+    child = rec.get(CHILD_FIELD)
+    if child is not None and not (isinstance(child, str) and CHILD_ID.match(child)):
+        return None
+    parsed = _record(rec)
+    if parsed is not None and child is not None:
+        parsed[CHILD_FIELD] = child
+    return parsed
+
+
+def _record(rec: dict) -> dict | None:
+    kind = rec.get("type")
+    if kind == "child" and isinstance(rec.get("id"), str) and CHILD_ID.match(rec["id"]):
+        tags = rec.get("tags") if isinstance(rec.get("tags"), dict) else {}
+        return {"type": "child", "id": rec["id"], "name": str(rec.get("name") or rec["id"])[:255],
+                "status": Status.RUNNING if rec.get("status") == Status.RUNNING else Status.NOT_STARTED,
+                "tags": {str(k)[:255]: str(v) for k, v in tags.items()}}
+    if kind == "status" and rec.get("status") in CHILD_STATUSES:
+        error = rec.get("error")
+        return {"type": "status", "status": rec["status"], "error": None if error is None else str(error)}
+    if kind == "properties" and isinstance(rec.get("properties"), dict):
+        return {"type": "properties", "properties": {str(k)[:255]: str(v) for k, v in rec["properties"].items()}}
     if rec.get("type") == "tag" and isinstance(rec.get("key"), str) and len(rec["key"]) <= 255:
         return {"type": "tag", "key": rec["key"], "value": str(rec.get("value", "")),
                 PARENT_FIELD: rec.get(PARENT_FIELD) is True}

@@ -23,7 +23,7 @@ from mlpipe_jupyter.running import control
 from mlpipe_jupyter.running.events import Event, EventKind, bus
 from mlpipe_jupyter.running.metrics import MetricsFollower
 from mlpipe_jupyter.running.step_task import StepResult, StepTask, sentence
-from mlpipe_jupyter.status import Status
+from mlpipe_jupyter.status import FINAL_STATUSES, Status
 
 REMOTE_CANCEL_POLL_SECONDS = 0.5
 
@@ -134,6 +134,8 @@ class RunExecution:
 
     def set_step_status(self, name, status, **fields):
         self.store.update_run(self.step_run_ids[name], status=status, **fields)
+        if status in FINAL_STATUSES:  # child runs the step's script left open end with it
+            self.store.end_open_children(self.step_run_ids[name], status)
         self.publish(EventKind.STEP_STATUS, name, status=status, **{k: v for k, v in fields.items() if k != "details"})
 
     # -- main loop ---------------------------------------------------------------------------------------

@@ -14,14 +14,15 @@ from pathlib import Path
 
 from mlpipe_jupyter.data.tables import read_table
 from mlpipe_jupyter.errors import UserError
-from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.names import check_registry_name
-from mlpipe_jupyter.running.contract import METRICS_FILE, PARENT_FIELD, WORKSPACE_VAR
-from mlpipe_jupyter.status import Status
+from mlpipe_jupyter.running.contract import CHILD_FIELD, CHILDREN_DIR, METRICS_FILE, PARENT_FIELD, WORKSPACE_VAR
+from mlpipe_jupyter.status import FINAL_STATUSES, Status
 
 
 class _ContextRun:
     """Logging side of a run, from inside its script."""
+
+    _child_id = None  # what its records are marked with: none, the step's own
 
     def __init__(self, run_dir: Path | None, run_id: str, experiment: str, parent_id: str | None, datasets: dict,
                  workspace_dir: str | None = None):
@@ -31,6 +32,13 @@ class _ContextRun:
         self.parent = _ParentRun(self, parent_id) if parent_id and parent_id != run_id else None
         self.input_datasets = {k: _dataset_view(v) for k, v in datasets.items()}
         self._offline_metrics: dict = {}
+        self._properties: dict = {}
+        self._children = 0  # child runs created so far: the next one is <id>_<count>
+
+    @property
+    def _files(self) -> Path | None:
+        """Where this run's uploaded files and images go (the runner keeps them with the run)."""
+        return self._dir
 
     # -- channel ---------------------------------------------------------------------------------------------
     def _emit(self, record: dict):
@@ -63,15 +71,15 @@ class _ContextRun:
         if self._dir is None:
             print(f"Attempted to log image metric {name}")
             return
-        images = self._dir / "images"
-        images.mkdir(exist_ok=True)
+        images = self._files / "images"
+        images.mkdir(parents=True, exist_ok=True)
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
         dest = images / f"{safe}_{int(time.time() * 1000)}.png"
         if plot is not None:
             plot.savefig(dest)
         else:
             shutil.copyfile(path, dest)
-        self._emit({"type": "metric", "name": name, "kind": "image", "value": dest.relative_to(self._dir).as_posix()})
+        self._emit({"type": "metric", "name": name, "kind": "image", "value": dest.relative_to(self._files).as_posix()})
 
     def tag(self, key, value=None):
         self._emit({"type": "tag", "key": key, "value": "" if value is None else str(value)})
@@ -83,8 +91,8 @@ class _ContextRun:
     def upload_file(self, name, path_or_stream):
         if self._dir is None:
             return
-        dest = (self._dir / name).resolve()
-        if not str(dest).startswith(str(self._dir.resolve()) + os.sep):
+        dest = (self._files / name).resolve()
+        if not str(dest).startswith(str(self._files.resolve()) + os.sep):
             raise ValueError(f"upload_file: name {name!r} must be a relative path inside the run.")
         dest.parent.mkdir(parents=True, exist_ok=True)
         if hasattr(path_or_stream, "read"):
@@ -105,7 +113,7 @@ class _ContextRun:
         if path.exists():
             for raw in path.read_text().splitlines():
                 r = json.loads(raw)
-                if r.get("type") == "metric":
+                if r.get("type") == "metric" and not r.get(PARENT_FIELD) and r.get(CHILD_FIELD) == self._child_id:
                     recs.append(r)
         return metrics_from_records(recs, name)
 
@@ -136,6 +144,43 @@ class _ContextRun:
             self._emit(record)
         return _ModelToRegister(record)
 
+    # -- properties and child runs: records the runner applies to the history ------------------------------------
+    def add_properties(self, properties):
+        """Add properties (immutable, as in Azure: a key keeps its first value)."""
+        where = f"Run {self.id}.add_properties"
+        props = string_dict(properties, "properties", where)
+        clash = next((k for k, v in props.items() if self._properties.get(k, v) != v), None)
+        if clash is not None:
+            raise UserError(f"{where}: properties are immutable and '{clash}' is set already to "
+                            f"{self._properties[clash]!r} (asked: {props[clash]!r}); use a tag for a value that changes.")
+        self._properties.update(props)
+        self._emit({"type": "properties", "properties": props})
+
+    def get_properties(self) -> dict:
+        return dict(self._properties)
+
+    def child_run(self, name=None, run_id=None, outputs=None):
+        """A child run, Running, ended by its ``complete()`` or ``fail()`` (or a ``with`` block's end; at
+        the latest with this run)."""
+        return self._new_children([name], [run_id], Status.RUNNING, None, [None])[0]
+
+    def create_children(self, count=None, tag_key=None, tag_values=None):
+        """``count`` child runs, NotStarted (or one a value of ``tag_values``, each tagged ``tag_key``)."""
+        count, values = children_count(self.id, count, tag_key, tag_values)
+        return self._new_children([None] * count, [None] * count, Status.NOT_STARTED, tag_key, values)
+
+    def _new_children(self, names, ids, status, tag_key, values) -> list:
+        runs = []
+        for name, run_id, value in zip(names, ids, values):
+            if run_id is None:
+                run_id = f"{self.id}_{self._children}"
+                self._children += 1
+            tags = {} if tag_key is None or value is None else {str(tag_key): str(value)}
+            self._emit({"type": "child", "id": str(run_id), "name": name or str(run_id), "status": status.value,
+                        "tags": tags})
+            runs.append(_ContextChildRun(self, str(run_id), name or str(run_id), status.value))
+        return runs
+
     def get_status(self):
         return Status.RUNNING.value  # a plain str, as Azure returns
 
@@ -150,6 +195,84 @@ class _ContextRun:
 
     def __repr__(self):
         return f"Run(Id: {self.id}, Type: {'OfflineRun' if self._dir is None else 'azureml.StepRun'})"
+
+
+class _ContextChildRun(_ContextRun):
+    """A child run created inside a step: what it logs goes into the step's metrics file marked with its
+    id, its files under the step's CHILDREN_DIR folder, and the runner records both as that child's."""
+
+    def __init__(self, owner: _ContextRun, run_id: str, name: str, status: str):
+        self._dir, self.id, self.name = owner._dir, run_id, name
+        self.experiment, self.parent, self.input_datasets = owner.experiment, owner, {}
+        self._offline_metrics, self._properties, self._children = {}, {}, 0
+        self._status = status
+
+    _child_id = property(lambda self: self.id)
+    display_name = property(lambda self: self.name)
+
+    @property
+    def _files(self) -> Path | None:
+        return None if self._dir is None else self._dir / CHILDREN_DIR / self.id
+
+    def _emit(self, record: dict):
+        super()._emit({**record, CHILD_FIELD: self.id})
+
+    def get_status(self):
+        return self._status
+
+    def start(self):
+        self._set_status(Status.RUNNING)
+
+    def complete(self, _set_status=True):
+        self._set_status(Status.COMPLETED)
+
+    def fail(self, error_details=None, error_code=None, _set_status=True):
+        self._set_status(Status.FAILED, str(error_details) if error_details else "Marked failed by the user.")
+
+    def cancel(self):
+        self._set_status(Status.CANCELED, "Canceled by the user.")
+
+    def _set_status(self, status: Status, error: str | None = None):
+        if self._status in FINAL_STATUSES:
+            return
+        self._status = status.value
+        self._emit({"type": "status", "status": status.value, "error": error})
+
+    def register_model(self, model_name, *args, **kwargs):
+        raise UserError(f"register_model('{model_name}') on child run {self.id}: register models from the step's "
+                        "own run (Run.get_context()).")
+
+    def __enter__(self):
+        if self._status == Status.NOT_STARTED:
+            self.start()
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        if exc_type is None:
+            self.complete()
+        else:
+            self.fail(error_details=f"{exc_type.__name__}: {exc_value}")
+        return False
+
+    def __repr__(self):
+        return f"Run(Id: {self.id}, Type: azureml.scriptrun, Status: {self._status})"
+
+
+def children_count(run_id: str, count, tag_key, tag_values) -> tuple[int, list]:
+    """How many children ``create_children`` makes, and the tag value of each (None: untagged)."""
+    where = f"Run {run_id}.create_children"
+    if tag_values is not None:
+        values = list(tag_values)
+        if tag_key is None:
+            raise UserError(f"{where}: tag_values need a tag_key to be set under.")
+        if count is not None and count != len(values):
+            raise UserError(f"{where}: count={count!r} but {len(values)} tag_values; give one of them, or both "
+                            "agreeing.")
+        return len(values), values
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise UserError(f"{where}: count must be a whole number of children, 1 or more (or give tag_values), "
+                        f"not {count!r}.")
+    return count, [None] * count
 
 
 class _ModelToRegister:

@@ -16,7 +16,7 @@ from mlpipe_jupyter.planning.snapshot import take_snapshot
 from mlpipe_jupyter.running.runner import RunExecution
 from mlpipe_jupyter.sdk.parameters import parameter_values
 from mlpipe_jupyter.sdk.pipeline import Pipeline
-from mlpipe_jupyter.sdk.run import PipelineRun, Run, run_from_row
+from mlpipe_jupyter.sdk.run import PipelineRun, Run
 from mlpipe_jupyter.sdk.run_config import ScriptRunConfig
 from mlpipe_jupyter.sdk.step import PythonScriptStep
 from mlpipe_jupyter.secrets import MASK, looks_secret
@@ -112,8 +112,8 @@ class Experiment:
         return Run(self, run_id)
 
     def get_runs(self, type=None, tags=None, properties=None, include_children=False):
-        for row in self.workspace._store.list_runs(self.name):
-            yield run_from_row(self.workspace, row)
+        """The experiment's runs, latest first; ``tags``/``properties`` filter by a key or a dict of values."""
+        return Run.list(self, type=type, tags=tags, properties=properties, include_children=include_children)
 
     def archive(self):
         self.workspace._store.set_experiment_archived(self.name, True)

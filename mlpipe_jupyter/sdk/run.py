@@ -11,13 +11,14 @@ import shutil
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 from mlpipe_jupyter.errors import ActivityFailedError, RunNotFoundError, UserError
 from mlpipe_jupyter.running import control
 from mlpipe_jupyter.running.contract import LOG_ALIASES, LOG_FILE
 from mlpipe_jupyter.running.control import active_execution, wait_until_final
-from mlpipe_jupyter.sdk.context import get_context, metrics_from_records, model_details
+from mlpipe_jupyter.sdk.context import children_count, get_context, metrics_from_records, model_details, string_dict
 from mlpipe_jupyter.status import FINAL_STATUSES, Status
 from mlpipe_jupyter.tracking.follower import RunFollower
 from mlpipe_jupyter.tracking.report import event_text, run_html
@@ -63,6 +64,20 @@ class Run:
     def get_context(allow_offline=True, used_for_context_manager=False):
         return get_context(allow_offline)
 
+    @staticmethod
+    def get_submitted_run(**kwargs):
+        """Deprecated in Azure ML SDK v1 in favour of ``get_context``, which it is."""
+        return get_context()
+
+    @staticmethod
+    def list(experiment, type=None, tags=None, properties=None, status=None, include_children=False,
+             _rehydrate_runs=True):
+        """The experiment's runs, latest first: top-level ones unless ``include_children``, filtered as
+        ``get_children`` filters."""
+        kinds = ("pipeline", "script", "step", "child") if include_children else ("pipeline", "script")
+        rows = experiment.workspace._store.list_runs(experiment.name, kinds=kinds)
+        return filter_runs((run_from_row(experiment.workspace, row) for row in rows), type, tags, properties, status)
+
     @property
     def _row(self) -> dict:
         return self._store.get_run(self.id)
@@ -71,7 +86,23 @@ class Run:
     def name(self):
         return self._row["name"]
 
-    display_name = name
+    @property
+    def display_name(self):
+        return self._row["name"]
+
+    @display_name.setter
+    def display_name(self, value):
+        if not isinstance(value, str) or not value.strip():
+            raise UserError(f"Run {self.id}: display_name must be a non-empty string, not {value!r}.")
+        self._store.update_run(self.id, name=value)
+
+    @property
+    def description(self):
+        return self._row["details"].get("description")
+
+    @description.setter
+    def description(self, value):
+        self._store.update_run(self.id, details={"description": None if value is None else str(value)})
 
     @property
     def type(self):
@@ -100,6 +131,8 @@ class Run:
         """Block until the run ends; with show_output, print its log lines and step statuses as they come."""
         top = self._top_id()
         follower = None
+        if self._row["kind"] == "child":  # ended by whoever created it, not by a runner: its own status
+            top, show_output = self.id, False
         if show_output:
             only = self.id if top != self.id else None
             follower = RunFollower(self._store, top, _printer(prefix=only is None), only=only).start()
@@ -131,8 +164,17 @@ class Run:
         return row["parent_id"] or row["id"]
 
     def cancel(self):
-        """Stop the run, and the pipeline run it belongs to, whichever process runs it."""
-        control.cancel(self._store, self._top_id())
+        """Stop the run, and the pipeline run it belongs to, whichever process runs it; a child run or an
+        interactive one (and its children) is marked Canceled."""
+        if not self._ended_by_runner():
+            self._end(Status.CANCELED, "Canceled by the user.")
+            return
+        if control.cancel(self._store, self._top_id()):
+            self._store.request_cancel(self._top_id())  # get_status() says CancelRequested until it has stopped
+
+    def _ended_by_runner(self) -> bool:
+        row = self._row
+        return row["kind"] != "child" and not row["details"].get("interactive")
 
     # -- details -------------------------------------------------------------------------------------------
     def get_details(self) -> dict:
@@ -164,6 +206,9 @@ class Run:
             details["warnings"] = list(d["warnings"])
         if d.get("git"):
             details["properties"].update({f"azureml.git.{k}": v for k, v in d["git"].items()})
+        details["properties"].update(d.get("properties") or {})
+        if d.get("description") is not None:
+            details["description"] = d["description"]
         if d.get("parameters") is not None:
             details["parameters"] = d["parameters"]
         if row["error"]:
@@ -302,26 +347,47 @@ class Run:
         return dest
 
     # -- an interactive run's end (Experiment.start_logging) ---------------------------------------------------
+    def start(self):
+        """Mark a NotStarted run (from ``create_children``) Running."""
+        if self._ended_by_runner():
+            raise UserError(f"Run {self.id} is started by its runner; start() is for child runs and runs started "
+                            "with Experiment.start_logging().")
+        row = self._row
+        if row["status"] == Status.NOT_STARTED:
+            self._store.mark_run(self.id, Status.RUNNING)
+
     def complete(self, _set_status=True):
-        """End an interactive run as Completed, keeping its tracked outputs folder with it."""
+        """End an interactive or child run as Completed, keeping its tracked outputs folder with it."""
+        if self._ended_by_runner():
+            raise UserError(f"Run {self.id} is ended by its runner; complete() is for child runs and runs started "
+                            "with Experiment.start_logging().")
         self._end(Status.COMPLETED, None)
 
     def fail(self, error_details=None, error_code=None, _set_status=True):
-        self._end(Status.FAILED, str(error_details) if error_details else "Marked failed by the user.")
+        """End the run as Failed; a submitted run that is still going is stopped first."""
+        error = str(error_details) if error_details else "Marked failed by the user."
+        if not self._ended_by_runner():
+            self._end(Status.FAILED, error)
+            return
+        if self._row["status"] in FINAL_STATUSES:
+            return
+        control.cancel(self._store, self._top_id())
+        wait_until_final(self._store, self._top_id())
+        self._store.mark_run(self.id, Status.FAILED, error, replace_final=True)
 
     def _end(self, status, error):
         row = self._row
-        if not row["details"].get("interactive"):
-            raise UserError(f"Run {self.id} is ended by its runner; complete() and fail() are for runs started "
-                            "with Experiment.start_logging().")
         if row["status"] in FINAL_STATUSES:
             return
         outputs = row["details"].get("outputs_dir")
         if outputs and Path(outputs).is_dir():
             self.upload_folder("outputs", outputs)
-        self._store.update_run(self.id, status=status, ended=time.time(), error=error)
+        self._store.mark_run(self.id, status, error)
+        self._store.end_open_children(self.id, status)
 
     def __enter__(self):
+        if self._row["status"] == Status.NOT_STARTED:
+            self.start()
         return self
 
     def __exit__(self, exc_type, exc_value, traceback):
@@ -340,8 +406,40 @@ class Run:
     def get_tags(self) -> dict:
         return self._store.get_tags(self.id)
 
+    def add_properties(self, properties):
+        """Add properties: unlike tags they are immutable, so a key set already to another value is refused."""
+        self._store.add_properties(self.id, string_dict(properties, "properties", f"Run {self.id}.add_properties"))
+
     def get_properties(self) -> dict:
         return self.get_details()["properties"]
+
+    # -- child runs ----------------------------------------------------------------------------------------------
+    def child_run(self, name=None, run_id=None, outputs=None):
+        """A child run, Running until its ``complete()`` or ``fail()`` (or a ``with`` block's end; at the
+        latest with this run). ``outputs``: a folder kept with the child when it ends (default none)."""
+        details = {"outputs_dir": None if not outputs else os.path.abspath(outputs)}
+        return self._new_children([name], [run_id], Status.RUNNING, None, [None], details)[0]
+
+    def create_children(self, count=None, tag_key=None, tag_values=None):
+        """``count`` child runs, NotStarted (or one for each of ``tag_values``, tagged ``tag_key``)."""
+        count, values = children_count(self.id, count, tag_key, tag_values)
+        return self._new_children([None] * count, [None] * count, Status.NOT_STARTED, tag_key, values, {})
+
+    def _new_children(self, names, ids, status, tag_key, values, details) -> list:
+        taken = {row["id"] for row in self._store.child_runs(self.id)}
+        rows, n = [], len(taken)
+        for name, run_id, value in zip(names, ids, values):
+            if run_id is None:
+                while f"{self.id}_{n}" in taken:
+                    n += 1
+                run_id = f"{self.id}_{n}"
+            elif self._store.get_run(str(run_id)) is not None:
+                raise UserError(f"Run {self.id}.child_run: run_id '{run_id}' is taken by another run.")
+            taken.add(str(run_id))
+            tags = {} if tag_key is None or value is None else {str(tag_key): str(value)}
+            rows.append({"id": str(run_id), "name": name, "status": status, "tags": tags, "details": details})
+        self._store.create_child_runs(self.id, rows)
+        return [Run(self.experiment, row["id"]) for row in rows]
 
     def register_model(self, model_name, model_path=None, tags=None, properties=None, model_framework=None,
                        model_framework_version=None, description=None, datasets=None, sample_input_dataset=None,
@@ -355,12 +453,34 @@ class Run:
         return register_run_model(self, model_name, model_path, tags, properties, description, details)
 
     def get_children(self, recursive=False, tags=None, properties=None, type=None, status=None, _rehydrate_runs=True):
-        """The child runs, latest first, as Azure lists them."""
+        """The child runs, latest first, as Azure lists them; ``tags`` and ``properties`` filter by a key
+        ("key") or by values ({"key": "value"}), ``type`` and ``status`` by those."""
+        return filter_runs(self._descendants(recursive), type, tags, properties, status)
+
+    def _descendants(self, recursive):
         for row in self._store.child_runs(self.id, latest_first=True):
             child = run_from_row(self.experiment.workspace, row)
             yield child
             if recursive:
-                yield from child.get_children(recursive=True)
+                yield from child._descendants(True)
+
+    def restore_snapshot(self, snapshot_id=None, path=None) -> str:
+        """The run's snapshot (or the one named) as a ZIP file in ``path`` (default: the current folder),
+        named after the snapshot; returns its path."""
+        snapshot_id = snapshot_id or self._row["details"].get("snapshot")
+        if not snapshot_id:
+            raise UserError(f"Run {self.id} has no snapshot (an interactive run has one only when started with "
+                            "snapshot_directory=).")
+        try:
+            files = self._store.get_json(snapshot_id)["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise UserError(f"restore_snapshot: no snapshot '{snapshot_id}' in this workspace.") from None
+        dest = Path(path or ".") / f"{snapshot_id}.zip"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as archive:
+            for rel, digest in sorted(files.items()):
+                archive.write(self._store.blob_path(digest), rel)
+        return str(dest)
 
     def get_environment(self):
         # kept out of a step script's start-up
@@ -503,6 +623,26 @@ class PortDataReference:
     def __repr__(self):
         return (f"PortDataReference(name={self.name!r}, datastore_name={self.datastore_name!r}, "
                 f"path_on_datastore={self.path_on_datastore!r})")
+
+
+def filter_runs(runs, type=None, tags=None, properties=None, status=None):
+    """Azure's run filters: a tag or property given as a key must be there, as a dict must have those values."""
+    for run in runs:
+        if type is not None and run.type != type:
+            continue
+        if status is not None and run.get_status() != status:
+            continue
+        if tags is not None and not _has(run.get_tags(), tags):
+            continue
+        if properties is not None and not _has(run.get_properties(), properties):
+            continue
+        yield run
+
+
+def _has(values: dict, wanted) -> bool:
+    if isinstance(wanted, dict):
+        return all(k in values and str(values[k]) == str(v) for k, v in wanted.items())
+    return wanted in values
 
 
 def _run_definition(row) -> dict:

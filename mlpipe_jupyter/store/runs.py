@@ -9,6 +9,7 @@ import re
 import signal
 import time
 
+from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.status import ACTIVE_STATUSES, FINAL_STATUSES, Status
 from mlpipe_jupyter.store.processes import hostname, process_alive
 
@@ -90,6 +91,72 @@ class Runs:
                  if latest_first else "created, rowid")
         rows = self.db.execute(f"SELECT * FROM runs WHERE parent_id=? ORDER BY {order}", (parent_id,))
         return [_row(r) for r in rows]
+
+    # -- child runs (Run.child_run, create_children) and the statuses their owner sets ----------------------
+    def create_child_runs(self, parent_id: str, children: list[dict]) -> list[str]:
+        """Child runs of ``parent_id`` (each: id, name, status, tags), in its experiment; an id taken
+        already is skipped. Returns the ids created, in order."""
+        created = []
+        now = time.time()
+        with self.tx() as db:
+            parent = db.execute("SELECT experiment FROM runs WHERE id=?", (parent_id,)).fetchone()
+            if parent is None:
+                return []
+            for i, c in enumerate(children):
+                started = now if c["status"] == Status.RUNNING else None
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO runs(id, experiment, kind, parent_id, name, status, created, started, "
+                    "details) VALUES(?,?,?,?,?,?,?,?,?)",
+                    (c["id"], parent["experiment"], "child", parent_id, c.get("name") or c["id"], str(c["status"]),
+                     now + i * 1e-6, started, json.dumps(c.get("details") or {}, default=str)))
+                if cur.rowcount:
+                    created.append(c["id"])
+                    self.set_tags(c["id"], c.get("tags") or {})
+        return created
+
+    def mark_run(self, run_id: str, status: str, error: str | None = None, replace_final: bool = False) -> bool:
+        """Set a run's status as its owner says (start, complete, fail, cancel): a run that has ended keeps
+        its end unless ``replace_final``. Returns whether it changed."""
+        now = time.time()
+        final = ",".join(f"'{s}'" for s in FINAL_STATUSES)
+        guard = "" if replace_final else f" AND status NOT IN ({final})"
+        with self.tx() as db:
+            if status in FINAL_STATUSES:
+                cur = db.execute(f"UPDATE runs SET status=?, ended=?, error=? WHERE id=?{guard}",
+                                 (str(status), now, error, run_id))
+            else:
+                cur = db.execute(f"UPDATE runs SET status=?, started=COALESCE(started, ?) WHERE id=?{guard}",
+                                 (str(status), now, run_id))
+        return bool(cur.rowcount)
+
+    def end_open_children(self, parent_id: str, status: str) -> None:
+        """Child runs (and theirs) still open when their parent ends take its end, saying so unless it
+        completed: nothing is left Running for ever."""
+        active = ",".join(f"'{s}'" for s in ACTIVE_STATUSES)
+        error = None if status == Status.COMPLETED else f"Ended with its parent run {parent_id} ({status})."
+        with self.tx() as db:
+            db.execute(
+                "WITH RECURSIVE below(id) AS (SELECT id FROM runs WHERE parent_id=? AND kind='child' "
+                "UNION SELECT r.id FROM runs r JOIN below b ON r.parent_id=b.id WHERE r.kind='child') "
+                f"UPDATE runs SET status=?, ended=?, error=? WHERE id IN below AND status IN ({active})",
+                (parent_id, str(status), time.time(), error))
+
+    def add_properties(self, run_id: str, properties: dict) -> dict:
+        """Add properties to a run: as in Azure they are immutable, so a key set already to another value
+        is refused (and nothing is added). Returns all the run's properties."""
+        with self.tx() as db:
+            row = db.execute("SELECT details FROM runs WHERE id=?", (run_id,)).fetchone()
+            if row is None:
+                raise UserError(f"No run with id '{run_id}' to add properties to.")
+            have = dict(_row(row)["details"].get("properties") or {})
+            clash = [k for k, v in properties.items() if k in have and have[k] != v]
+            if clash:
+                raise UserError(f"Run {run_id}: properties are immutable and '{clash[0]}' is set already to "
+                                f"{have[clash[0]]!r} (asked: {properties[clash[0]]!r}); use a tag for a value that "
+                                "changes.")
+            have.update(properties)
+            self.update_run(run_id, details={"properties": have})
+        return have
 
     def find_reusable(self, reuse_key: str) -> dict | None:
         row = self.db.execute(
@@ -208,7 +275,7 @@ class Runs:
         now = time.time()
         recovered = []
         for r in rows:
-            top = r["id"] if r["parent_id"] is None else r["parent_id"]
+            top = self._root_id(r)
             if top not in dead_runners:
                 continue
             if r["pgid"] and process_alive(r["pgid"], r["pgid_start"]):
@@ -220,4 +287,15 @@ class Runs:
             recovered.append(r)
             self._remove_staging(r["id"])
         return recovered
+
+    def _root_id(self, row: dict) -> str:
+        """The top-level run a run belongs to (a step's child run is two levels down)."""
+        seen = set()
+        while row["parent_id"] is not None and row["id"] not in seen:
+            seen.add(row["id"])
+            parent = self.get_run(row["parent_id"])
+            if parent is None:
+                return row["parent_id"]
+            row = parent
+        return row["id"]
 

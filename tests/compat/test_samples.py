@@ -190,7 +190,6 @@ def test_logging_api(tmp_path):
     assert run.get_tags().get("Competition Rank") in (1, "1")
 
 
-@pytest.mark.xfail(strict=True, reason='Run has no add_properties')
 def test_manage_runs(tmp_path):
     d = Driver("manage_runs", tmp_path).ok()
     assert "Has it completed? Completed" in d.out, d.tail()
