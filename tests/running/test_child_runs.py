@@ -1,6 +1,9 @@
 """Child runs, properties and run management as in Azure ML SDK v1: children a step script creates
 through Run.get_context() (recorded by the runner from its metrics file), children of an interactive
 run (written to the store directly), immutable properties, run filters, cancel/fail/complete/start."""
+import subprocess
+import sys
+import textwrap
 import zipfile
 
 import pytest
@@ -50,7 +53,7 @@ CHILDREN_SCRIPT = """
 def _script_run(workspace, tmp_path, source, experiment="kids"):
     src = tmp_path / "src"
     src.mkdir(exist_ok=True)
-    (src / "script.py").write_text(__import__("textwrap").dedent(source))
+    (src / "script.py").write_text(textwrap.dedent(source))
     run = Experiment(workspace, experiment).submit(ScriptRunConfig(source_directory=str(src), script="script.py"))
     return run
 
@@ -185,3 +188,15 @@ def test_cancel_and_fail_a_submitted_run(workspace, tmp_path):
     assert run.get_details()["error"]["message"] == "Marked failed by the user."
     run.fail(error_details="again")  # an ended run stays as it ended
     assert run.get_details()["error"]["message"] == "Marked failed by the user."
+
+
+def test_children_of_a_dead_process_run_are_recovered(workspace, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    parent = Experiment(workspace, "crash").start_logging()
+    child = parent.child_run()
+    grandchild = child.child_run()
+    workspace._store.update_run(parent.id, runner_pid=dead.pid, runner_start="gone")
+    workspace._store.recover_orphans()
+    assert [r.get_status() for r in (parent, child, grandchild)] == ["Failed", "Failed", "Failed"]
