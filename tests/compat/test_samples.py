@@ -127,7 +127,6 @@ def test_prs_tabular_iris(tmp_path):
     assert f"Prediction has  {rows}  rows" in d.out, d.tail()
 
 
-@pytest.mark.xfail(strict=True, reason='FileDataset has no partition_keys (Dataset.File.from_files(partition_format=...))')
 def test_prs_partition_per_folder(tmp_path):
     d = Driver("prs_partition_per_folder", tmp_path).ok()
     uploads = re.findall(r"^datastore\.upload\('test_files/", (SAMPLES / "prs_partition_per_folder" / "driver.py")
@@ -135,7 +134,6 @@ def test_prs_partition_per_folder(tmp_path):
     assert f"Prediction has {len(uploads)} rows" in d.out, d.tail()
 
 
-@pytest.mark.xfail(strict=True, reason="Dataset.Tabular.from_delimited_files does not expand a glob ('oj_sales_data/*.csv')")
 def test_prs_partition_per_column(tmp_path):
     d = Driver("prs_partition_per_column", tmp_path).ok()
     rows = len((SAMPLES / "prs_partition_per_column" / "oj.csv").read_text().splitlines()) - 1
