@@ -9,7 +9,7 @@ failing cell and its output.
 The venv is cached under ``~/.cache/mlpipe-ci/``, keyed by the hash of the files that decide its
 contents, but mlpipe-jupyter itself is uninstalled and reinstalled from the work tree on every run.
 
-    python scripts/run_notebooks.py                 # every binder/*.ipynb
+    python scripts/run_notebooks.py                 # every notebook under binder/
     python scripts/run_notebooks.py binder/quickstart.ipynb
 """
 from __future__ import annotations
@@ -108,8 +108,8 @@ def execute_notebooks(workdir: Path, names: list[str], artifacts: Path, show: bo
     failures = []
     for name in names:
         notebook = nbformat.read(workdir / name, as_version=4)
-        client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
-                                resources={"metadata": {"path": str(workdir)}})
+        client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",  # cwd: the notebook's folder
+                                resources={"metadata": {"path": str((workdir / name).parent)}})
         started = time.monotonic()
         try:
             client.execute()
@@ -119,11 +119,23 @@ def execute_notebooks(workdir: Path, names: list[str], artifacts: Path, show: bo
             print(f"FAIL {name} ({time.monotonic() - started:.1f}s)\n{failed_cell_report(notebook, error)}",
                   file=sys.stderr, flush=True)
         finally:
-            nbformat.write(notebook, artifacts / name)
+            nbformat.write(notebook, artifacts / name.replace("/", "__"))
             if show:
                 show_outputs(notebook)
     print(f"executed notebooks saved in {artifacts}")
     return 1 if failures else 0
+
+
+def demo_notebooks() -> list[str]:
+    """binder/'s notebooks, and those in its subfolders (a sample with its step scripts beside it)."""
+    return sorted(p.relative_to(BINDER).as_posix() for p in BINDER.rglob("*.ipynb")
+                  if ".ipynb_checkpoints" not in p.parts)
+
+
+def demo_name(path: Path) -> str:
+    """A notebook given as binder/x.ipynb, x.ipynb or sub/x.ipynb, as its path inside binder/."""
+    path = path.resolve() if path.exists() else BINDER / path
+    return path.relative_to(BINDER).as_posix() if BINDER in path.parents else path.name
 
 
 def failed_cell_report(notebook, error) -> str:
@@ -146,7 +158,7 @@ def main(argv=None) -> int:
     if args.execute_in:
         return execute_notebooks(Path(args.execute_in), args.notebooks, Path(args.artifacts), args.show)
 
-    names = [Path(n).name for n in args.notebooks] or sorted(p.name for p in BINDER.glob("*.ipynb"))
+    names = [demo_name(Path(n)) for n in args.notebooks] or demo_notebooks()
     missing = [n for n in names if not (BINDER / n).is_file()]
     if missing or not names:
         print(f"no such notebook in {BINDER}: {', '.join(missing) or '*.ipynb'}", file=sys.stderr)
