@@ -223,12 +223,13 @@ def _with_partition_roots(options: dict, sources: list, local: list[Path]) -> di
     return {**options, "partition_roots": roots}
 
 
-def resolve_external(workspace, entry: dict, what: str) -> ExternalInput:
-    """Local path and fingerprint of a ``data_reference`` or ``dataset`` entry; a UserError naming ``what``."""
+def resolve_external(workspace, entry: dict, what: str, missing_ok: bool = False) -> ExternalInput:
+    """Local path and fingerprint of a ``data_reference`` or ``dataset`` entry; a UserError naming ``what``.
+    With ``missing_ok``, a datastore path that does not exist is an empty folder (see ``_missing_path``)."""
     kind = entry.get("kind")
-    if kind == "data_reference":  # a DataReference or DataPath: a missing one is mounted empty, as in Azure
+    if kind == "data_reference":
         datastore = entry.get("_ds") or Datastore(workspace, entry.get("datastore"))
-        path, fp = _datastore_source(workspace, datastore, entry.get("path"), what, missing_ok=True)
+        path, fp = _datastore_source(workspace, datastore, entry.get("path"), what, missing_ok=missing_ok)
         return ExternalInput(path, fp, f"{datastore.name}:{entry.get('path') or ''}")
     if kind == "dataset":
         dataset_kind, definition, label = dataset_definition(workspace, entry)

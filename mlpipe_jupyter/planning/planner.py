@@ -247,8 +247,12 @@ class _StepPlanner:
                 inputs.append(InputPlan(as_name, mode, upstream=self.producers[data_name], output=data_name,
                                         dataset_kind=kind, dataset_options=dict(read or {})))
                 continue
+            # a DataPath chosen by a parameter names a place that may not hold data yet: Azure mounts it
+            # anyway, and the datapath sample relies on it; a DataReference fixed in the pipeline must exist
+            from_parameter = self.data[data_name].get("kind") == "parameter"
             try:
-                ext = resolve_external(self.workspace, self._external_entry(data_name, what), what)
+                ext = resolve_external(self.workspace, self._external_entry(data_name, what), what,
+                                       missing_ok=from_parameter)
             except UserError as e:
                 self.problems.append(str(e))
                 continue
