@@ -7,8 +7,9 @@ image's labels. Builds use the host's pip settings (index, mirrors, certificates
 reaches packages through a mirror builds the same way in a container.
 
 What gets installed follows model/packages.py: azureml-* packages are left out, conda packages go
-through pip when there is no conda, an unavailable Python pin takes the nearest Python; the build log
-says each. A virtualenv is made with uv when it is on PATH (much faster), else with venv and pip.
+through pip when there is no conda, an unavailable Python pin takes the nearest Python, and exact pins
+written for another Python move to the nearest version with a wheel (compute/nearest_versions.py); the
+build log says each. A virtualenv is made with uv when it is on PATH (much faster), else with venv and pip.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from mlpipe_jupyter.model.packages import InstallPlan, conda_tool, install_plan,
 from mlpipe_jupyter.running.step_output import stream_lines
 from mlpipe_jupyter.secrets import redact_environment
 from mlpipe_jupyter.store import hostname, process_start_time
+from mlpipe_jupyter.compute.nearest_versions import exact_pin, nearest_versions
 from mlpipe_jupyter.compute.process import start_process
 
 DEFAULT_BASE_IMAGE = os.environ.get("MLPIPE_DOCKER_BASE_IMAGE", "mlpipe/base:bookworm")
@@ -243,6 +245,7 @@ def build_venv(workspace, env, log=None, step=None, cancel: Cancel | None = None
         for notice in plan.notices:
             say(f"mlpipe: {notice}")
         python = target / "bin" / "python"
+        for_other_python = False
         if plan.conda:
             channels = [a for c in deps.channels for a in ("-c", c)]
             python_spec = [f"python={deps.python_version}"] if deps.python_version else ["python"]
@@ -252,11 +255,15 @@ def build_venv(workspace, env, log=None, step=None, cancel: Cancel | None = None
             base, notice = resolve_python(deps.python_version)
             if notice:
                 say(f"mlpipe: {notice}")
+            # Pins written for the Python an environment names, when it is here, are kept exactly; the
+            # others were written for another Python (Azure's default when none is named).
+            for_other_python = not deps.python_version or notice is not None
             cmd = ([uv, "venv", "--seed", "--python", base, str(target)] if uv else [base, "-m", "venv", str(target)])
             rc = _run_logged(cmd, log, cancel, lines, env=_uv_environ() if uv else None)
         if rc == 0 and plan.pip:
             req = target / "requirements.txt"
-            req.write_text(_requirements(plan.pip))
+            packages = _nearest_pins(uv, python, plan.pip, say) if uv and for_other_python else plan.pip
+            req.write_text(_requirements(packages))
             if uv:
                 cmd = [uv, "pip", "install", "--python", str(python), *_uv_pip_options(), "-r", str(req)]
             else:
@@ -267,8 +274,9 @@ def build_venv(workspace, env, log=None, step=None, cancel: Cancel | None = None
             shutil.rmtree(target, ignore_errors=True)
             raise EnvironmentBuildError(f"{_who(env, step)}: the build was canceled.")
         if rc != 0:
+            hint = _without_uv_hint(python, plan.pip) if not uv and for_other_python and python.exists() else ""
             shutil.rmtree(target, ignore_errors=True)
-            raise EnvironmentBuildError(f"{_who(env, step)} could not be built: {_pip_errors(lines)}")
+            raise EnvironmentBuildError(f"{_who(env, step)} could not be built: {_pip_errors(lines)}{hint}")
         _link_package(python)
         freeze_cmd = ([uv, "pip", "freeze", "--python", str(python)] if uv else
                       [str(python), "-m", "pip", "freeze", "--disable-pip-version-check"])
@@ -284,6 +292,34 @@ def build_venv(workspace, env, log=None, step=None, cancel: Cancel | None = None
         tmp.write_text(json.dumps(record, indent=1))
         os.replace(tmp, target / BUILD_RECORD)  # written last: its presence means the build is complete
         return BuildResult("venv", env.name, env.content_hash, str(python), str(python), freeze, True, log=lines)
+
+
+def _python_label(python: Path) -> str:
+    done = subprocess.run([str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                          capture_output=True, text=True)
+    return f"Python {done.stdout.strip() or '?'}"
+
+
+def _nearest_pins(uv: str, python: Path, requirements: list, say) -> list:
+    """The requirements with exact pins that have no wheel for ``python`` moved to the nearest version
+    that has one (compute/nearest_versions.py), each replacement said in the build log."""
+    label = _python_label(python)
+    result, error = nearest_versions(uv, str(python), label, requirements, _uv_pip_options(), _uv_environ())
+    if error:
+        say(f"mlpipe: could not look up a version with a build for {label} of {error}; installing as written.")
+    for notice in result.notices:
+        say(f"mlpipe: {notice}")
+    return result.requirements
+
+
+def _without_uv_hint(python: Path, requirements: list) -> str:
+    """What to do when a build without uv fails on pins written for another Python."""
+    pins = [r for r in requirements if exact_pin(r)]
+    if not pins:
+        return ""
+    return (f" The environment was written for another Python than {_python_label(python)}, and an exact pin "
+            f"({', '.join(pins)}) may have no build for it. Put uv on PATH (pip install uv, in an activated "
+            "virtualenv) so that such pins are replaced by the nearest version that has one, or change the pins.")
 
 
 def _uv_environ() -> dict:
