@@ -239,7 +239,7 @@ def build_venv(workspace, env, log=None, step=None, cancel: Cancel | None = None
             lines.append(line)
             log(line)
 
-        uv = None if plan.conda else shutil.which("uv")
+        uv = None if plan.conda else find_uv()
         how = "conda" if plan.conda else "uv" if uv else "venv and pip"
         say(f"Building environment '{env.name}' ({env.content_hash[:12]}) as a virtualenv in {target} with {how}")
         for notice in plan.notices:
@@ -320,6 +320,12 @@ def _without_uv_hint(python: Path, requirements: list) -> str:
     return (f" The environment was written for another Python than {_python_label(python)}, and an exact pin "
             f"({', '.join(pins)}) may have no build for it. Put uv on PATH (pip install uv, in an activated "
             "virtualenv) so that such pins are replaced by the nearest version that has one, or change the pins.")
+
+
+def find_uv() -> str | None:
+    """uv on PATH, else the one installed beside this interpreter (a virtualenv used without activating it)."""
+    beside = Path(sys.executable).with_name("uv")
+    return shutil.which("uv") or (str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None)
 
 
 def _uv_environ() -> dict:

@@ -27,6 +27,10 @@ def path_with_uv(monkeypatch, uv: bool):
     folder = Path(sys.executable).parent
     assert (folder / "uv").exists(), "uv is part of the test dependencies"
     monkeypatch.setenv("PATH", os.pathsep.join(([str(folder)] if uv else []) + keep))
+    if not uv:  # a machine without uv: not on PATH, nor beside the interpreter
+        from mlpipe_jupyter.compute import envbuild
+
+        monkeypatch.setattr(envbuild, "find_uv", lambda: None)
 
 
 def run_step(workspace, write_scripts, tmp_path, env):
