@@ -32,8 +32,8 @@ def test_links_in_the_run_folder_never_lead_the_runner_to_write_on_the_host(work
     victim = tmp_path / "victim"
     victim.mkdir()
     src = write_scripts(tmp_path / "src", {"plant.py": REPLACE_RUN_FOLDER})
-    run = run_pipeline(workspace, [PythonScriptStep("plant.py", source_directory=str(src), compute_target=target,
-                                                    arguments=[str(victim)])])
+    run = run_pipeline(workspace, [PythonScriptStep("plant.py", name="plant", source_directory=str(src),
+                                                    compute_target=target, arguments=[str(victim)])])
     step = steps_by_name(run)["plant"]
     assert step.get_status() == "Completed", step.get_details().get("error")
     assert list(victim.iterdir()) == []  # nothing was written through the links
@@ -65,10 +65,10 @@ def test_a_link_leaving_an_output_is_refused_and_never_copied_into_a_container(w
     secret.write_text("TOP-SECRET-ON-THE-HOST")
     src = write_scripts(tmp_path / "src", {"make.py": LINK_TO_HOST, "read.py": READ_INPUT})
     data = PipelineData("data")
-    make = PythonScriptStep("make.py", source_directory=str(src), outputs=[data], arguments=[data, str(secret)],
-                            compute_target="docker")
+    make = PythonScriptStep("make.py", name="make", source_directory=str(src), outputs=[data],
+                            arguments=[data, str(secret)], compute_target="docker")
     copy = data.as_download()
-    read = PythonScriptStep("read.py", source_directory=str(src), inputs=[copy], arguments=[copy],
+    read = PythonScriptStep("read.py", name="read", source_directory=str(src), inputs=[copy], arguments=[copy],
                             compute_target="docker")
     run = run_pipeline(workspace, [make, read])
     steps = steps_by_name(run)
@@ -95,9 +95,9 @@ def test_relative_links_inside_an_output_are_kept_as_links(workspace, write_scri
                                            "read.py": "import os, sys\nprint(open(os.path.join(sys.argv[1], "
                                                       "'latest', 'model.txt')).read())\n"})
     data = PipelineData("data")
-    make = PythonScriptStep("make.py", source_directory=str(src), outputs=[data], arguments=[data])
+    make = PythonScriptStep("make.py", name="make", source_directory=str(src), outputs=[data], arguments=[data])
     copy = data.as_download()
-    read = PythonScriptStep("read.py", source_directory=str(src), inputs=[copy], arguments=[copy])
+    read = PythonScriptStep("read.py", name="read", source_directory=str(src), inputs=[copy], arguments=[copy])
     run = run_pipeline(workspace, [make, read])
     steps = steps_by_name(run)
     assert run.get_status() == "Completed", run.get_details().get("error")
@@ -129,8 +129,9 @@ def test_special_files_in_the_run_folder_neither_hang_nor_flood_the_runner(works
     src = write_scripts(tmp_path / "src", {"special.py": SPECIAL_METRICS_FILE})
     config = RunConfiguration()
     config.max_run_duration_seconds = 20
-    run = run_pipeline(workspace, [PythonScriptStep("special.py", source_directory=str(src), compute_target=target,
-                                                    arguments=[kind.split()[0]], runconfig=config)])
+    run = run_pipeline(workspace, [PythonScriptStep("special.py", name="special", source_directory=str(src),
+                                                    compute_target=target, arguments=[kind.split()[0]],
+                                                    runconfig=config)])
     assert run.get_status() == "Completed", run.get_details().get("error")  # within the wait, not hung
     step = steps_by_name(run)["special"]
     log = step.get_log_text()
@@ -151,7 +152,8 @@ print("NoNewPrivs", status["NoNewPrivs"].strip())
 
 def test_a_container_step_runs_unprivileged(workspace, write_scripts, tmp_path, docker_engine):
     src = write_scripts(tmp_path / "src", {"who.py": PRIVILEGES})
-    run = run_pipeline(workspace, [PythonScriptStep("who.py", source_directory=str(src), compute_target="docker")])
+    run = run_pipeline(workspace, [PythonScriptStep("who.py", name="who", source_directory=str(src),
+                                                    compute_target="docker")])
     log = steps_by_name(run)["who"].get_log_text()
     assert run.get_status() == "Completed", run.get_details().get("error")
     uid = int(log.split("uid ")[1].split()[0])
