@@ -72,7 +72,7 @@ def test_a_real_run_leaves_nothing_on_the_bus_and_show_output_reads_the_log_file
     src.mkdir()
     (src / "chatty.py").write_text(CHATTY)
     lines = 1_000  # 9 MB: more than the bus keeps for one run, so the first lines come from the file
-    step = PythonScriptStep("chatty.py", source_directory=str(src), arguments=[lines])
+    step = PythonScriptStep("chatty.py", name="chatty", source_directory=str(src), arguments=[lines])
     run = Experiment(workspace, "chatty").submit(Pipeline(workspace, [step]))
     run.wait_for_completion(timeout_seconds=WAIT_SECONDS)
     # the run's last event comes just after the store says Completed
