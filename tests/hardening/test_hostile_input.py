@@ -68,7 +68,7 @@ def test_a_64_mib_line_is_logged_whole_and_cut_in_events(workspace, write_script
     seen = []
     unsubscribe = bus.subscribe(lambda e: seen.append(len(e.data["line"])) if e.kind == "log" else None)
     try:
-        run = run_pipeline(workspace, [PythonScriptStep("long.py", source_directory=str(src))])
+        run = run_pipeline(workspace, [PythonScriptStep("long.py", name="long", source_directory=str(src))])
     finally:
         unsubscribe()
     assert run.get_status() == "Completed", run.get_details().get("error")
@@ -90,8 +90,8 @@ print("wrote into my input")
 
 def chain(src):
     data = PipelineData("data")
-    make = PythonScriptStep("make.py", source_directory=str(src), outputs=[data], arguments=[data])
-    use = PythonScriptStep("use.py", source_directory=str(src), inputs=[data], arguments=[data])
+    make = PythonScriptStep("make.py", name="make", source_directory=str(src), outputs=[data], arguments=[data])
+    use = PythonScriptStep("use.py", name="use", source_directory=str(src), inputs=[data], arguments=[data])
     return [make, use]
 
 
