@@ -41,7 +41,8 @@ def big(tmp_path_factory):
     src = root / "src"
     src.mkdir()
     (src / "talk.py").write_text("print('first line')\n")
-    run = Experiment(ws, "big").submit(Pipeline(ws, [PythonScriptStep("talk.py", source_directory=str(src))]))
+    step = PythonScriptStep("talk.py", name="talk", source_directory=str(src))
+    run = Experiment(ws, "big").submit(Pipeline(ws, [step]))
     run.wait_for_completion(timeout_seconds=WAIT_SECONDS)
     step = run.get_steps()[0]
     log = ws._store.run_dir(step.id) / "logs" / "std_log.txt"
@@ -118,7 +119,7 @@ def test_a_line_longer_than_a_chunk_keeps_one_prefix(workspace, tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     (src / "wide.py").write_text("print('short')\nprint('w' * 3_000_000)\nprint('after')\n")
-    step = PythonScriptStep("wide.py", source_directory=str(src))
+    step = PythonScriptStep("wide.py", name="wide", source_directory=str(src))
     run = Experiment(workspace, "wide").submit(Pipeline(workspace, [step]))
     run.wait_for_completion(timeout_seconds=WAIT_SECONDS)
     r = subprocess.run([*CLI, "logs", run.id], cwd=workspace.path, env=ENV, capture_output=True, timeout=60)
