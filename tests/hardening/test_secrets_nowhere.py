@@ -36,7 +36,7 @@ def secret_step(src, password=PASSWORD):
     config = RunConfiguration()
     config.environment = env
     config.environment_variables = {"DB_PASSWORD": password, "MODE": "fast"}
-    return PythonScriptStep("use.py", source_directory=str(src), runconfig=config,
+    return PythonScriptStep("use.py", name="use", source_directory=str(src), runconfig=config,
                             params={"api_key": PipelineParameter("api_key", default_value=KEY)})
 
 
