@@ -264,11 +264,15 @@ def build_venv(workspace, env, log=None, step=None, cancel: Cancel | None = None
             req = target / "requirements.txt"
             packages = _nearest_pins(uv, python, plan.pip, say) if uv and for_other_python else plan.pip
             req.write_text(_requirements(packages))
+            caps = []
+            if plan.constraints:
+                (target / "constraints.txt").write_text("\n".join(plan.constraints) + "\n")
+                caps = ["-c", str(target / "constraints.txt")]
             if uv:
-                cmd = [uv, "pip", "install", "--python", str(python), *_uv_pip_options(), "-r", str(req)]
+                cmd = [uv, "pip", "install", "--python", str(python), *_uv_pip_options(), "-r", str(req), *caps]
             else:
                 cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off",
-                       "-r", str(req)]
+                       "-r", str(req), *caps]
             rc = _run_logged(cmd, log, cancel, lines, env=_uv_environ() if uv else None)
         if cancel is not None and cancel.is_set():
             shutil.rmtree(target, ignore_errors=True)
@@ -355,6 +359,8 @@ def _uv_pip_options() -> list[str]:
         elif key == "no-index" and str(value).lower() in ("1", "true", "yes", "on"):
             options[key] = []
     out = ["--no-index"] if "no-index" in options else []
+    if "extra-index-url" in options:  # pip picks the best version across all its indexes; uv must be told to
+        out += ["--index-strategy", "unsafe-best-match"]
     for key, tokens in options.items():
         for token in dict.fromkeys(tokens):
             if key in flags:

@@ -490,6 +490,12 @@ def default_environment() -> EnvironmentDefinition:
     return env
 
 
+def is_default_environment(env) -> bool:
+    """Is this the untouched default (nothing to record)? A RunConfiguration's environment edited in place,
+    as Azure's samples do (``user_managed_dependencies = False`` plus packages), is not."""
+    return env is None or env.to_dict() == default_environment().to_dict()
+
+
 @functools.lru_cache(maxsize=1)
 def _this_interpreter() -> str:
     """The interpreter running this process and its prefix: fixed for the life of the process."""

@@ -44,6 +44,12 @@ BUNDLED_IN_WHEELS = {
 NO_PIP_EQUIVALENT = {"openmpi", "mpich", "impi_rt", "nodejs", "git", "gcc", "gxx", "gxx_linux-64", "gcc_linux-64",
                      "make", "ffmpeg", "graphviz", "java-jdk", "openjdk", "r-base", "r-essentials", "julia", "go"}
 ALWAYS_THERE = {"python", "pip"}  # every environment built here has both
+# What the dropped azureml packages would still have done to the rest of an environment: SDK v1 1.62's
+# azureml-dataset-runtime[pandas], which the AutoML packages and azureml-sdk[automl] pull in, caps
+# pandas and numpy below 2, and step scripts written for it rely on that (DataFrame.append).
+PANDAS_1 = ["pandas<2", "numpy<2"]
+BRINGS_PANDAS_1 = {"azureml-train-automl", "azureml-train-automl-runtime", "azureml-automl-runtime",
+                   "azureml-automl-core", "azureml-automl-dnn-nlp"}
 
 
 def requirement_name(spec: str) -> str:
@@ -87,10 +93,19 @@ class InstallPlan:
     conda: list = field(default_factory=list)
     notices: list = field(default_factory=list)
     impossible: list = field(default_factory=list)  # conda packages pip cannot give
+    constraints: list = field(default_factory=list)  # pip constraints: caps on what the packages pull in
 
     @property
     def installs(self) -> bool:
         return bool(self.pip or self.conda)
+
+
+def _brings_pandas_1(spec: str) -> bool:
+    """Would this azureml requirement have installed azureml-dataset-runtime[pandas]?"""
+    name, extras = requirement_name(spec), re.findall(r"[A-Za-z0-9_-]+", spec.partition("[")[2].partition("]")[0])
+    extras = {e.lower() for e in extras}
+    return (name in BRINGS_PANDAS_1 or (name == "azureml-sdk" and "automl" in extras)
+            or (name in ("azureml-dataset-runtime", "azureml-dataprep") and "pandas" in extras))
 
 
 def install_plan(deps, with_conda: bool) -> InstallPlan:
@@ -99,6 +114,10 @@ def install_plan(deps, with_conda: bool) -> InstallPlan:
     dropped = [p for p in [*deps.pip_packages, *deps.conda_packages] if is_azureml(p)]
     if dropped:
         plan.notices.append(f"Not installing {', '.join(dropped)}: steps get the azureml API from mlpipe itself.")
+    if any(_brings_pandas_1(p) for p in dropped):
+        plan.constraints = list(PANDAS_1)
+        plan.notices.append(f"Keeping {' and '.join(PANDAS_1)}, as {', '.join(p for p in dropped if _brings_pandas_1(p))} "
+                            "would have (SDK v1's azureml-dataset-runtime[pandas]).")
     plan.pip = [p for p in deps.pip_packages if not is_azureml(p)]
     conda = [p for p in deps.conda_packages if not is_azureml(p) and requirement_name(p) not in ALWAYS_THERE]
     if with_conda or not conda:

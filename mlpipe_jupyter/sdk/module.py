@@ -16,6 +16,7 @@ from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.names import check_data_name, check_registry_name
 from mlpipe_jupyter.sdk.data import (AbstractDataset, DataReference, DatasetConsumptionConfig, FileDataset,
                                      InputBinding, ParameterInput, PipelineData)
+from mlpipe_jupyter.model.environment import is_default_environment
 from mlpipe_jupyter.sdk.environment import Environment
 from mlpipe_jupyter.sdk.parameters import PipelineParameter
 from mlpipe_jupyter.sdk.run_config import RunConfiguration
@@ -458,7 +459,7 @@ def _stored_runconfig(runconfig) -> dict | None:
     if runconfig is None:
         return None
     env = runconfig.environment
-    return {"environment": env.to_dict() if env is not None and env.name != "user-managed" else None,
+    return {"environment": None if is_default_environment(env) else env.to_dict(),
             "environment_variables": dict(getattr(runconfig, "environment_variables", None) or {}),
             "max_run_duration_seconds": runconfig.max_run_duration_seconds}
 

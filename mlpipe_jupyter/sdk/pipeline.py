@@ -19,6 +19,7 @@ from mlpipe_jupyter.sdk.data import (AbstractDataset, DataReference, DatasetCons
                                      OutputFileDatasetConfig, ParameterInput, PipelineData, data_value,
                                      dataset_from_definition, get_dataset)
 from mlpipe_jupyter.sdk.datastore import Datastore
+from mlpipe_jupyter.model.environment import is_default_environment
 from mlpipe_jupyter.sdk.environment import Environment
 from mlpipe_jupyter.sdk.parameters import PipelineParameter
 from mlpipe_jupyter.sdk.run_config import RunConfiguration
@@ -258,7 +259,7 @@ def pipeline_to_document(pipeline) -> PipelineDocument:
         if s.hash_paths:
             d["hash_paths"] = list(s.hash_paths)
         env = s.runconfig.environment
-        if env is not None and env.name != "user-managed":
+        if not is_default_environment(env):
             d["environment"] = env.to_dict(secrets=True)
         if s.runconfig.max_run_duration_seconds is not None:
             d["max_run_duration_seconds"] = s.runconfig.max_run_duration_seconds

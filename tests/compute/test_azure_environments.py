@@ -27,11 +27,15 @@ SHOW = """
 """
 
 
+FIND_UV = envbuild.find_uv
+
+
 def without_uv_or_conda(monkeypatch):
     """PATH without uv, conda, mamba or micromamba, whatever this machine has."""
     tools = ("uv", "conda", "mamba", "micromamba")
     keep = [d for d in os.environ["PATH"].split(os.pathsep) if not any((Path(d) / t).exists() for t in tools)]
     monkeypatch.setenv("PATH", os.pathsep.join(keep))
+    monkeypatch.setattr(envbuild, "find_uv", lambda: None)  # nor the uv beside this interpreter
 
 
 def one_step(workspace, src, env, name="show"):
@@ -85,6 +89,7 @@ def test_uv_builds_the_virtualenv_when_it_is_on_path(workspace, write_scripts, t
     uv_folder = Path(sys.executable).parent  # the test extra installs uv beside this interpreter
     assert (uv_folder / "uv").exists(), "uv is part of the test dependencies"
     without_uv_or_conda(monkeypatch)
+    monkeypatch.setattr(envbuild, "find_uv", FIND_UV)
     monkeypatch.setenv("PATH", f"{uv_folder}{os.pathsep}{os.environ['PATH']}")
     src = write_scripts(tmp_path / "src", {"show.py": SHOW})
     env = Environment("with-uv")
@@ -200,3 +205,24 @@ def test_docker_honours_shm_size_on_azures_default_image(workspace, write_script
     run.wait_for_completion(timeout_seconds=WAIT_SECONDS, raise_on_error=False)
     assert run.get_status() == "Completed", run.get_details().get("error")
     assert "shm MiB 96" in run.get_log_text()
+
+
+def test_dropped_azureml_packages_keep_the_pandas_1_they_would_have_brought(workspace, write_scripts, tmp_path):
+    """azureml-sdk[automl] is not installed, but SDK v1 code relies on the pandas<2 it pulls in
+    (the NYC taxi sample calls DataFrame.append); another spec without it gets today's pandas."""
+    plan = install_plan(CondaDependencies.create(pip_packages=["azureml-sdk[automl]", "pandas"]), with_conda=False)
+    assert plan.pip == ["pandas"] and plan.constraints == ["pandas<2", "numpy<2"]
+    assert install_plan(CondaDependencies.create(pip_packages=["azureml-defaults", "pandas"]),
+                        with_conda=False).constraints == []
+    src = write_scripts(tmp_path / "src", {"show.py": "import pandas\nprint('pandas', pandas.__version__)\n"})
+    rc = RunConfiguration()  # edited in place, as the samples do: it is recorded, not taken for the default
+    rc.environment.python.user_managed_dependencies = False
+    rc.environment.python.conda_dependencies = CondaDependencies.create(
+        conda_packages=["pandas"], pip_packages=["azureml-sdk[automl]"])
+    run = run_pipeline(workspace, [PythonScriptStep("show.py", name="show", source_directory=str(src), runconfig=rc)])
+    step = steps_by_name(run)["show"]
+    assert step.get_status() == "Completed", step.get_details().get("error")
+    log = (workspace._store.run_dir(step.id) / "logs" / "std_log.txt").read_text()
+    assert "Keeping pandas<2 and numpy<2" in log
+    version = log.split("pandas ", 1)[1].split()[0]
+    assert int(version.split(".")[0]) == 1, log

@@ -67,17 +67,16 @@ def test_an_old_pin_takes_the_nearest_version_with_a_wheel(workspace, write_scri
 
 
 def test_pins_for_the_python_in_use_are_kept(workspace, write_scripts, tmp_path, monkeypatch):
+    """An environment naming the Python in use meant its pins for it: msgpack==1.0.0 is built from its
+    sdist, as written, and nothing is replaced."""
     path_with_uv(monkeypatch, uv=True)
-    monkeypatch.setenv("UV_NO_BUILD", "1")  # the pin's sdist is not built: a quick failure on any index
     env = Environment("pins-for-this-python")
     env.python.conda_dependencies = CondaDependencies.create(
         pip_packages=[OLD_PIN], python_version=f"{sys.version_info[0]}.{sys.version_info[1]}")
     step = run_step(workspace, write_scripts, tmp_path, env)
-    assert step.get_status() == "Failed"
-    error = step.get_details()["error"]["message"]
-    assert "could not be built" in error and "msgpack" in error and "has no build for" not in error
+    assert step.get_status() == "Completed", step.get_details().get("error")
     log = (workspace._store.run_dir(step.id) / "logs" / "std_log.txt").read_text()
-    assert "has no build for" not in log and "with uv" in log
+    assert "has no build for" not in log and "with uv" in log and "msgpack 1.0.0" in log
 
 
 def test_without_uv_a_failed_build_says_what_to_do(workspace, write_scripts, tmp_path, monkeypatch):
