@@ -209,18 +209,24 @@ CASES = [
              "one line added: the shipped iris/iris.csv (sklearn's bundled iris features, 150 rows) is uploaded "
              "to iris/ on the registered datastore, which in Azure is the public `pipelinedata/sampledata` container"),
             ("model_datastore.download('iris_model.pkl')",
-             "# changed: the pretrained model is fitted here (sklearn's iris data) instead of downloaded\n"
-             "import pickle\n"
+             "# changed: the pretrained model is fitted here (sklearn's iris data) instead of downloaded; numpy arrays\n"
+             "# are pickled as lists, so that the environment's older numpy and scikit-learn can load it\n"
+             "import copyreg, pickle\n"
+             "import numpy as np\n"
              "from sklearn.datasets import load_iris\n"
-             "from sklearn.tree import DecisionTreeClassifier\n"
+             "from sklearn.linear_model import LogisticRegression\n"
              "_iris = load_iris(as_frame=True)\n"
              "_X = _iris.data.set_axis(['sepal.length', 'sepal.width', 'petal.length', 'petal.width'], axis=1)\n"
              "os.makedirs('iris_model.pkl', exist_ok=True)\n"
              "with open('iris_model.pkl/iris_model.pkl', 'wb') as _f:\n"
-             "    pickle.dump(DecisionTreeClassifier(random_state=0).fit(_X, _iris.target_names[_iris.target]), _f)",
+             "    _pickler = pickle.Pickler(_f, protocol=2)\n"
+             "    _pickler.dispatch_table = {**copyreg.dispatch_table,\n"
+             "                               np.ndarray: lambda a: (np.array, (a.tolist(), a.dtype.str))}\n"
+             "    _pickler.dump(LogisticRegression(max_iter=1000).fit(_X, _iris.target_names[_iris.target]))",
              "`model_datastore.download('iris_model.pkl')` (a pretrained model in a public container) is "
-             "replaced by fitting a DecisionTreeClassifier on sklearn's iris data and pickling it to the same "
-             "path, iris_model.pkl/iris_model.pkl"),
+             "replaced by fitting a LogisticRegression on sklearn's iris data and pickling it to the same "
+             "path, iris_model.pkl/iris_model.pkl; its numpy arrays are pickled as lists, since the step's "
+             "environment (pinned to 2020 versions) has an older numpy and scikit-learn than the driver"),
         ],
     },
     {

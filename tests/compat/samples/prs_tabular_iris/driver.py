@@ -4,7 +4,7 @@
 # The code cells in order ("# In[n]" is the cell's index in the notebook); the step scripts beside
 # this file are copied unchanged from the same commit. Changes from the sample:
 #  - one line added: the shipped iris/iris.csv (sklearn's bundled iris features, 150 rows) is uploaded to iris/ on the registered datastore, which in Azure is the public `pipelinedata/sampledata` container
-#  - `model_datastore.download('iris_model.pkl')` (a pretrained model in a public container) is replaced by fitting a DecisionTreeClassifier on sklearn's iris data and pickling it to the same path, iris_model.pkl/iris_model.pkl
+#  - `model_datastore.download('iris_model.pkl')` (a pretrained model in a public container) is replaced by fitting a LogisticRegression on sklearn's iris data and pickling it to the same path, iris_model.pkl/iris_model.pkl; its numpy arrays are pickled as lists, since the step's environment (pinned to 2020 versions) has an older numpy and scikit-learn than the driver
 
 # In[4]:
 # Check core SDK version number
@@ -97,15 +97,20 @@ model_datastore = Datastore.register_azure_blob_container(ws,
 # In[16]:
 from azureml.core.model import Model
 
-# changed: the pretrained model is fitted here (sklearn's iris data) instead of downloaded
-import pickle
+# changed: the pretrained model is fitted here (sklearn's iris data) instead of downloaded; numpy arrays
+# are pickled as lists, so that the environment's older numpy and scikit-learn can load it
+import copyreg, pickle
+import numpy as np
 from sklearn.datasets import load_iris
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.linear_model import LogisticRegression
 _iris = load_iris(as_frame=True)
 _X = _iris.data.set_axis(['sepal.length', 'sepal.width', 'petal.length', 'petal.width'], axis=1)
 os.makedirs('iris_model.pkl', exist_ok=True)
 with open('iris_model.pkl/iris_model.pkl', 'wb') as _f:
-    pickle.dump(DecisionTreeClassifier(random_state=0).fit(_X, _iris.target_names[_iris.target]), _f)
+    _pickler = pickle.Pickler(_f, protocol=2)
+    _pickler.dispatch_table = {**copyreg.dispatch_table,
+                               np.ndarray: lambda a: (np.array, (a.tolist(), a.dtype.str))}
+    _pickler.dump(LogisticRegression(max_iter=1000).fit(_X, _iris.target_names[_iris.target]))
 
 # register downloaded model
 model = Model.register(model_path = "iris_model.pkl/iris_model.pkl",
