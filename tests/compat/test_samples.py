@@ -110,8 +110,6 @@ def test_pipelines_modulestep(tmp_path):
         assert f"results: sum: {s} , product: {p}" in logs, logs[-3000:]
 
 
-                   "RunConfiguration() edited in place is dropped (one named 'user-managed'), so steps run in the "
-                   "driver's pandas 3; built, it would lose azureml-sdk[automl]'s pandas 1.x pin too")
 def test_nyc_taxi_regression(tmp_path):
     d = Driver("nyc_taxi_regression", tmp_path).ok()
     run, = d.runs("NYCTaxi_Tutorial_Pipelines")
