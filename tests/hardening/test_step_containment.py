@@ -40,8 +40,8 @@ if mode == "wait":
 def daemon_step(src, marker, mode, timeout=None):
     config = RunConfiguration()
     config.max_run_duration_seconds = timeout
-    return PythonScriptStep("daemon.py", source_directory=str(src), arguments=[str(marker), mode], runconfig=config,
-                            allow_reuse=False)
+    return PythonScriptStep("daemon.py", name="daemon", source_directory=str(src), arguments=[str(marker), mode],
+                            runconfig=config, allow_reuse=False)
 
 
 @pytest.fixture
@@ -216,7 +216,7 @@ def test_a_contained_step_gets_its_whole_environment(workspace, write_scripts, t
     hook.write_text(f"echo hooked > {tmp_path / 'hooked'}\n")
     config = RunConfiguration()
     config.environment_variables = {"MY-VAR": "1", "BASH_ENV": str(hook)}
-    step = PythonScriptStep("env.py", source_directory=str(src), runconfig=config,
+    step = PythonScriptStep("env.py", name="env", source_directory=str(src), runconfig=config,
                             params={"n.rows": PipelineParameter("n.rows", default_value=2)})
     run = run_pipeline(workspace, [step])
     assert run.get_status() == "Completed", run.get_details().get("error")
