@@ -118,7 +118,11 @@ def test_nyc_taxi_regression(tmp_path):
     assert names == {n: "Completed" for n in ("Cleanse Green Taxi Data", "Cleanse Yellow Taxi Data", "Merge Taxi Data",
                                               "Filter Taxi Data", "Normalize Taxi Data", "Transform Taxi Data",
                                               "Train Test Data Split")}
-    assert "pickup_weekday" in d.out
+    # the driver downloaded each step's output as the sample does (outputs/<name>/azureml/<run>/<name>/)
+    import pandas as pd
+
+    transformed, = (d.work / "outputs" / "transformed_data").rglob("processed.parquet")
+    assert "pickup_weekday" in pd.read_parquet(transformed).columns
 
 
 # -- ParallelRunStep ---------------------------------------------------------------------------------------
