@@ -46,8 +46,8 @@ def test_environment_image_is_built_once_and_reused(workspace, write_scripts, tm
     src = write_scripts(tmp_path / "src", {"s.py": "import tomli; print('tomli', tomli.loads('a = 1'))\n"})
     since = int(time.time()) + 1  # engine events count whole seconds: start after the first build's last one
     time.sleep(since - time.time())
-    run = run_pipeline(workspace, [PythonScriptStep("s.py", source_directory=str(src), compute_target="docker",
-                                                    runconfig=runconfig(env))])
+    run = run_pipeline(workspace, [PythonScriptStep("s.py", name="s", source_directory=str(src),
+                                                    compute_target="docker", runconfig=runconfig(env))])
     step = steps_by_name(run)["s"]
     assert step.get_status() == "Completed", step.get_details().get("error")
     record = build_record(workspace, step)
@@ -89,12 +89,14 @@ def test_three_targets_pass_data_and_log_from_the_container(workspace, write_scr
         """,
     })
     made, doubled = PipelineData("made"), PipelineData("doubled")
-    make = PythonScriptStep("make.py", source_directory=str(src), arguments=["--out", made], outputs=[made],
-                            compute_target="docker", runconfig=runconfig(pip_env("six-docker", "six")))
-    double = PythonScriptStep("double.py", source_directory=str(src), arguments=["--in", made, "--out", doubled],
-                              inputs=[made], outputs=[doubled], compute_target="local",
+    make = PythonScriptStep("make.py", name="make", source_directory=str(src), arguments=["--out", made],
+                            outputs=[made], compute_target="docker", runconfig=runconfig(pip_env("six-docker", "six")))
+    double = PythonScriptStep("double.py", name="double", source_directory=str(src),
+                              arguments=["--in", made, "--out", doubled], inputs=[made], outputs=[doubled],
+                              compute_target="local",
                               runconfig=runconfig(pip_env("tomli-local", "tomli", docker=False)))
-    report = PythonScriptStep("report.py", source_directory=str(src), arguments=["--in", doubled], inputs=[doubled])
+    report = PythonScriptStep("report.py", name="report", source_directory=str(src), arguments=["--in", doubled],
+                              inputs=[doubled])
     run = run_pipeline(workspace, [make, double, report])
     steps = steps_by_name(run)
     assert {n: s.get_status() for n, s in steps.items()} == {"make": "Completed", "double": "Completed",
@@ -127,7 +129,7 @@ def test_outputs_belong_to_the_host_user_even_when_the_image_says_otherwise(work
         open(os.path.join(sys.argv[1], "file.txt"), "w").write(str(os.getuid()))
     """})
     out = PipelineData("out")
-    run = run_pipeline(workspace, [PythonScriptStep("w.py", source_directory=str(src), arguments=[out],
+    run = run_pipeline(workspace, [PythonScriptStep("w.py", name="w", source_directory=str(src), arguments=[out],
                                                     outputs=[out], compute_target="docker", runconfig=runconfig(env))])
     step = steps_by_name(run)["w"]
     assert step.get_status() == "Completed", step.get_details().get("error")
@@ -148,14 +150,16 @@ SLEEPER = """
 def test_failure_cancel_and_time_limit_leave_no_container(workspace, write_scripts, tmp_path, docker_engine):
     src = write_scripts(tmp_path / "src", {"fail.py": "import sys\nprint('bad input')\nsys.exit(3)\n",
                                            "sleep.py": SLEEPER})
-    failed = run_pipeline(workspace, [PythonScriptStep("fail.py", source_directory=str(src), compute_target="docker")])
+    failed = run_pipeline(workspace, [PythonScriptStep("fail.py", name="fail", source_directory=str(src),
+                                                       compute_target="docker")])
     step = steps_by_name(failed)["fail"]
     assert step.get_status() == "Failed"
     assert "code 3" in step.get_details()["error"]["message"]
     assert leftover_containers(docker_engine, failed) == []
 
-    limited = run_pipeline(workspace, [PythonScriptStep("sleep.py", source_directory=str(src), compute_target="docker",
-                                                        runconfig=runconfig(timeout=2), allow_reuse=False)])
+    limited = run_pipeline(workspace, [PythonScriptStep("sleep.py", name="sleep", source_directory=str(src),
+                                                        compute_target="docker", runconfig=runconfig(timeout=2),
+                                                        allow_reuse=False)])
     step = steps_by_name(limited)["sleep"]
     assert step.get_status() == "Canceled"
     assert "max_run_duration_seconds" in step.get_details()["error"]["message"]
@@ -177,8 +181,8 @@ def test_failure_cancel_and_time_limit_leave_no_container(workspace, write_scrip
 def test_bad_environments_give_one_clear_error(workspace, write_scripts, tmp_path, docker_engine, monkeypatch):
     src = write_scripts(tmp_path / "src", {"s.py": "print('never')\n"})
     bad = pip_env("broken-docker", "mlpipe-no-such-package-zz9")
-    run = run_pipeline(workspace, [PythonScriptStep("s.py", source_directory=str(src), compute_target="docker",
-                                                    runconfig=runconfig(bad))])
+    run = run_pipeline(workspace, [PythonScriptStep("s.py", name="s", source_directory=str(src),
+                                                    compute_target="docker", runconfig=runconfig(bad))])
     step = steps_by_name(run)["s"]
     assert step.get_status() == "Failed"
     error = step.get_details()["error"]["message"]
@@ -216,7 +220,8 @@ def test_a_target_with_its_own_image_limits_and_mounts(workspace, write_scripts,
         except OSError:
             print("network: no")
     """})
-    run = run_pipeline(workspace, [PythonScriptStep("m.py", source_directory=str(src), compute_target="small")])
+    run = run_pipeline(workspace, [PythonScriptStep("m.py", name="m", source_directory=str(src),
+                                                    compute_target="small")])
     step = steps_by_name(run)["m"]
     assert step.get_status() == "Completed", step.get_details().get("error")
     assert "from the host" in std_log(workspace, step) and "network: no" in std_log(workspace, step)
