@@ -17,7 +17,7 @@ from mlpipe_jupyter.sdk.compute import ComputeTarget, _ProvisioningConfiguration
 from mlpipe_jupyter.sdk.datastore import Datastore as _Datastore
 from mlpipe_jupyter.sdk.run import Run
 
-VERSION = "1.57.0"  # the SDK v1 release whose names and behaviour this layer follows
+VERSION = "1.61.0"  # azureml-core's last SDK v1 release: the names and behaviour this layer follows
 
 # -- exceptions: Azure's names for the errors the engine raises -------------------------------------------
 AzureMLException = errors.MlpipeError
