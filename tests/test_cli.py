@@ -113,13 +113,14 @@ def ws(tmp_path_factory):
     workspace = Workspace(root)
     n, scale, gate = PipelineParameter("n", 5), PipelineParameter("scale", 2.0), PipelineParameter("gate", "none")
     data, model = PipelineData("data"), PipelineData("model")
-    prep = PythonScriptStep("prep.py", source_directory=str(src), arguments=["--out", data, "--n", n], outputs=[data])
-    train = PythonScriptStep("train.py", source_directory=str(src), inputs=[data], outputs=[model],
+    prep = PythonScriptStep("prep.py", name="prep", source_directory=str(src), arguments=["--out", data, "--n", n],
+                            outputs=[data])
+    train = PythonScriptStep("train.py", name="train", source_directory=str(src), inputs=[data], outputs=[model],
                              arguments=["--data", data, "--model", model, "--scale", scale])
     Pipeline(workspace, [train]).save(root / "pipe.yaml")
-    slow = PythonScriptStep("slow.py", source_directory=str(src), arguments=[gate], allow_reuse=False)
+    slow = PythonScriptStep("slow.py", name="slow", source_directory=str(src), arguments=[gate], allow_reuse=False)
     Pipeline(workspace, [slow]).save(root / "slow.yaml")
-    Pipeline(workspace, [PythonScriptStep("boom.py", source_directory=str(src))]).save(root / "boom.json")
+    Pipeline(workspace, [PythonScriptStep("boom.py", name="boom", source_directory=str(src))]).save(root / "boom.json")
     (root / "bad.yaml").write_text("steps: 3\n")
 
     first = cli("run", "pipe.yaml", cwd=root)
