@@ -68,9 +68,9 @@ def src(tmp_path, write_scripts):
 
 def slow_pipeline(src, pids, runconfig=None):
     out = PipelineData("out")
-    slow = PythonScriptStep("slow.py", source_directory=str(src), outputs=[out], arguments=[out, str(pids)],
-                            runconfig=runconfig)
-    after = PythonScriptStep("after.py", source_directory=str(src), inputs=[out], arguments=[out])
+    slow = PythonScriptStep("slow.py", name="slow", source_directory=str(src), outputs=[out],
+                            arguments=[out, str(pids)], runconfig=runconfig)
+    after = PythonScriptStep("after.py", name="after", source_directory=str(src), inputs=[out], arguments=[out])
     return [after, slow]
 
 
@@ -160,7 +160,8 @@ def test_script_run_time_limit(workspace, src, tmp_path):
 def test_cancel_of_a_script_that_exits_0_on_sigterm(workspace, src, tmp_path):
     pid_file = tmp_path / "pid.txt"
     out = PipelineData("out")
-    step = PythonScriptStep("graceful.py", source_directory=str(src), outputs=[out], arguments=[out, str(pid_file)])
+    step = PythonScriptStep("graceful.py", name="graceful", source_directory=str(src), outputs=[out],
+                            arguments=[out, str(pid_file)])
     run = submit(workspace, [step])
     wait_until(lambda: pid_file.exists() and pid_file.read_text(), "the step to start")
     run.cancel()
@@ -200,7 +201,7 @@ def test_cancel_a_script_run(workspace, src, tmp_path, where):
 
 def test_what_a_finished_script_leaves_running_is_ended(workspace, src, tmp_path):
     pid_file = tmp_path / "child.pid"
-    run = submit(workspace, [PythonScriptStep("leaves_child.py", source_directory=str(src),
+    run = submit(workspace, [PythonScriptStep("leaves_child.py", name="leaves_child", source_directory=str(src),
                                               arguments=[str(pid_file)])])
     try:
         run.wait_for_completion(raise_on_error=False, timeout_seconds=WAIT_SECONDS)

@@ -37,7 +37,7 @@ def test_a_changed_run_configuration_variable_is_the_reason(workspace, tmp_path,
     def step(greeting):
         config = RunConfiguration()
         config.environment_variables = {"GREETING": greeting}
-        return PythonScriptStep("env.py", source_directory=str(src), runconfig=config)
+        return PythonScriptStep("env.py", name="env", source_directory=str(src), runconfig=config)
 
     run_pipeline(workspace, [step("hello")])
     again = steps_by_name(run_pipeline(workspace, [step("bye")]))["env"]
@@ -49,8 +49,8 @@ def test_an_output_the_step_never_wrote_is_a_warning_on_that_step(workspace, tmp
     src = write_scripts(tmp_path / "src", {"lazy.py": "print('forgot to write')\n",
                                            "read.py": "import os, sys\nprint(sorted(os.listdir(sys.argv[1])))\n"})
     out = PipelineData("result")
-    lazy = PythonScriptStep("lazy.py", source_directory=str(src), outputs=[out], arguments=[out])
-    read = PythonScriptStep("read.py", source_directory=str(src), inputs=[out], arguments=[out])
+    lazy = PythonScriptStep("lazy.py", name="lazy", source_directory=str(src), outputs=[out], arguments=[out])
+    read = PythonScriptStep("read.py", name="read", source_directory=str(src), inputs=[out], arguments=[out])
     run = run_pipeline(workspace, [lazy, read])
     steps = steps_by_name(run)
     assert run.get_status() == "Completed"  # allowed, as in Azure ML
