@@ -113,30 +113,31 @@ import sys
 from mlpipe_jupyter import CondaDependencies, Environment, Workspace
 from mlpipe_jupyter.compute.envbuild import build_venv
 env = Environment(sys.argv[2])
-env.python.user_managed_dependencies = False
-env.python.conda_dependencies = CondaDependencies.create(pip_packages=[])
+env.python.conda_dependencies = CondaDependencies.create(pip_packages=["six"])
 build_venv(Workspace(sys.argv[1]), env)
 """
 
 
 def test_an_environment_build_dies_with_a_runner_killed_by_sigkill(workspace):
-    """``python -m venv`` starts ensurepip as its own child; both end with the runner. The ensurepip
-    process is stopped first, so it cannot simply finish by itself before it is looked at."""
+    """A build runs its tools (``uv venv``, ``uv pip install``, or ``python -m venv`` and its ensurepip)
+    as children; they end with the runner. The child is stopped first, so it cannot simply finish by
+    itself before it is looked at."""
+    target = workspace.folder / "environments"  # in the command line of every child of the build
     builder = with_package(BUILDER, workspace.path, "killed-build")
     stopped = []
     try:
-        def ensurepip():
-            found = [p for p in pids_with("ensurepip") if str(workspace.folder) in _cmdline(p)]
+        def build_child():
+            found = [p for p in pids_with(target) if p != builder.pid and str(target) in _cmdline(p)]
             return found or None
 
-        stopped = wait_until(ensurepip, "ensurepip to start", interval=0.005)
+        stopped = wait_until(build_child, "the build's first child to start", interval=0.005)
         for pid in stopped:
             os.kill(pid, signal.SIGSTOP)
     finally:
         builder.kill()
         builder.wait()
     try:
-        wait_until(lambda: not any(_exists(p) for p in stopped), "the build's ensurepip to be gone", timeout=10)
+        wait_until(lambda: not any(_exists(p) for p in stopped), "the build's children to be gone", timeout=10)
     finally:
         for pid in stopped:
             if _exists(pid):
