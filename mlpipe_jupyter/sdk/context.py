@@ -19,7 +19,31 @@ from mlpipe_jupyter.running.contract import CHILD_FIELD, CHILDREN_DIR, METRICS_F
 from mlpipe_jupyter.status import FINAL_STATUSES, Status
 
 
-class _ContextRun:
+class _Records:
+    """Azure's logging verbs as records on a run's channel (``_emit``): the step's own run or, marked, its
+    pipeline run."""
+
+    def log(self, name, value, description="", step=None):
+        self._emit({"type": "metric", "name": name, "kind": "scalar", "value": value})
+
+    def log_list(self, name, value, description=""):
+        self._emit({"type": "metric", "name": name, "kind": "list", "value": list(value)})
+
+    def log_row(self, name, description=None, **kwargs):
+        self._emit({"type": "metric", "name": name, "kind": "row", "value": kwargs})
+
+    def log_table(self, name, value, description=""):
+        self._emit({"type": "metric", "name": name, "kind": "table", "value": dict(value)})
+
+    def tag(self, key, value=None):
+        self._emit({"type": "tag", "key": key, "value": "" if value is None else str(value)})
+
+    def set_tags(self, tags):
+        for k, v in tags.items():
+            self.tag(k, v)
+
+
+class _ContextRun(_Records):
     """Logging side of a run, from inside its script."""
 
     _child_id = None  # what its records are marked with: none, the step's own
@@ -52,19 +76,7 @@ class _ContextRun:
         with open(self._dir / METRICS_FILE, "a", encoding="utf-8") as f:
             f.write(line + "\n")
 
-    # -- Azure ML SDK v1 logging -------------------------------------------------------------------------------
-    def log(self, name, value, description="", step=None):
-        self._emit({"type": "metric", "name": name, "kind": "scalar", "value": value})
-
-    def log_list(self, name, value, description=""):
-        self._emit({"type": "metric", "name": name, "kind": "list", "value": list(value)})
-
-    def log_row(self, name, description=None, **kwargs):
-        self._emit({"type": "metric", "name": name, "kind": "row", "value": kwargs})
-
-    def log_table(self, name, value, description=""):
-        self._emit({"type": "metric", "name": name, "kind": "table", "value": dict(value)})
-
+    # -- Azure ML SDK v1 logging (the scalar verbs are _Records') -----------------------------------------------
     def log_image(self, name, path=None, plot=None, description=""):
         if (path is None) == (plot is None):
             raise ValueError("log_image needs exactly one of path= or plot=.")
@@ -81,12 +93,6 @@ class _ContextRun:
             shutil.copyfile(path, dest)
         self._emit({"type": "metric", "name": name, "kind": "image", "value": dest.relative_to(self._files).as_posix()})
 
-    def tag(self, key, value=None):
-        self._emit({"type": "tag", "key": key, "value": "" if value is None else str(value)})
-
-    def set_tags(self, tags):
-        for k, v in tags.items():
-            self.tag(k, v)
 
     def upload_file(self, name, path_or_stream):
         if self._dir is None:
@@ -349,7 +355,7 @@ class _ContextExperiment:
         return f"Experiment(name={self.name!r})"
 
 
-class _ParentRun:
+class _ParentRun(_Records):
     """The pipeline run, seen from one of its steps. What is logged or tagged on it goes into the step's
     metrics file marked for the parent, and the runner records it on the pipeline run: this works on every
     compute target. Its details come from the history where the workspace is reachable."""
@@ -360,25 +366,6 @@ class _ParentRun:
 
     def _emit(self, record: dict):
         self._child._emit({**record, PARENT_FIELD: True})
-
-    def log(self, name, value, description="", step=None):
-        self._emit({"type": "metric", "name": name, "kind": "scalar", "value": value})
-
-    def log_list(self, name, value, description=""):
-        self._emit({"type": "metric", "name": name, "kind": "list", "value": list(value)})
-
-    def log_row(self, name, description=None, **kwargs):
-        self._emit({"type": "metric", "name": name, "kind": "row", "value": kwargs})
-
-    def log_table(self, name, value, description=""):
-        self._emit({"type": "metric", "name": name, "kind": "table", "value": dict(value)})
-
-    def tag(self, key, value=None):
-        self._emit({"type": "tag", "key": key, "value": "" if value is None else str(value)})
-
-    def set_tags(self, tags):
-        for k, v in tags.items():
-            self.tag(k, v)
 
     def get_status(self):
         return Status.RUNNING.value  # its step is running
