@@ -151,11 +151,16 @@ def _requirements(packages) -> str:
 
 
 def _pip_errors(lines: list[str]) -> str:
-    errors = [ln.strip() for ln in lines if ln.strip().startswith("ERROR")]
+    """The installer's own words for what went wrong: pip's ERROR lines, or uv's report (from its
+    ``error:``/``×`` line on, which it may wrap over several lines), as one paragraph."""
+    text = [ln.strip() for ln in lines if ln.strip()]
+    errors = [ln for ln in text if ln.startswith("ERROR")]
     if errors:
         return " ".join(errors[-2:])
-    tail = [ln.strip() for ln in lines if ln.strip()]
-    return tail[-1] if tail else "no output"
+    start = next((i for i, ln in enumerate(text) if ln.startswith(("error:", "×"))), None)
+    if start is not None:
+        return " ".join(ln.lstrip("×╰─▶│├ ").strip() for ln in text[start:])
+    return text[-1] if text else "no output"
 
 
 # -- local: a cached virtualenv ----------------------------------------------------------------------------
