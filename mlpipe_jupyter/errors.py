@@ -39,6 +39,18 @@ class RunNotFoundError(UserError):
     """A run id that the store does not know."""
 
 
+class NotFoundError(UserError):
+    """A published pipeline, endpoint or draft id the workspace does not know (HTTP 404)."""
+
+
+class ConflictError(UserError):
+    """A published pipeline or endpoint that is disabled (HTTP 409)."""
+
+
+class RequestError(UserError):
+    """A malformed request to run a published pipeline: its body, a parameter name or value (HTTP 400)."""
+
+
 class ActivityFailedError(MlpipeError):
     """Raised by wait_for_completion when the run failed (Azure ML's name for it)."""
 

@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true", help="return without waiting for the run to stop")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for it to stop (default 60)")
     p.set_defaults(command_module="cancel")
+
+    # hidden (no help): the background process that runs a published pipeline for a REST call
+    p = sub.add_parser("_trigger", parents=[common])
+    p.add_argument("kind", choices=["pipeline", "endpoint"])
+    p.add_argument("target_id")
+    p.add_argument("body", help="the REST body, as JSON")
+    p.set_defaults(command_module="trigger")
     return parser
 
 

@@ -41,6 +41,8 @@ class Experiment:
         Everything is checked first: an invalid pipeline raises and leaves no run behind. The run
         keeps the pipeline's document relative to the workspace, without secrets.
         """
+        if hasattr(config, "_submit_to"):  # a PublishedPipeline or a PipelineEndpoint (sdk/published.py)
+            return config._submit_to(self, pipeline_parameters, kwargs.get("pipeline_version"), tags)
         ws = self.workspace
         store = ws._store
         single = isinstance(config, ScriptRunConfig)

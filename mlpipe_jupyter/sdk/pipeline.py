@@ -186,6 +186,12 @@ class Pipeline:
 
         return Experiment(self.workspace, experiment_name).submit(self, **kwargs)
 
+    def publish(self, name=None, description=None, version=None, continue_on_step_failure=None):
+        """A frozen copy of this pipeline, runnable by id or REST call (sdk/published.py)."""
+        from mlpipe_jupyter.sdk.published import publish_pipeline  # published pipelines submit: a cycle
+
+        return publish_pipeline(self, name, description, version, continue_on_step_failure)
+
     def __repr__(self):
         return f"Pipeline({len(self._steps)} steps: {', '.join(s.name for s in self._steps)})"
 

@@ -525,6 +525,12 @@ class PipelineRun(Run):
     def fail(self, error_details=None, error_code=None, _set_status=True):
         raise NotImplementedError("Fail is not supported for a pipeline run: its runner ends it.")
 
+    def publish_pipeline(self, name, description, version, continue_on_step_failure=None, **kwargs):
+        """Publish the pipeline this run ran, as it recorded it."""
+        from mlpipe_jupyter.sdk.published import publish_run  # published pipelines make runs: a cycle
+
+        return publish_run(self, name, description, version, continue_on_step_failure)
+
     def get_pipeline_runtime(self):
         row = self._row
         return None if row["started"] is None else (row["ended"] or time.time()) - row["started"]

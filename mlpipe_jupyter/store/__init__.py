@@ -8,6 +8,7 @@ Layout of the workspace folder (``.mlpipe/``)::
     data/<digest>/     committed step outputs, one read-only, sealed directory per content digest
     models/<digest>/   registered models' files, read-only, apart from outputs so no clean-up takes them
     modules/<digest>/  published pipeline module versions' files, read-only
+    published/<digest>/ published pipelines' frozen step snapshots, read-only
     runs/<run_id>/     per-run files: logs/, outputs/, images and uploaded files
     tmp/               staging area; a step's outputs are renamed out of here only on success
     secret.key         per-workspace key that fingerprints secrets for reuse without storing them
@@ -27,6 +28,7 @@ from mlpipe_jupyter.store.files import (SEAL_NAME, Files, canonical_json, make_w
 from mlpipe_jupyter.store.processes import hostname, new_id, process_alive, process_start_time
 from mlpipe_jupyter.store.models import Models
 from mlpipe_jupyter.store.modules import Modules
+from mlpipe_jupyter.store.published import Published
 from mlpipe_jupyter.store.registry import Registry
 from mlpipe_jupyter.status import ACTIVE_STATUSES, FINAL_STATUSES
 from mlpipe_jupyter.store.runs import Runs
@@ -36,7 +38,7 @@ __all__ = ["Store", "StoreError", "store_error", "SCHEMA_VERSION", "SEAL_NAME", 
            "process_start_time"]
 
 
-class Store(Runs, Registry, Models, Modules, Files, Database):
+class Store(Runs, Registry, Models, Modules, Published, Files, Database):
     """Thread-safe access to one workspace's database and files (one SQLite connection per thread)."""
 
     def __init__(self, root: str | os.PathLike):

@@ -10,7 +10,7 @@ from pathlib import Path
 from mlpipe_jupyter.errors import UserError
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _BASE_VERSION = 1  # what _SCHEMA makes; _MIGRATIONS bring it up to SCHEMA_VERSION
 
 
@@ -59,6 +59,16 @@ _MIGRATIONS = {
             id TEXT PRIMARY KEY, module_id TEXT, version TEXT, description TEXT, status TEXT, definition TEXT,
             digest TEXT, created REAL, updated REAL)""",
         "CREATE INDEX IF NOT EXISTS module_versions_module ON module_versions(module_id, created)"),
+    4: ("""CREATE TABLE IF NOT EXISTS published_pipelines(
+            id TEXT PRIMARY KEY, name TEXT, description TEXT, version TEXT, status TEXT,
+            continue_on_step_failure INTEGER, document TEXT, created REAL)""",
+        """CREATE TABLE IF NOT EXISTS pipeline_endpoints(
+            id TEXT PRIMARY KEY, name TEXT UNIQUE, description TEXT, status TEXT, default_version TEXT, created REAL)""",
+        """CREATE TABLE IF NOT EXISTS endpoint_versions(
+            endpoint_id TEXT, version TEXT, pipeline_id TEXT, created REAL, PRIMARY KEY(endpoint_id, version))""",
+        """CREATE TABLE IF NOT EXISTS pipeline_drafts(
+            id TEXT PRIMARY KEY, name TEXT, description TEXT, experiment_name TEXT, parameters TEXT, tags TEXT,
+            continue_on_step_failure INTEGER, document TEXT, created REAL, updated REAL)"""),
 }
 
 
@@ -81,6 +91,12 @@ _REQUIRED_COLUMNS = {
     "modules": {"id", "name", "description", "status", "default_version", "created"},
     "module_versions": {"id", "module_id", "version", "description", "status", "definition", "digest", "created",
                         "updated"},
+    "published_pipelines": {"id", "name", "description", "version", "status", "continue_on_step_failure",
+                            "document", "created"},
+    "pipeline_endpoints": {"id", "name", "description", "status", "default_version", "created"},
+    "endpoint_versions": {"endpoint_id", "version", "pipeline_id", "created"},
+    "pipeline_drafts": {"id", "name", "description", "experiment_name", "parameters", "tags",
+                        "continue_on_step_failure", "document", "created", "updated"},
 }
 
 
