@@ -282,11 +282,7 @@ def _sampling_expression(kind):
 choice, uniform, loguniform, normal, quniform = (_sampling_expression(k) for k in
                                                   ("choice", "uniform", "loguniform", "normal", "quniform"))
 
-# Published pipelines, endpoints, drafts and schedules come with the REST server.
-_PUBLISHING = "publishing to a REST endpoint, which is not available yet"
-PublishedPipeline = _cloud_only("PublishedPipeline", _PUBLISHING)
-PipelineEndpoint = _cloud_only("PipelineEndpoint", _PUBLISHING)
-PipelineDraft = _cloud_only("PipelineDraft", _PUBLISHING)
+# Schedules of published pipelines come with the REST server.
 Schedule = _cloud_only("Schedule", "schedules of published pipelines, which are not available yet")
 
 
@@ -393,6 +389,19 @@ class Datastore(_Datastore):
 
 
 # -- authentication ----------------------------------------------------------------------------------------
+def _server_token() -> str | None:
+    """The token the workspace's server wrote (``.mlpipe/server.token``) for the workspace at or above the
+    current directory, if there is one."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / _workspace.WORKSPACE_DIR / "config.json").is_file():
+            try:
+                return (folder / _workspace.WORKSPACE_DIR / "server.token").read_text().strip() or None
+            except OSError:
+                return None
+    return None
+
+
 class AbstractAuthentication:
     """Azure's credentials: here, the header the workspace's REST server accepts."""
 
@@ -400,9 +409,10 @@ class AbstractAuthentication:
         pass
 
     def get_authentication_header(self) -> dict:
-        token = os.environ.get("JUPYTER_TOKEN") or os.environ.get("MLPIPE_TOKEN")
+        token = _server_token() or os.environ.get("JUPYTER_TOKEN") or os.environ.get("MLPIPE_TOKEN")
         if not token:
-            say_once("auth", "no server token is known yet (JUPYTER_TOKEN); the authentication header is empty.")
+            say_once("auth", "no server token is known yet (no .mlpipe/server.token, no JUPYTER_TOKEN); "
+                             "the authentication header is empty.")
             return {}
         return {"Authorization": f"token {token}"}
 

@@ -27,8 +27,8 @@ PIPELINE_CORE = {"Pipeline": None, "PipelineData": None, "PipelineParameter": No
                  "PipelineStep": None, "PipelineDataset": f"{CLOUD}:PipelineDataset",
                  "TrainingOutput": f"{CLOUD}:TrainingOutput", "InputPortBinding": "mlpipe_jupyter.sdk.data:InputBinding",
                  "OutputPortBinding": f"{CLOUD}:OutputPortBinding",
-                 "PublishedPipeline": f"{CLOUD}:PublishedPipeline", "PipelineEndpoint": f"{CLOUD}:PipelineEndpoint",
-                 "PipelineDraft": f"{CLOUD}:PipelineDraft", "Schedule": f"{CLOUD}:Schedule",
+                 "PublishedPipeline": None, "PipelineEndpoint": None, "PipelineDraft": None,
+                 "Schedule": f"{CLOUD}:Schedule",
                  "ScheduleRecurrence": f"{CLOUD}:ScheduleRecurrence", "TimeZone": f"{CLOUD}:TimeZone",
                  "Module": None, "ModuleVersion": None, "ModuleVersionDescriptor": None}
 EXCEPTIONS = {name: f"{CLOUD}:{name}" for name in (
@@ -84,7 +84,7 @@ EXPORTS: dict[str, dict[str, str | None]] = {
     "azureml.pipeline.core.graph": {"PipelineParameter": None, "PipelineDataset": f"{CLOUD}:PipelineDataset",
                                     "InputPortBinding": "mlpipe_jupyter.sdk.data:InputBinding",
                                     "OutputPortBinding": f"{CLOUD}:OutputPortBinding",
-                                    "InputPortDef": None, "OutputPortDef": None},
+                                    "InputPortDef": None, "OutputPortDef": None, "PublishedPipeline": None},
     "azureml.pipeline.core.module": {"Module": None, "ModuleVersion": None, "ModuleVersionDescriptor": None},
     "azureml.pipeline.core.pipeline": {"Pipeline": None},
     "azureml.pipeline.core.builder": {"PipelineStep": None, "StepSequence": None},

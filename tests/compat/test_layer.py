@@ -198,6 +198,17 @@ def test_the_authentication_header_is_the_servers_token(monkeypatch):
     assert InteractiveLoginAuthentication().get_authentication_header() == {"Authorization": "token s3cret"}
 
 
+def test_the_authentication_header_prefers_the_token_the_workspace_server_wrote(monkeypatch, workspace, tmp_path):
+    from mlpipe_jupyter.compat.cloud import InteractiveLoginAuthentication
+
+    monkeypatch.setenv("JUPYTER_TOKEN", "s3cret")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")  # the workspace is found above the current directory
+    assert InteractiveLoginAuthentication().get_authentication_header() == {"Authorization": "token s3cret"}
+    (workspace.folder / "server.token").write_text("from-server\n")
+    assert InteractiveLoginAuthentication().get_authentication_header() == {"Authorization": "token from-server"}
+
+
 def test_importing_a_step_scripts_azureml_names_stays_light():
     """`from azureml.core import Run` in a step loads the run context, not the runner, Docker or IPython."""
     code = ("import sys; from azureml.core import Run; Run.get_context();"
