@@ -261,6 +261,14 @@ class PipelineEndpoint:
         raise NotFoundError(f"Pipeline endpoint '{self.name}' has no version {version!r} "
                             f"(its versions: {', '.join(v['version'] for v in versions)}).")
 
+    def get_default_version(self) -> str:
+        return self.default_version
+
+    def list_versions(self) -> list:
+        """Each version with its published pipeline (``.version``, ``.pipeline_id``, ``.pipeline``), in order."""
+        return [PipelineIdVersion(v["version"], PublishedPipeline.get(self.workspace, v["pipeline_id"]))
+                for v in self.workspace._store.endpoint_versions(self.id)]
+
     def get_pipeline(self, version=None) -> PublishedPipeline:
         """The published pipeline of ``version`` (default: the default version)."""
         v = self._version_row(self.default_version if version is None else version)
@@ -303,6 +311,16 @@ class PipelineEndpoint:
 
     def __repr__(self):
         return f"PipelineEndpoint(name={self.name!r}, id={self.id!r}, default_version={self.default_version!r})"
+
+
+class PipelineIdVersion:
+    """One version of an endpoint and the published pipeline it names."""
+
+    def __init__(self, version, pipeline):
+        self.version, self.pipeline, self.pipeline_id = version, pipeline, pipeline.id
+
+    def __repr__(self):
+        return f"PipelineIdVersion(version={self.version!r}, pipeline_id={self.pipeline_id!r})"
 
 
 def _as_published(workspace, pipeline, name, description=None) -> PublishedPipeline:

@@ -91,7 +91,9 @@ def test_endpoint_versions_and_default(workspace, pipeline, tmp_path, write_scri
     assert [p.id for p in endpoint.list_pipelines()] == [v0.id, v1.id]
     assert metrics(endpoint.submit("ep-run")) == {"result": 20, "word": "hello"}
     assert metrics(endpoint.submit("ep-run", pipeline_version="1")) == {"result": 200, "word": "hello"}
+    assert [(v.version, v.pipeline.id) for v in endpoint.list_versions()] == [("0", v0.id), ("1", v1.id)]
     endpoint.set_default_version("1")
+    assert endpoint.get_default_version() == "1"
     assert PipelineEndpoint.get(workspace, name="ep").get_pipeline().id == v1.id
     run = Experiment(workspace, "ep-run").submit(endpoint, pipeline_parameters={"n": 1}, pipeline_version="0")
     assert metrics(run) == {"result": 10, "word": "hello"}
