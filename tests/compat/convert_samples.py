@@ -406,7 +406,8 @@ def convert(checkout: Path, spec: dict, commit: str):
               "# this file are copied unchanged from the same commit. Changes from the sample:"]
     header += [f"#  - {c}" for c in changes]
     if spec.get("publish"):
-        header.append(f"# The sample publishes (or drafts) a pipeline: today it stops at `{spec['publish']}(...)`.")
+        header.append(f"# The sample publishes (or drafts) a pipeline with `{spec['publish']}(...)`: how far it runs today is in "
+                      "tests/compat/README.md.")
     (case / "driver.py").write_text("\n".join(header) + "\n\n" + body)
 
 

@@ -4,7 +4,7 @@
 # The code cells in order ("# In[n]" is the cell's index in the notebook); the step scripts beside
 # this file are copied unchanged from the same commit. Changes from the sample:
 #  - %%writefile cells become the files they write, shipped beside this driver: train_with_datapath.py
-# The sample publishes (or drafts) a pipeline: today it stops at `pipeline.publish(...)`.
+# The sample publishes (or drafts) a pipeline with `pipeline.publish(...)`: how far it runs today is in tests/compat/README.md.
 
 # In[4]:
 import azureml.core

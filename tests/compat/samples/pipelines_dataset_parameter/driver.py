@@ -6,7 +6,7 @@
 #  - %%writefile cells become the files they write, shipped beside this driver: train_with_dataset.py
 #  - the Titanic.csv URL datasets read the shipped Titanic.csv (10 rows) uploaded to the default datastore (three lines added, the two URLs replaced by (datastore, 'demo/Titanic.csv'))
 #  - the iris.csv GitHub URL datasets read the shipped iris.csv (sklearn's bundled iris data, same columns) uploaded to the default datastore
-# The sample publishes (or drafts) a pipeline: today it stops at `pipeline.publish(...)`.
+# The sample publishes (or drafts) a pipeline with `pipeline.publish(...)`: how far it runs today is in tests/compat/README.md.
 
 # In[4]:
 import azureml.core

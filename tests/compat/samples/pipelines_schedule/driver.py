@@ -4,7 +4,7 @@
 # The code cells in order ("# In[n]" is the cell's index in the notebook); the step scripts beside
 # this file are copied unchanged from the same commit. Changes from the sample:
 #  - none besides the conversion itself (code cells in order, as one script)
-# The sample publishes (or drafts) a pipeline: today it stops at `pipeline1.publish(...)`.
+# The sample publishes (or drafts) a pipeline with `pipeline1.publish(...)`: how far it runs today is in tests/compat/README.md.
 
 # In[4]:
 import azureml.core
