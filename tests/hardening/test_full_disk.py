@@ -112,11 +112,10 @@ def test_a_disk_filling_up_during_a_step_ends_the_run_and_the_command(tmp_path, 
 
 def test_a_full_disk_before_the_run_is_one_clear_error(tmp_path, small_disk):
     pipeline, filler, _ = setup_pipeline(tmp_path, small_disk, "quiet")
-    with open(filler, "wb") as f:
+    with open(filler, "wb", buffering=0) as f:  # unbuffered: nothing is left to fail again at close
         try:
             while True:
                 f.write(b"x" * 65536)
-                f.flush()
         except OSError:
             pass
     r = cli("run", str(pipeline), cwd=small_disk)
