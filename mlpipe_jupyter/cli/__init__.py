@@ -1,7 +1,7 @@
 """The ``mlpipe`` command: create a workspace, run saved pipelines, and look at the run history.
 
 This module is the router: it parses the command line and hands it to the one module of the chosen
-command (init.py, run.py, runs.py, show.py, logs.py, cancel.py, python.py), loaded only then, so a quick command
+command (init.py, run.py, runs.py, show.py, logs.py, cancel.py, python.py, serve.py), loaded only then, so a quick command
 starts quickly.
 """
 from __future__ import annotations
@@ -76,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true", help="return without waiting for the run to stop")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for it to stop (default 60)")
     p.set_defaults(command_module="cancel")
+
+    p = sub.add_parser("serve", parents=[common], help="serve the REST API (published pipelines, runs)",
+                       description="Serve the workspace's REST API (run published pipelines and endpoints, "
+                                   "watch runs) from a headless Jupyter Server with a token.")
+    p.add_argument("--port", type=int, default=8888, help="port (default 8888)")
+    p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--log-level", default="WARN", help="Jupyter Server's log level (default WARN)")
+    p.add_argument("--allow-root", action="store_true", help="run as root (Jupyter Server refuses it otherwise)")
+    p.set_defaults(command_module="serve")
 
     # hidden (no help): the background process that runs a published pipeline for a REST call
     p = sub.add_parser("_trigger", parents=[common])

@@ -1,0 +1,119 @@
+"""The REST API described as an OpenAPI 3 document (served at ``/mlpipe/api/openapi.json``), kept as data
+beside the handlers it describes."""
+from __future__ import annotations
+
+from mlpipe_jupyter.version import __version__
+
+
+def _error(description):
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _ok(schema_ref, description="OK"):
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}}
+
+
+def _path_id(name, description):
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
+
+
+_AUTH_ERRORS = {"401": _error("No valid token (Jupyter Server's authentication)."),
+                "403": _error("No valid token, or not allowed (Jupyter Server's authentication).")}
+
+
+def _trigger(what, id_description):
+    return {"post": {
+        "summary": f"Run a {what} (Azure ML's REST call to a published pipeline endpoint); answers at once.",
+        "parameters": [_path_id("id", id_description)],
+        "requestBody": {"required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TriggerBody"}}}},
+        "responses": {"200": _ok("TriggeredRun", "The run was recorded and started in a process of its own."),
+                      "400": _error("Malformed JSON, an unknown field, or an unknown or ill-typed parameter."),
+                      "404": _error(f"No {what} with this id."),
+                      "409": _error(f"The {what} is disabled."), **_AUTH_ERRORS}}}
+
+
+_STRING_MAP = {"type": "object", "additionalProperties": True}
+
+OPENAPI = {
+    "openapi": "3.0.3",
+    "info": {"title": "mlpipe-jupyter REST API", "version": __version__,
+             "description": "Run published pipelines and pipeline endpoints and watch their runs, as Azure ML "
+                            "SDK v1's REST endpoints do. Authenticate as Jupyter Server does: "
+                            "`Authorization: token <token>`."},
+    "components": {
+        "securitySchemes": {"jupyterToken": {"type": "apiKey", "in": "header", "name": "Authorization",
+                                             "description": "`token <the server's token>`"}},
+        "schemas": {
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                "type": "object", "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+            "TriggerBody": {"type": "object", "required": ["ExperimentName"], "properties": {
+                "ExperimentName": {"type": "string"},
+                "ParameterAssignments": {**_STRING_MAP, "description": "parameter name -> value"},
+                "DataPathAssignments": {**_STRING_MAP,
+                                        "description": "parameter name -> {DataStoreName, RelativePath}"},
+                "DataSetDefinitionValueAssignments": {
+                    **_STRING_MAP, "description": "parameter name -> {SavedDataSetReference: {Id}} or "
+                                                  "{DataSetReference: {Name, Version}}"},
+                "PipelineVersion": {"type": "string", "description": "an endpoint's version (default: its default)"},
+                "RunSource": {"type": "string"}, "Description": {"type": "string"}, "Tags": _STRING_MAP}},
+            "TriggeredRun": {"type": "object", "required": ["Id", "Status"], "properties": {
+                "Id": {"type": "string"}, "Status": {"type": "string", "enum": ["NotStarted"]},
+                "ExperimentName": {"type": "string"}, "PipelineId": {"type": "string"},
+                "PipelineEndpointId": {"type": "string"}, "RunUrl": {"type": "string"}}},
+            "PublishedPipeline": {"type": "object", "properties": {
+                "Id": {"type": "string"}, "Name": {"type": "string"}, "Description": {"type": "string", "nullable": True},
+                "Version": {"type": "string", "nullable": True}, "Status": {"type": "string"},
+                "Endpoint": {"type": "string"}, "Parameters": _STRING_MAP}},
+            "PipelineEndpoint": {"type": "object", "properties": {
+                "Id": {"type": "string"}, "Name": {"type": "string"}, "Description": {"type": "string", "nullable": True},
+                "Status": {"type": "string"}, "DefaultVersion": {"type": "string"}, "Endpoint": {"type": "string"}}},
+            "PublishedPipelineList": {"type": "object", "properties": {
+                "Value": {"type": "array", "items": {"$ref": "#/components/schemas/PublishedPipeline"}}}},
+            "PipelineEndpointList": {"type": "object", "properties": {
+                "Value": {"type": "array", "items": {"$ref": "#/components/schemas/PipelineEndpoint"}}}},
+            "StepRun": {"type": "object", "properties": {
+                "Id": {"type": "string"}, "Name": {"type": "string"}, "Status": {"type": "string"},
+                "Reused": {"type": "boolean"}, "Error": {"type": "string", "nullable": True},
+                "Metrics": _STRING_MAP, "Outputs": {**_STRING_MAP, "description": "output name -> path"}}},
+            "Run": {"type": "object", "properties": {
+                "Id": {"type": "string"}, "ExperimentName": {"type": "string"}, "Name": {"type": "string"},
+                "Status": {"type": "string"}, "StartTimeUtc": {"type": "string", "nullable": True},
+                "EndTimeUtc": {"type": "string", "nullable": True}, "Error": {"type": "string", "nullable": True},
+                "Parameters": _STRING_MAP, "Metrics": _STRING_MAP, "Outputs": _STRING_MAP,
+                "Steps": {"type": "array", "items": {"$ref": "#/components/schemas/StepRun"}}}},
+            "CancelResult": {"type": "object", "properties": {"Id": {"type": "string"}, "Status": {"type": "string"}}},
+        },
+    },
+    "security": [{"jupyterToken": []}],
+    "paths": {
+        "/mlpipe/api/openapi.json": {"get": {"summary": "This document.",
+                                             "responses": {"200": {"description": "OpenAPI 3 document"}, **_AUTH_ERRORS}}},
+        "/mlpipe/api/pipelines": {"get": {"summary": "The active published pipelines, newest first.",
+                                          "responses": {"200": _ok("PublishedPipelineList"), **_AUTH_ERRORS}}},
+        "/mlpipe/api/pipelines/{id}": _trigger("published pipeline", "the published pipeline's id"),
+        "/mlpipe/api/endpoints": {"get": {"summary": "The active pipeline endpoints.",
+                                          "responses": {"200": _ok("PipelineEndpointList"), **_AUTH_ERRORS}}},
+        "/mlpipe/api/endpoints/{id}": _trigger("pipeline endpoint", "the pipeline endpoint's id"),
+        "/mlpipe/api/runs/{id}": {"get": {
+            "summary": "A run: its status, and for a pipeline run its steps with their statuses, metrics and outputs.",
+            "parameters": [_path_id("id", "the run's id")],
+            "responses": {"200": _ok("Run"), "404": _error("No run with this id."), **_AUTH_ERRORS}}},
+        "/mlpipe/api/runs/{id}/cancel": {"post": {
+            "summary": "Cancel a run (the pipeline run it belongs to); answers with its status at once.",
+            "parameters": [_path_id("id", "the run's id")],
+            "responses": {"200": _ok("CancelResult"), "404": _error("No run with this id."), **_AUTH_ERRORS}}},
+        "/mlpipe/api/runs/{id}/steps/{step}/log": {"get": {
+            "summary": "A step's log as text; with follow=1 it streams until the step ends.",
+            "parameters": [_path_id("id", "the pipeline run's id"),
+                           _path_id("step", "the step's name (or its step run id)"),
+                           {"name": "follow", "in": "query", "required": False,
+                            "schema": {"type": "string", "enum": ["0", "1"]}}],
+            "responses": {"200": {"description": "The log", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                          "400": _error("The run is not a pipeline run."),
+                          "404": _error("No run with this id, or no step of this name."), **_AUTH_ERRORS}}},
+    },
+}
