@@ -105,16 +105,16 @@ def start_mlpipe_serve(workspace: Workspace, tmp: Path, token: str | None = None
     return _wait_until_serving(server)
 
 
-def start_jupyter_server(workspace: Workspace, tmp: Path) -> Server:
-    """``jupyter server`` started in the workspace folder, the extension enabled only by the repository's
-    jupyter-config file (what the wheel installs into etc/jupyter)."""
+def start_jupyter_server(workspace: Workspace | None, tmp: Path, cwd: Path | None = None) -> Server:
+    """``jupyter server`` started in the workspace folder (or ``cwd``), the extension enabled only by the
+    repository's jupyter-config file (what the wheel installs into etc/jupyter)."""
     port, token = free_port(), secrets.token_hex(16)
     output = tmp / "jupyter.out"
     env = {**_isolated_env(tmp), "JUPYTER_CONFIG_PATH": str(REPO / "jupyter-config")}
     proc = subprocess.Popen([sys.executable, "-m", "jupyter_server", f"--ServerApp.port={port}",
                              "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", "--ServerApp.open_browser=False",
                              f"--IdentityProvider.token={token}", "--ServerApp.allow_root=True"],
-                            cwd=workspace.path, env=env, stdout=output.open("wb"), stderr=subprocess.STDOUT,
+                            cwd=cwd or workspace.path, env=env, stdout=output.open("wb"), stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     return _wait_until_serving(Server("jupyter server", proc, f"http://127.0.0.1:{port}/", token, workspace, output))
 

@@ -5,7 +5,8 @@ import stat
 import subprocess
 import sys
 
-from conftest import start_mlpipe_serve
+import requests
+from conftest import start_jupyter_server, start_mlpipe_serve
 
 from mlpipe_jupyter import Workspace
 from mlpipe_jupyter.compat.cloud import InteractiveLoginAuthentication
@@ -47,3 +48,18 @@ def test_without_a_workspace_it_says_so_and_serves_nothing(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "No workspace found" in done.stderr and str(tmp_path) in done.stderr
+
+
+def test_jupyter_server_outside_a_workspace_still_serves_and_says_what_is_missing(tmp_path):
+    elsewhere = tmp_path / "no-workspace-here"
+    elsewhere.mkdir()
+    server = start_jupyter_server(None, tmp_path, cwd=elsewhere)
+    try:
+        answer = server.get("pipelines")
+        assert answer.status_code == 503
+        message = answer.json()["error"]["message"]
+        assert str(elsewhere) in message and "c.MlpipeServer.workspace" in message
+        assert requests.get(f"{server.url}api/status", headers={"Authorization": f"token {server.token}"},
+                            timeout=30).status_code == 200
+    finally:
+        server.stop()
