@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=["pipeline", "endpoint"])
     p.add_argument("target_id")
     p.add_argument("body", help="the REST body, as JSON")
+    p.add_argument("--triggered-by", default="rest", help="what started it: rest or schedule:<id>")
     p.set_defaults(command_module="trigger")
     return parser
 

@@ -14,7 +14,7 @@ from mlpipe_jupyter.status import Status
 
 def main(args) -> int:
     ws = workspace(args)
-    run = run_trigger(ws, args.kind, args.target_id, json.loads(args.body))
+    run = run_trigger(ws, args.kind, args.target_id, json.loads(args.body), args.triggered_by)
     out(run.id)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)

@@ -25,6 +25,8 @@ from mlpipe_jupyter.sdk.pipeline import Pipeline, pipeline_from_dict
 from mlpipe_jupyter.store import process_alive
 
 DEFAULT_SERVER_URL = "http://127.0.0.1:8888"
+TRIGGERED_BY = "mlpipe.triggeredBy"
+"""The run property saying what started a published pipeline's run: sdk, rest, or schedule:<schedule id>."""
 _KINDS = {"pipeline": "pipelines", "endpoint": "endpoints"}
 
 
@@ -139,12 +141,13 @@ class PublishedPipeline:
         """Run it in ``experiment_name``; returns the PipelineRun at once."""
         return self._run(workspace, experiment_name, pipeline_parameters, kwargs.get("tags"))
 
-    def _run(self, workspace, experiment_name, parameters, tags=None):
+    def _run(self, workspace, experiment_name, parameters, tags=None, triggered_by=None):
         if self.status != "Active":
             raise ConflictError(f"Published pipeline '{self.name}' ({self.id}) is disabled; enable() it to run it.")
         check_parameters(self, parameters or {})
         return _submit_document(workspace, self._row["document"], experiment_name, parameters,
-                                self.continue_on_step_failure, tags, {"azureml.pipelineid": self.id})
+                                self.continue_on_step_failure, tags,
+                                {"azureml.pipelineid": self.id, TRIGGERED_BY: triggered_by or "sdk"})
 
     def _submit_to(self, experiment, pipeline_parameters=None, pipeline_version=None, tags=None):
         """``Experiment.submit(published_pipeline)``."""
@@ -501,18 +504,18 @@ def _dataset(workspace, name, value):
                        f"{{\"DataSetReference\": {{\"Name\": ..., \"Version\": ...}}}}; got {value!r}.")
 
 
-def run_trigger(workspace, kind, target_id, body):
+def run_trigger(workspace, kind, target_id, body, triggered_by="rest"):
     """Check and start in this process (the detached child's half of ``trigger``)."""
     published, experiment_name, values = resolve_trigger(workspace, kind, target_id, body)
-    return published._run(workspace, experiment_name, values)
+    return published._run(workspace, experiment_name, values, triggered_by=triggered_by)
 
 
-def trigger(workspace, kind, target_id, body: dict) -> str:
+def trigger(workspace, kind, target_id, body: dict, triggered_by: str = "rest") -> str:
     """Check the REST body, then run the published pipeline (or the endpoint's version) in a new
     background process that outlives the caller; returns the run id at once."""
     resolve_trigger(workspace, kind, target_id, body)
     cmd = [sys.executable, "-m", "mlpipe_jupyter.cli", "--workspace", str(workspace.path), "_trigger", kind,
-           str(target_id), json.dumps(body)]
+           str(target_id), json.dumps(body), "--triggered-by", triggered_by]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, env={**os.environ})
     with proc.stdout, proc.stderr:
