@@ -30,6 +30,7 @@ from mlpipe_jupyter.store.models import Models
 from mlpipe_jupyter.store.modules import Modules
 from mlpipe_jupyter.store.published import Published
 from mlpipe_jupyter.store.registry import Registry
+from mlpipe_jupyter.store.schedules import Schedules
 from mlpipe_jupyter.status import ACTIVE_STATUSES, FINAL_STATUSES
 from mlpipe_jupyter.store.runs import Runs
 
@@ -38,7 +39,7 @@ __all__ = ["Store", "StoreError", "store_error", "SCHEMA_VERSION", "SEAL_NAME", 
            "process_start_time"]
 
 
-class Store(Runs, Registry, Models, Modules, Published, Files, Database):
+class Store(Runs, Registry, Models, Modules, Published, Schedules, Files, Database):
     """Thread-safe access to one workspace's database and files (one SQLite connection per thread)."""
 
     def __init__(self, root: str | os.PathLike):

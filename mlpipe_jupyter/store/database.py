@@ -10,7 +10,7 @@ from pathlib import Path
 from mlpipe_jupyter.errors import UserError
 
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _BASE_VERSION = 1  # what _SCHEMA makes; _MIGRATIONS bring it up to SCHEMA_VERSION
 
 
@@ -69,6 +69,12 @@ _MIGRATIONS = {
         """CREATE TABLE IF NOT EXISTS pipeline_drafts(
             id TEXT PRIMARY KEY, name TEXT, description TEXT, experiment_name TEXT, parameters TEXT, tags TEXT,
             continue_on_step_failure INTEGER, document TEXT, created REAL, updated REAL)"""),
+    5: ("""CREATE TABLE IF NOT EXISTS schedules(
+            id TEXT PRIMARY KEY, name TEXT, description TEXT, status TEXT, pipeline_id TEXT,
+            pipeline_endpoint_id TEXT, experiment_name TEXT, recurrence TEXT, pipeline_parameters TEXT,
+            datastore_name TEXT, polling_interval INTEGER, data_path_parameter_name TEXT,
+            continue_on_step_failure INTEGER, path_on_datastore TEXT, anchor REAL, next_due REAL, fingerprint TEXT,
+            pending TEXT, last_run_id TEXT, last_error TEXT, created REAL, updated REAL)""",),
 }
 
 
@@ -97,6 +103,10 @@ _REQUIRED_COLUMNS = {
     "endpoint_versions": {"endpoint_id", "version", "pipeline_id", "created"},
     "pipeline_drafts": {"id", "name", "description", "experiment_name", "parameters", "tags",
                         "continue_on_step_failure", "document", "created", "updated"},
+    "schedules": {"id", "name", "description", "status", "pipeline_id", "pipeline_endpoint_id", "experiment_name",
+                  "recurrence", "pipeline_parameters", "datastore_name", "polling_interval",
+                  "data_path_parameter_name", "continue_on_step_failure", "path_on_datastore", "anchor", "next_due",
+                  "fingerprint", "pending", "last_run_id", "last_error", "created", "updated"},
 }
 
 
