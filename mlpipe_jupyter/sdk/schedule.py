@@ -87,6 +87,7 @@ class Schedule:
     path_on_datastore = property(lambda self: self._row["path_on_datastore"])
     continue_on_step_failure = property(lambda self: self._row["continue_on_step_failure"])
     pipeline_parameters = property(lambda self: self._row["pipeline_parameters"] or {})
+    last_run_id = property(lambda self: self._row["last_run_id"], doc="The id of the run it started last.")
     last_error = property(lambda self: self._row["last_error"],
                           doc="Why the last firing could not start a run (None when it did).")
     next_run_time = property(lambda self: self._row["next_due"],

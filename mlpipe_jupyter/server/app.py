@@ -5,9 +5,10 @@ import os
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Unicode
+from traitlets import Float, Unicode
 
 from mlpipe_jupyter.server.handlers import HANDLERS
+from mlpipe_jupyter.server.scheduler import Scheduler
 
 API_PREFIX = "mlpipe/api"
 
@@ -22,6 +23,13 @@ class MlpipeServer(ExtensionApp):
 
     workspace = Unicode("", config=True,
                         help="A folder at or below the workspace to serve (default: the server's working directory).")
+    schedule_tick_seconds = Float(1.0, config=True, help="How often the scheduler looks for schedules due.")
+    schedule_minute_seconds = Float(60.0, config=True,
+                                    help="For tests only: the length of a Minute schedule's minute, in seconds.")
+    schedule_poll_seconds = Float(0.0, config=True,
+                                  help="For tests only: when above 0, how often datastore schedules poll, in seconds "
+                                       "(instead of each schedule's polling_interval minutes).")
+    scheduler = None
 
     @classmethod
     def get_extension_package(cls):
@@ -33,3 +41,13 @@ class MlpipeServer(ExtensionApp):
     def initialize_handlers(self):
         for pattern, handler in HANDLERS:
             self.handlers.append((url_path_join("/", API_PREFIX, pattern), handler))
+
+    async def _start_jupyter_server_extension(self, serverapp):
+        """The scheduler starts with the server (``mlpipe serve``, ``jupyter server`` or lab alike)."""
+        self.scheduler = Scheduler(self.settings["mlpipe_workspace"], self.schedule_tick_seconds,
+                                   self.schedule_minute_seconds, self.schedule_poll_seconds)
+        self.scheduler.start()
+
+    async def stop_extension(self):
+        if self.scheduler is not None:
+            self.scheduler.stop()

@@ -6,6 +6,7 @@ pipeline 409, and what Jupyter Server answers a request without a valid token (4
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import threading
 from http import HTTPStatus
@@ -16,6 +17,7 @@ from jupyter_server.base.handlers import APIHandler
 from mlpipe_jupyter.errors import ConflictError, NotFoundError, RunNotFoundError, UserError
 from mlpipe_jupyter.sdk.published import PipelineEndpoint, PublishedPipeline, trigger
 from mlpipe_jupyter.sdk.run import PipelineRun, Run
+from mlpipe_jupyter.sdk.schedule import Schedule
 from mlpipe_jupyter.sdk.workspace import Workspace
 from mlpipe_jupyter.server.openapi import OPENAPI
 from mlpipe_jupyter.status import FINAL_STATUSES
@@ -217,6 +219,52 @@ class StepLogHandler(_Handler):
         self.finish()
 
 
+# -- schedules -------------------------------------------------------------------------------------------------
+def _utc(ts) -> str | None:
+    return None if ts is None else datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat()
+
+
+def _schedule_json(s: Schedule) -> dict:
+    rec = s.recurrence
+    recurrence = None if rec is None else {
+        "Frequency": rec.frequency, "Interval": rec.interval, "StartTime": rec.to_dict()["start_time"],
+        "TimeZone": rec.to_dict()["time_zone"], "Hours": rec.hours, "Minutes": rec.minutes,
+        "WeekDays": rec.week_days, "TimeOfDay": rec.time_of_day}
+    return {"Id": s.id, "Name": s.name, "Status": s.status, "PipelineId": s.pipeline_id,
+            "PipelineEndpointId": s.pipeline_endpoint_id, "ExperimentName": s.experiment_name,
+            "Recurrence": recurrence, "DataStoreName": s.datastore_name, "PathOnDatastore": s.path_on_datastore,
+            "PollingInterval": s.polling_interval, "LastRunId": s.last_run_id,
+            "NextRunTimeUtc": _utc(s.next_run_time) if s.status == "Active" else None, "LastError": s.last_error}
+
+
+def _set_schedule_status(ws, schedule_id, enable) -> dict:
+    schedule = Schedule.get(ws, schedule_id)
+    if enable:
+        schedule.enable()
+    else:
+        schedule.disable()
+    return _schedule_json(schedule)
+
+
+class SchedulesHandler(_Handler):
+    @tornado.web.authenticated
+    async def get(self):
+        self.send_json({"Value": await self.in_thread(
+            lambda ws: [_schedule_json(s) for s in Schedule.list(ws, active_only=False)])})
+
+
+class ScheduleEnableHandler(_Handler):
+    @tornado.web.authenticated
+    async def post(self, schedule_id):
+        self.send_json(await self.in_thread(_set_schedule_status, schedule_id, True))
+
+
+class ScheduleDisableHandler(_Handler):
+    @tornado.web.authenticated
+    async def post(self, schedule_id):
+        self.send_json(await self.in_thread(_set_schedule_status, schedule_id, False))
+
+
 class OpenApiHandler(_Handler):
     @tornado.web.authenticated
     async def get(self):
@@ -233,4 +281,7 @@ HANDLERS = [
     (f"runs/{_ID}", RunHandler),
     (f"runs/{_ID}/cancel", CancelHandler),
     (f"runs/{_ID}/steps/{_ID}/log", StepLogHandler),
+    ("schedules", SchedulesHandler),
+    (f"schedules/{_ID}/enable", ScheduleEnableHandler),
+    (f"schedules/{_ID}/disable", ScheduleDisableHandler),
 ]

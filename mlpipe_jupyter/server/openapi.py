@@ -35,6 +35,13 @@ def _trigger(what, id_description):
                       "409": _error(f"The {what} is disabled."), **_AUTH_ERRORS}}}
 
 
+def _schedule_status(verb, effect):
+    return {"post": {"summary": f"{verb} a schedule ({effect}); answers with the schedule.",
+                     "parameters": [_path_id("id", "the schedule's id")],
+                     "responses": {"200": _ok("Schedule"), "404": _error("No schedule with this id."),
+                                   **_AUTH_ERRORS}}}
+
+
 _STRING_MAP = {"type": "object", "additionalProperties": True}
 
 OPENAPI = {
@@ -86,6 +93,31 @@ OPENAPI = {
                 "Parameters": _STRING_MAP, "Metrics": _STRING_MAP, "Outputs": _STRING_MAP,
                 "Steps": {"type": "array", "items": {"$ref": "#/components/schemas/StepRun"}}}},
             "CancelResult": {"type": "object", "properties": {"Id": {"type": "string"}, "Status": {"type": "string"}}},
+            "ScheduleRecurrence": {"type": "object", "properties": {
+                "Frequency": {"type": "string", "enum": ["Minute", "Hour", "Day", "Week", "Month"]},
+                "Interval": {"type": "integer"}, "StartTime": {"type": "string", "nullable": True},
+                "TimeZone": {"type": "string", "nullable": True},
+                "Hours": {"type": "array", "items": {"type": "integer"}, "nullable": True},
+                "Minutes": {"type": "array", "items": {"type": "integer"}, "nullable": True},
+                "WeekDays": {"type": "array", "items": {"type": "string"}, "nullable": True},
+                "TimeOfDay": {"type": "string", "nullable": True}}},
+            "Schedule": {"type": "object", "properties": {
+                "Id": {"type": "string"}, "Name": {"type": "string"},
+                "Status": {"type": "string", "enum": ["Active", "Disabled"]},
+                "PipelineId": {"type": "string", "nullable": True},
+                "PipelineEndpointId": {"type": "string", "nullable": True}, "ExperimentName": {"type": "string"},
+                "Recurrence": {"allOf": [{"$ref": "#/components/schemas/ScheduleRecurrence"}], "nullable": True,
+                               "description": "null for a schedule that watches a datastore"},
+                "DataStoreName": {"type": "string", "nullable": True},
+                "PathOnDatastore": {"type": "string", "nullable": True},
+                "PollingInterval": {"type": "integer", "nullable": True, "description": "minutes"},
+                "LastRunId": {"type": "string", "nullable": True},
+                "NextRunTimeUtc": {"type": "string", "nullable": True,
+                                   "description": "ISO 8601; a datastore schedule's next poll; null when disabled"},
+                "LastError": {"type": "string", "nullable": True,
+                              "description": "why the last firing started no run (a disabled pipeline, ...)"}}},
+            "ScheduleList": {"type": "object", "properties": {
+                "Value": {"type": "array", "items": {"$ref": "#/components/schemas/Schedule"}}}},
         },
     },
     "security": [{"jupyterToken": []}],
@@ -115,5 +147,10 @@ OPENAPI = {
             "responses": {"200": {"description": "The log", "content": {"text/plain": {"schema": {"type": "string"}}}},
                           "400": _error("The run is not a pipeline run."),
                           "404": _error("No run with this id, or no step of this name."), **_AUTH_ERRORS}}},
+        "/mlpipe/api/schedules": {"get": {
+            "summary": "Every schedule, active and disabled, newest first; a running server fires the active ones.",
+            "responses": {"200": _ok("ScheduleList"), **_AUTH_ERRORS}}},
+        "/mlpipe/api/schedules/{id}/enable": _schedule_status("Enable", "from the next slot after now"),
+        "/mlpipe/api/schedules/{id}/disable": _schedule_status("Disable", "no more runs until it is enabled"),
     },
 }

@@ -4,6 +4,7 @@ import pytest
 ROUTES = ["/mlpipe/api/openapi.json", "/mlpipe/api/pipelines", "/mlpipe/api/pipelines/{id}", "/mlpipe/api/endpoints",
           "/mlpipe/api/endpoints/{id}", "/mlpipe/api/runs/{id}", "/mlpipe/api/runs/{id}/cancel",
           "/mlpipe/api/runs/{id}/steps/{step}/log"]
+ROUTES += ["/mlpipe/api/schedules", "/mlpipe/api/schedules/{id}/enable", "/mlpipe/api/schedules/{id}/disable"]
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token"])
