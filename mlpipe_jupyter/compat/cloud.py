@@ -282,21 +282,6 @@ def _sampling_expression(kind):
 choice, uniform, loguniform, normal, quniform = (_sampling_expression(k) for k in
                                                   ("choice", "uniform", "loguniform", "normal", "quniform"))
 
-# Schedules of published pipelines come with the REST server.
-Schedule = _cloud_only("Schedule", "schedules of published pipelines, which are not available yet")
-
-
-class ScheduleRecurrence:
-    def __init__(self, frequency, interval, start_time=None, time_zone=None, hours=None, minutes=None,
-                 week_days=None, time_of_day=None):
-        self.frequency, self.interval, self.start_time = frequency, interval, start_time
-        self.time_zone, self.hours, self.minutes, self.week_days = time_zone, hours, minutes, week_days
-
-
-class TimeZone:
-    UTC = "UTC"
-
-
 class _Distributed:
     """Distributed training settings: kept, and run as one process on this machine."""
 

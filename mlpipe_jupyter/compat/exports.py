@@ -28,8 +28,7 @@ PIPELINE_CORE = {"Pipeline": None, "PipelineData": None, "PipelineParameter": No
                  "TrainingOutput": f"{CLOUD}:TrainingOutput", "InputPortBinding": "mlpipe_jupyter.sdk.data:InputBinding",
                  "OutputPortBinding": f"{CLOUD}:OutputPortBinding",
                  "PublishedPipeline": None, "PipelineEndpoint": None, "PipelineDraft": None,
-                 "Schedule": f"{CLOUD}:Schedule",
-                 "ScheduleRecurrence": f"{CLOUD}:ScheduleRecurrence", "TimeZone": f"{CLOUD}:TimeZone",
+                 "Schedule": None, "ScheduleRecurrence": None, "TimeZone": None,
                  "Module": None, "ModuleVersion": None, "ModuleVersionDescriptor": None}
 EXCEPTIONS = {name: f"{CLOUD}:{name}" for name in (
     "AzureMLException", "UserErrorException", "ComputeTargetException", "ActivityFailedException",
@@ -93,9 +92,7 @@ EXPORTS: dict[str, dict[str, str | None]] = {
     "azureml.pipeline.core.builder": {"PipelineStep": None, "StepSequence": None},
     "azureml.pipeline.core.run": {"PipelineRun": None, "StepRun": None, "StepRunOutput": None,
                                   "PortDataReference": None},
-    "azureml.pipeline.core.schedule": {"Schedule": f"{CLOUD}:Schedule",
-                                       "ScheduleRecurrence": f"{CLOUD}:ScheduleRecurrence",
-                                       "TimeZone": f"{CLOUD}:TimeZone"},
+    "azureml.pipeline.core.schedule": {"Schedule": None, "ScheduleRecurrence": None, "TimeZone": None},
     "azureml.pipeline.core.pipeline_output_dataset": {"PipelineOutputFileDataset": f"{CLOUD}:PipelineDataset"},
     "azureml.pipeline.steps": {
         "PythonScriptStep": None, "ParallelRunStep": None, "ParallelRunConfig": None, "ModuleStep": None,
