@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target_id")
     p.add_argument("body", help="the REST body, as JSON")
     p.add_argument("--triggered-by", default="rest", help="what started it: rest or schedule:<id>")
+    p.add_argument("--continue-on-step-failure", choices=["true", "false"], default=None,
+                   help="overrides the published pipeline's setting (a schedule's continue_on_step_failure)")
     p.set_defaults(command_module="trigger")
     return parser
 

@@ -14,7 +14,8 @@ from mlpipe_jupyter.status import Status
 
 def main(args) -> int:
     ws = workspace(args)
-    run = run_trigger(ws, args.kind, args.target_id, json.loads(args.body), args.triggered_by)
+    override = None if args.continue_on_step_failure is None else args.continue_on_step_failure == "true"
+    run = run_trigger(ws, args.kind, args.target_id, json.loads(args.body), args.triggered_by, override)
     out(run.id)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)

@@ -141,12 +141,15 @@ class PublishedPipeline:
         """Run it in ``experiment_name``; returns the PipelineRun at once."""
         return self._run(workspace, experiment_name, pipeline_parameters, kwargs.get("tags"))
 
-    def _run(self, workspace, experiment_name, parameters, tags=None, triggered_by=None):
+    def _run(self, workspace, experiment_name, parameters, tags=None, triggered_by=None,
+             continue_on_step_failure=None):
         if self.status != "Active":
             raise ConflictError(f"Published pipeline '{self.name}' ({self.id}) is disabled; enable() it to run it.")
         check_parameters(self, parameters or {})
+        if continue_on_step_failure is None:
+            continue_on_step_failure = self.continue_on_step_failure
         return _submit_document(workspace, self._row["document"], experiment_name, parameters,
-                                self.continue_on_step_failure, tags,
+                                continue_on_step_failure, tags,
                                 {"azureml.pipelineid": self.id, TRIGGERED_BY: triggered_by or "sdk"})
 
     def _submit_to(self, experiment, pipeline_parameters=None, pipeline_version=None, tags=None):
@@ -504,18 +507,23 @@ def _dataset(workspace, name, value):
                        f"{{\"DataSetReference\": {{\"Name\": ..., \"Version\": ...}}}}; got {value!r}.")
 
 
-def run_trigger(workspace, kind, target_id, body, triggered_by="rest"):
+def run_trigger(workspace, kind, target_id, body, triggered_by="rest", continue_on_step_failure=None):
     """Check and start in this process (the detached child's half of ``trigger``)."""
     published, experiment_name, values = resolve_trigger(workspace, kind, target_id, body)
-    return published._run(workspace, experiment_name, values, triggered_by=triggered_by)
+    return published._run(workspace, experiment_name, values, triggered_by=triggered_by,
+                          continue_on_step_failure=continue_on_step_failure)
 
 
-def trigger(workspace, kind, target_id, body: dict, triggered_by: str = "rest") -> str:
+def trigger(workspace, kind, target_id, body: dict, triggered_by: str = "rest",
+            continue_on_step_failure: bool | None = None) -> str:
     """Check the REST body, then run the published pipeline (or the endpoint's version) in a new
-    background process that outlives the caller; returns the run id at once."""
+    background process that outlives the caller; returns the run id at once. ``continue_on_step_failure``
+    (a schedule's) overrides the published pipeline's when given."""
     resolve_trigger(workspace, kind, target_id, body)
     cmd = [sys.executable, "-m", "mlpipe_jupyter.cli", "--workspace", str(workspace.path), "_trigger", kind,
            str(target_id), json.dumps(body), "--triggered-by", triggered_by]
+    if continue_on_step_failure is not None:
+        cmd += ["--continue-on-step-failure", "true" if continue_on_step_failure else "false"]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, env={**os.environ})
     with proc.stdout, proc.stderr:

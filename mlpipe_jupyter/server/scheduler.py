@@ -122,7 +122,8 @@ class Scheduler:
         kind, target = (("pipeline", row["pipeline_id"]) if row["pipeline_id"] is not None
                         else ("endpoint", row["pipeline_endpoint_id"]))
         try:
-            run_id = trigger(ws, kind, target, body, triggered_by=f"schedule:{row['id']}")
+            run_id = trigger(ws, kind, target, body, triggered_by=f"schedule:{row['id']}",
+                             continue_on_step_failure=row["continue_on_step_failure"])
         except Exception as e:  # noqa: BLE001 - recorded on the schedule; the next slot tries again
             message = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
             ws._store.update_schedule(row["id"], last_error=f"Schedule '{row['name']}' could not start a run: "

@@ -228,3 +228,22 @@ def test_datastore_schedule_fires_once_for_a_batch_that_held_still(workspace, pu
     run = Schedule.get(workspace, s.id).get_last_pipeline_run()
     run.wait_for_completion(raise_on_error=True)
     assert "folder" in run.get_steps()[0].get_log_text() and "batch" in run.get_steps()[0].get_log_text()
+
+
+def test_the_schedules_continue_on_step_failure_overrides_the_pipelines(workspace, tmp_path, write_scripts):
+    write_scripts(tmp_path / "two", {"bad.py": "raise SystemExit('bad')\n",
+                                     "side.py": "import time\ntime.sleep(2)\nprint('side done')\n"})
+    steps = [PythonScriptStep(f"{n}.py", name=n, source_directory=str(tmp_path / "two"), allow_reuse=False)
+             for n in ("bad", "side")]
+    published = Pipeline(workspace, steps).publish(name="two", continue_on_step_failure=False)
+    goes_on = Schedule.create(workspace, "goes on", published.id, "exp", recurrence=ScheduleRecurrence("Day", 1),
+                              continue_on_step_failure=True)
+    stops = Schedule.create(workspace, "stops", published.id, "exp", recurrence=ScheduleRecurrence("Day", 1))
+    clock = Clock(max(goes_on.next_run_time, stops.next_run_time) + 1)
+    assert len(Scheduler(str(workspace.path), clock=clock).tick()) == 2
+    side = {}
+    for s in (goes_on, stops):
+        run = Schedule.get(workspace, s.id).get_last_pipeline_run()
+        run.wait_for_completion(raise_on_error=False)
+        side[s.name] = run.find_step_run("side")[0].get_status()
+    assert side == {"goes on": "Completed", "stops": "Canceled"}
