@@ -81,8 +81,11 @@ class Scheduler:
                 continue
             try:
                 fire = self._claim(ws, row)
-            except UserError as e:  # an unreadable datastore: recorded, polled again later
-                ws._store.update_schedule(row["id"], last_error=str(e))
+            except Exception as e:  # noqa: BLE001 - an unreadable datastore: recorded; the others go on
+                message = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
+                ws._store.update_schedule(row["id"], last_error=f"Schedule '{row['name']}' could not be checked: "
+                                                                f"{message}")
+                self._say(f"mlpipe scheduler: schedule '{row['name']}' ({row['id']}): {message}")
                 continue
             if fire:
                 run_id = self._fire(ws, row)
@@ -101,8 +104,8 @@ class Scheduler:
         following = now + seconds
         try:
             listing = datastore_fingerprint(ws, row["datastore_name"], row["path_on_datastore"])
-        except UserError:
-            ws._store.claim_schedule(row["id"], row["next_due"], next_due=following)
+        except Exception:
+            ws._store.claim_schedule(row["id"], row["next_due"], next_due=following)  # polled again next time
             raise
         if listing == row["fingerprint"]:
             ws._store.claim_schedule(row["id"], row["next_due"], next_due=following, pending=None)

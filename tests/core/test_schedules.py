@@ -247,3 +247,18 @@ def test_the_schedules_continue_on_step_failure_overrides_the_pipelines(workspac
         run.wait_for_completion(raise_on_error=False)
         side[s.name] = run.find_step_run("side")[0].get_status()
     assert side == {"goes on": "Completed", "stops": "Canceled"}
+
+
+def test_a_datastore_that_cannot_be_read_is_recorded_and_the_others_still_fire(workspace, published, tmp_path):
+    watched = tmp_path / "incoming" / "watched"
+    watched.mkdir()
+    watcher = Schedule.create(workspace, "watcher", published.id, "exp", datastore="drop", path_on_datastore="watched")
+    hourly = Schedule.create(workspace, "hourly", published.id, "exp", recurrence=ScheduleRecurrence("Hour", 1))
+    watched.rmdir()
+    watched.symlink_to(tmp_path / "src")  # now leads outside the datastore
+    clock = Clock(max(watcher.next_run_time, hourly.next_run_time) + 1)
+    started = Scheduler(str(workspace.path), clock=clock).tick()
+    assert len(started) == 1 and Schedule.get(workspace, hourly.id).last_run_id == started[0]
+    error = Schedule.get(workspace, watcher.id).last_error
+    assert error.startswith("Schedule 'watcher' could not be checked:") and "leads outside it" in error
+    assert Schedule.get(workspace, watcher.id).next_run_time > clock.now  # polled again later, not every tick
