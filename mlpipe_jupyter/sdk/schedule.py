@@ -93,6 +93,12 @@ class Schedule:
     next_run_time = property(lambda self: self._row["next_due"],
                              doc="When the schedule is next due (epoch seconds; a datastore schedule's next poll).")
 
+    provisioning_status = property(lambda self: "Completed",
+                                   doc="Always 'Completed': a schedule is recorded at once, nothing to provision.")
+
+    def wait_for_provisioning_status(self, timeout=3600, **kwargs):
+        """Returns at once: there is nothing to provision (Azure waits for its scheduling service)."""
+
     @property
     def recurrence(self) -> ScheduleRecurrence | None:
         r = self._row["recurrence"]
@@ -177,6 +183,11 @@ class Schedule:
         """The workspace's schedules, newest first; only the active ones unless ``active_only=False``."""
         return [Schedule(workspace, r) for r in workspace._store.schedules(active_only, pipeline_id,
                                                                            pipeline_endpoint_id)]
+
+    @staticmethod
+    def get_all(workspace, active_only=True, pipeline_id=None, pipeline_endpoint_id=None, **kwargs) -> list:
+        """Azure's older name for ``list``."""
+        return Schedule.list(workspace, active_only, pipeline_id, pipeline_endpoint_id)
 
     @staticmethod
     def get_schedules_for_pipeline_id(workspace, pipeline_id, **kwargs) -> list:

@@ -126,6 +126,7 @@ def test_create_get_list_update_disable_enable(workspace, published):
     assert s.recurrence.to_dict() == rec.to_dict()
     assert Schedule.get(workspace, s.id).recurrence.hours == [22]
     assert [x.id for x in Schedule.list(workspace, pipeline_id=published.id)] == [s.id]
+    assert [x.id for x in Schedule.get_all(workspace)] == [s.id] and s.provisioning_status == "Completed"
     s.disable(wait_for_provisioning=True)
     assert Schedule.get(workspace, s.id).status == "Disabled"
     assert Schedule.list(workspace) == []
@@ -137,6 +138,8 @@ def test_create_get_list_update_disable_enable(workspace, published):
     assert (again.name, again.recurrence.frequency, again.status) == ("renamed", "Hour", "Active")
     with pytest.raises(NotFoundError, match="No schedule with id 'nope'"):
         Schedule.get(workspace, "nope")
+    newer = Schedule.create(workspace, "newer", published.id, "exp", recurrence=ScheduleRecurrence("Hour", 1))
+    assert [x.name for x in Schedule.list(workspace)] == [newer.name, "renamed"]  # newest first
 
 
 def test_create_checks_everything_before_recording(workspace, published):
