@@ -15,10 +15,11 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 
 from mlpipe_jupyter.errors import ConflictError, NotFoundError, RunNotFoundError, UserError
-from mlpipe_jupyter.sdk.published import PipelineEndpoint, PublishedPipeline, trigger
+from mlpipe_jupyter.sdk.published import TRIGGERED_BY, PipelineEndpoint, PublishedPipeline, _submit_document, trigger
 from mlpipe_jupyter.sdk.run import PipelineRun, Run
 from mlpipe_jupyter.sdk.schedule import Schedule
 from mlpipe_jupyter.sdk.workspace import Workspace
+from mlpipe_jupyter.secrets import MASK
 from mlpipe_jupyter.server.openapi import OPENAPI
 from mlpipe_jupyter.status import FINAL_STATUSES
 from mlpipe_jupyter.tracking.follower import LogTail, log_path
@@ -113,9 +114,13 @@ def _endpoint_json(e: PipelineEndpoint) -> dict:
 
 
 class PipelinesHandler(_Handler):
+    """The active ones, as ``PublishedPipeline.list``; ``?active_only=false`` adds the disabled ones."""
+
     @tornado.web.authenticated
     async def get(self):
-        self.send_json({"Value": await self.in_thread(lambda ws: [_pipeline_json(p) for p in PublishedPipeline.list(ws)])})
+        active_only = self.get_query_argument("active_only", "true").lower() not in ("false", "0", "no")
+        self.send_json({"Value": await self.in_thread(
+            lambda ws: [_pipeline_json(p) for p in PublishedPipeline.list(ws, active_only=active_only)])})
 
 
 class EndpointsHandler(_Handler):
@@ -157,7 +162,8 @@ def _run_json(ws, run_id) -> dict:
     details = run.get_details()
     data = {"Id": run.id, "ExperimentName": row["experiment"], "Name": row["name"], "Status": row["status"],
             "StartTimeUtc": details["startTimeUtc"], "EndTimeUtc": details["endTimeUtc"],
-            "Error": row["error"], "Parameters": row["details"].get("parameters") or {},
+            "Error": row["error"], "TriggeredBy": _triggered_by(row),
+            "Parameters": row["details"].get("parameters") or {},
             "Metrics": run.get_metrics(), "Outputs": _outputs(run)}
     if isinstance(run, PipelineRun):
         data["Steps"] = [{"Id": s.id, "Name": s.name, "Status": s.get_status(), "Reused": s.reused,
@@ -217,6 +223,111 @@ class StepLogHandler(_Handler):
                 break
             await asyncio.sleep(FOLLOW_POLL_SECONDS)
         self.finish()
+
+
+# -- experiments, run lists, re-runs and published pipelines' status (the lab's runs sidebar) -------------------
+def _iso_z(ts) -> str | None:
+    return None if ts is None else _utc(ts).replace("+00:00", "Z")
+
+
+def _triggered_by(row) -> str:
+    """What started a run: its property (sdk, rest, schedule:<id>), else the SDK (a notebook or a script)."""
+    return (row["details"].get("properties") or {}).get(TRIGGERED_BY) or "sdk"
+
+
+def _run_summary(row) -> dict:
+    return {"Id": row["id"], "ExperimentName": row["experiment"], "Name": row["name"], "Status": row["status"],
+            "StartTimeUtc": _iso_z(row["started"]), "EndTimeUtc": _iso_z(row["ended"]),
+            "TriggeredBy": _triggered_by(row), "Kind": row["kind"]}
+
+
+def _experiments(ws) -> list:
+    """Each experiment with its run count and latest run, the most recently active first."""
+    found = []
+    for name in ws._store.experiment_names():
+        rows = ws._store.list_runs(name)
+        found.append({"Name": name, "RunCount": len(rows), "LatestRun": _run_summary(rows[0]) if rows else None,
+                      "_created": rows[0]["created"] if rows else 0})
+    found.sort(key=lambda e: e.pop("_created"), reverse=True)
+    return found
+
+
+def _runs(ws, experiment, limit) -> list:
+    if experiment is not None and experiment not in ws._store.experiment_names():
+        raise NotFoundError(f"No experiment named '{experiment}' in this workspace.")
+    return [_run_summary(row) for row in ws._store.list_runs(experiment, limit=limit)]
+
+
+def _plain_parameters(details) -> dict:
+    """The parameter values a run recorded that can be given again: a masked secret or a data reference is
+    left out, so it takes its default."""
+    return {k: v for k, v in (details.get("parameters") or {}).items()
+            if isinstance(v, (str, int, float, bool)) and v != MASK}
+
+
+def _rerun(ws, run_id) -> dict:
+    """Run a pipeline run again in its experiment with its parameters: a published pipeline's run triggers that
+    pipeline again (queued as a REST call is), any other resubmits the document the run recorded."""
+    run = Run.get(ws, run_id)
+    row = (run.parent or run)._row
+    if row["kind"] != "pipeline":
+        raise ApiError(400, f"Run {row['id']} is not a pipeline run; only pipeline runs can be re-run.")
+    details = row["details"]
+    parameters = _plain_parameters(details)
+    published_id = (details.get("properties") or {}).get("azureml.pipelineid")
+    if published_id:
+        body = {"ExperimentName": row["experiment"], "ParameterAssignments": parameters}
+        return {"Id": trigger(ws, "pipeline", published_id, body), "Status": "Queued"}
+    if not details.get("pipeline"):
+        raise ApiError(400, f"Run {row['id']} recorded no pipeline document, so it cannot be re-run.")
+    new = _submit_document(ws, details["pipeline"], row["experiment"], parameters or None, False,
+                           properties={TRIGGERED_BY: "rest"})
+    return {"Id": new.id, "Status": new.get_status()}
+
+
+def _set_pipeline_status(ws, pipeline_id, enable) -> dict:
+    published = PublishedPipeline.get(ws, pipeline_id)
+    if enable:
+        published.enable()
+    else:
+        published.disable()
+    return _pipeline_json(PublishedPipeline.get(ws, pipeline_id))
+
+
+class ExperimentsHandler(_Handler):
+    @tornado.web.authenticated
+    async def get(self):
+        self.send_json({"Value": await self.in_thread(_experiments)})
+
+
+class RunsHandler(_Handler):
+    """``?experiment=NAME`` (default: all) and ``?limit=N`` (default 50), latest first."""
+
+    @tornado.web.authenticated
+    async def get(self):
+        experiment = self.get_query_argument("experiment", None) or None
+        limit = self.get_query_argument("limit", "50")
+        if not limit.isdigit() or int(limit) < 1:
+            raise ApiError(400, f"'limit' must be a whole number above 0; got {limit!r}.")
+        self.send_json({"Value": await self.in_thread(_runs, experiment, int(limit))})
+
+
+class RerunHandler(_Handler):
+    @tornado.web.authenticated
+    async def post(self, run_id):
+        self.send_json(await self.in_thread(_rerun, run_id))
+
+
+class PipelineEnableHandler(_Handler):
+    @tornado.web.authenticated
+    async def post(self, pipeline_id):
+        self.send_json(await self.in_thread(_set_pipeline_status, pipeline_id, True))
+
+
+class PipelineDisableHandler(_Handler):
+    @tornado.web.authenticated
+    async def post(self, pipeline_id):
+        self.send_json(await self.in_thread(_set_pipeline_status, pipeline_id, False))
 
 
 # -- schedules -------------------------------------------------------------------------------------------------
@@ -281,6 +392,11 @@ HANDLERS = [
     (f"runs/{_ID}", RunHandler),
     (f"runs/{_ID}/cancel", CancelHandler),
     (f"runs/{_ID}/steps/{_ID}/log", StepLogHandler),
+    ("experiments", ExperimentsHandler),
+    ("runs", RunsHandler),
+    (f"runs/{_ID}/rerun", RerunHandler),
+    (f"pipelines/{_ID}/enable", PipelineEnableHandler),
+    (f"pipelines/{_ID}/disable", PipelineDisableHandler),
     ("schedules", SchedulesHandler),
     (f"schedules/{_ID}/enable", ScheduleEnableHandler),
     (f"schedules/{_ID}/disable", ScheduleDisableHandler),

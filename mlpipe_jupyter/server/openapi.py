@@ -42,6 +42,13 @@ def _schedule_status(verb, effect):
                                    **_AUTH_ERRORS}}}
 
 
+def _pipeline_status(verb, effect):
+    return {"post": {"summary": f"{verb} a published pipeline ({effect}); answers with the pipeline.",
+                     "parameters": [_path_id("id", "the published pipeline's id")],
+                     "responses": {"200": _ok("PublishedPipeline"), "404": _error("No published pipeline with this id."),
+                                   **_AUTH_ERRORS}}}
+
+
 _STRING_MAP = {"type": "object", "additionalProperties": True}
 
 OPENAPI = {
@@ -90,9 +97,23 @@ OPENAPI = {
                 "Id": {"type": "string"}, "ExperimentName": {"type": "string"}, "Name": {"type": "string"},
                 "Status": {"type": "string"}, "StartTimeUtc": {"type": "string", "nullable": True},
                 "EndTimeUtc": {"type": "string", "nullable": True}, "Error": {"type": "string", "nullable": True},
+                "TriggeredBy": {"type": "string", "description": "sdk, rest or schedule:<schedule id>"},
                 "Parameters": _STRING_MAP, "Metrics": _STRING_MAP, "Outputs": _STRING_MAP,
                 "Steps": {"type": "array", "items": {"$ref": "#/components/schemas/StepRun"}}}},
             "CancelResult": {"type": "object", "properties": {"Id": {"type": "string"}, "Status": {"type": "string"}}},
+            "RunSummary": {"type": "object", "properties": {
+                "Id": {"type": "string"}, "ExperimentName": {"type": "string"}, "Name": {"type": "string"},
+                "Status": {"type": "string"}, "StartTimeUtc": {"type": "string", "nullable": True},
+                "EndTimeUtc": {"type": "string", "nullable": True},
+                "TriggeredBy": {"type": "string", "description": "sdk, rest or schedule:<schedule id>"},
+                "Kind": {"type": "string", "enum": ["pipeline", "script"]}}},
+            "RunList": {"type": "object", "properties": {
+                "Value": {"type": "array", "items": {"$ref": "#/components/schemas/RunSummary"}}}},
+            "Experiment": {"type": "object", "properties": {
+                "Name": {"type": "string"}, "RunCount": {"type": "integer"},
+                "LatestRun": {"allOf": [{"$ref": "#/components/schemas/RunSummary"}], "nullable": True}}},
+            "ExperimentList": {"type": "object", "properties": {
+                "Value": {"type": "array", "items": {"$ref": "#/components/schemas/Experiment"}}}},
             "ScheduleRecurrence": {"type": "object", "properties": {
                 "Frequency": {"type": "string", "enum": ["Minute", "Hour", "Day", "Week", "Month"]},
                 "Interval": {"type": "integer"}, "StartTime": {"type": "string", "nullable": True},
@@ -125,11 +146,34 @@ OPENAPI = {
         "/mlpipe/api/openapi.json": {"get": {"summary": "This document.",
                                              "responses": {"200": {"description": "OpenAPI 3 document"}, **_AUTH_ERRORS}}},
         "/mlpipe/api/pipelines": {"get": {"summary": "The active published pipelines, newest first.",
+                                          "parameters": [{"name": "active_only", "in": "query", "required": False,
+                                                          "schema": {"type": "boolean", "default": True},
+                                                          "description": "false: the disabled ones too"}],
                                           "responses": {"200": _ok("PublishedPipelineList"), **_AUTH_ERRORS}}},
         "/mlpipe/api/pipelines/{id}": _trigger("published pipeline", "the published pipeline's id"),
         "/mlpipe/api/endpoints": {"get": {"summary": "The active pipeline endpoints.",
                                           "responses": {"200": _ok("PipelineEndpointList"), **_AUTH_ERRORS}}},
         "/mlpipe/api/endpoints/{id}": _trigger("pipeline endpoint", "the pipeline endpoint's id"),
+        "/mlpipe/api/pipelines/{id}/enable": _pipeline_status("Enable", "it can be run again"),
+        "/mlpipe/api/pipelines/{id}/disable": _pipeline_status("Disable", "runs of it are refused with 409"),
+        "/mlpipe/api/experiments": {"get": {
+            "summary": "The experiments, each with its run count and latest run, the most recently active first.",
+            "responses": {"200": _ok("ExperimentList"), **_AUTH_ERRORS}}},
+        "/mlpipe/api/runs": {"get": {
+            "summary": "Top-level runs (pipeline and script runs), latest first.",
+            "parameters": [{"name": "experiment", "in": "query", "required": False, "schema": {"type": "string"},
+                            "description": "only this experiment's runs"},
+                           {"name": "limit", "in": "query", "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "default": 50}}],
+            "responses": {"200": _ok("RunList"), "400": _error("'limit' is not a whole number above 0."),
+                          "404": _error("No experiment of this name."), **_AUTH_ERRORS}}},
+        "/mlpipe/api/runs/{id}/rerun": {"post": {
+            "summary": "Run a pipeline run again, in its experiment with its parameters: a published pipeline's run "
+                       "triggers the pipeline again, any other resubmits the pipeline the run recorded.",
+            "parameters": [_path_id("id", "the run's id (a step run's id re-runs its pipeline run)")],
+            "responses": {"200": _ok("CancelResult", "The new run's Id and Status."),
+                          "400": _error("The run is not a pipeline run."), "404": _error("No run with this id."),
+                          "409": _error("The run's published pipeline is disabled."), **_AUTH_ERRORS}}},
         "/mlpipe/api/runs/{id}": {"get": {
             "summary": "A run: its status, and for a pipeline run its steps with their statuses, metrics and outputs.",
             "parameters": [_path_id("id", "the run's id")],
