@@ -86,14 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-root", action="store_true", help="run as root (Jupyter Server refuses it otherwise)")
     p.set_defaults(command_module="serve")
 
-    # hidden (no help): the background process that runs a published pipeline for a REST call
+    # hidden (no help): the background process a server starts for a queued run (a REST call, a schedule)
     p = sub.add_parser("_trigger", parents=[common])
-    p.add_argument("kind", choices=["pipeline", "endpoint"])
-    p.add_argument("target_id")
-    p.add_argument("body", help="the REST body, as JSON")
-    p.add_argument("--triggered-by", default="rest", help="what started it: rest or schedule:<id>")
-    p.add_argument("--continue-on-step-failure", choices=["true", "false"], default=None,
-                   help="overrides the published pipeline's setting (a schedule's continue_on_step_failure)")
+    p.add_argument("run_id", help="the queued run, claimed by the server")
     p.set_defaults(command_module="trigger")
     return parser
 

@@ -35,8 +35,9 @@ class Experiment:
         self.name = name
 
     def submit(self, config, tags=None, regenerate_outputs=False, pipeline_parameters=None,
-               continue_on_step_failure=False, max_concurrency=None, **kwargs):
-        """Start ``config`` (a Pipeline or a ScriptRunConfig) and return its run at once.
+               continue_on_step_failure=False, max_concurrency=None, _queued_id=None, **kwargs):
+        """Start ``config`` (a Pipeline or a ScriptRunConfig) and return its run at once (``_queued_id``: as
+        the queued run of that id, which a server has claimed; None if it was canceled since).
 
         Everything is checked first: an invalid pipeline raises and leaves no run behind. The run
         keeps the pipeline's document relative to the workspace, without secrets.
@@ -59,7 +60,7 @@ class Experiment:
 
         store.ensure_experiment(self.name)
         now = time.time()
-        run_id = new_id("run")
+        run_id = _queued_id or new_id("run")
         if single:
             (step_name,) = plan.steps
             sp = plan.steps[step_name]
@@ -81,7 +82,10 @@ class Experiment:
                                  details={**_step_details(sp), "upstream": sp.upstream}))
         # the runner's identity goes in with the rows, so a crash right after this is still recoverable
         rows[0].update(runner_pid=os.getpid(), runner_start=process_start_time(os.getpid()), host=hostname())
-        store.insert_runs(rows)
+        if _queued_id is None:
+            store.insert_runs(rows)
+        elif not store.start_queued_run(rows):
+            return None
         store.set_tags(run_id, tags or {})
         execution = RunExecution(ws, plan, run_id, self.name, step_run_ids, backends,
                                  regenerate=regenerate_outputs, continue_on_step_failure=continue_on_step_failure,

@@ -1,5 +1,5 @@
 """Published pipelines, pipeline endpoints and drafts (Azure ML SDK v1's names), and ``trigger``, which
-starts one from a REST body in a process of its own.
+queues a run of one from a REST body (a server starts it when a slot is free, in a process of its own).
 
 Publishing freezes a pipeline: its document plus a read-only copy of each step's snapshot, so later
 edits of the notebook or the scripts change nothing (Azure uploads a snapshot too). An endpoint names
@@ -9,9 +9,6 @@ document: it is edited until it is submitted or published.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from mlpipe_jupyter.errors import ConflictError, NotFoundError, RequestError, UserError
@@ -20,9 +17,10 @@ from mlpipe_jupyter.model.format import for_storage
 from mlpipe_jupyter.planning.snapshot import take_snapshot
 from mlpipe_jupyter.sdk.data import DataPath, get_dataset, get_dataset_by_id
 from mlpipe_jupyter.sdk.datastore import Datastore
-from mlpipe_jupyter.sdk.experiment import Experiment
+from mlpipe_jupyter.sdk.experiment import Experiment, submitted_by
 from mlpipe_jupyter.sdk.pipeline import Pipeline, pipeline_from_dict
-from mlpipe_jupyter.store import process_alive
+from mlpipe_jupyter.status import Status
+from mlpipe_jupyter.store import new_id, process_alive
 
 DEFAULT_SERVER_URL = "http://127.0.0.1:8888"
 TRIGGERED_BY = "mlpipe.triggeredBy"
@@ -86,11 +84,12 @@ def publish_run(run, name, description=None, version=None, continue_on_step_fail
 
 
 def _submit_document(workspace, doc, experiment_name, parameters, continue_on_step_failure, tags=None,
-                     properties=None):
+                     properties=None, queued_id=None):
     pipeline = pipeline_from_dict(workspace, doc, workspace.path)
     run = Experiment(workspace, experiment_name).submit(pipeline, tags=tags, pipeline_parameters=parameters,
-                                                        continue_on_step_failure=bool(continue_on_step_failure))
-    if properties:
+                                                        continue_on_step_failure=bool(continue_on_step_failure),
+                                                        _queued_id=queued_id)
+    if run is not None and properties:
         workspace._store.add_properties(run.id, properties)
     return run
 
@@ -142,7 +141,7 @@ class PublishedPipeline:
         return self._run(workspace, experiment_name, pipeline_parameters, kwargs.get("tags"))
 
     def _run(self, workspace, experiment_name, parameters, tags=None, triggered_by=None,
-             continue_on_step_failure=None):
+             continue_on_step_failure=None, queued_id=None):
         if self.status != "Active":
             raise ConflictError(f"Published pipeline '{self.name}' ({self.id}) is disabled; enable() it to run it.")
         check_parameters(self, parameters or {})
@@ -150,7 +149,7 @@ class PublishedPipeline:
             continue_on_step_failure = self.continue_on_step_failure
         return _submit_document(workspace, self._row["document"], experiment_name, parameters,
                                 continue_on_step_failure, tags,
-                                {"azureml.pipelineid": self.id, TRIGGERED_BY: triggered_by or "sdk"})
+                                {"azureml.pipelineid": self.id, TRIGGERED_BY: triggered_by or "sdk"}, queued_id)
 
     def _submit_to(self, experiment, pipeline_parameters=None, pipeline_version=None, tags=None):
         """``Experiment.submit(published_pipeline)``."""
@@ -507,29 +506,43 @@ def _dataset(workspace, name, value):
                        f"{{\"DataSetReference\": {{\"Name\": ..., \"Version\": ...}}}}; got {value!r}.")
 
 
-def run_trigger(workspace, kind, target_id, body, triggered_by="rest", continue_on_step_failure=None):
-    """Check and start in this process (the detached child's half of ``trigger``)."""
-    published, experiment_name, values = resolve_trigger(workspace, kind, target_id, body)
-    return published._run(workspace, experiment_name, values, triggered_by=triggered_by,
-                          continue_on_step_failure=continue_on_step_failure)
-
-
 def trigger(workspace, kind, target_id, body: dict, triggered_by: str = "rest",
             continue_on_step_failure: bool | None = None) -> str:
-    """Check the REST body, then run the published pipeline (or the endpoint's version) in a new
-    background process that outlives the caller; returns the run id at once. ``continue_on_step_failure``
-    (a schedule's) overrides the published pipeline's when given."""
-    resolve_trigger(workspace, kind, target_id, body)
-    cmd = [sys.executable, "-m", "mlpipe_jupyter.cli", "--workspace", str(workspace.path), "_trigger", kind,
-           str(target_id), json.dumps(body), "--triggered-by", triggered_by]
-    if continue_on_step_failure is not None:
-        cmd += ["--continue-on-step-failure", "true" if continue_on_step_failure else "false"]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, env={**os.environ})
-    with proc.stdout, proc.stderr:
-        run_id = proc.stdout.readline().decode().strip()
-        if not run_id:
-            err = proc.stderr.read().decode(errors="replace").strip()
-            proc.wait()
-            raise UserError(f"The run of {kind} '{target_id}' could not be started: {err or 'no reason given'}")
+    """Check the REST body and queue the run of the published pipeline (or the endpoint's version); returns
+    its id at once. A server's dispatcher starts it when a slot is free (``start_queued``), in a process of
+    its own. ``continue_on_step_failure`` (a schedule's) overrides the published pipeline's when given."""
+    published, experiment_name, _ = resolve_trigger(workspace, kind, target_id, body)
+    store = workspace._store
+    store.ensure_experiment(experiment_name)
+    run_id = new_id("run")
+    details = {"submitted_by": submitted_by(), "published_pipeline_id": published.id,
+               "properties": {"azureml.pipelineid": published.id, TRIGGERED_BY: triggered_by}}
+    if kind == "endpoint":
+        details["pipeline_endpoint_id"] = str(target_id)
+    store.queue_run(dict(id=run_id, experiment=experiment_name, kind="pipeline", parent_id=None,
+                         name=experiment_name, details=details),
+                    {"kind": kind, "target_id": str(target_id), "pipeline_id": published.id, "body": body,
+                     "triggered_by": triggered_by, "continue_on_step_failure": continue_on_step_failure})
     return run_id
+
+
+def start_queued(workspace, run_id):
+    """Plan and start a queued run a server has claimed, in this process; the run, or None when it was
+    canceled meanwhile. What makes it fail now (the pipeline disabled since) is recorded on the run."""
+    store = workspace._store
+    request = store.queued_request(run_id)
+    if request is None:
+        raise NotFoundError(f"No queued run with id '{run_id}'.")
+    try:
+        _, experiment_name, values = resolve_trigger(workspace, request["kind"], request["target_id"],
+                                                     request["body"])
+        # the version queued, even if the endpoint's default has changed since
+        published = PublishedPipeline.get(workspace, request["pipeline_id"])
+        run = published._run(workspace, experiment_name, values, triggered_by=request["triggered_by"],
+                             continue_on_step_failure=request["continue_on_step_failure"], queued_id=run_id)
+    except UserError as e:
+        store.mark_run(run_id, Status.FAILED, str(e))
+        raise
+    if run is None:
+        store.mark_run(run_id, Status.CANCELED, "Canceled before it started.")
+    return run

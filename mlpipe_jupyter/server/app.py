@@ -5,8 +5,9 @@ import os
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Float, Unicode
+from traitlets import Float, Integer, Unicode
 
+from mlpipe_jupyter.server.dispatcher import Dispatcher
 from mlpipe_jupyter.server.handlers import HANDLERS
 from mlpipe_jupyter.server.scheduler import Scheduler
 
@@ -29,7 +30,11 @@ class MlpipeServer(ExtensionApp):
     schedule_poll_seconds = Float(0.0, config=True,
                                   help="For tests only: when above 0, how often datastore schedules poll, in seconds "
                                        "(instead of each schedule's polling_interval minutes).")
+    max_concurrent_runs = Integer(os.cpu_count() or 1, config=True,
+                                  help="How many queued runs (REST calls, schedules) may run at once, over all the "
+                                       "servers on the workspace (default: the number of CPUs).")
     scheduler = None
+    dispatcher = None
 
     @classmethod
     def get_extension_package(cls):
@@ -47,7 +52,11 @@ class MlpipeServer(ExtensionApp):
         self.scheduler = Scheduler(self.settings["mlpipe_workspace"], self.schedule_tick_seconds,
                                    self.schedule_minute_seconds, self.schedule_poll_seconds)
         self.scheduler.start()
+        self.dispatcher = Dispatcher(self.settings["mlpipe_workspace"], self.max_concurrent_runs)
+        self.dispatcher.start()
 
     async def stop_extension(self):
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
         if self.scheduler is not None:
             self.scheduler.stop()

@@ -137,7 +137,7 @@ class _TriggerHandler(_Handler):
     async def post(self, target_id):
         body = self.json_body()
         run_id = await self.in_thread(trigger, self.kind, target_id, body)
-        self.send_json({"Id": run_id, "Status": "NotStarted", "ExperimentName": body.get("ExperimentName"),
+        self.send_json({"Id": run_id, "Status": "Queued", "ExperimentName": body.get("ExperimentName"),
                         self.id_field: target_id, "RunUrl": self.request.full_url().split("/mlpipe/api/")[0]
                         + f"/mlpipe/api/runs/{run_id}"})
 

@@ -29,7 +29,8 @@ def _trigger(what, id_description):
         "parameters": [_path_id("id", id_description)],
         "requestBody": {"required": True,
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TriggerBody"}}}},
-        "responses": {"200": _ok("TriggeredRun", "The run was recorded and started in a process of its own."),
+        "responses": {"200": _ok("TriggeredRun", "The run was recorded, Queued: the server starts it in a process "
+                                                 "of its own when fewer than its max_concurrent_runs run."),
                       "400": _error("Malformed JSON, an unknown field, or an unknown or ill-typed parameter."),
                       "404": _error(f"No {what} with this id."),
                       "409": _error(f"The {what} is disabled."), **_AUTH_ERRORS}}}
@@ -75,7 +76,7 @@ OPENAPI = {
                 "PipelineVersion": {"type": "string", "description": "an endpoint's version (default: its default)"},
                 "RunSource": {"type": "string"}, "Description": {"type": "string"}, "Tags": _STRING_MAP}},
             "TriggeredRun": {"type": "object", "required": ["Id", "Status"], "properties": {
-                "Id": {"type": "string"}, "Status": {"type": "string", "enum": ["NotStarted"]},
+                "Id": {"type": "string"}, "Status": {"type": "string", "enum": ["Queued"]},
                 "ExperimentName": {"type": "string"}, "PipelineId": {"type": "string"},
                 "PipelineEndpointId": {"type": "string"}, "RunUrl": {"type": "string"}}},
             "PublishedPipeline": {"type": "object", "properties": {

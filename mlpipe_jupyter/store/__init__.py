@@ -29,6 +29,7 @@ from mlpipe_jupyter.store.processes import hostname, new_id, process_alive, proc
 from mlpipe_jupyter.store.models import Models
 from mlpipe_jupyter.store.modules import Modules
 from mlpipe_jupyter.store.published import Published
+from mlpipe_jupyter.store.queue import RunQueue
 from mlpipe_jupyter.store.registry import Registry
 from mlpipe_jupyter.store.schedules import Schedules
 from mlpipe_jupyter.status import ACTIVE_STATUSES, FINAL_STATUSES
@@ -39,7 +40,7 @@ __all__ = ["Store", "StoreError", "store_error", "SCHEMA_VERSION", "SEAL_NAME", 
            "process_start_time"]
 
 
-class Store(Runs, Registry, Models, Modules, Published, Schedules, Files, Database):
+class Store(Runs, RunQueue, Registry, Models, Modules, Published, Schedules, Files, Database):
     """Thread-safe access to one workspace's database and files (one SQLite connection per thread)."""
 
     def __init__(self, root: str | os.PathLike):

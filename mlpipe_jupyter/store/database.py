@@ -10,7 +10,7 @@ from pathlib import Path
 from mlpipe_jupyter.errors import UserError
 
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 _BASE_VERSION = 1  # what _SCHEMA makes; _MIGRATIONS bring it up to SCHEMA_VERSION
 
 
@@ -75,6 +75,8 @@ _MIGRATIONS = {
             datastore_name TEXT, polling_interval INTEGER, data_path_parameter_name TEXT,
             continue_on_step_failure INTEGER, path_on_datastore TEXT, anchor REAL, next_due REAL, fingerprint TEXT,
             pending TEXT, last_run_id TEXT, last_error TEXT, created REAL, updated REAL)""",),
+    # a run queued by a REST call or a schedule keeps its request until a server starts it
+    6: ("ALTER TABLE runs ADD COLUMN request TEXT",),
 }
 
 

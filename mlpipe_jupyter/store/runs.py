@@ -74,9 +74,12 @@ class Runs:
         """Ask a run's runner, maybe in another process, to cancel it. Checked and set in one transaction,
         so a run that has just ended is never put back to CancelRequested; False when it had ended."""
         with self.tx() as db:
-            row = db.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
+            row = db.execute("SELECT status, runner_pid FROM runs WHERE id=?", (run_id,)).fetchone()
             if row is None or row["status"] in FINAL_STATUSES:
                 return False
+            if row["status"] == Status.QUEUED and row["runner_pid"] is None:  # queued, never started: it never will
+                self.update_run(run_id, status=Status.CANCELED, ended=time.time(), error="Canceled before it started.")
+                return True
             self.update_run(run_id, status=Status.CANCEL_REQUESTED, details={"cancel_requested": True})
         return True
 

@@ -1,4 +1,5 @@
 """Published pipelines, endpoints and drafts on real local pipelines, and the REST trigger's checks."""
+import os
 import time
 
 import pytest
@@ -6,6 +7,8 @@ import pytest
 from mlpipe_jupyter import Experiment, Pipeline, PipelineParameter, PythonScriptStep, Workspace
 from mlpipe_jupyter.errors import ConflictError, NotFoundError, RequestError, UserError
 from mlpipe_jupyter.sdk.published import PipelineDraft, PipelineEndpoint, PublishedPipeline, endpoint_url, trigger
+from mlpipe_jupyter.sdk.run import Run
+from mlpipe_jupyter.server.dispatcher import Dispatcher
 
 SCRIPT = """
 import argparse
@@ -180,16 +183,17 @@ def test_trigger_unknown_and_disabled_targets(workspace, pipeline):
     assert workspace._store.list_runs() == []
 
 
-def test_trigger_runs_in_a_detached_process(workspace, pipeline):
+def test_trigger_queues_the_run_and_a_dispatcher_starts_it_in_a_detached_process(workspace, pipeline):
     published = pipeline.publish(name="p")
     endpoint = PipelineEndpoint.publish(workspace, name="ep", description=None, pipeline=published)
     run_id = trigger(workspace, "endpoint", endpoint.id,
                      {"ExperimentName": "rest", "ParameterAssignments": {"n": 5}, "PipelineVersion": "0"})
     ws = Workspace(workspace.path)  # as another process sees the history
     row = ws._store.get_run(run_id)
-    assert row["experiment"] == "rest"
-    import os
-    assert row["runner_pid"] != os.getpid()  # the run belongs to the background process
+    assert (row["experiment"], row["status"], row["runner_pid"]) == ("rest", "Queued", None)
+    assert Run.get(ws, run_id).get_status() == "Queued"
+    assert Dispatcher(str(ws.path), max_concurrent=1).tick() == [run_id]
+    assert ws._store.get_run(run_id)["runner_pid"] != os.getpid()  # the run belongs to the background process
     deadline = time.time() + 60
     while ws._store.get_run(run_id)["status"] not in ("Completed", "Failed") and time.time() < deadline:
         time.sleep(0.2)

@@ -8,6 +8,7 @@ from mlpipe_jupyter import DataPath, DataPathComputeBinding, Datastore, Pipeline
 from mlpipe_jupyter.errors import NotFoundError, UserError
 from mlpipe_jupyter.sdk.published import TRIGGERED_BY, PipelineEndpoint
 from mlpipe_jupyter.sdk.schedule import Schedule, ScheduleRecurrence, TimeZone
+from mlpipe_jupyter.server.dispatcher import Dispatcher
 from mlpipe_jupyter.server.scheduler import Scheduler
 
 
@@ -17,6 +18,15 @@ def utc(*args) -> float:
 
 def iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+@pytest.fixture(autouse=True)
+def dispatcher(workspace):
+    """What a server does beside its scheduler: start the runs the schedules queue."""
+    d = Dispatcher(str(workspace.path), max_concurrent=2, tick_seconds=0.1)
+    d.start()
+    yield d
+    d.stop()
 
 
 @pytest.fixture

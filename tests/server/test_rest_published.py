@@ -54,7 +54,7 @@ def slow(server):
 def trigger(server, published, **body):
     answer = server.post(f"pipelines/{published.id}", json={"ExperimentName": "rest", **body})
     assert answer.status_code == 200, answer.text
-    assert answer.json()["Status"] == "NotStarted"
+    assert answer.json()["Status"] == "Queued"
     assert answer.json()["PipelineId"] == published.id
     return answer.json()["Id"]
 

@@ -1,0 +1,79 @@
+"""Starts queued runs from a server: a daemon thread that claims queued runs while fewer than
+``max_concurrent`` are started (counted in the store, over every server on the workspace) and launches
+each as ``mlpipe _trigger RUN_ID`` in a session of its own, so stopping the server never ends a run.
+Runs still queued when the server stops wait for the next server."""
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.sdk.workspace import Workspace
+from mlpipe_jupyter.status import Status
+from mlpipe_jupyter.store import process_start_time
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(self, workspace_path: str, max_concurrent: int, tick_seconds: float = 0.2):
+        self.workspace_path = workspace_path
+        self.max_concurrent = max(1, int(max_concurrent))
+        self.tick_seconds = tick_seconds
+        self._workspace = None
+        self._children: list[subprocess.Popen] = []
+        self._stop = threading.Event()
+        self._thread = None
+        self._said = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="mlpipe-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception as e:  # noqa: BLE001 - a dispatch failure must never end the server
+                message = f"mlpipe dispatcher: {type(e).__name__}: {e}"
+                if message != self._said:
+                    log.warning(message)
+                    self._said = message
+            self._stop.wait(self.tick_seconds)
+
+    def workspace(self):
+        if self._workspace is None:
+            try:
+                self._workspace = Workspace.from_config(self.workspace_path)
+            except UserError:
+                return None  # a server outside any workspace has nothing to start
+        return self._workspace
+
+    def tick(self) -> list[str]:
+        """Start what fits now; returns the ids of the runs started."""
+        self._children = [p for p in self._children if p.poll() is None]  # reaped: an ended child is no zombie
+        ws = self.workspace()
+        if ws is None or not ws._store.has_queued_runs():
+            return []
+        store = ws._store
+        started = []
+        for run_id, _ in store.claim_queued_runs(self.max_concurrent):
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "mlpipe_jupyter.cli", "--workspace", str(ws.path), "_trigger", run_id],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    start_new_session=True)
+            except OSError as e:
+                store.mark_run(run_id, Status.FAILED, f"The process for run {run_id} could not be started: {e}")
+                continue
+            self._children.append(proc)
+            store.update_run(run_id, runner_pid=proc.pid, runner_start=process_start_time(proc.pid))
+            started.append(run_id)
+        return started
