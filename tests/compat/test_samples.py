@@ -2,8 +2,8 @@
 unchanged with ``mlpipe python driver.py`` in a fresh copy of their folder.
 
 Each test checks what the sample itself shows: its pipeline run completed, the metric it logged, the
-file it produced, read back through this package's own API or the driver's output. Samples that
-publish, schedule or draft a pipeline have a test of the exact call they stop on today.
+file it produced, read back through this package's own API or the driver's output. Samples that call a
+published pipeline's REST endpoint run with a real ``mlpipe serve`` in their workspace.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mlpipe_jupyter import Experiment, PipelineDraft, PipelineEndpoint, PublishedPipeline, Workspace
+from helpers import start_mlpipe_serve
+from mlpipe_jupyter import Experiment, PipelineDraft, PipelineEndpoint, PublishedPipeline, Schedule, Workspace
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 MLPIPE = Path(sys.executable).with_name("mlpipe")
@@ -26,9 +27,13 @@ TIMEOUT = 900  # the first run on a machine builds the environments the samples 
 class Driver:
     """A finished ``mlpipe python driver.py`` in a fresh copy of one case folder."""
 
-    def __init__(self, case: str, tmp_path: Path):
+    def __init__(self, case: str, tmp_path: Path, serve=None):
+        """``serve``: the ``serve`` fixture, to run ``mlpipe serve`` in the case's workspace (made first) for
+        the sample's REST calls, as a user would before running it."""
         self.work = tmp_path / case
         shutil.copytree(SAMPLES / case, self.work)
+        if serve is not None:
+            serve(Workspace.create(case, path=self.work))
         # as from an activated virtualenv: its tools (uv, which environment builds use) on PATH
         path = os.pathsep.join([str(MLPIPE.parent), os.environ.get("PATH", "")])
         self.proc = subprocess.run([str(MLPIPE), "python", "driver.py"], cwd=self.work, capture_output=True,
@@ -64,6 +69,33 @@ class Driver:
         # the error's line: a driver that submitted runs before failing has a notice of the wait after it
         message = [ln for ln in self.err.strip().splitlines() if not ln.startswith("mlpipe: waiting for")][-1]
         assert call.split(".")[-1] in message or call.split(".")[0] in message, message
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """Starts a real ``mlpipe serve`` on a free port of 127.0.0.1 in a workspace; stopped after the test."""
+    servers = []
+
+    def start(workspace):
+        servers.append(start_mlpipe_serve(workspace, tmp_path / "server"))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def rest_runs(driver, experiment: str) -> list:
+    """The experiment's runs, each started by a REST call (run property mlpipe.triggeredBy)."""
+    runs = driver.runs(experiment)
+    assert runs, f"no run in experiment {experiment}\n" + driver.tail()
+    assert {r.get_properties().get("mlpipe.triggeredBy") for r in runs} == {"rest"}
+    return runs
+
+
+def answered_ids(driver) -> list:
+    """The run ids the driver printed from the REST answers (``Submitted pipeline run:  <Id>``)."""
+    return re.findall(r"^Submitted pipeline run:\s+(\S+)$", driver.out, re.M)
 
 
 def step_logs(run) -> dict:
@@ -202,42 +234,62 @@ def test_manage_runs(tmp_path):
     assert any(p.is_file() for p in (d.work / "snapshots").rglob("*")), "restore_snapshot wrote nothing"
 
 
-# -- samples that publish, schedule or draft a pipeline: the call they stop on today --------------------------
-# (publishing works; with no REST server running in these tests, they stop at the REST call or Schedule)
-def test_pipelines_datapath_parameter_stops_at_the_rest_call(tmp_path):
-    d = Driver("pipelines_datapath_parameter", tmp_path)
-    d.stopped_at("requests.post")
+# -- samples that publish, schedule or draft a pipeline: their REST calls go to a real `mlpipe serve` ---------
+def test_pipelines_datapath_parameter_runs_through_the_rest_endpoint(tmp_path, serve):
+    d = Driver("pipelines_datapath_parameter", tmp_path, serve=serve).ok()
     first, second = d.runs("showcasing-datapath")
     assert completed([first, second]) == ["Completed", "Completed"]
     assert "sample_string1" in step_logs(first)["train_step"]
     assert "sample_string2" in step_logs(second)["train_step"]
+    rest, = rest_runs(d, "MyRestPipeline")
+    assert answered_ids(d) == [rest.id] and rest.get_status() == "Completed"
+    assert "sample_string3" in step_logs(rest)["train_step"]  # the REST body's ParameterAssignments
+    schedule, = Schedule.list(d.workspace(), active_only=False)
+    assert (schedule.name, schedule.status) == ("Datastore_trigger_schedule", "Disabled")
 
 
-def test_pipelines_dataset_parameter_stops_at_the_rest_call(tmp_path):
-    d = Driver("pipelines_dataset_parameter", tmp_path)
-    d.stopped_at("requests.post")
+def test_pipelines_dataset_parameter_stops_at_the_rest_answer(tmp_path, serve):
+    """The REST body names the iris datasets by ``.id``, which Azure gives a dataset once a submission has
+    saved it; here an unregistered dataset's id stays None, so the server answers 400 naming it."""
+    d = Driver("pipelines_dataset_parameter", tmp_path, serve=serve)
+    assert d.proc.returncode != 0, d.tail()
+    assert "Response Code: 400" in d.err and "No registered dataset has id None" in d.err, d.tail()
     first, second = d.runs("showcasing-dataset")
     assert completed([first, second]) == ["Completed", "Completed"]
     assert "Braund, Mr. Owen Harris" in step_logs(first)["train_step"]
     assert "sepal.length" in step_logs(second)["train_step"]
+    published, = d.runs("publishedexperiment")
+    assert published.get_status() == "Completed"
 
 
-def test_pipelines_publish_rest_endpoint_stops_at_the_rest_call(tmp_path):
-    d = Driver("pipelines_publish_rest_endpoint", tmp_path)
-    d.stopped_at("requests.post")
+def test_pipelines_publish_rest_endpoint_runs_through_the_rest_endpoint(tmp_path, serve):
+    d = Driver("pipelines_publish_rest_endpoint", tmp_path, serve=serve).ok()
     names = {p.name for p in PublishedPipeline.list(d.workspace())}
     assert names == {"My_New_Pipeline", "My_New_Pipeline2"}  # published from the pipeline and from its run
+    rest, = rest_runs(d, "My_Pipeline1")
+    assert answered_ids(d) == [rest.id] and rest.get_status() == "Completed", d.tail()
+    compare = "\n".join(step_logs(rest).values())
+    assert "Argument 4: 45" in compare, compare  # the REST body's ParameterAssignments {"pipeline_arg": 45}
 
 
-def test_pipelines_schedule_stops_at_schedule_create(tmp_path):
-    d = Driver("pipelines_schedule", tmp_path)
-    d.stopped_at("Schedule.create")
-    assert [e.name for e in PipelineEndpoint.list(d.workspace())] == ["ScheduledPipelineEndpoint"]
+def test_pipelines_schedule_runs_to_the_end(tmp_path):
+    d = Driver("pipelines_schedule", tmp_path).ok()
+    ws = d.workspace()
+    assert [e.name for e in PipelineEndpoint.list(ws)] == ["ScheduledPipelineEndpoint"]
+    schedules = {s.name: s for s in Schedule.list(ws, active_only=False)}
+    assert {name: s.status for name, s in schedules.items()} == {
+        "My_Updated_Schedule": "Disabled", "My_Schedule": "Disabled", "My_Endpoint_Schedule": "Active"}, d.tail()
+    assert schedules["My_Updated_Schedule"].recurrence.frequency == "Hour"  # the update's new recurrence
+    assert schedules["My_Schedule"].datastore_name == "workspaceblobstore"
+    assert "Count: 1" in d.out  # get_schedules_for_pipeline_endpoint_id found the endpoint's schedule
 
 
-def test_pipelines_versioned_endpoints_stops_at_the_rest_call(tmp_path):
-    d = Driver("pipelines_versioned_endpoints", tmp_path)
-    d.stopped_at("requests.post")
+def test_pipelines_versioned_endpoints_stops_at_the_rest_call_by_name(tmp_path, serve):
+    """The sample builds Azure's by-name URL from the endpoint's (``.../Name?name=...&pipelineVersion=0``);
+    the server has no such route yet, so it answers 404."""
+    d = Driver("pipelines_versioned_endpoints", tmp_path, serve=serve)
+    assert d.proc.returncode != 0, d.tail()
+    assert "404 Client Error" in d.err and "Name?name=NewName&pipelineVersion=0" in d.err, d.tail()
     endpoint, = PipelineEndpoint.list(d.workspace())
     assert endpoint.name == "NewName"  # set_name before the REST call
     assert [v.version for v in endpoint.list_versions()] == ["0", "1"]
