@@ -194,7 +194,7 @@ class Server:
     def request(self, method, path, token="default", **kwargs):
         headers = kwargs.pop("headers", {})
         token = self.token if token == "default" else token
-        if token is not None:
+        if token:  # "" for a server without token authentication
             headers["Authorization"] = f"token {token}"
         return requests.request(method, f"{self.url}mlpipe/api/{path}", headers=headers, timeout=60, **kwargs)
 
@@ -230,7 +230,7 @@ def _wait_until_serving(server: Server) -> Server:
         if server.proc.poll() is not None:
             pytest.fail(f"{server.kind} exited ({server.proc.returncode}):\n{server.output.read_text()}")
         try:
-            if server.token and server.get("openapi.json").status_code == 200:
+            if server.token is not None and server.get("openapi.json").status_code == 200:
                 return server
         except requests.ConnectionError:
             pass
@@ -262,10 +262,12 @@ def start_mlpipe_serve(workspace: Workspace, tmp: Path, token: str | None = None
     return _wait_until_serving(server)
 
 
-def start_jupyter_server(workspace: Workspace | None, tmp: Path, cwd: Path | None = None) -> Server:
+def start_jupyter_server(workspace: Workspace | None, tmp: Path, cwd: Path | None = None,
+                         token: str | None = None) -> Server:
     """``jupyter server`` started in the workspace folder (or ``cwd``), the extension enabled only by the
-    repository's jupyter-config file (what the wheel installs into etc/jupyter)."""
-    port, token = free_port(), secrets.token_hex(16)
+    repository's jupyter-config file (what the wheel installs into etc/jupyter); ``token`` "" runs it
+    without token authentication (default: a fresh token)."""
+    port, token = free_port(), secrets.token_hex(16) if token is None else token
     output = tmp / "jupyter.out"
     env = {**_isolated_env(tmp), "JUPYTER_CONFIG_PATH": str(REPO / "jupyter-config")}
     proc = subprocess.Popen([sys.executable, "-m", "jupyter_server", f"--ServerApp.port={port}",

@@ -7,8 +7,11 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Float, Integer, Unicode
 
+from mlpipe_jupyter.errors import MlpipeError
+from mlpipe_jupyter.sdk.workspace import Workspace
 from mlpipe_jupyter.server.dispatcher import Dispatcher
 from mlpipe_jupyter.server.handlers import HANDLERS
+from mlpipe_jupyter.server.record import remove_record, write_record
 from mlpipe_jupyter.server.scheduler import Scheduler
 
 API_PREFIX = "mlpipe/api"
@@ -34,6 +37,7 @@ class MlpipeServer(ExtensionApp):
                                   help="How many queued runs (REST calls, schedules) may run at once, over all the "
                                        "servers on the workspace (default: the number of CPUs).")
     scheduler = None
+    _record_folder = None
     dispatcher = None
 
     @classmethod
@@ -48,7 +52,15 @@ class MlpipeServer(ExtensionApp):
             self.handlers.append((url_path_join("/", API_PREFIX, pattern), handler))
 
     async def _start_jupyter_server_extension(self, serverapp):
-        """The scheduler starts with the server (``mlpipe serve``, ``jupyter server`` or lab alike)."""
+        """The scheduler starts with the server (``mlpipe serve``, ``jupyter server`` or lab alike), and the
+        workspace records where the server is, so published pipelines' endpoints point at it."""
+        self._record_folder = None
+        try:
+            folder = Workspace.from_config(self.settings["mlpipe_workspace"]).folder
+            write_record(folder, serverapp.connection_url, serverapp.identity_provider.token or None)
+            self._record_folder = folder
+        except (MlpipeError, OSError) as e:  # no workspace here (the API answers 503 saying so), or read-only
+            self.log.warning("mlpipe: no server record written: %s", e)
         self.scheduler = Scheduler(self.settings["mlpipe_workspace"], self.schedule_tick_seconds,
                                    self.schedule_minute_seconds, self.schedule_poll_seconds)
         self.scheduler.start()
@@ -56,6 +68,8 @@ class MlpipeServer(ExtensionApp):
         self.dispatcher.start()
 
     async def stop_extension(self):
+        if self._record_folder is not None:
+            remove_record(self._record_folder)
         if self.dispatcher is not None:
             self.dispatcher.stop()
         if self.scheduler is not None:
