@@ -1,5 +1,6 @@
 /**
- * JupyterLab side of mlpipe-jupyter: the designer canvas widget and the "Pipeline Designer" panel.
+ * JupyterLab side of mlpipe-jupyter: the designer canvas widget, the "Pipeline Designer" panel and the
+ * runs sidebar.
  */
 import { IJupyterWidgetRegistry, WidgetModel, unpack_models } from '@jupyter-widgets/base';
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -8,9 +9,11 @@ import { ILauncher } from '@jupyterlab/launcher';
 import { Panel, Widget } from '@lumino/widgets';
 
 import { DesignerCanvasModel, DesignerCanvasView, MODULE_NAME, MODULE_VERSION } from './canvas';
+import { RunsSidebar, runsIcon } from './sidebar';
 
 
 const OPEN_COMMAND = 'mlpipe:open-designer';
+const RUNS_COMMAND = 'mlpipe:open-runs';
 let app: JupyterFrontEnd | null = null;
 
 /**
@@ -150,4 +153,26 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [widgetsPlugin, panelPlugin];
+/** The runs sidebar in the left area, and a command that shows it. */
+const runsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'mlpipe-jupyter:runs-sidebar',
+  optional: [ICommandPalette],
+  autoStart: true,
+  activate: (lab: JupyterFrontEnd, palette: ICommandPalette | null) => {
+    const sidebar = new RunsSidebar(lab.serviceManager.serverSettings);
+    sidebar.id = 'mlpipe-runs-sidebar';
+    sidebar.title.icon = runsIcon;
+    sidebar.title.caption = 'Pipeline runs';
+    lab.shell.add(sidebar, 'left', { rank: 600 });
+    lab.commands.addCommand(RUNS_COMMAND, {
+      label: 'Pipeline Runs',
+      caption: 'Show the experiments, runs and published pipelines of the workspace',
+      execute: () => lab.shell.activateById(sidebar.id)
+    });
+    if (palette) {
+      palette.addItem({ command: RUNS_COMMAND, category: 'Pipelines' });
+    }
+  }
+};
+
+export default [widgetsPlugin, panelPlugin, runsPlugin];

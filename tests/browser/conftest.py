@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -143,6 +144,32 @@ def _write_lab_settings(settings_dir: Path):
         path.write_text(json.dumps(content))
 
 
+def _build_is_fresh(built: Path) -> bool:
+    """The package build (labextension/build_hook.py) stamps its output with the hash of its sources; a
+    build by hand (``npm run build``) leaves no stamp, and then it must be newer than its sources."""
+    spec = importlib.util.spec_from_file_location("build_hook", REPO / "labextension" / "build_hook.py")
+    build_hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_hook)
+    stamp = built / build_hook.STAMP
+    if stamp.is_file():
+        return stamp.read_text().strip() == build_hook.source_hash()
+    sources = [REPO / "labextension" / "package.json",
+               *(p for d in ("src", "style") for p in (REPO / "labextension" / d).rglob("*") if p.is_file())]
+    entries = list((built / "static").glob("remoteEntry.*.js"))
+    return bool(entries) and max(e.stat().st_mtime for e in entries) >= max(p.stat().st_mtime for p in sources)
+
+
+def _fresh_labextension(jupyter_path: Path) -> None:
+    """Serve the extension as this checkout builds it (not the copy an earlier install left in the
+    environment): a folder first on JUPYTER_PATH wins."""
+    built = REPO / "mlpipe_jupyter" / "labextension"
+    if not _build_is_fresh(built):
+        pytest.fail("The JupyterLab extension is missing or older than its sources: cd labextension && npm run build",
+                    pytrace=False)
+    (jupyter_path / "labextensions").mkdir(parents=True)
+    (jupyter_path / "labextensions" / "mlpipe-jupyter").symlink_to(built, target_is_directory=True)
+
+
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory):
     """Starts JupyterLab on a free port with a random token and stops it (and its kernels) after."""
@@ -152,6 +179,7 @@ def lab_server(tmp_path_factory):
     root = base / "root"
     root.mkdir()
     _write_lab_settings(base / "settings")
+    _fresh_labextension(base / "jupyter-path")
     token, port = secrets.token_hex(16), _free_port()
     env = {
         **os.environ,
@@ -160,6 +188,8 @@ def lab_server(tmp_path_factory):
         "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
         "IPYTHONDIR": str(base / "ipython"),
+        "JUPYTER_CONFIG_PATH": str(REPO / "jupyter-config"),  # the REST API, as the wheel enables it
+        "JUPYTER_PATH": os.pathsep.join(filter(None, [str(base / "jupyter-path"), os.environ.get("JUPYTER_PATH")])),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     log = base / "jupyterlab.log"
