@@ -120,6 +120,10 @@ def _pipeline_parser() -> _Parser:
     s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     s.add_argument("--regenerate", action="store_true", help="rerun every step")
     s.add_argument("--wait", action="store_true", help="block until the run ends and return it")
+    pb = sub.add_parser("publish", help="publish the pipeline; print its id, REST endpoint and a curl example")
+    pb.add_argument("name")
+    pb.add_argument("--description", metavar="D")
+    pb.add_argument("--version", metavar="V")
     sh = sub.add_parser("show", help="show the pipeline designer (the list of steps without widgets)")
     sh.add_argument("--panel", action="store_true", help="open the designer in a JupyterLab panel")
     sub.add_parser("validate", help="list every problem of the pipeline")
@@ -145,8 +149,12 @@ def parse_pipeline_line(line: str) -> argparse.Namespace:
         where = f"%pipeline {args.command}" if args.command else "%pipeline"
         raise MagicUsageError(f"{where}: unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
-        raise MagicUsageError("%pipeline: give a command: submit, show, validate, steps, runs, export, load, clear, "
-                              "remove or save-notebook.")
+        raise MagicUsageError("%pipeline: give a command: submit, publish, show, validate, steps, runs, export, load, "
+                              "clear, remove or save-notebook.")
     if args.command == "submit":
         args.params = parse_params(args.param, "%pipeline submit")
+    if args.command == "publish":
+        for what, value in (("NAME", args.name), ("--description", args.description), ("--version", args.version)):
+            if value is not None and not value.strip():
+                raise MagicUsageError(f"%pipeline publish: {what} is empty; give it a text, or leave the option out.")
     return args

@@ -7,8 +7,10 @@ here. Mistakes (and the package's ``UserError``) surface as one-line ``UsageErro
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import shlex
 import time
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from mlpipe_jupyter.notebook.state import NotebookPipeline
 from mlpipe_jupyter.notebook.text_monitor import TextMonitor
 from mlpipe_jupyter.sdk.experiment import Experiment
 from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
+from mlpipe_jupyter.sdk.published import running_server_url
 from mlpipe_jupyter.sdk.run import Run
 from mlpipe_jupyter.sdk.workspace import Workspace
 from mlpipe_jupyter.status import Status
@@ -218,7 +221,7 @@ class PipelineMagics(Magics):
     @line_magic
     @_quiet_help
     def pipeline(self, line):
-        """%pipeline submit|show|validate|steps|runs|export|load|clear|remove|save-notebook ...
+        """%pipeline submit|publish|show|validate|steps|runs|export|load|clear|remove|save-notebook ...
 
         Work with the notebook's pipeline (``%pipeline -h`` for details)."""
         with user_errors():
@@ -232,6 +235,23 @@ class PipelineMagics(Magics):
                                                             regenerate_outputs=args.regenerate)
         self.present(run, wait=args.wait)
         return run
+
+    def cmd_publish(self, args):
+        """Publish the pipeline as ``%pipeline submit`` builds it; the curl example names the token's file,
+        never the token."""
+        published = self.state.build().publish(name=args.name, description=args.description, version=args.version)
+        print(f"Published pipeline '{published.name}' (id {published.id}).")
+        print(f"REST endpoint: {published.endpoint}")
+        defaults = {n: v for n, v in published.parameters.items() if isinstance(v, (bool, int, float, str))}
+        body = json.dumps({"ExperimentName": self.experiment_name(), "ParameterAssignments": defaults})
+        token_file = shlex.quote(str(self.workspace.folder / "server.token"))
+        print(f"Run it with:\n  curl -X POST {published.endpoint} -H \"Authorization: token $(cat {token_file})\" "
+              f"-H \"Content-Type: application/json\" -d {shlex.quote(body)}")
+        if running_server_url(self.workspace) is None:
+            print(f"No server runs for this workspace yet, so nothing answers there: start one with "
+                  f"`mlpipe serve --workspace {shlex.quote(str(self.workspace.path))}` (or start Jupyter in the "
+                  "workspace's folder); the endpoint is then on its port.")
+        return published
 
     def cmd_show(self, args):
         if self._widgets():

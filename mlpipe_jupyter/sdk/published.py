@@ -28,16 +28,20 @@ TRIGGERED_BY = "mlpipe.triggeredBy"
 _KINDS = {"pipeline": "pipelines", "endpoint": "endpoints"}
 
 
-def endpoint_url(workspace, kind, target_id) -> str:
-    """The REST URL that runs a published pipeline or endpoint. It resolves once a server runs: the
-    server's record ``.mlpipe/server.json`` gives its URL while its process lives, else the default."""
-    base = DEFAULT_SERVER_URL
+def running_server_url(workspace) -> str | None:
+    """The URL of the workspace's server, from its record ``.mlpipe/server.json`` while its process lives."""
     try:
         record = json.loads((Path(workspace.folder) / "server.json").read_text())
         if process_alive(int(record["pid"]), None) and record.get("url"):
-            base = str(record["url"])
+            return str(record["url"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
+    return None
+
+
+def endpoint_url(workspace, kind, target_id) -> str:
+    """The REST URL that runs a published pipeline or endpoint: the running server's, else the default."""
+    base = running_server_url(workspace) or DEFAULT_SERVER_URL
     return f"{base.rstrip('/')}/mlpipe/api/{_KINDS[kind]}/{target_id}"
 
 
@@ -48,9 +52,19 @@ def _frozen_document(workspace, doc) -> dict:
     store = workspace._store
     doc = json.loads(json.dumps(for_storage(doc)))
     for step in doc.get("steps") or []:
-        snapshot = take_snapshot(store, Path(step["source_directory"]), with_git=False)
+        source = Path(step["source_directory"])
+        if step.get("hash_paths"):
+            step["hash_paths"] = [_outside_made_absolute(source, hp) for hp in step["hash_paths"]]
+        snapshot = take_snapshot(store, source, with_git=False)
         step["source_directory"] = str(store.frozen_source(snapshot.files, snapshot.digest))
     return relative_to(doc, workspace.path)
+
+
+def _outside_made_absolute(source: Path, hash_path: str) -> str:
+    """A hash path outside the step's folder (a notebook's module beside the notebook) is not in the frozen
+    copy: the step still imports it where it is, so reuse follows it there, by its absolute path."""
+    path = (source / hash_path).resolve()
+    return hash_path if path.is_relative_to(source.resolve()) else str(path)
 
 
 def _check_name(name, what):

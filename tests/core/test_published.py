@@ -57,6 +57,29 @@ def test_publish_freezes_the_scripts_and_submits_with_parameters(workspace, pipe
     assert run.get_properties()["azureml.pipelineid"] == published.id
 
 
+def test_a_hash_path_outside_the_step_folder_is_followed_where_it_is(workspace, tmp_path, write_scripts):
+    """A notebook cell's step names the notebook's module by a hash path outside its folder: the frozen copy
+    holds only the folder, so the published step reads (and reruns on) the module where it is."""
+    write_scripts(tmp_path, {"shared.py": "FACTOR = 3\n",
+                             "src/step.py": f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import shared\n"
+                                            "print('factor', shared.FACTOR)\n"})  # as a cell's preamble does
+    step = PythonScriptStep("step.py", name="count", source_directory=str(tmp_path / "src"),
+                            hash_paths=["../shared.py"])
+    published = Pipeline(workspace, [step]).publish(name="with-module")
+    first = published.submit(workspace, "pub")
+    first.wait_for_completion(raise_on_error=True)
+    assert "factor 3" in first.find_step_run("count")[0].get_log_text()
+
+    again = published.submit(workspace, "pub")
+    again.wait_for_completion(raise_on_error=True)
+    assert again.find_step_run("count")[0].reused
+    (tmp_path / "shared.py").write_text("FACTOR = 4\n")
+    edited = published.submit(workspace, "pub")
+    edited.wait_for_completion(raise_on_error=True)
+    count = edited.find_step_run("count")[0]
+    assert not count.reused and "factor 4" in count.get_log_text()
+
+
 def test_list_disable_enable(workspace, pipeline):
     first = pipeline.publish(name="a")
     second = pipeline.publish(name="b")
