@@ -21,6 +21,7 @@ from mlpipe_jupyter.notebook.designer.sources import NotebookSource, PipelineSou
 from mlpipe_jupyter.notebook.designer.widgets import DesignerCanvas, DesignerPanel
 from mlpipe_jupyter.sdk.experiment import Experiment
 from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
+from mlpipe_jupyter.sdk.published import PipelineDraft
 
 
 class Designer:
@@ -82,6 +83,11 @@ class Designer:
         self.add_kind.add_class("mlpipe-designer-add-kind")
         self.add_text = widgets.Text(placeholder="step name or file path", layout=widgets.Layout(width="180px"))
         self.add_text.add_class("mlpipe-designer-add-text")
+        self.draft_name = widgets.Text(placeholder="draft name", layout=widgets.Layout(width="140px"))
+        self.draft_name.add_class("mlpipe-designer-draft-name")
+        self.draft_pick = widgets.Dropdown(options=[], layout=widgets.Layout(width="180px"))
+        self.draft_pick.add_class("mlpipe-designer-draft-pick")
+        self._reload_drafts()
         return widgets.HBox([
             self.add_kind, self.add_text,
             self._button("Add", "plus", self._add_from_toolbar, "mlpipe-designer-add"),
@@ -95,6 +101,12 @@ class Designer:
                          "Run the selected step and everything after it"),
             self._button("Clone run", "clone", self.clone_last_run, "mlpipe-designer-clone",
                          "Make the pipeline of the shown run the editable pipeline"),
+            self.draft_name,
+            self._button("Save as draft", "save", self.save_draft, "mlpipe-designer-save-draft",
+                         "Keep the pipeline as a draft of this name in the workspace (saving again updates it)"),
+            self.draft_pick,
+            self._button("Open draft", "folder-open", self.open_draft, "mlpipe-designer-open-draft",
+                         "Make the chosen draft's pipeline the editable pipeline"),
         ], layout=widgets.Layout(flex_flow="row wrap"))
 
     def _ipython_display_(self):
@@ -267,9 +279,13 @@ class Designer:
 
     def clone_last_run(self):
         run = self.run_view.current_run()
-        stored = run._row["details"]["pipeline"]
-        base = self.workspace.path  # a stored run's folders are relative to the workspace
-        pipeline_from_dict(self.workspace, stored, base)  # refuse a run whose pipeline no longer loads
+        steps = self._replace_with(run._row["details"]["pipeline"])
+        self.say(f"The pipeline is now a copy of run {run.id}'s ({steps} steps).")
+
+    def _replace_with(self, stored) -> int:
+        """Make a stored document (folders relative to the workspace) the edited pipeline; its step count."""
+        base = self.workspace.path
+        pipeline_from_dict(self.workspace, stored, base)  # refuse a pipeline that no longer loads
         if isinstance(self.source, NotebookSource):
             self.source.state.load_doc(stored, base)
             self.source._changed()
@@ -277,7 +293,41 @@ class Designer:
         else:  # the source edits documents relative to its own folder
             doc = relative_to(absolute_from(stored, base), self.source.base_dir)
             self.edit(lambda _d: doc)
-        self.say(f"The pipeline is now a copy of run {run.id}'s ({len(doc['steps'])} steps).")
+        return len(stored["steps"])
+
+    # -- drafts ----------------------------------------------------------------------------------------------
+    def _reload_drafts(self, select=None):
+        drafts = PipelineDraft.list(self.workspace)
+        self.draft_pick.options = [(f"{d.name} ({d.id[:8]})", d.id) for d in drafts]
+        ids = [d.id for d in drafts]
+        self.draft_pick.value = select if select in ids else (ids[0] if ids else None)
+
+    def save_draft(self, name=None):
+        """Keep the pipeline as the draft ``name`` (the toolbar's box): a new draft, or that draft updated."""
+        name = (name if name is not None else self.draft_name.value).strip()
+        if not name:
+            raise UserError("Type the draft's name first.")
+        pipeline = self.source.build()
+        same = [d for d in PipelineDraft.list(self.workspace) if d.name == name]
+        if same:
+            draft = same[0]
+            draft.update(pipeline=pipeline)
+        else:
+            draft = PipelineDraft.create(self.workspace, pipeline, name, experiment_name=self.experiment)
+        self._reload_drafts(select=draft.id)
+        self.say(f"{'Updated' if same else 'Saved'} draft '{name}' (id {draft.id}, {len(pipeline.steps)} steps).")
+        return draft
+
+    def open_draft(self, draft_id=None):
+        """Make a draft's pipeline (the one chosen in the toolbar) the edited pipeline."""
+        self._reload_drafts(select=draft_id or self.draft_pick.value)
+        if self.draft_pick.value is None:
+            raise UserError("The workspace has no pipeline drafts yet: save one first.")
+        draft = PipelineDraft.get(self.workspace, draft_id or self.draft_pick.value)
+        steps = self._replace_with(draft._row["document"])
+        self.draft_name.value = draft.name
+        self.say(f"The pipeline is now draft '{draft.name}''s ({steps} steps).")
+        return draft
 
     # -- the JupyterLab panel --------------------------------------------------------------------------------
     def open_panel(self):
