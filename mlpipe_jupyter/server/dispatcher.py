@@ -18,10 +18,13 @@ log = logging.getLogger(__name__)
 
 
 class Dispatcher:
-    def __init__(self, workspace_path: str, max_concurrent: int, tick_seconds: float = 0.2):
+    def __init__(self, workspace_path: str, max_concurrent: int, tick_seconds: float = 0.25,
+                 busy_tick_seconds: float = 0.05):
         self.workspace_path = workspace_path
         self.max_concurrent = max(1, int(max_concurrent))
         self.tick_seconds = tick_seconds
+        self.busy_tick_seconds = busy_tick_seconds  # while runs wait: a slot freed is taken at once
+        self._waiting = False
         self._workspace = None
         self._children: list[subprocess.Popen] = []
         self._stop = threading.Event()
@@ -46,7 +49,7 @@ class Dispatcher:
                 if message != self._said:
                     log.warning(message)
                     self._said = message
-            self._stop.wait(self.tick_seconds)
+            self._stop.wait(self.busy_tick_seconds if self._waiting else self.tick_seconds)
 
     def workspace(self):
         if self._workspace is None:
@@ -60,7 +63,8 @@ class Dispatcher:
         """Start what fits now; returns the ids of the runs started."""
         self._children = [p for p in self._children if p.poll() is None]  # reaped: an ended child is no zombie
         ws = self.workspace()
-        if ws is None or not ws._store.has_queued_runs():
+        self._waiting = ws is not None and ws._store.has_queued_runs()
+        if not self._waiting:
             return []
         store = ws._store
         started = []
