@@ -15,6 +15,7 @@ from mlpipe_jupyter.status import Status
 from mlpipe_jupyter.store import process_start_time
 
 log = logging.getLogger(__name__)
+STARTER_LOG = "starter.log"
 
 
 class Dispatcher:
@@ -61,8 +62,11 @@ class Dispatcher:
 
     def tick(self) -> list[str]:
         """Start what fits now; returns the ids of the runs started."""
-        self._children = [p for p in self._children if p.poll() is None]  # reaped: an ended child is no zombie
         ws = self.workspace()
+        ended = [p for p in self._children if p.poll() is not None]  # reaped: an ended child is no zombie
+        self._children = [p for p in self._children if p.returncode is None]
+        if ws is not None and any(p.returncode for p in ended):
+            ws._store.recover_orphans()  # a starter that crashed leaves no run Preparing for ever
         self._waiting = ws is not None and ws._store.has_queued_runs()
         if not self._waiting:
             return []
@@ -70,10 +74,12 @@ class Dispatcher:
         started = []
         for run_id, _ in store.claim_queued_runs(self.max_concurrent):
             try:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "mlpipe_jupyter.cli", "--workspace", str(ws.path), "_trigger", run_id],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    start_new_session=True)
+                folder = store.run_dir(run_id)
+                folder.mkdir(parents=True, exist_ok=True)
+                with open(folder / STARTER_LOG, "wb") as errors:  # what a crash of the starter said
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "mlpipe_jupyter.cli", "--workspace", str(ws.path), "_trigger", run_id],
+                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True)
             except OSError as e:
                 store.mark_run(run_id, Status.FAILED, f"The process for run {run_id} could not be started: {e}")
                 continue

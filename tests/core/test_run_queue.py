@@ -103,3 +103,18 @@ def test_a_pipeline_disabled_while_its_run_waited_fails_the_run_saying_so(worksp
     wait_final(workspace, [run_id])
     row = workspace._store.get_run(run_id)
     assert row["status"] == "Failed" and "disabled" in row["error"]
+
+
+def test_a_starter_that_crashes_leaves_its_run_failed_and_says_why(workspace, published):
+    run_id = trigger(workspace, "pipeline", published.id, BODY)
+    with workspace._store.tx() as db:  # a request this version cannot read
+        db.execute("UPDATE runs SET request=? WHERE id=?", ('{"kind": "pipeline"}', run_id))
+    dispatcher = Dispatcher(str(workspace.path), max_concurrent=1)
+    assert dispatcher.tick() == [run_id]
+    deadline = time.time() + 60
+    while status(workspace, run_id) not in ("Completed", "Failed", "Canceled") and time.time() < deadline:
+        dispatcher.tick()
+        time.sleep(0.1)
+    row = workspace._store.get_run(run_id)
+    assert row["status"] == "Failed" and "ended before the run finished" in row["error"]
+    assert "KeyError" in (workspace._store.run_dir(run_id) / "starter.log").read_text()
