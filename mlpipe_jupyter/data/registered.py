@@ -1,6 +1,7 @@
 """Registered datasets, as definitions: what a name and version stand for in the workspace registry."""
 from __future__ import annotations
 
+import json
 import uuid
 
 from mlpipe_jupyter.errors import UserError
@@ -32,3 +33,9 @@ def dataset_id(record: dict) -> str:
     """A registered version's id: a uuid fixed by its registration (name, version and when it was made),
     so it stays the same for as long as the registry keeps that version."""
     return str(uuid.uuid5(_ID_NAMESPACE, f"{record['name']}\0{record['version']}\0{record.get('created')!r}"))
+
+
+def saved_dataset_id(kind: str, definition: dict) -> str:
+    """The id an unregistered dataset gets when a submission saves it: fixed by what it is, so the same
+    definition saved twice is one saved dataset."""
+    return str(uuid.uuid5(_ID_NAMESPACE, "saved\0" + json.dumps([kind, definition], sort_keys=True)))

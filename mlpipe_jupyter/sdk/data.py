@@ -11,7 +11,7 @@ import re
 from mlpipe_jupyter.data.datastore import Datastore
 from mlpipe_jupyter.data.inputs import dataset_files, dataset_local_paths
 from mlpipe_jupyter.data.partitions import PartitionFormat, check_keys
-from mlpipe_jupyter.data.registered import dataset_id, registered_dataset
+from mlpipe_jupyter.data.registered import dataset_id, registered_dataset, saved_dataset_id
 from mlpipe_jupyter.data.tables import read_files
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.names import check_registry_name, fit_data_name
@@ -247,7 +247,7 @@ class AbstractDataset:
         self.description = description
         self.tags = tags or {}
         self.options = options or {}
-        self.id = None  # a registered version's, as in Azure (unregistered datasets have none)
+        self.id = None  # as in Azure: a registered version's, or the one a submission saved it under
         self._workspace = None
 
     @staticmethod
@@ -607,7 +607,22 @@ def get_dataset_by_id(workspace, id):
         for version in store.dataset_versions(name):
             if dataset_id(store.dataset(name, version)) == str(id):
                 return get_dataset(workspace, name, version)
-    raise UserError(f"No registered dataset has id {id!r} in workspace '{workspace.name}'.")
+    saved = store.saved_dataset(str(id))
+    if saved is not None:
+        ds = dataset_from_definition(workspace, saved["definition"], saved["kind"])
+        ds.id = saved["id"]
+        return ds
+    raise UserError(f"No registered or saved dataset has id {id!r} in workspace '{workspace.name}'.")
+
+
+def save_datasets(workspace, values) -> None:
+    """As Azure ML does, a submission saves each unregistered dataset given as a parameter value and gives it
+    an id (``.id``), by which a REST call's ``SavedDataSetReference`` names it later."""
+    for value in (values or {}).values():
+        if isinstance(value, AbstractDataset) and value.id is None:
+            definition = _definition(value)
+            workspace._store.save_dataset(saved_dataset_id(value.kind, definition), value.kind, definition)
+            value.id = saved_dataset_id(value.kind, definition)
 
 
 def dataset_from_definition(workspace, definition: dict, kind: str, **registration):

@@ -14,6 +14,7 @@ from mlpipe_jupyter.model.format import for_storage
 from mlpipe_jupyter.planning.planner import make_plan
 from mlpipe_jupyter.planning.snapshot import take_snapshot
 from mlpipe_jupyter.running.runner import RunExecution
+from mlpipe_jupyter.sdk.data import save_datasets
 from mlpipe_jupyter.sdk.parameters import parameter_values
 from mlpipe_jupyter.sdk.pipeline import Pipeline
 from mlpipe_jupyter.sdk.run import PipelineRun, Run
@@ -57,6 +58,7 @@ class Experiment:
             raise UserError(f"Experiment.submit takes a Pipeline or a ScriptRunConfig, not {type(config).__name__}.")
         # a DataPath or dataset given for a parameter is planned and kept as its description
         plan, backends = plan_with_backends(ws, doc, parameter_values(pipeline_parameters))
+        save_datasets(ws, pipeline_parameters)
 
         store.ensure_experiment(self.name)
         now = time.time()

@@ -10,7 +10,7 @@ from pathlib import Path
 from mlpipe_jupyter.errors import UserError
 
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 _BASE_VERSION = 1  # what _SCHEMA makes; _MIGRATIONS bring it up to SCHEMA_VERSION
 
 
@@ -77,6 +77,9 @@ _MIGRATIONS = {
             pending TEXT, last_run_id TEXT, last_error TEXT, created REAL, updated REAL)""",),
     # a run queued by a REST call or a schedule keeps its request until a server starts it
     6: ("ALTER TABLE runs ADD COLUMN request TEXT",),
+    # an unregistered dataset a submission used, by the id it got then (what REST bodies name it by)
+    7: ("""CREATE TABLE IF NOT EXISTS saved_datasets(
+            id TEXT PRIMARY KEY, kind TEXT, definition TEXT, created REAL)""",),
 }
 
 
@@ -92,6 +95,7 @@ _REQUIRED_COLUMNS = {
     "file_hashes": {"path", "size", "mtime_ns", "ctime_ns", "ino", "digest"},
     "datastores": {"name", "kind", "config", "is_default"},
     "datasets": {"name", "version", "kind", "definition", "description", "tags", "created"},
+    "saved_datasets": {"id", "kind", "definition", "created"},
     "compute_targets": {"name", "kind", "config", "created"},
     "environments": {"name", "version", "hash", "definition", "created"},
     "models": {"name", "version", "digest", "asset", "description", "tags", "properties", "run_id", "details",

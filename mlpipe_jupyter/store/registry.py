@@ -89,6 +89,18 @@ class Registry:
     def dataset_names(self) -> list[str]:
         return [r["name"] for r in self.db.execute("SELECT DISTINCT name FROM datasets ORDER BY name")]
 
+    def save_dataset(self, id: str, kind: str, definition: dict) -> None:
+        """Keep an unregistered dataset a submission used under its id (the same definition, the same id)."""
+        with self.tx() as db:
+            db.execute("INSERT OR IGNORE INTO saved_datasets VALUES(?,?,?,?)",
+                       (id, kind, json.dumps(definition), time.time()))
+
+    def saved_dataset(self, id: str) -> dict | None:
+        """{"id", "kind", "definition"} of a saved dataset, or None."""
+        row = self.db.execute("SELECT * FROM saved_datasets WHERE id=?", (id,)).fetchone()
+        return None if row is None else {"id": row["id"], "kind": row["kind"],
+                                         "definition": json.loads(row["definition"])}
+
     # -- compute targets -------------------------------------------------------------------------------------
     def compute_targets(self) -> dict[str, dict]:
         """Registered targets: name -> {"kind", "config"} (the built-in ones are the SDK's to add)."""

@@ -248,18 +248,19 @@ def test_pipelines_datapath_parameter_runs_through_the_rest_endpoint(tmp_path, s
     assert (schedule.name, schedule.status) == ("Datastore_trigger_schedule", "Disabled")
 
 
-def test_pipelines_dataset_parameter_stops_at_the_rest_answer(tmp_path, serve):
-    """The REST body names the iris datasets by ``.id``, which Azure gives a dataset once a submission has
-    saved it; here an unregistered dataset's id stays None, so the server answers 400 naming it."""
-    d = Driver("pipelines_dataset_parameter", tmp_path, serve=serve)
-    assert d.proc.returncode != 0, d.tail()
-    assert "Response Code: 400" in d.err and "No registered dataset has id None" in d.err, d.tail()
+def test_pipelines_dataset_parameter_runs_through_the_rest_endpoint(tmp_path, serve):
+    d = Driver("pipelines_dataset_parameter", tmp_path, serve=serve).ok()
     first, second = d.runs("showcasing-dataset")
     assert completed([first, second]) == ["Completed", "Completed"]
     assert "Braund, Mr. Owen Harris" in step_logs(first)["train_step"]
     assert "sepal.length" in step_logs(second)["train_step"]
     published, = d.runs("publishedexperiment")
     assert published.get_status() == "Completed"
+    # the REST body names the iris datasets by the ids the submissions before it saved them under
+    rest, = rest_runs(d, "MyRestPipeline")
+    assert answered_ids(d) == [rest.id] and rest.get_status() == "Completed"
+    log = step_logs(rest)["train_step"]
+    assert "sepal.length" in log and "Braund" not in log, log
 
 
 def test_pipelines_publish_rest_endpoint_runs_through_the_rest_endpoint(tmp_path, serve):

@@ -13,6 +13,7 @@ from mlpipe_jupyter import (ComputeTarget, DataPath, DataPathComputeBinding, Dat
                             Workspace)
 from mlpipe_jupyter.data.tables import read_parquet
 from mlpipe_jupyter.errors import PipelineValidationError
+from mlpipe_jupyter.sdk.published import resolve_trigger
 
 READ_PATH = """
 import argparse, os
@@ -139,6 +140,44 @@ def test_dataset_parameters_default_and_override(workspace, tmp_path, write_scri
     # a file dataset where the step needs rows: the tabular view is not there, and the step says so
     swapped = run_pipeline(workspace, [step], pipeline_parameters={"tabular_ds_param": iris["file_ds_param"]})
     assert steps_by_name(swapped)["train_step"].get_status() == "Failed"
+
+
+def test_a_submission_saves_unregistered_dataset_values_and_gives_them_ids(workspace, tmp_path, write_scripts):
+    """As in Azure ML: the id a dataset gets when a submission saves it names it in a REST body later."""
+    src = write_scripts(tmp_path / "src", {"train.py": READ_DATASETS})
+    _put(workspace, "workspaceblobstore", {"demo/titanic.csv": "name,age\na,1\n", "demo/iris.csv": "sepal\n1\n2\n"},
+         tmp_path)
+    store = workspace.get_default_datastore()
+    file_param = PipelineParameter(name="file_ds_param",
+                                   default_value=Dataset.File.from_files((store, "demo/titanic.csv")))
+    tab_param = PipelineParameter(name="tabular_ds_param",
+                                  default_value=Dataset.Tabular.from_delimited_files((store, "demo/titanic.csv")))
+    file_input = DatasetConsumptionConfig("file_dataset", file_param).as_mount()
+    tab_input = DatasetConsumptionConfig("tabular_dataset", tab_param)
+    step = PythonScriptStep(name="train_step", script_name="train.py", source_directory=str(src),
+                            arguments=["--param1", file_input, "--param2", tab_input], inputs=[file_input, tab_input])
+    iris = {"file_ds_param": Dataset.File.from_files((store, "demo/iris.csv")),
+            "tabular_ds_param": Dataset.Tabular.from_delimited_files((store, "demo/iris.csv"))}
+    assert [d.id for d in iris.values()] == [None, None]
+    with pytest.raises(UserError, match="No registered or saved dataset has id 'nope'"):
+        Dataset.get_by_id(workspace, "nope")
+
+    assert run_pipeline(workspace, [step], pipeline_parameters=iris).get_status() == "Completed"
+    file_id, table_id = iris["file_ds_param"].id, iris["tabular_ds_param"].id
+    assert file_id and table_id and file_id != table_id
+    again = Dataset.Tabular.from_delimited_files((store, "demo/iris.csv"))
+    run_pipeline(workspace, [step], pipeline_parameters={"tabular_ds_param": again})
+    assert again.id == table_id  # the same definition is the same saved dataset
+
+    published = Pipeline(workspace, [step]).publish(name="by-id")
+    body = {"ExperimentName": "rest", "DataSetDefinitionValueAssignments": {
+        name: {"SavedDataSetReference": {"Id": ds.id}} for name, ds in iris.items()}}
+    _, _, values = resolve_trigger(Workspace(workspace.path), "pipeline", published.id, body)  # another opening
+    assert {n: (v.kind, v.id) for n, v in values.items()} == {"file_ds_param": ("file", file_id),
+                                                              "tabular_ds_param": ("tabular", table_id)}
+    run = published.submit(workspace, "rest", pipeline_parameters=values)
+    run.wait_for_completion(raise_on_error=True)
+    assert steps_by_name(run)["train_step"].get_metrics()["rows"] == 2  # iris, not the titanic default
 
 
 def test_registered_dataset_id_and_get_by_id(workspace, tmp_path, write_scripts):
