@@ -75,8 +75,8 @@ _MIGRATIONS = {
             datastore_name TEXT, polling_interval INTEGER, data_path_parameter_name TEXT,
             continue_on_step_failure INTEGER, path_on_datastore TEXT, anchor REAL, next_due REAL, fingerprint TEXT,
             pending TEXT, last_run_id TEXT, last_error TEXT, created REAL, updated REAL)""",),
-    # a run queued by a REST call or a schedule keeps its request until a server starts it
-    6: ("ALTER TABLE runs ADD COLUMN request TEXT",),
+    # a run queued by a REST call or a schedule, with the request a server starts it from
+    6: ("CREATE TABLE IF NOT EXISTS run_requests(run_id TEXT PRIMARY KEY, request TEXT)",),
     # an unregistered dataset a submission used, by the id it got then (what REST bodies name it by)
     7: ("""CREATE TABLE IF NOT EXISTS saved_datasets(
             id TEXT PRIMARY KEY, kind TEXT, definition TEXT, created REAL)""",),

@@ -108,7 +108,7 @@ def test_a_pipeline_disabled_while_its_run_waited_fails_the_run_saying_so(worksp
 def test_a_starter_that_crashes_leaves_its_run_failed_and_says_why(workspace, published):
     run_id = trigger(workspace, "pipeline", published.id, BODY)
     with workspace._store.tx() as db:  # a request this version cannot read
-        db.execute("UPDATE runs SET request=? WHERE id=?", ('{"kind": "pipeline"}', run_id))
+        db.execute("UPDATE run_requests SET request=? WHERE run_id=?", ('{"kind": "pipeline"}', run_id))
     dispatcher = Dispatcher(str(workspace.path), max_concurrent=1)
     assert dispatcher.tick() == [run_id]
     deadline = time.time() + 60
