@@ -8,6 +8,7 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.sdk.workspace import Workspace
@@ -16,6 +17,7 @@ from mlpipe_jupyter.store import process_start_time
 
 log = logging.getLogger(__name__)
 STARTER_LOG = "starter.log"
+NO_WORKSPACE_SECONDS = 5.0  # how often a server outside any workspace looks for one again
 
 
 class Dispatcher:
@@ -26,6 +28,7 @@ class Dispatcher:
         self.tick_seconds = tick_seconds
         self.busy_tick_seconds = busy_tick_seconds  # while runs wait: a slot freed is taken at once
         self._waiting = False
+        self._look_again = 0.0
         self._workspace = None
         self._children: list[subprocess.Popen] = []
         self._stop = threading.Event()
@@ -53,11 +56,11 @@ class Dispatcher:
             self._stop.wait(self.busy_tick_seconds if self._waiting else self.tick_seconds)
 
     def workspace(self):
-        if self._workspace is None:
+        if self._workspace is None and time.monotonic() >= self._look_again:
             try:
                 self._workspace = Workspace.from_config(self.workspace_path)
-            except UserError:
-                return None  # a server outside any workspace has nothing to start
+            except UserError:  # a server outside any workspace has nothing to start; one may be made later
+                self._look_again = time.monotonic() + NO_WORKSPACE_SECONDS
         return self._workspace
 
     def tick(self) -> list[str]:
