@@ -33,7 +33,7 @@ class MlpipeServer(ExtensionApp):
     schedule_poll_seconds = Float(0.0, config=True,
                                   help="For tests only: when above 0, how often datastore schedules poll, in seconds "
                                        "(instead of each schedule's polling_interval minutes).")
-    max_concurrent_runs = Integer(os.cpu_count() or 1, config=True,
+    max_concurrent_runs = Integer(os.cpu_count() or 1, min=1, config=True,
                                   help="How many queued runs (REST calls, schedules) may run at once, over all the "
                                        "servers on the workspace (default: the number of CPUs).")
     scheduler = None
