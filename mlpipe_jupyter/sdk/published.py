@@ -25,7 +25,7 @@ from mlpipe_jupyter.store import new_id, process_alive
 DEFAULT_SERVER_URL = "http://127.0.0.1:8888"
 TRIGGERED_BY = "mlpipe.triggeredBy"
 """The run property saying what started a published pipeline's run: sdk, rest, or schedule:<schedule id>."""
-_KINDS = {"pipeline": "pipelines", "endpoint": "endpoints"}
+_KINDS = {"pipeline": "pipelines", "endpoint": "endpoints/Id"}  # Azure's shape: clients derive .../Name?name= from it
 
 
 def running_server_url(workspace) -> str | None:

@@ -135,7 +135,9 @@ class _TriggerHandler(_Handler):
 
     @tornado.web.authenticated
     async def post(self, target_id):
-        body = self.json_body()
+        await self.trigger(target_id, self.json_body())
+
+    async def trigger(self, target_id, body):
         run_id = await self.in_thread(trigger, self.kind, target_id, body)
         self.send_json({"Id": run_id, "Status": "Queued", "ExperimentName": body.get("ExperimentName"),
                         self.id_field: target_id, "RunUrl": self.request.full_url().split("/mlpipe/api/")[0]
@@ -147,7 +149,35 @@ class PipelineTriggerHandler(_TriggerHandler):
 
 
 class EndpointTriggerHandler(_TriggerHandler):
+    """``endpoints/Id/{id}[/{version}]`` (Azure's shape; ``endpoints/{id}`` too): a version in the path is the
+    body's ``PipelineVersion``."""
     kind, id_field = "endpoint", "PipelineEndpointId"
+
+    @tornado.web.authenticated
+    async def post(self, target_id, version=None):
+        body = self.json_body()
+        await self.trigger(target_id, body if version is None else _with_version(body, version))
+
+
+class EndpointByNameHandler(EndpointTriggerHandler):
+    """``endpoints/Name?name=N[&pipelineVersion=V]``, Azure's URL for an endpoint by name."""
+
+    @tornado.web.authenticated
+    async def post(self):
+        name = self.get_query_argument("name", "")
+        if not name:
+            raise ApiError(400, "Name the pipeline endpoint: endpoints/Name?name=NAME[&pipelineVersion=V].")
+        endpoint = await self.in_thread(lambda ws: PipelineEndpoint.get(ws, name=name))
+        version, body = self.get_query_argument("pipelineVersion", None), self.json_body()
+        await self.trigger(endpoint.id, body if version is None else _with_version(body, version))
+
+
+def _with_version(body: dict, version: str) -> dict:
+    given = body.get("PipelineVersion")
+    if given is not None and str(given) != version:
+        raise ApiError(400, f"The URL asks for version {version} of the pipeline endpoint and the body's "
+                            f"PipelineVersion for {given}; give one of them.")
+    return {**body, "PipelineVersion": version}
 
 
 # -- runs ------------------------------------------------------------------------------------------------------
@@ -388,6 +418,9 @@ HANDLERS = [
     ("pipelines", PipelinesHandler),
     (f"pipelines/{_ID}", PipelineTriggerHandler),
     ("endpoints", EndpointsHandler),
+    ("endpoints/Name", EndpointByNameHandler),
+    (f"endpoints/Id/{_ID}", EndpointTriggerHandler),
+    (f"endpoints/Id/{_ID}/{_ID}", EndpointTriggerHandler),
     (f"endpoints/{_ID}", EndpointTriggerHandler),
     (f"runs/{_ID}", RunHandler),
     (f"runs/{_ID}/cancel", CancelHandler),

@@ -36,6 +36,24 @@ def _trigger(what, id_description):
                       "409": _error(f"The {what} is disabled."), **_AUTH_ERRORS}}}
 
 
+def _with_path_version(route):
+    route["post"]["parameters"].append(_path_id("version", "the version to run (else the endpoint's default); "
+                                                           "the body's PipelineVersion, if any, must agree"))
+    return route
+
+
+def _by_name(route):
+    route["post"]["summary"] = ("Run a pipeline endpoint named in the query (Azure ML's URL by name); answers at "
+                                "once.")
+    route["post"]["parameters"] = [
+        {"name": "name", "in": "query", "required": True, "schema": {"type": "string"},
+         "description": "the pipeline endpoint's name"},
+        {"name": "pipelineVersion", "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "the version to run (else the endpoint's default)"}]
+    route["post"]["responses"]["404"] = _error("No pipeline endpoint of this name.")
+    return route
+
+
 def _schedule_status(verb, effect):
     return {"post": {"summary": f"{verb} a schedule ({effect}); answers with the schedule.",
                      "parameters": [_path_id("id", "the schedule's id")],
@@ -155,6 +173,11 @@ OPENAPI = {
         "/mlpipe/api/endpoints": {"get": {"summary": "The active pipeline endpoints.",
                                           "responses": {"200": _ok("PipelineEndpointList"), **_AUTH_ERRORS}}},
         "/mlpipe/api/endpoints/{id}": _trigger("pipeline endpoint", "the pipeline endpoint's id"),
+        "/mlpipe/api/endpoints/Id/{id}": _trigger("pipeline endpoint", "the pipeline endpoint's id (the URL of its "
+                                                                       "Endpoint property)"),
+        "/mlpipe/api/endpoints/Id/{id}/{version}": _with_path_version(
+            _trigger("pipeline endpoint version", "the pipeline endpoint's id")),
+        "/mlpipe/api/endpoints/Name": _by_name(_trigger("pipeline endpoint", "")),
         "/mlpipe/api/pipelines/{id}/enable": _pipeline_status("Enable", "it can be run again"),
         "/mlpipe/api/pipelines/{id}/disable": _pipeline_status("Disable", "runs of it are refused with 409"),
         "/mlpipe/api/experiments": {"get": {

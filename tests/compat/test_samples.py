@@ -18,6 +18,8 @@ import pytest
 
 from helpers import start_mlpipe_serve
 from mlpipe_jupyter import Experiment, PipelineDraft, PipelineEndpoint, PublishedPipeline, Schedule, Workspace
+from mlpipe_jupyter.errors import RequestError
+from mlpipe_jupyter.sdk.published import resolve_trigger
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 MLPIPE = Path(sys.executable).with_name("mlpipe")
@@ -285,15 +287,21 @@ def test_pipelines_schedule_runs_to_the_end(tmp_path):
     assert "Count: 1" in d.out  # get_schedules_for_pipeline_endpoint_id found the endpoint's schedule
 
 
-def test_pipelines_versioned_endpoints_stops_at_the_rest_call_by_name(tmp_path, serve):
-    """The sample builds Azure's by-name URL from the endpoint's (``.../Name?name=...&pipelineVersion=0``);
-    the server has no such route yet, so it answers 404."""
+def test_pipelines_versioned_endpoints_stops_at_its_parameters_the_pipeline_lacks(tmp_path, serve):
+    """The sample posts to Azure's by-name URL (``.../Name?name=NewName&pipelineVersion=0``, built from the
+    endpoint's URL), which the server answers; its body assigns parameters "1" and "2" that its pipeline
+    does not have, which the server refuses with 400 (the sample's own error handler then fails)."""
     d = Driver("pipelines_versioned_endpoints", tmp_path, serve=serve)
     assert d.proc.returncode != 0, d.tail()
-    assert "404 Client Error" in d.err and "Name?name=NewName&pipelineVersion=0" in d.err, d.tail()
+    assert "400 Client Error" in d.err and "endpoints/Name?name=NewName&pipelineVersion=0" in d.err, d.tail()
     endpoint, = PipelineEndpoint.list(d.workspace())
     assert endpoint.name == "NewName"  # set_name before the REST call
     assert [v.version for v in endpoint.list_versions()] == ["0", "1"]
+    body = {"ExperimentName": "default_pipeline", "RunSource": "SDK", "PipelineVersion": "0",
+            "ParameterAssignments": {"1": "united", "2": "city"}}
+    lacking = r"'1' in 'ParameterAssignments' is not a parameter .*\(its parameters: none\)"
+    with pytest.raises(RequestError, match=lacking):
+        resolve_trigger(d.workspace(), "endpoint", endpoint.id, body)
 
 
 def test_pipelines_drafts(tmp_path):

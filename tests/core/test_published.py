@@ -111,7 +111,7 @@ def test_endpoint_versions_and_default(workspace, pipeline, tmp_path, write_scri
     v1 = pipeline.publish(name="p1")
     endpoint = PipelineEndpoint.publish(workspace, name="ep", description="e", pipeline=v0)
     assert endpoint.default_version == "0"
-    assert endpoint.endpoint.endswith(f"/mlpipe/api/endpoints/{endpoint.id}")
+    assert endpoint.endpoint.endswith(f"/mlpipe/api/endpoints/Id/{endpoint.id}")
     endpoint.add(v1)
     assert endpoint.default_version == "0"
     assert [p.id for p in endpoint.list_pipelines()] == [v0.id, v1.id]
@@ -161,7 +161,7 @@ def test_endpoint_url_follows_a_live_server_record(workspace):
     record.write_text(json.dumps({"url": "http://127.0.0.1:9999/", "pid": os.getpid()}))
     assert endpoint_url(workspace, "pipeline", "abc") == "http://127.0.0.1:9999/mlpipe/api/pipelines/abc"
     record.write_text(json.dumps({"url": "http://127.0.0.1:9999/", "pid": 2 ** 22 + 12345}))
-    assert endpoint_url(workspace, "endpoint", "abc") == "http://127.0.0.1:8888/mlpipe/api/endpoints/abc"
+    assert endpoint_url(workspace, "endpoint", "abc") == "http://127.0.0.1:8888/mlpipe/api/endpoints/Id/abc"
 
 
 @pytest.mark.parametrize("body, error, message", [

@@ -58,7 +58,7 @@ def test_publish_prints_a_curl_example_that_runs_it(ip, tmp_path, capsys):
         assert answer.returncode == 0, answer.stderr
         run = Run.get(ws, json.loads(answer.stdout)["Id"])
         run.wait_for_completion(raise_on_error=False, timeout_seconds=WAIT_SECONDS)
-        assert run.get_status() == "Completed", (run._row["error"], {s.name: s.get_log_text()[-800:] for s in run.get_steps()})
+        assert run.get_status() == "Completed", run._row["error"]
         assert run.get_properties()["mlpipe.triggeredBy"] == "rest"
         assert run.get_properties()["azureml.pipelineid"] == published.id
     finally:

@@ -5,6 +5,7 @@ ROUTES = ["/mlpipe/api/openapi.json", "/mlpipe/api/pipelines", "/mlpipe/api/pipe
           "/mlpipe/api/endpoints/{id}", "/mlpipe/api/runs/{id}", "/mlpipe/api/runs/{id}/cancel",
           "/mlpipe/api/runs/{id}/steps/{step}/log"]
 ROUTES += ["/mlpipe/api/schedules", "/mlpipe/api/schedules/{id}/enable", "/mlpipe/api/schedules/{id}/disable"]
+ROUTES += ["/mlpipe/api/endpoints/Id/{id}", "/mlpipe/api/endpoints/Id/{id}/{version}", "/mlpipe/api/endpoints/Name"]
 ROUTES += ["/mlpipe/api/experiments", "/mlpipe/api/runs", "/mlpipe/api/runs/{id}/rerun",
            "/mlpipe/api/pipelines/{id}/enable", "/mlpipe/api/pipelines/{id}/disable"]
 

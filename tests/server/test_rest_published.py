@@ -5,6 +5,7 @@ import textwrap
 import time
 
 import pytest
+import requests
 
 from mlpipe_jupyter import Pipeline, PipelineParameter, PythonScriptStep, Run
 from mlpipe_jupyter.sdk.published import PipelineEndpoint, PublishedPipeline
@@ -121,7 +122,7 @@ def test_endpoint_runs_its_default_version(server, counter):
     endpoint = PipelineEndpoint.publish(server.workspace, f"ep-{server.kind.split()[0]}", "an endpoint", counter)
     listed = {e["Id"]: e for e in server.get("endpoints").json()["Value"]}
     assert listed[endpoint.id]["DefaultVersion"] == "0"
-    assert listed[endpoint.id]["Endpoint"].endswith(f"/mlpipe/api/endpoints/{endpoint.id}")
+    assert listed[endpoint.id]["Endpoint"].endswith(f"/mlpipe/api/endpoints/Id/{endpoint.id}")
 
     answer = server.post(f"endpoints/{endpoint.id}", json={"ExperimentName": "via-endpoint",
                                                             "ParameterAssignments": {"word": "hi"}})
@@ -133,6 +134,32 @@ def test_endpoint_runs_its_default_version(server, counter):
     assert answer.status_code == 404 and "7" in answer.json()["error"]["message"]
     endpoint.disable()
     assert server.post(f"endpoints/{endpoint.id}", json={"ExperimentName": "e"}).status_code == 409
+
+
+def test_endpoint_by_name_and_by_id_with_a_version_as_azure_spells_them(server, counter):
+    """The URLs the Azure sample derives from ``endpoint.endpoint``: ``.../Id/<id>/<version>`` and, cut
+    before "Id", ``.../Name?name=<name>&pipelineVersion=<version>``."""
+    name = f"named-{server.kind.split()[0]}"
+    endpoint = PipelineEndpoint.publish(server.workspace, name, "by name", counter)
+    other = publish(server.workspace, "count.py", f"count-v1-{server.kind.split()[0]}",
+                    ["--n", PipelineParameter("n", 5), "--word", PipelineParameter("word", "v1")])
+    endpoint.add_default(other)  # version "1" is the default now; "0" is counter
+    url = endpoint.endpoint
+    assert url.startswith(server.url) and url.endswith(f"/mlpipe/api/endpoints/Id/{endpoint.id}")
+    by_name = url.split("Id", 1)[0] + f"Name?name={name}"
+    body = {"ExperimentName": "by-url"}
+
+    answers = [requests.post(u, headers={"Authorization": f"token {server.token}"}, json=body, timeout=60)
+               for u in (url, url + "/0", by_name, by_name + "&pipelineVersion=0")]
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    words = [poll(server, a.json()["Id"])["Steps"][0]["Metrics"]["word"] for a in answers]
+    assert words == ["v1", "hello", "v1", "hello"]  # the default version, or the one the URL names
+
+    answer = server.post(f"endpoints/Id/{endpoint.id}/0", json={**body, "PipelineVersion": "1"})
+    assert answer.status_code == 400 and "give one of them" in answer.json()["error"]["message"]
+    answer = server.post("endpoints/Name?name=nobody", json=body)
+    assert answer.status_code == 404 and "nobody" in answer.json()["error"]["message"]
+    assert server.post("endpoints/Name", json=body).status_code == 400
 
 
 def test_follow_streams_the_log_until_the_step_ends(server, slow):
