@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from conftest import start_jupyter_server, start_mlpipe_serve
+from helpers import start_jupyter_server, start_mlpipe_serve
 
 from mlpipe_jupyter import (DataPath, DataPathComputeBinding, Datastore, Pipeline, PipelineParameter,
                             PythonScriptStep, Workspace)

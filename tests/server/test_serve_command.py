@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import requests
-from conftest import start_jupyter_server, start_mlpipe_serve
+from helpers import start_jupyter_server, start_mlpipe_serve
 
 from mlpipe_jupyter import Workspace
 from mlpipe_jupyter.compat.cloud import InteractiveLoginAuthentication
