@@ -243,13 +243,13 @@ def _root_flag() -> list:
     return ["--allow-root"] if os.geteuid() == 0 else []
 
 
-def start_mlpipe_serve(workspace: Workspace, tmp: Path, token: str | None = None) -> Server:
-    """``mlpipe serve``; its token is the one it prints (or ``token``, given as JUPYTER_TOKEN)."""
+def start_mlpipe_serve(workspace: Workspace, tmp: Path, token: str | None = None, args=()) -> Server:
+    """``mlpipe serve [args]``; its token is the one it prints (or ``token``, given as JUPYTER_TOKEN)."""
     port = free_port()
     output = tmp / "serve.out"
     env = {**_isolated_env(tmp), **({"JUPYTER_TOKEN": token} if token else {})}
     proc = subprocess.Popen([sys.executable, "-m", "mlpipe_jupyter.cli", "serve", "--workspace", str(workspace.path),
-                             "--port", str(port), *_root_flag()],
+                             "--port", str(port), *_root_flag(), *args],
                             cwd=tmp, env=env, stdout=output.open("wb"), stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     server = Server("mlpipe serve", proc, f"http://127.0.0.1:{port}/", token, workspace, output)

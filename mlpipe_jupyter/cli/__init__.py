@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--log-level", default="WARN", help="Jupyter Server's log level (default WARN)")
     p.add_argument("--allow-root", action="store_true", help="run as root (Jupyter Server refuses it otherwise)")
+    p.add_argument("--unknown-parameters", choices=["reject", "ignore"], default="reject",
+                   help="a trigger assigning a parameter its pipeline lacks: reject it with 400 (default), or "
+                        "ignore the name as Azure ML does")
     p.set_defaults(command_module="serve")
 
     # hidden (no help): the background process a server starts for a queued run (a REST call, a schedule)

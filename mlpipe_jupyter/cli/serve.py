@@ -21,7 +21,7 @@ def main(args) -> int:
         f"--ServerApp.ip={args.ip}", f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0",
         "--ServerApp.open_browser=False", f"--IdentityProvider.token={token}",
         f"--MlpipeServer.workspace={ws.path}", f"--ServerApp.log_level={args.log_level}",
-        f"--ServerApp.allow_root={args.allow_root}"])
+        f"--ServerApp.allow_root={args.allow_root}", f"--MlpipeServer.unknown_parameters={args.unknown_parameters}"])
     url = serverapp.connection_url
     try:
         out(f"mlpipe serve: workspace '{ws.name}' at {url}mlpipe/api/ (OpenAPI: {url}mlpipe/api/openapi.json)")

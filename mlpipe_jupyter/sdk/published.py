@@ -462,23 +462,9 @@ def resolve_trigger(workspace, kind, target_id, body):
         Experiment(workspace, experiment_name)
     except UserError as e:
         raise RequestError(str(e)) from None
-    version = body.get("PipelineVersion")
-    if kind == "pipeline":
-        if version is not None:
-            raise RequestError("'PipelineVersion' applies to a pipeline endpoint, not to a published pipeline.")
-        published = PublishedPipeline.get(workspace, target_id)
-        if published.status != "Active":
-            raise ConflictError(f"Published pipeline '{published.name}' ({published.id}) is disabled.")
-    else:
-        if version is not None and not isinstance(version, (str, int)):
-            raise RequestError(f"'PipelineVersion' must be a string such as \"0\"; got {version!r}.")
-        endpoint = PipelineEndpoint.get(workspace, id=target_id)
-        published = endpoint._pipeline_to_run(None if version is None else str(version))
-        if published.status != "Active":
-            raise ConflictError(f"Version {version or endpoint.default_version} of pipeline endpoint "
-                                f"'{endpoint.name}' is a disabled published pipeline.")
+    published = _published_for(workspace, kind, target_id, body.get("PipelineVersion"))
     values = {}
-    for field in ("ParameterAssignments", "DataPathAssignments", "DataSetDefinitionValueAssignments"):
+    for field in _ASSIGNMENTS:
         given = {} if body.get(field) is None else body[field]
         if not isinstance(given, dict):
             raise RequestError(f"'{field}' must be an object of parameter name to value; got {given!r}.")
@@ -486,7 +472,9 @@ def resolve_trigger(workspace, kind, target_id, body):
             if name not in published.parameters:
                 raise RequestError(f"'{name}' in '{field}' is not a parameter of published pipeline "
                                    f"'{published.name}' (its parameters: "
-                                   f"{', '.join(sorted(published.parameters)) or 'none'}).")
+                                   f"{', '.join(sorted(published.parameters)) or 'none'}). Azure ML ignores such "
+                                   "names; this server refuses them so that a misspelt name never runs the default "
+                                   "unnoticed (a server started with unknown_parameters 'ignore' drops them).")
             if field == "DataPathAssignments":
                 value = _data_path(workspace, name, value)
             elif field == "DataSetDefinitionValueAssignments":
@@ -494,6 +482,46 @@ def resolve_trigger(workspace, kind, target_id, body):
             values[name] = value
     check_parameters(published, values)
     return published, experiment_name, values
+
+
+def _published_for(workspace, kind, target_id, version):
+    """The active published pipeline a trigger of ``kind``/``target_id`` (at ``version``) runs."""
+    if kind == "pipeline":
+        if version is not None:
+            raise RequestError("'PipelineVersion' applies to a pipeline endpoint, not to a published pipeline.")
+        published = PublishedPipeline.get(workspace, target_id)
+        if published.status != "Active":
+            raise ConflictError(f"Published pipeline '{published.name}' ({published.id}) is disabled.")
+        return published
+    if version is not None and not isinstance(version, (str, int)):
+        raise RequestError(f"'PipelineVersion' must be a string such as \"0\"; got {version!r}.")
+    endpoint = PipelineEndpoint.get(workspace, id=target_id)
+    published = endpoint._pipeline_to_run(None if version is None else str(version))
+    if published.status != "Active":
+        raise ConflictError(f"Version {version or endpoint.default_version} of pipeline endpoint "
+                            f"'{endpoint.name}' is a disabled published pipeline.")
+    return published
+
+
+_ASSIGNMENTS = ("ParameterAssignments", "DataPathAssignments", "DataSetDefinitionValueAssignments")
+
+
+def without_unknown_parameters(workspace, kind, target_id, body) -> tuple[dict, list[str]]:
+    """``body`` without the assignments to names the pipeline does not have, and those names: what a server
+    set to Azure's lenient way (``unknown_parameters = "ignore"``) runs. Anything else wrong is left for
+    ``resolve_trigger`` to name."""
+    if not isinstance(body, dict):
+        return body, []
+    try:
+        published = _published_for(workspace, kind, target_id, body.get("PipelineVersion"))
+    except UserError:
+        return body, []
+    body, dropped = dict(body), []
+    for field in _ASSIGNMENTS:
+        if isinstance(body.get(field), dict):
+            dropped += [name for name in body[field] if name not in published.parameters]
+            body[field] = {n: v for n, v in body[field].items() if n in published.parameters}
+    return body, dropped
 
 
 def _data_path(workspace, name, value):

@@ -5,7 +5,7 @@ import os
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Float, Integer, Unicode
+from traitlets import Enum, Float, Integer, Unicode
 
 from mlpipe_jupyter.errors import MlpipeError
 from mlpipe_jupyter.sdk.workspace import Workspace
@@ -36,6 +36,10 @@ class MlpipeServer(ExtensionApp):
     max_concurrent_runs = Integer(os.cpu_count() or 1, min=1, config=True,
                                   help="How many queued runs (REST calls, schedules) may run at once, over all the "
                                        "servers on the workspace (default: the number of CPUs).")
+    unknown_parameters = Enum(["reject", "ignore"], "reject", config=True,
+                              help="What a trigger with a parameter its pipeline lacks gets: 'reject' (400 naming "
+                                   "it, the default) or 'ignore' (Azure ML's way: the name is dropped, and the "
+                                   "answer's 'IgnoredParameters' lists it).")
     scheduler = None
     _record_folder = None
     dispatcher = None
@@ -46,6 +50,7 @@ class MlpipeServer(ExtensionApp):
 
     def initialize_settings(self):
         self.settings["mlpipe_workspace"] = os.path.abspath(self.workspace or os.getcwd())
+        self.settings["mlpipe_unknown_parameters"] = self.unknown_parameters
 
     def initialize_handlers(self):
         for pattern, handler in HANDLERS:

@@ -15,7 +15,8 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 
 from mlpipe_jupyter.errors import ConflictError, NotFoundError, RunNotFoundError, UserError
-from mlpipe_jupyter.sdk.published import TRIGGERED_BY, PipelineEndpoint, PublishedPipeline, _submit_document, trigger
+from mlpipe_jupyter.sdk.published import (TRIGGERED_BY, PipelineEndpoint, PublishedPipeline, _submit_document, trigger,
+                                          without_unknown_parameters)
 from mlpipe_jupyter.sdk.run import PipelineRun, Run
 from mlpipe_jupyter.sdk.schedule import Schedule
 from mlpipe_jupyter.sdk.workspace import Workspace
@@ -138,10 +139,16 @@ class _TriggerHandler(_Handler):
         await self.trigger(target_id, self.json_body())
 
     async def trigger(self, target_id, body):
+        ignored = []
+        if self.settings.get("mlpipe_unknown_parameters") == "ignore":
+            body, ignored = await self.in_thread(without_unknown_parameters, self.kind, target_id, body)
         run_id = await self.in_thread(trigger, self.kind, target_id, body)
-        self.send_json({"Id": run_id, "Status": "Queued", "ExperimentName": body.get("ExperimentName"),
-                        self.id_field: target_id, "RunUrl": self.request.full_url().split("/mlpipe/api/")[0]
-                        + f"/mlpipe/api/runs/{run_id}"})
+        answer = {"Id": run_id, "Status": "Queued", "ExperimentName": body.get("ExperimentName"),
+                  self.id_field: target_id, "RunUrl": self.request.full_url().split("/mlpipe/api/")[0]
+                  + f"/mlpipe/api/runs/{run_id}"}
+        if ignored:
+            answer["IgnoredParameters"] = ignored
+        self.send_json(answer)
 
 
 class PipelineTriggerHandler(_TriggerHandler):

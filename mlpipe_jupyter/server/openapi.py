@@ -96,7 +96,10 @@ OPENAPI = {
             "TriggeredRun": {"type": "object", "required": ["Id", "Status"], "properties": {
                 "Id": {"type": "string"}, "Status": {"type": "string", "enum": ["Queued"]},
                 "ExperimentName": {"type": "string"}, "PipelineId": {"type": "string"},
-                "PipelineEndpointId": {"type": "string"}, "RunUrl": {"type": "string"}}},
+                "PipelineEndpointId": {"type": "string"}, "RunUrl": {"type": "string"},
+                "IgnoredParameters": {"type": "array", "items": {"type": "string"}, "description":
+                                      "names the pipeline lacks, dropped (only by a server whose unknown_parameters "
+                                      "is 'ignore'; otherwise they answer 400)"}}},
             "PublishedPipeline": {"type": "object", "properties": {
                 "Id": {"type": "string"}, "Name": {"type": "string"}, "Description": {"type": "string", "nullable": True},
                 "Version": {"type": "string", "nullable": True}, "Status": {"type": "string"},

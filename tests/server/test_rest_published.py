@@ -187,3 +187,27 @@ def test_cancel_a_running_run(server, slow):
     assert run["Status"] == "Canceled" and run["Steps"][0]["Status"] == "Canceled"
     assert "first" in server.get(f"runs/{run_id}/steps/slow/log").text
     assert server.post(f"runs/{run_id}/cancel").json()["Status"] == "Canceled"  # an ended run stays as it is
+
+
+def test_a_server_set_to_ignore_unknown_parameters_drops_them_and_says_so(tmp_path):
+    """Azure ML's lenient way, for clients that send names the pipeline lacks: the run goes ahead with the
+    rest, and the answer lists what was dropped."""
+    from helpers import start_mlpipe_serve
+
+    from mlpipe_jupyter import Workspace
+    workspace = Workspace.create("lenient", path=tmp_path / "ws")
+    published = publish(workspace, "count.py", "count",
+                        ["--n", PipelineParameter("n", 2), "--word", PipelineParameter("word", "hello")])
+    server = start_mlpipe_serve(workspace, tmp_path, args=["--unknown-parameters", "ignore"])
+    try:
+        answer = server.post(f"pipelines/{published.id}", json={
+            "ExperimentName": "rest", "ParameterAssignments": {"n": 3, "nope": 1, "2": "city"}})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["IgnoredParameters"] == ["nope", "2"]
+        run = poll(server, answer.json()["Id"])
+        assert run["Status"] == "Completed" and run["Parameters"] == {"n": 3, "word": "hello"}, run
+        ill_typed = server.post(f"pipelines/{published.id}", json={
+            "ExperimentName": "rest", "ParameterAssignments": {"n": "three"}})
+        assert ill_typed.status_code == 400 and "'n'" in ill_typed.json()["error"]["message"]
+    finally:
+        server.stop()
