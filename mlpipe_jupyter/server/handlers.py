@@ -12,6 +12,7 @@ import threading
 from http import HTTPStatus
 
 import tornado.web
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 
 from mlpipe_jupyter.errors import ConflictError, NotFoundError, RunNotFoundError, UserError
@@ -47,7 +48,13 @@ def _status_of(error: UserError) -> int:
 
 
 class _Handler(APIHandler):
-    """What every handler shares: the workspace, JSON errors, work off the event loop."""
+    """What every handler shares: the workspace, JSON errors, work off the event loop.
+
+    Each method is also checked by Jupyter Server's authorizer on the resource ``mlpipe``: reading is
+    "read", cancelling or enabling "write", and starting a run (trigger, re-run) "execute", as running code
+    in a kernel is; so a deployment's authorizer can let a user watch runs without starting them."""
+
+    auth_resource = "mlpipe"
 
     def workspace(self) -> Workspace:
         path = self.settings["mlpipe_workspace"]
@@ -83,6 +90,8 @@ class _Handler(APIHandler):
         message = getattr(exc, "log_message", None) or self._reason
         if status_code >= 500 and not isinstance(exc, tornado.web.HTTPError):
             message = f"Internal error: {type(exc).__name__}: {exc}"
+        if status_code == 403 and getattr(self, "current_user", None) and str(message).startswith("User is not"):
+            return self.send_error_json(status_code, f"{message} (Jupyter Server's authorizer refused it.)")
         if status_code in (401, 403):  # Jupyter Server's answer, with what a REST client has to do
             message = (f"{message}: not authenticated. Send the server's token as the header "
                        "'Authorization: token <token>' (mlpipe serve prints it and writes it to .mlpipe/server.token).")
@@ -118,6 +127,7 @@ class PipelinesHandler(_Handler):
     """The active ones, as ``PublishedPipeline.list``; ``?active_only=false`` adds the disabled ones."""
 
     @tornado.web.authenticated
+    @authorized
     async def get(self):
         active_only = self.get_query_argument("active_only", "true").lower() not in ("false", "0", "no")
         self.send_json({"Value": await self.in_thread(
@@ -126,6 +136,7 @@ class PipelinesHandler(_Handler):
 
 class EndpointsHandler(_Handler):
     @tornado.web.authenticated
+    @authorized
     async def get(self):
         self.send_json({"Value": await self.in_thread(lambda ws: [_endpoint_json(e) for e in PipelineEndpoint.list(ws)])})
 
@@ -135,6 +146,7 @@ class _TriggerHandler(_Handler):
     id_field = ""
 
     @tornado.web.authenticated
+    @authorized("execute")
     async def post(self, target_id):
         await self.trigger(target_id, self.json_body())
 
@@ -161,6 +173,7 @@ class EndpointTriggerHandler(_TriggerHandler):
     kind, id_field = "endpoint", "PipelineEndpointId"
 
     @tornado.web.authenticated
+    @authorized("execute")
     async def post(self, target_id, version=None):
         body = self.json_body()
         await self.trigger(target_id, body if version is None else _with_version(body, version))
@@ -170,6 +183,7 @@ class EndpointByNameHandler(EndpointTriggerHandler):
     """``endpoints/Name?name=N[&pipelineVersion=V]``, Azure's URL for an endpoint by name."""
 
     @tornado.web.authenticated
+    @authorized("execute")
     async def post(self):
         name = self.get_query_argument("name", "")
         if not name:
@@ -230,12 +244,14 @@ def _cancel(ws, run_id) -> dict:
 
 class RunHandler(_Handler):
     @tornado.web.authenticated
+    @authorized
     async def get(self, run_id):
         self.send_json(await self.in_thread(_run_json, run_id))
 
 
 class CancelHandler(_Handler):
     @tornado.web.authenticated
+    @authorized
     async def post(self, run_id):
         self.send_json(await self.in_thread(_cancel, run_id))
 
@@ -244,6 +260,7 @@ class StepLogHandler(_Handler):
     """A step's log as text; ``?follow=1`` streams it until the step ends."""
 
     @tornado.web.authenticated
+    @authorized
     async def get(self, run_id, step):
         follow = self.get_query_argument("follow", "0").lower() in ("1", "true", "yes")
         row = await self.in_thread(_step_row, run_id, step)
@@ -333,6 +350,7 @@ def _set_pipeline_status(ws, pipeline_id, enable) -> dict:
 
 class ExperimentsHandler(_Handler):
     @tornado.web.authenticated
+    @authorized
     async def get(self):
         self.send_json({"Value": await self.in_thread(_experiments)})
 
@@ -341,6 +359,7 @@ class RunsHandler(_Handler):
     """``?experiment=NAME`` (default: all) and ``?limit=N`` (default 50), latest first."""
 
     @tornado.web.authenticated
+    @authorized
     async def get(self):
         experiment = self.get_query_argument("experiment", None) or None
         limit = self.get_query_argument("limit", "50")
@@ -351,18 +370,21 @@ class RunsHandler(_Handler):
 
 class RerunHandler(_Handler):
     @tornado.web.authenticated
+    @authorized("execute")
     async def post(self, run_id):
         self.send_json(await self.in_thread(_rerun, run_id))
 
 
 class PipelineEnableHandler(_Handler):
     @tornado.web.authenticated
+    @authorized
     async def post(self, pipeline_id):
         self.send_json(await self.in_thread(_set_pipeline_status, pipeline_id, True))
 
 
 class PipelineDisableHandler(_Handler):
     @tornado.web.authenticated
+    @authorized
     async def post(self, pipeline_id):
         self.send_json(await self.in_thread(_set_pipeline_status, pipeline_id, False))
 
@@ -396,6 +418,7 @@ def _set_schedule_status(ws, schedule_id, enable) -> dict:
 
 class SchedulesHandler(_Handler):
     @tornado.web.authenticated
+    @authorized
     async def get(self):
         self.send_json({"Value": await self.in_thread(
             lambda ws: [_schedule_json(s) for s in Schedule.list(ws, active_only=False)])})
@@ -403,18 +426,21 @@ class SchedulesHandler(_Handler):
 
 class ScheduleEnableHandler(_Handler):
     @tornado.web.authenticated
+    @authorized
     async def post(self, schedule_id):
         self.send_json(await self.in_thread(_set_schedule_status, schedule_id, True))
 
 
 class ScheduleDisableHandler(_Handler):
     @tornado.web.authenticated
+    @authorized
     async def post(self, schedule_id):
         self.send_json(await self.in_thread(_set_schedule_status, schedule_id, False))
 
 
 class OpenApiHandler(_Handler):
     @tornado.web.authenticated
+    @authorized
     async def get(self):
         self.send_json(OPENAPI)
 
