@@ -568,6 +568,20 @@ def trigger(workspace, kind, target_id, body: dict, triggered_by: str = "rest",
     return run_id
 
 
+def queue_document(workspace, doc, experiment_name, parameters, triggered_by: str = "rest") -> str:
+    """Queue a run of a recorded pipeline document (a re-run of a run that was not published), to be started
+    by a server's dispatcher as a trigger is; returns its id at once."""
+    Experiment(workspace, experiment_name)  # its name checked now
+    workspace._store.ensure_experiment(experiment_name)
+    run_id = new_id("run")
+    details = {"submitted_by": submitted_by(), "properties": {TRIGGERED_BY: triggered_by}}
+    workspace._store.queue_run(dict(id=run_id, experiment=experiment_name, kind="pipeline", parent_id=None,
+                                    name=experiment_name, details=details),
+                               {"kind": "document", "document": doc, "experiment": experiment_name,
+                                "parameters": parameters or {}, "triggered_by": triggered_by})
+    return run_id
+
+
 def start_queued(workspace, run_id):
     """Plan and start a queued run a server has claimed, in this process; the run, or None when it was
     canceled meanwhile. What makes it fail now (the pipeline disabled since) is recorded on the run."""
@@ -576,6 +590,13 @@ def start_queued(workspace, run_id):
     if request is None:
         raise NotFoundError(f"No queued run with id '{run_id}'.")
     try:
+        if request["kind"] == "document":
+            run = _submit_document(workspace, request["document"], request["experiment"],
+                                   request["parameters"] or None, False,
+                                   properties={TRIGGERED_BY: request["triggered_by"]}, queued_id=run_id)
+            if run is None:
+                store.mark_run(run_id, Status.CANCELED, "Canceled before it started.")
+            return run
         _, experiment_name, values = resolve_trigger(workspace, request["kind"], request["target_id"],
                                                      request["body"])
         # the version queued, even if the endpoint's default has changed since

@@ -16,7 +16,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 
 from mlpipe_jupyter.errors import ConflictError, NotFoundError, RunNotFoundError, UserError
-from mlpipe_jupyter.sdk.published import (TRIGGERED_BY, PipelineEndpoint, PublishedPipeline, _submit_document, trigger,
+from mlpipe_jupyter.sdk.published import (TRIGGERED_BY, PipelineEndpoint, PublishedPipeline, queue_document, trigger,
                                           without_unknown_parameters)
 from mlpipe_jupyter.sdk.run import PipelineRun, Run
 from mlpipe_jupyter.sdk.schedule import Schedule
@@ -334,9 +334,7 @@ def _rerun(ws, run_id) -> dict:
         return {"Id": trigger(ws, "pipeline", published_id, body), "Status": "Queued"}
     if not details.get("pipeline"):
         raise ApiError(400, f"Run {row['id']} recorded no pipeline document, so it cannot be re-run.")
-    new = _submit_document(ws, details["pipeline"], row["experiment"], parameters or None, False,
-                           properties={TRIGGERED_BY: "rest"})
-    return {"Id": new.id, "Status": new.get_status()}
+    return {"Id": queue_document(ws, details["pipeline"], row["experiment"], parameters), "Status": "Queued"}
 
 
 def _set_pipeline_status(ws, pipeline_id, enable) -> dict:

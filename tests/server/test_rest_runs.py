@@ -112,8 +112,10 @@ def test_rerun_of_a_submitted_pipeline_resubmits_its_document(server):
     original.wait_for_completion()
     answer = server.post(f"runs/{original.id}/rerun")
     assert answer.status_code == 200, answer.text
+    assert answer.json()["Status"] == "Queued"  # started by the dispatcher, outside the server's process
     run = poll(server, answer.json()["Id"])
     assert (run["Status"], run["ExperimentName"], run["Parameters"]["n"]) == ("Completed", "resubmit", 4)
+    assert server.workspace._store.get_run(run["Id"])["runner_pid"] not in (None, server.proc.pid)
     assert run["Steps"][0]["Metrics"] == {"result": 40}
     assert [r["Id"] for r in server.get("runs", params={"experiment": "resubmit"}).json()["Value"]] == \
         [run["Id"], original.id]
