@@ -42,9 +42,10 @@ def wait_at_exit(stream=None) -> None:
         running = [e for e in _active.values() if not e.done.is_set()]
     if not running:
         return
-    print(f"mlpipe: waiting for {len(running)} active run(s) to finish before exiting "
-          f"({', '.join(e.run_id for e in running)}); Ctrl-C cancels them.", file=stream or sys.stderr, flush=True)
-    try:
+    try:  # the line inside: a Ctrl-C the moment it is out must still cancel
+        print(f"mlpipe: waiting for {len(running)} active run(s) to finish before exiting "
+              f"({', '.join(e.run_id for e in running)}); Ctrl-C cancels them.", file=stream or sys.stderr,
+              flush=True)
         for execution in running:
             while not execution.done.wait(POLL_SECONDS):
                 pass

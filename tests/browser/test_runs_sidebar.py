@@ -10,6 +10,7 @@ import textwrap
 from playwright.sync_api import expect
 
 from mlpipe_jupyter import Pipeline, PythonScriptStep, Workspace
+from mlpipe_jupyter.errors import UserError
 
 RUN_TIMEOUT = 90_000
 
@@ -28,7 +29,10 @@ SCRIPT = """
 
 
 def test_runs_sidebar_follows_opens_reruns_and_toggles(lab, lab_server, tmp_path):
-    workspace = Workspace.create("lab", path=lab_server.root, exist_ok=True)
+    try:  # the lab's folder may already be a workspace, made by a notebook another test ran there
+        workspace = Workspace.from_config(lab_server.root)
+    except UserError:
+        workspace = Workspace.create("lab", path=lab_server.root)
     src = tmp_path / "src"
     src.mkdir()
     (src / "hello.py").write_text(textwrap.dedent(SCRIPT).lstrip())

@@ -127,7 +127,10 @@ def test_an_environment_build_dies_with_a_runner_killed_by_sigkill(workspace):
     stopped = []
     try:
         def build_child():
-            found = [p for p in pids_with(target) if p != builder.pid and str(target) in _cmdline(p)]
+            # a child still in setpriv has not set its parent-death signal yet (it does, then execs the
+            # tool): stopping it there would test the stop, not the build
+            found = [p for p in pids_with(target) if p != builder.pid and str(target) in _cmdline(p)
+                     and _comm(p) != "setpriv"]
             return found or None
 
         stopped = wait_until(build_child, "the build's first child to start", interval=0.005)
@@ -147,6 +150,13 @@ def test_an_environment_build_dies_with_a_runner_killed_by_sigkill(workspace):
 def _cmdline(pid) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _comm(pid) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return ""
 
