@@ -4,64 +4,29 @@ each as ``mlpipe _trigger RUN_ID`` in a session of its own, so stopping the serv
 Runs still queued when the server stops wait for the next server."""
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
-import threading
-import time
 
-from mlpipe_jupyter.errors import UserError
-from mlpipe_jupyter.sdk.workspace import Workspace
+from mlpipe_jupyter.server.background import BackgroundLoop
 from mlpipe_jupyter.status import Status
 from mlpipe_jupyter.store import process_start_time
 
-log = logging.getLogger(__name__)
 STARTER_LOG = "starter.log"
-NO_WORKSPACE_SECONDS = 5.0  # how often a server outside any workspace looks for one again
 
 
-class Dispatcher:
+class Dispatcher(BackgroundLoop):
+    name = "mlpipe dispatcher"
+
     def __init__(self, workspace_path: str, max_concurrent: int, tick_seconds: float = 0.25,
                  busy_tick_seconds: float = 0.05):
-        self.workspace_path = workspace_path
+        super().__init__(workspace_path, tick_seconds)
         self.max_concurrent = max(1, int(max_concurrent))
-        self.tick_seconds = tick_seconds
         self.busy_tick_seconds = busy_tick_seconds  # while runs wait: a slot freed is taken at once
         self._waiting = False
-        self._look_again = 0.0
-        self._workspace = None
         self._children: list[subprocess.Popen] = []
-        self._stop = threading.Event()
-        self._thread = None
-        self._said = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="mlpipe-dispatcher", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception as e:  # noqa: BLE001 - a dispatch failure must never end the server
-                message = f"mlpipe dispatcher: {type(e).__name__}: {e}"
-                if message != self._said:
-                    log.warning(message)
-                    self._said = message
-            self._stop.wait(self.busy_tick_seconds if self._waiting else self.tick_seconds)
-
-    def workspace(self):
-        if self._workspace is None and time.monotonic() >= self._look_again:
-            try:
-                self._workspace = Workspace.from_config(self.workspace_path)
-            except UserError:  # a server outside any workspace has nothing to start; one may be made later
-                self._look_again = time.monotonic() + NO_WORKSPACE_SECONDS
-        return self._workspace
+    def next_wait(self) -> float:
+        return self.busy_tick_seconds if self._waiting else self.tick_seconds
 
     def tick(self) -> list[str]:
         """Start what fits now; returns the ids of the runs started."""

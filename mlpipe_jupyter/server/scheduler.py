@@ -9,67 +9,29 @@ is recorded on the schedule (``last_error``) and the loop goes on: nothing here 
 """
 from __future__ import annotations
 
-import logging
-import threading
 import time
 
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.sdk.published import trigger
 from mlpipe_jupyter.sdk.recurrence import ScheduleRecurrence
 from mlpipe_jupyter.sdk.schedule import datastore_fingerprint
-from mlpipe_jupyter.sdk.workspace import Workspace
-
-log = logging.getLogger(__name__)
+from mlpipe_jupyter.server.background import BackgroundLoop
 
 
-class Scheduler:
+class Scheduler(BackgroundLoop):
     """Ticks over one workspace's schedules. ``minute_seconds`` and ``poll_seconds`` shorten a Minute
     schedule's minute and a datastore schedule's polling interval, for tests only."""
 
+    name = "mlpipe scheduler"
+
     def __init__(self, workspace_path: str, tick_seconds: float = 1.0, minute_seconds: float = 60.0,
                  poll_seconds: float = 0.0, clock=time.time):
-        self.workspace_path = workspace_path
-        self.tick_seconds = tick_seconds
+        super().__init__(workspace_path, tick_seconds)
         self.minute_seconds = minute_seconds
         self.poll_seconds = poll_seconds
         self.clock = clock
-        self._workspace = None
-        self._stop = threading.Event()
-        self._thread = None
-        self._said = None
-
-    # -- the thread ---------------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="mlpipe-scheduler", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception as e:  # noqa: BLE001 - a scheduler failure must never end the server
-                self._say(f"mlpipe scheduler: {type(e).__name__}: {e}")
-            self._stop.wait(self.tick_seconds)
-
-    def _say(self, message: str) -> None:
-        if message != self._said:  # the same trouble every tick is logged once
-            log.warning(message)
-            self._said = message
 
     # -- one tick -----------------------------------------------------------------------------------------
-    def workspace(self):
-        if self._workspace is None:
-            try:
-                self._workspace = Workspace.from_config(self.workspace_path)
-            except UserError:
-                return None  # a server outside any workspace has nothing to fire
-        return self._workspace
-
     def tick(self) -> list[str]:
         """Fire what is due now; returns the ids of the runs started."""
         ws = self.workspace()
