@@ -337,15 +337,6 @@ def _rerun(ws, run_id) -> dict:
     return {"Id": queue_document(ws, details["pipeline"], row["experiment"], parameters), "Status": "Queued"}
 
 
-def _set_pipeline_status(ws, pipeline_id, enable) -> dict:
-    published = PublishedPipeline.get(ws, pipeline_id)
-    if enable:
-        published.enable()
-    else:
-        published.disable()
-    return _pipeline_json(PublishedPipeline.get(ws, pipeline_id))
-
-
 class ExperimentsHandler(_Handler):
     @tornado.web.authenticated
     @authorized
@@ -373,20 +364,6 @@ class RerunHandler(_Handler):
         self.send_json(await self.in_thread(_rerun, run_id))
 
 
-class PipelineEnableHandler(_Handler):
-    @tornado.web.authenticated
-    @authorized
-    async def post(self, pipeline_id):
-        self.send_json(await self.in_thread(_set_pipeline_status, pipeline_id, True))
-
-
-class PipelineDisableHandler(_Handler):
-    @tornado.web.authenticated
-    @authorized
-    async def post(self, pipeline_id):
-        self.send_json(await self.in_thread(_set_pipeline_status, pipeline_id, False))
-
-
 # -- schedules -------------------------------------------------------------------------------------------------
 def _utc(ts) -> str | None:
     return None if ts is None else datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat()
@@ -405,15 +382,6 @@ def _schedule_json(s: Schedule) -> dict:
             "NextRunTimeUtc": _utc(s.next_run_time) if s.status == "Active" else None, "LastError": s.last_error}
 
 
-def _set_schedule_status(ws, schedule_id, enable) -> dict:
-    schedule = Schedule.get(ws, schedule_id)
-    if enable:
-        schedule.enable()
-    else:
-        schedule.disable()
-    return _schedule_json(schedule)
-
-
 class SchedulesHandler(_Handler):
     @tornado.web.authenticated
     @authorized
@@ -422,18 +390,21 @@ class SchedulesHandler(_Handler):
             lambda ws: [_schedule_json(s) for s in Schedule.list(ws, active_only=False)])})
 
 
-class ScheduleEnableHandler(_Handler):
-    @tornado.web.authenticated
-    @authorized
-    async def post(self, schedule_id):
-        self.send_json(await self.in_thread(_set_schedule_status, schedule_id, True))
+def _switch(ws, kind, target_id, action) -> dict:
+    """Enable or disable a published pipeline or a schedule; its JSON as it is now."""
+    cls, to_json = (PublishedPipeline, _pipeline_json) if kind == "pipelines" else (Schedule, _schedule_json)
+    target = cls.get(ws, target_id)
+    getattr(target, action)()  # the route allows only enable and disable
+    return to_json(cls.get(ws, target_id))
 
 
-class ScheduleDisableHandler(_Handler):
+class SwitchHandler(_Handler):
+    """``pipelines/{id}/enable|disable`` and ``schedules/{id}/enable|disable``."""
+
     @tornado.web.authenticated
     @authorized
-    async def post(self, schedule_id):
-        self.send_json(await self.in_thread(_set_schedule_status, schedule_id, False))
+    async def post(self, kind, target_id, action):
+        self.send_json(await self.in_thread(_switch, kind, target_id, action))
 
 
 class OpenApiHandler(_Handler):
@@ -459,9 +430,6 @@ HANDLERS = [
     ("experiments", ExperimentsHandler),
     ("runs", RunsHandler),
     (f"runs/{_ID}/rerun", RerunHandler),
-    (f"pipelines/{_ID}/enable", PipelineEnableHandler),
-    (f"pipelines/{_ID}/disable", PipelineDisableHandler),
+    (f"(pipelines|schedules)/{_ID}/(enable|disable)", SwitchHandler),
     ("schedules", SchedulesHandler),
-    (f"schedules/{_ID}/enable", ScheduleEnableHandler),
-    (f"schedules/{_ID}/disable", ScheduleDisableHandler),
 ]
