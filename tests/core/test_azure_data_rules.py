@@ -104,10 +104,11 @@ run.log("columns", ",".join(table.columns))
 """
 
 
-def test_dataset_parameters_default_and_override(workspace, tmp_path, write_scripts):
+def _dataset_parameter_step(workspace, tmp_path, write_scripts, files):
+    """The default datastore holding ``files``, and a step reading a file and a tabular dataset parameter
+    (both defaulting to demo/titanic.csv)."""
     src = write_scripts(tmp_path / "src", {"train.py": READ_DATASETS})
-    _put(workspace, "workspaceblobstore", {"demo/titanic.csv": "name,age\na,1\nb,2\nc,3\n",
-                                           "demo/iris.csv": "sepal,petal,kind\n1,2,x\n"}, tmp_path)
+    _put(workspace, "workspaceblobstore", files, tmp_path)
     store = workspace.get_default_datastore()
     file_param = PipelineParameter(name="file_ds_param",
                                    default_value=Dataset.File.from_files((store, "demo/titanic.csv")))
@@ -117,6 +118,12 @@ def test_dataset_parameters_default_and_override(workspace, tmp_path, write_scri
     tab_input = DatasetConsumptionConfig("tabular_dataset", tab_param)
     step = PythonScriptStep(name="train_step", script_name="train.py", source_directory=str(src),
                             arguments=["--param1", file_input, "--param2", tab_input], inputs=[file_input, tab_input])
+    return store, step
+
+
+def test_dataset_parameters_default_and_override(workspace, tmp_path, write_scripts):
+    store, step = _dataset_parameter_step(workspace, tmp_path, write_scripts, {
+        "demo/titanic.csv": "name,age\na,1\nb,2\nc,3\n", "demo/iris.csv": "sepal,petal,kind\n1,2,x\n"})
 
     first = run_pipeline(workspace, [step])
     assert first.get_status() == "Completed", first.get_details().get("error")
@@ -144,18 +151,8 @@ def test_dataset_parameters_default_and_override(workspace, tmp_path, write_scri
 
 def test_a_submission_saves_unregistered_dataset_values_and_gives_them_ids(workspace, tmp_path, write_scripts):
     """As in Azure ML: the id a dataset gets when a submission saves it names it in a REST body later."""
-    src = write_scripts(tmp_path / "src", {"train.py": READ_DATASETS})
-    _put(workspace, "workspaceblobstore", {"demo/titanic.csv": "name,age\na,1\n", "demo/iris.csv": "sepal\n1\n2\n"},
-         tmp_path)
-    store = workspace.get_default_datastore()
-    file_param = PipelineParameter(name="file_ds_param",
-                                   default_value=Dataset.File.from_files((store, "demo/titanic.csv")))
-    tab_param = PipelineParameter(name="tabular_ds_param",
-                                  default_value=Dataset.Tabular.from_delimited_files((store, "demo/titanic.csv")))
-    file_input = DatasetConsumptionConfig("file_dataset", file_param).as_mount()
-    tab_input = DatasetConsumptionConfig("tabular_dataset", tab_param)
-    step = PythonScriptStep(name="train_step", script_name="train.py", source_directory=str(src),
-                            arguments=["--param1", file_input, "--param2", tab_input], inputs=[file_input, tab_input])
+    store, step = _dataset_parameter_step(workspace, tmp_path, write_scripts, {
+        "demo/titanic.csv": "name,age\na,1\n", "demo/iris.csv": "sepal\n1\n2\n"})
     iris = {"file_ds_param": Dataset.File.from_files((store, "demo/iris.csv")),
             "tabular_ds_param": Dataset.Tabular.from_delimited_files((store, "demo/iris.csv"))}
     assert [d.id for d in iris.values()] == [None, None]
