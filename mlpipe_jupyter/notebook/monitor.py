@@ -98,8 +98,8 @@ class StepRow:
         self.status.value = word
         self.status.style.text_color = _COLOR.get(word)
         self.duration.value = duration(self.started, self.ended)
-        if note is not None:
-            self.note.value = f"<small>{html.escape(note)}</small>"
+        if note:  # why the planner reused or reran it, in words: the reason this tool exists
+            self.note.value = f"<small class='mlpipe-reason'>{html.escape(note)}</small>"
 
     def tick(self):
         if self.word == "running":
@@ -189,8 +189,7 @@ class RunMonitor:
                 row = step._row
                 view = self._row(row["name"])
                 reused = row["reused_from"] is not None
-                note = f"reused from {row['reused_from']}" if reused else None
-                view.set_status(status_word(row["status"], reused), row["started"], row["ended"], note)
+                view.set_status(status_word(row["status"], reused), row["started"], row["ended"], row["reuse_reason"])
                 if row["error"] and row["status"] in (Status.FAILED, Status.CANCELED):
                     view.set_error(row["error"], (row["details"] or {}).get("error_tail"))
             self._set_run_status(store.get_run(self.top_id))
@@ -231,11 +230,10 @@ class RunMonitor:
             self._flush()  # lines printed before a status change show before it
             view = self._row(event.step)
             reused = bool(d.get("reused"))
-            note = f"reused from {d.get('reused_from')}" if reused else None
             now = event.ts
             started = d.get("started") or (now if d["status"] == Status.RUNNING or reused else None)
             ended = d.get("ended") or (now if reused else None)
-            view.set_status(status_word(d["status"], reused), started, ended, note)
+            view.set_status(status_word(d["status"], reused), started, ended, d.get("reuse_reason"))
             if d["status"] in (Status.FAILED, Status.CANCELED) and d.get("error"):
                 view.set_error(d["error"])
             if not self.is_pipeline and d["status"] in FINAL_STATUSES:
