@@ -154,11 +154,12 @@ class RunMonitor:
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._final = False
+        self._run_row = None
         self._last_flush = 0.0
         self.run_status = widgets.HTML("")
         self.run_status.add_class("mlpipe-run-status")
         self.cancel_button = widgets.Button(description="Cancel", button_style="warning", icon="stop",
-                                            layout=widgets.Layout(width="90px"))
+                                            layout=widgets.Layout(width="auto", min_width="90px", flex="0 0 auto"))
         self.cancel_button.add_class("mlpipe-cancel")
         self.cancel_button.on_click(lambda _b: self.cancel())
         self._row_box = widgets.VBox([])
@@ -202,16 +203,23 @@ class RunMonitor:
         return view
 
     def _set_run_status(self, row):
-        status = row["status"]
-        self._final = status in FINAL_STATUSES
-        word = status_word(status)
+        self._run_row = row
+        self._final = row["status"] in FINAL_STATUSES
+        self._render_header()
+        self.cancel_button.disabled = self._final
+        # a finished run offers nothing to cancel: the button goes, rather than stay disabled
+        self.cancel_button.layout.display = "none" if self._final else None
+
+    def _render_header(self):
+        """The run's line; re-rendered every tick while it runs, so its duration counts up."""
+        row = self._run_row
+        word = status_word(row["status"])
         label = "pipeline run" if self.is_pipeline else "run"
         err = f" &middot; <span style='color:#c62828'>{html.escape(row['error'])}</span>" if row.get("error") else ""
         self.run_status.value = (f"<b>{label}</b> <code>{html.escape(row['id'])}</code> &middot; "
                                  f"{html.escape(row['experiment'])} &middot; "
                                  f"<span style='color:{_COLOR.get(word)}'>{word}</span> "
                                  f"{duration(row['started'], row['ended'])}{err}")
-        self.cancel_button.disabled = self._final
 
     # -- events (runner threads) ------------------------------------------------------------------------------
     def _on_event(self, event):
@@ -257,6 +265,8 @@ class RunMonitor:
                 self._flush()
                 for view in self.rows.values():
                     view.tick()
+                if self._run_row is not None and not self._final and self._run_row["started"]:
+                    self._render_header()
                 if self._final:
                     self._stop()
 

@@ -40,3 +40,29 @@ def test_each_row_says_why_its_step_was_reused_or_rerun(workspace, tmp_path, wri
     run.wait_for_completion(raise_on_error=True)
     live_reasons = _reasons(live)  # from the runner's events while it ran
     assert "Reused:" in live_reasons["first"] and "Rerun:" in live_reasons["second"], live_reasons
+
+
+def test_the_header_counts_up_while_the_run_goes_and_cancel_leaves_when_it_ends(workspace, tmp_path, write_scripts):
+    gate = tmp_path / "gate"
+    src = write_scripts(tmp_path / "src", {"hold.py": f"""
+        import os, time
+        while not os.path.exists({str(gate)!r}):
+            time.sleep(0.05)
+    """})
+    run = Experiment(workspace, "header").submit(
+        Pipeline(workspace, [PythonScriptStep("hold.py", name="hold", source_directory=str(src))]))
+    monitor = RunMonitor(run)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and monitor.statuses().get("hold") != "running":
+            time.sleep(0.05)
+        first = monitor.run_status.value
+        time.sleep(2.5)  # the header's duration is re-rendered each tick, not only on a status change
+        assert monitor.run_status.value != first and "running" in monitor.run_status.value
+        assert monitor.cancel_button.layout.display is None and not monitor.cancel_button.disabled
+    finally:
+        gate.touch()
+    run.wait_for_completion(raise_on_error=True)
+    _reasons(monitor)  # until the monitor has seen the end
+    assert "completed" in monitor.run_status.value
+    assert monitor.cancel_button.layout.display == "none" and monitor.cancel_button.disabled
