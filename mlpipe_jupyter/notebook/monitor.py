@@ -30,7 +30,7 @@ from mlpipe_jupyter.tracking.report import duration, run_text, status_word
 
 FLUSH_SECONDS = 0.05
 TICK_SECONDS = 1.0
-TAIL_LINES = 12
+TAIL_LINES = 200  # the log pane's lines; it scrolls, anchored at the newest
 _COLOR = {"running": "#1565c0", "completed": "#2e7d32", "reused": "#558b2f", "failed": "#c62828",
           "canceled": "#757575", "queued": "#6d4c41", "not started": "#9e9e9e"}
 
@@ -107,8 +107,11 @@ class StepRow:
 
     def render_log(self):
         text = html.escape("\n".join(self.lines))
-        self.log.value = (f"<pre style='margin:0;max-height:14em;overflow:auto;font-size:11px'>{text}</pre>"
-                          if text else "")
+        # column-reverse anchors the scroll at the bottom: the newest line stays in view as lines come,
+        # and a re-render does not jump back to the top
+        self.log.value = (f"<div class='mlpipe-log-scroll' style='display:flex;flex-direction:column-reverse;"
+                          f"max-height:14em;overflow:auto'><pre style='margin:0;font-size:11px;flex:0 0 auto'>"
+                          f"{text}</pre></div>" if text else "")
 
     def add_metric(self, name, kind, value):
         if kind in ("list",) and isinstance(value, list):

@@ -53,6 +53,14 @@ def test_monitor_follows_the_run_while_the_kernel_is_free(lab, lab_server, tmp_p
     expect(slow.locator(".mlpipe-status")).to_have_text("running", timeout=RUN_TIMEOUT)
     expect(first.locator(".mlpipe-status")).to_have_text("completed")
     expect(slow.locator(".mlpipe-log")).to_contain_text("waiting for the gate, tick", timeout=RUN_TIMEOUT)
+    # more lines than the pane shows: the newest is in view, the first scrolled away above
+    expect(slow.locator(".mlpipe-log")).to_contain_text("waiting for the gate, tick 30", timeout=RUN_TIMEOUT)
+    box = slow.locator(".mlpipe-log").evaluate(  # one look: a flush may replace the pane between two
+        """el => { const pane = el.querySelector('.mlpipe-log-scroll').getBoundingClientRect();
+                   const text = el.querySelector('.mlpipe-log-scroll pre').getBoundingClientRect();
+                   return {pane: [pane.top, pane.bottom], text: [text.top, text.bottom]}; }""")
+    assert box["text"][1] - box["text"][0] > box["pane"][1] - box["pane"][0] + 20, box  # it does overflow
+    assert abs(box["text"][1] - box["pane"][1]) < 3 and box["text"][0] < box["pane"][0], box  # the end in view
     expect(monitor.locator(".mlpipe-cancel")).to_have_count(1)
     expect(lab.output(4)).to_contain_text("kernel free: 285")  # still there: nothing re-ran
     lab.screenshot("monitor-running")
