@@ -270,8 +270,11 @@ class RunMonitor:
                     view.tick()
                 if self._run_row is not None and not self._final and self._run_row["started"]:
                     self._render_header()
-                if self._final:
-                    self._stop()
+                final = self._final
+            if final:
+                self._stop()  # outside the lock: it joins the follower, whose events take the lock
+                with self._lock:
+                    self._flush()  # what the follower delivered last
 
     def _flush(self):
         lines, self._pending_lines = self._pending_lines, {}
@@ -312,8 +315,11 @@ class RunMonitor:
                 if row["error"] and row["status"] in (Status.FAILED, Status.CANCELED) and not view.error_text:
                     view.set_error(row["error"], (row["details"] or {}).get("error_tail"))
             self._set_run_status(self.run._store.get_run(self.top_id))
-            if self._final:
-                self._stop()
+            final = self._final
+        if final:
+            self._stop()  # outside the lock: it joins the follower, whose events take the lock
+            with self._lock:
+                self._flush()  # what the follower delivered last
 
     def statuses(self) -> dict[str, str]:
         """Step name -> the status word the page shows."""
