@@ -11,7 +11,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 
 from mlpipe_jupyter import Pipeline, PythonScriptStep, Workspace
 
-from conftest import start_mlpipe_serve
+from helpers import start_mlpipe_serve
 
 EXAMPLES = 25  # per operation and mode: the whole run stays well under a minute
 

@@ -8,7 +8,7 @@ import pytest
 
 from mlpipe_jupyter import Pipeline, PythonScriptStep, Workspace
 
-from conftest import start_mlpipe_serve
+from helpers import start_mlpipe_serve
 
 FINAL = ("Completed", "Failed", "Canceled")
 
