@@ -19,6 +19,8 @@ from mlpipe_jupyter.sdk.data import DataPath, get_dataset, get_dataset_by_id
 from mlpipe_jupyter.sdk.datastore import Datastore
 from mlpipe_jupyter.sdk.experiment import Experiment, submitted_by
 from mlpipe_jupyter.sdk.pipeline import Pipeline, pipeline_from_dict
+from mlpipe_jupyter.sdk.run import Run
+from mlpipe_jupyter.secrets import MASK
 from mlpipe_jupyter.status import Status
 from mlpipe_jupyter.store import new_id, process_alive
 
@@ -580,6 +582,31 @@ def queue_document(workspace, doc, experiment_name, parameters, triggered_by: st
                                {"kind": "document", "document": doc, "experiment": experiment_name,
                                 "parameters": parameters or {}, "triggered_by": triggered_by})
     return run_id
+
+
+def _repeatable_parameters(details) -> dict:
+    """The parameter values a run recorded that can be given again: a masked secret or a data reference is
+    left out, so it takes its default."""
+    return {k: v for k, v in (details.get("parameters") or {}).items()
+            if isinstance(v, (str, int, float, bool)) and v != MASK}
+
+
+def queue_rerun(workspace, run_id) -> str:
+    """Queue a pipeline run (or a step's pipeline run) again, in its experiment with its parameters: a
+    published pipeline's run triggers that pipeline again, any other the document it recorded."""
+    run = Run.get(workspace, run_id)
+    row = (run.parent or run)._row
+    if row["kind"] != "pipeline":
+        raise RequestError(f"Run {row['id']} is not a pipeline run; only pipeline runs can be re-run.")
+    details = row["details"]
+    parameters = _repeatable_parameters(details)
+    published_id = (details.get("properties") or {}).get("azureml.pipelineid")
+    if published_id:
+        body = {"ExperimentName": row["experiment"], "ParameterAssignments": parameters}
+        return trigger(workspace, "pipeline", published_id, body)
+    if not details.get("pipeline"):
+        raise RequestError(f"Run {row['id']} recorded no pipeline document, so it cannot be re-run.")
+    return queue_document(workspace, details["pipeline"], row["experiment"], parameters)
 
 
 def start_queued(workspace, run_id):

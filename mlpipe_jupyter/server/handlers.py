@@ -16,12 +16,11 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 
 from mlpipe_jupyter.errors import ConflictError, NotFoundError, RunNotFoundError, UserError
-from mlpipe_jupyter.sdk.published import (TRIGGERED_BY, PipelineEndpoint, PublishedPipeline, queue_document, trigger,
+from mlpipe_jupyter.sdk.published import (TRIGGERED_BY, PipelineEndpoint, PublishedPipeline, queue_rerun, trigger,
                                           without_unknown_parameters)
 from mlpipe_jupyter.sdk.run import PipelineRun, Run
 from mlpipe_jupyter.sdk.schedule import Schedule
 from mlpipe_jupyter.sdk.workspace import Workspace
-from mlpipe_jupyter.secrets import MASK
 from mlpipe_jupyter.server.openapi import OPENAPI
 from mlpipe_jupyter.status import FINAL_STATUSES
 from mlpipe_jupyter.tracking.follower import LogTail, log_path
@@ -312,31 +311,6 @@ def _runs(ws, experiment, limit) -> list:
     return [_run_summary(row) for row in ws._store.list_runs(experiment, limit=limit)]
 
 
-def _plain_parameters(details) -> dict:
-    """The parameter values a run recorded that can be given again: a masked secret or a data reference is
-    left out, so it takes its default."""
-    return {k: v for k, v in (details.get("parameters") or {}).items()
-            if isinstance(v, (str, int, float, bool)) and v != MASK}
-
-
-def _rerun(ws, run_id) -> dict:
-    """Run a pipeline run again in its experiment with its parameters: a published pipeline's run triggers that
-    pipeline again (queued as a REST call is), any other resubmits the document the run recorded."""
-    run = Run.get(ws, run_id)
-    row = (run.parent or run)._row
-    if row["kind"] != "pipeline":
-        raise ApiError(400, f"Run {row['id']} is not a pipeline run; only pipeline runs can be re-run.")
-    details = row["details"]
-    parameters = _plain_parameters(details)
-    published_id = (details.get("properties") or {}).get("azureml.pipelineid")
-    if published_id:
-        body = {"ExperimentName": row["experiment"], "ParameterAssignments": parameters}
-        return {"Id": trigger(ws, "pipeline", published_id, body), "Status": "Queued"}
-    if not details.get("pipeline"):
-        raise ApiError(400, f"Run {row['id']} recorded no pipeline document, so it cannot be re-run.")
-    return {"Id": queue_document(ws, details["pipeline"], row["experiment"], parameters), "Status": "Queued"}
-
-
 class ExperimentsHandler(_Handler):
     @tornado.web.authenticated
     @authorized
@@ -361,7 +335,7 @@ class RerunHandler(_Handler):
     @tornado.web.authenticated
     @authorized("execute")
     async def post(self, run_id):
-        self.send_json(await self.in_thread(_rerun, run_id))
+        self.send_json({"Id": await self.in_thread(queue_rerun, run_id), "Status": "Queued"})
 
 
 # -- schedules -------------------------------------------------------------------------------------------------
