@@ -53,6 +53,12 @@ def wait_until(predicate, what: str, timeout: float = WAIT_SECONDS, interval: fl
     raise AssertionError(f"gave up waiting for {what}")
 
 
+def labelled_containers(client, label: str) -> list[dict]:
+    """Containers (running or not) carrying ``label``, as the engine lists them. Not
+    ``containers.list()``: it inspects each one after listing and fails on one removed in between."""
+    return client.api.containers(all=True, filters={"label": label})
+
+
 def pid_alive(pid: int) -> bool:
     """True while the process exists and is not a zombie waiting to be reaped."""
     try:

@@ -155,18 +155,20 @@ def sweep_orphans(timeout: int = 10) -> int:
     removed = 0
     try:
         client = docker.from_env(timeout=timeout)
-        containers = client.containers.list(all=True, filters={"label": LABEL})
+        # The plain listing, not containers.list(): that inspects each container after listing, and one
+        # removed in between (a step ending) would make the whole sweep give up.
+        containers = client.api.containers(all=True, filters={"label": LABEL})
     except Exception:  # noqa: BLE001 - a sweep must never stop a run
         return 0
     for c in containers:
-        labels = c.labels
+        labels = c.get("Labels") or {}
         if labels.get(LABEL) not in ("step", "build") or labels.get("mlpipe.runner_host") != hostname():
             continue
         pid = int(labels.get("mlpipe.runner_pid") or 0)
         alive = pid and str(process_start_time(pid) or "") == labels.get("mlpipe.runner_start")
         if not alive:
             with contextlib.suppress(Exception):
-                c.remove(force=True)
+                client.api.remove_container(c["Id"], force=True)
                 removed += 1
     return removed
 

@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from helpers import labelled_containers
+
 
 def skip_or_fail(reason: str):
     """Skip on a machine that cannot set the engine up; fail under CI=true."""
@@ -32,7 +34,7 @@ def leftover_containers(client, run) -> list:
     ids = [run.id] + [s.id for s in run.get_steps()] if hasattr(run, "get_steps") else [run.id]
     out = []
     for run_id in ids:
-        out += client.containers.list(all=True, filters={"label": f"mlpipe.run_id={run_id}"})
+        out += labelled_containers(client, f"mlpipe.run_id={run_id}")
     return out
 
 

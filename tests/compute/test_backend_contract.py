@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import pids_with, wait_until
+from helpers import labelled_containers, pids_with, wait_until
 from mlpipe_jupyter.compute import backend_for
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.environment import EnvironmentDefinition
@@ -45,7 +45,7 @@ def backend(request):
     if request.param == "docker":
         client = request.getfixturevalue("docker_engine")
         made = backend_for(None, "docker", {"kind": "docker", "config": {}})
-        made.containers = lambda run_id: client.containers.list(all=True, filters={"label": f"mlpipe.run_id={run_id}"})
+        made.containers = lambda run_id: labelled_containers(client, f"mlpipe.run_id={run_id}")
         return made
     made = backend_for(None, "local", {"kind": "local", "config": {}})
     made.containers = lambda run_id: []

@@ -9,7 +9,7 @@ import pytest
 from mlpipe_jupyter import (ComputeTarget, CondaDependencies, DockerCompute, Environment, Experiment, PipelineData,
                             PythonScriptStep, RunConfiguration, ScriptRunConfig, UserError)
 from tests.compute.conftest import dangling_images, leftover_containers
-from tests.helpers import run_pipeline, steps_by_name, submit, wait_until
+from tests.helpers import labelled_containers, run_pipeline, steps_by_name, submit, wait_until
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -189,7 +189,7 @@ def test_bad_environments_give_one_clear_error(workspace, write_scripts, tmp_pat
     assert "'broken-docker'" in error and "'s'" in error and "mlpipe-no-such-package-zz9" in error
     assert "Traceback" not in error
     assert leftover_containers(docker_engine, run) == []
-    assert docker_engine.containers.list(all=True, filters={"label": f"mlpipe.env_hash={bad.content_hash}"}) == []
+    assert labelled_containers(docker_engine, f"mlpipe.env_hash={bad.content_hash}") == []
 
     missing = pip_env("no-image", "six")
     missing.docker.base_image = "mlpipe/absent-image:never"
@@ -244,7 +244,7 @@ def test_containers_of_a_dead_runner_are_swept(docker_engine):
                 "mlpipe.runner_pid": str(dead.pid), "mlpipe.runner_start": "gone"})
     try:
         assert sweep_orphans() >= 1
-        assert docker_engine.containers.list(all=True, filters={"label": "mlpipe.run_id=orphan-test"}) == []
+        assert labelled_containers(docker_engine, "mlpipe.run_id=orphan-test") == []
     finally:
         import contextlib
 

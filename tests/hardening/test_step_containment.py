@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import WAIT_SECONDS, pids_with, run_pipeline, steps_by_name, submit, wait_until
+from helpers import WAIT_SECONDS, labelled_containers, pids_with, run_pipeline, steps_by_name, submit, wait_until
 from mlpipe_jupyter import PipelineParameter, PythonScriptStep, Run, RunConfiguration, Workspace
 from tests.compute.conftest import docker_engine  # noqa: F401 - the fixture
 
@@ -191,9 +191,9 @@ def test_recovery_removes_the_container_of_a_runner_killed_by_sigkill(workspace,
         step_id = Run.get(ws, run_id).get_steps()[0].id
 
         def containers():
-            return docker_engine.containers.list(all=True, filters={"label": f"mlpipe.run_id={step_id}"})
+            return labelled_containers(docker_engine, f"mlpipe.run_id={step_id}")
 
-        wait_until(lambda: any(c.status == "running" for c in containers()), "the step's container to run")
+        wait_until(lambda: any(c["State"] == "running" for c in containers()), "the step's container to run")
     finally:
         runner.kill()
         runner.wait()
