@@ -198,6 +198,7 @@ def lab_server(tmp_path_factory):
         f"--ServerApp.token={token}", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
         "--LabApp.news_url=", "--LabApp.extension_manager=readonly",
+        "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: the tests switch themes with its commands
     ]
     with open(log, "wb") as log_file:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=log_file,
@@ -357,8 +358,30 @@ class LabPage:
         return last + 1
 
     # -- artifacts -----------------------------------------------------------------------------------------
-    def screenshot(self, name: str) -> Path:
+    def screenshot(self, name: str, locator=None) -> Path:
+        """A PNG in test-artifacts/: of ``locator`` when given, else of the whole page."""
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        if locator is not None:
+            locator.screenshot(path=str(path))
+        else:
+            self.page.screenshot(path=str(path), full_page=True)
         return path
+
+    def set_theme(self, dark: bool):
+        """Switch JupyterLab's theme and wait until the page has it."""
+        theme = "JupyterLab Dark" if dark else "JupyterLab Light"
+        self.page.evaluate("theme => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
+        self.page.locator(f'body[data-jp-theme-light="{"false" if dark else "true"}"]').wait_for(state="attached")
+        self.page.wait_for_timeout(300)  # the theme's stylesheet settles
+
+    def screenshots(self, name: str, locator=None) -> list[Path]:
+        """``name-light.png`` and ``name-dark.png``: what a user sees in either theme. Returns light first
+        and leaves the page in the light theme."""
+        paths = [self.screenshot(f"{name}-light", locator)]
+        try:
+            self.set_theme(dark=True)
+            paths.append(self.screenshot(f"{name}-dark", locator))
+        finally:
+            self.set_theme(dark=False)
+        return paths
