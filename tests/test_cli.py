@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from mlpipe_jupyter import Run, Workspace
+
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
 CLI = [sys.executable, "-m", "mlpipe_jupyter.cli"]
@@ -183,8 +185,23 @@ def test_show_explains_each_step_with_metrics_and_outputs(ws):
     out = r.stdout
     assert f"Run {run_id}" in out and "status=Completed" in out and "scale=3" in out
     assert "why: Reused: nothing changed" in out and "why: Rerun: parameter 'scale' changed from 2.0 to 3" in out
-    assert "prep: outputs: data; metrics: rows=5" in out
-    assert "train: outputs: model; metrics: acc=[2 values, last 0.9]" in out
+    prep = Run.get(Workspace(ws["root"]), run_id).find_step_run("prep")[0]
+    data_path = prep.get_output_data("data").path
+    assert Path(data_path).is_dir()
+    assert f"prep: outputs: data -> {data_path}; metrics: rows=5" in out  # where to look next
+    assert "train: outputs: model -> " in out and "; metrics: acc=[2 values, last 0.9]" in out
+
+
+def test_a_run_is_named_by_a_unique_beginning_of_its_id_or_latest(ws):
+    changed, first = run_id_of(ws["changed"].stdout), run_id_of(ws["first"].stdout)
+    by_prefix = cli("show", changed[:-3], cwd=ws["root"])
+    assert by_prefix.returncode == 0, by_prefix.stderr
+    assert f"Run {changed}" in by_prefix.stdout
+    latest = cli("logs", "latest", "--step", "train", cwd=ws["root"])  # the newest run: the changed one
+    assert latest.stdout.splitlines() == ["train read 5 scale 3"], latest.stderr
+    several = cli("show", "run_", cwd=ws["root"])
+    assert several.returncode == 2 and "is the beginning of several runs" in several.stderr
+    assert changed in several.stderr and first in several.stderr
 
 
 def test_logs_of_all_steps_or_one(ws):

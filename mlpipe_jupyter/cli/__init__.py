@@ -55,11 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(command_module="runs")
 
     p = sub.add_parser("show", parents=[common], help="a run's steps, reuse reasons, errors, metrics and outputs")
-    p.add_argument("run_id")
+    p.add_argument("run_id", help="a run id, a unique beginning of one, or 'latest'")
     p.set_defaults(command_module="show")
 
     p = sub.add_parser("logs", parents=[common], help="print a run's log")
-    p.add_argument("run_id")
+    p.add_argument("run_id", help="a run id, a unique beginning of one, or 'latest'")
     p.add_argument("--step", "-s", help="only this step of a pipeline run")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until the run ends")
     p.set_defaults(command_module="logs")
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(command_module="python")
 
     p = sub.add_parser("cancel", parents=[common], help="cancel a running run (from any process)")
-    p.add_argument("run_id")
+    p.add_argument("run_id", help="a run id, a unique beginning of one, or 'latest'")
     p.add_argument("--no-wait", action="store_true", help="return without waiting for the run to stop")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for it to stop (default 60)")
     p.set_defaults(command_module="cancel")

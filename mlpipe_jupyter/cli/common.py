@@ -24,4 +24,19 @@ def workspace(args) -> Workspace:
 
 
 def get_run(ws, run_id) -> Run:
-    return Run.get(ws, run_id)
+    """A run by its id, a unique beginning of it, or ``latest`` (the newest pipeline or script run)."""
+    store = ws._store
+    if run_id == "latest":
+        rows = store.list_runs(limit=1)
+        if not rows:
+            raise UserError(f"There is no run yet in workspace '{ws.name}': 'latest' names none.")
+        return Run.get(ws, rows[0]["id"])
+    if store.get_run(run_id) is not None:
+        return Run.get(ws, run_id)
+    matches = store.run_ids_starting_with(run_id) if run_id else []
+    if len(matches) == 1:
+        return Run.get(ws, matches[0])
+    if matches:
+        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+        raise UserError(f"Run id '{run_id}' is the beginning of several runs ({shown}): give more of it.")
+    return Run.get(ws, run_id)  # says that no such run exists

@@ -6,6 +6,10 @@ from mlpipe_jupyter.sdk.run import PipelineRun
 from mlpipe_jupyter.tracking.report import compact, run_text
 
 
+def _local_path(output) -> str:
+    return str(output.get_port_data_reference().path)
+
+
 def main(args) -> int:
     ws = workspace(args)
     run = get_run(ws, args.run_id)
@@ -14,9 +18,9 @@ def main(args) -> int:
     details = []
     for s in steps:
         parts = []
-        outputs = list(s.get_outputs()) if hasattr(s, "get_outputs") else []
-        if outputs:
-            parts.append("outputs: " + ", ".join(outputs))
+        outputs = s.get_outputs() if hasattr(s, "get_outputs") else {}
+        if outputs:  # where each output is on this machine: what a user opens next
+            parts.append("outputs: " + ", ".join(f"{name} -> {_local_path(o)}" for name, o in outputs.items()))
         metrics = s.get_metrics()
         if metrics:
             parts.append("metrics: " + ", ".join(f"{k}={compact(v)}" for k, v in metrics.items()))

@@ -191,6 +191,12 @@ class Runs:
             q += f" LIMIT {int(limit)}"
         return [_row(r) for r in self.db.execute(q, args)]
 
+    def run_ids_starting_with(self, prefix: str, limit: int = 6) -> list[str]:
+        """Ids that begin with ``prefix``, latest first: a unique prefix is enough to name a run."""
+        rows = self.db.execute("SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY created DESC, rowid DESC "
+                               "LIMIT ?", (len(prefix), prefix, int(limit)))
+        return [r["id"] for r in rows]
+
     # -- outputs -----------------------------------------------------------------------------------
     def set_outputs(self, run_id: str, outputs: dict[str, str]) -> None:
         with self.tx() as db:
