@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.names import check_data_name, check_param_name, check_step_name
+from mlpipe_jupyter.running.tracebacks import write_origin
 from mlpipe_jupyter.sdk.environment import Environment
 
 MARKER = "# ---- cell body ----"
@@ -147,6 +148,11 @@ run = _Run.get_context()
 '''
 
 
+def body_first_line(text: str) -> int:
+    """The script's line number (from 1) of the cell body's first line."""
+    return text.splitlines().index(MARKER) + 2
+
+
 def body_from_script(text: str) -> str:
     """The cell body back from a generated script (for showing what ran)."""
     _, sep, body = text.partition(MARKER + "\n")
@@ -202,15 +208,20 @@ class CellStep:
     step_doc: dict
     data_docs: dict
     param_docs: dict
+    execution_count: int | None = None  # the cell's In[] number when a kernel recorded it
 
     def write_script(self) -> Path:
-        """Write the script when its text changed (an unchanged file keeps its stat, so nothing rehashes)."""
+        """Write the script when its text changed (an unchanged file keeps its stat, so nothing rehashes),
+        and its origin, so a traceback names the cell and its line (running/tracebacks.py)."""
         path = self.source_directory / self.script
         if not path.is_file() or path.read_text() != self.script_text:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".tmp")
             tmp.write_text(self.script_text)
             os.replace(tmp, path)
+        label = (f"Cell In[{self.execution_count}]" if self.execution_count is not None
+                 else f"Cell of step '{self.spec.name}'")
+        write_origin(self.source_directory, self.script, label, body_first_line(self.script_text))
         return path
 
 

@@ -187,7 +187,7 @@ class PipelineMagics(Magics):
                 known = ", ".join(sorted(self.workspace.compute_targets))
                 raise UserError(f"Step '{spec.name}': no compute target named '{spec.compute}' (known: {known}).")
             replaced = spec.name in self.state.steps
-            self.state.record(spec)
+            self.state.record(spec, execution_count=getattr(self.shell, "execution_count", None))
             self._changed()
             if run_now:
                 return self.run_single_step(spec.name)

@@ -73,8 +73,9 @@ class NotebookPipeline:
         return [name for name, doc in self.step_docs(skip=step_name).items() if made & set(dm.input_names(doc))]
 
     # -- changes ----------------------------------------------------------------------------------------------
-    def record(self, spec: CellSpec) -> CellStep:
-        """Add or replace the step of a cell; every problem is a UserError before anything changes."""
+    def record(self, spec: CellSpec, execution_count: int | None = None) -> CellStep:
+        """Add or replace the step of a cell (``execution_count``: its In[] number, for tracebacks); every
+        problem is a UserError before anything changes."""
         producers = self.producers(skip=spec.name)
         for out in spec.outputs:
             if out in producers:
@@ -95,6 +96,7 @@ class NotebookPipeline:
                                 "pipeline; pick another name.")
             external[name] = doc
         step = make_cell_step(spec, self.cells_root, self.notebook_dir, external, self.workspace)
+        step.execution_count = execution_count
         step.write_script()
         self.steps[spec.name] = step  # a replaced step keeps its place
         return step

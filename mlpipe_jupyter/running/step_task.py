@@ -28,6 +28,7 @@ from mlpipe_jupyter.running.events import EventKind
 from mlpipe_jupyter.running.protocol import Job
 from mlpipe_jupyter.running.step_files import OutputRejected, collect_run_files, output_digest
 from mlpipe_jupyter.running.step_output import LineSplitter, SecretMask
+from mlpipe_jupyter.running.tracebacks import step_traceback
 from mlpipe_jupyter.status import Status
 from mlpipe_jupyter.store import make_writable
 
@@ -78,14 +79,14 @@ class StepTask:
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
         scratch = self.store.staging_dir(f"step-{self.run_id}")
         try:
-            status, error, outputs, tail, timed_out = self._run_in(scratch, run_dir)
+            status, error, outputs, tail, timed_out, trace = self._run_in(scratch, run_dir)
         finally:
             remove_tree(scratch)
             with contextlib.suppress(OSError):  # a missing alias must not fail a step that ran
                 link_log_names(run_dir)
         fields = {"ended": time.time(), "error": error}
         if status == Status.FAILED:
-            fields["details"] = {"error_tail": tail}
+            fields["details"] = {"error_tail": tail, **({"traceback": trace} if trace else {})}
         self.run.set_step_status(sp.name, status, **fields)
         return StepResult(status, outputs, error, timed_out=timed_out)
 
@@ -132,7 +133,7 @@ class StepTask:
     def _run_in(self, scratch: Path, run_dir: Path):
         """Prepare the step's folders in ``scratch``, run the step, keep its files and commit its outputs.
 
-        Returns (status, error, outputs, last log lines, timed out)."""
+        Returns (status, error, outputs, last log lines, timed out, the mapped traceback of a failure)."""
         sp, run = self.sp, self.run
         job, staged = self._prepare(scratch)
         backend = run.backends[sp.compute_target]
@@ -208,7 +209,10 @@ class StepTask:
             self._warn(log_path, [
                 f"Step '{sp.name}' wrote nothing to its output '{name}' (an empty folder); the steps that read it "
                 "get an empty folder." for name in empty])
-        return status, error, outputs, tail, timed_out.is_set()
+        trace = ""
+        if status == Status.FAILED and rc not in (0, None):  # read while the working copy's paths are known
+            trace = step_traceback(log_path, job.working_dir, sp.snapshot.source_dir, sp.script)
+        return status, error, outputs, tail, timed_out.is_set(), trace
 
     def _warn(self, log_path: Path, warnings: list[str]) -> None:
         """A warning about a step: in its log, its events (the monitor shows it) and ``get_details()``."""
