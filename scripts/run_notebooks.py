@@ -54,14 +54,31 @@ def clean_env(venv: Path, home: Path) -> dict:
     return env
 
 
+SETUP_LOG = CACHE / "setup.log"
+
+
 def run(command, **kwargs):
-    print("+", " ".join(str(c) for c in command), flush=True)
-    subprocess.run(command, check=True, **kwargs)
+    """A set-up command, its output in SETUP_LOG (pip's download lines are not the demo); on failure
+    the log's end is printed and the run stops."""
+    with open(SETUP_LOG, "a") as log:
+        log.write("+ " + " ".join(str(c) for c in command) + "\n")
+        log.flush()
+        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, **kwargs)
+    if result.returncode:
+        tail = "\n".join(SETUP_LOG.read_text(errors="replace").splitlines()[-40:])
+        print(f"set-up failed: {' '.join(str(c) for c in command)}\n{tail}\n(whole log: {SETUP_LOG})",
+              file=sys.stderr, flush=True)
+        raise SystemExit(result.returncode)
 
 
 def prepare_venv(home: Path) -> Path:
     """The cached venv with binder's requirements, then postBuild (which installs the work tree)."""
     venv = CACHE / f"venv-{venv_key()}"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    SETUP_LOG.write_text("")
+    fresh = not (venv / ".requirements-installed").exists()
+    print(f"Setting up the demo's environment{' (the first time takes a few minutes)' if fresh else ''}; "
+          f"set-up log: {SETUP_LOG}", flush=True)
     python = venv / "bin" / "python"
     ready = venv / ".requirements-installed"  # written last, so a half-built venv is rebuilt
     if not ready.exists():
@@ -112,7 +129,8 @@ def execute_notebooks(workdir: Path, names: list[str], artifacts: Path, show: bo
                                 resources={"metadata": {"path": str((workdir / name).parent)}})
         started = time.monotonic()
         try:
-            client.execute()
+            with open(artifacts / "kernel-stderr.log", "a") as kernel_log:  # the kernel's own warnings
+                client.execute(stderr=kernel_log)
             print(f"PASS {name} ({time.monotonic() - started:.1f}s)", flush=True)
         except CellExecutionError as error:
             failures.append(name)
@@ -122,8 +140,21 @@ def execute_notebooks(workdir: Path, names: list[str], artifacts: Path, show: bo
             nbformat.write(notebook, artifacts / name.replace("/", "__"))
             if show:
                 show_outputs(notebook)
-    print(f"executed notebooks saved in {artifacts}")
+    print(f"\nexecuted notebooks saved in {artifacts}")
+    if show and not failures:
+        print(NEXT_STEPS.format(jupyter=Path(sys.prefix) / "bin" / "jupyter"))
     return 1 if failures else 0
+
+
+NEXT_STEPS = """
+What to try next:
+  {jupyter} lab binder/quickstart.ipynb
+                                          the same notebook, with its live monitor, designer and run history
+  %pipeline show                          in a notebook: edit the pipeline on a canvas; edits go back to the cells
+  %pipeline runs                          the run history: filter, compare runs, open their outputs
+  mlpipe runs / mlpipe show latest        the same from a terminal, in the folder of a workspace
+  binder/azureml-getting-started/         a Microsoft sample notebook, unchanged, on this machine
+"""
 
 
 def demo_notebooks() -> list[str]:
@@ -171,7 +202,7 @@ def main(argv=None) -> int:
         shutil.copytree(BINDER, workdir, ignore=shutil.ignore_patterns(".mlpipe", ".ipynb_checkpoints", "__pycache__"))
         command = [str(venv / "bin" / "python"), str(Path(__file__).resolve()), "--execute-in", str(workdir),
                    "--artifacts", args.artifacts, *(["--show"] if args.show else []), *names]
-        print("+", " ".join(command), flush=True)
+        print(f"Running {', '.join(names)} headless in {venv}", flush=True)
         return subprocess.run(command, env=clean_env(venv, home), cwd=workdir).returncode
 
 

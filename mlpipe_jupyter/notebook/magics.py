@@ -262,7 +262,7 @@ class PipelineMagics(Magics):
                 designer.open_panel()
                 print("The Pipeline Designer opened in a JupyterLab panel.")
             else:
-                display(designer.widget)
+                display(designer)  # the widget, with the pipeline in words for where widgets cannot show
         elif not self.state.steps:
             raise UserError("The pipeline has no steps yet: record cells with %%step NAME first.")
         else:

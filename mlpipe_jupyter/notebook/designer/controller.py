@@ -112,7 +112,20 @@ class Designer:
     def _ipython_display_(self):
         from IPython.display import display
 
-        display(self.widget)
+        bundle = self.widget._repr_mimebundle_()
+        bundle["text/plain"] = self.summary()  # where no widget can show: a console, a headless run
+        display(bundle, raw=True)
+
+    def summary(self) -> str:
+        """The pipeline in words: each step with the data it reads and writes."""
+        steps = self.source.doc().get("steps", [])
+        lines = [f"Pipeline designer: {len(steps)} step{'s' if len(steps) != 1 else ''} "
+                 "(an editable canvas in JupyterLab)"]
+        for step in steps:
+            ins = ", ".join(i["data"] for i in step.get("inputs", []) if isinstance(i, dict) and "data" in i)
+            outs = ", ".join(o["data"] for o in step.get("outputs", []) if isinstance(o, dict) and "data" in o)
+            lines.append(f"  {step.get('name')}: {ins or '-'} -> {outs or '-'}")
+        return "\n".join(lines)
 
     def _guarded(self, action):
         try:
