@@ -23,7 +23,11 @@ def ids(designer):
 
 
 def edges(designer):
-    return {(e["source"], e["target"], e["data"]) for e in designer.canvas.graph["edges"]}
+    """Each data link as (producing step, reading step, data name); the canvas draws it through a data node."""
+    graph = designer.canvas.graph
+    producer = {e["target"]: e["source"] for e in graph["edges"] if e["id"].startswith("out:")}
+    return {(producer.get(e["source"], e["source"]), e["target"], e["data"])
+            for e in graph["edges"] if e["id"].startswith("edge:")}
 
 
 def test_recorded_cells_and_canvas_edits_are_one_pipeline(magics, tmp_path):
@@ -61,7 +65,7 @@ def test_recorded_cells_and_canvas_edits_are_one_pipeline(magics, tmp_path):
     assert [s.name for s in pipeline.steps] == ["prep", "train"]
 
     magics.pipeline("remove train")
-    assert ids(d) == {"step:prep"}
+    assert ids(d) == {"step:prep", "data:data", "data:stats"}  # prep's outputs stay as data nodes
 
     # the palette adds a placeholder cell step, filled in later by a %%step cell
     d.add_kind.value, d.add_text.value = "cell", "clean"
@@ -82,6 +86,6 @@ def test_pipeline_show_displays_the_designer_in_a_kernel(notebook):
                    "print('requests', d._panel.open_request, d._panel.child is d.widget)"])
     views = [o for o in nb.cells[2].outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(views) == 1
-    assert "['step:prep'] None" in stream(nb.cells[3])
+    assert "['data:data', 'step:prep'] None" in stream(nb.cells[3])
     assert "opened in a JupyterLab panel" in stream(nb.cells[4])
     assert "requests 1 True" in stream(nb.cells[5])

@@ -55,7 +55,12 @@ def message(designer, **content):
 
 
 def edges(designer):
-    return {(e["source"], e["target"], e["data"]) for e in designer.canvas.graph["edges"]}
+    """Each data link as (the step or external data it comes from, the step reading it, data name):
+    the canvas draws it producer -> data node -> reader."""
+    graph = designer.canvas.graph
+    producer = {e["target"]: e["source"] for e in graph["edges"] if e["id"].startswith("out:")}
+    return {(producer.get(e["source"], e["source"]), e["target"], e["data"])
+            for e in graph["edges"] if e["id"].startswith("edge:")}
 
 
 def node_ids(designer):
@@ -70,12 +75,14 @@ def test_graph_shows_steps_links_and_external_data(chain, workspace, tmp_path):
     chain.find_step("prep").inputs.append(raw)
     d = Designer(chain)
     nodes = {n["id"]: n for n in d.canvas.graph["nodes"]}
-    assert set(nodes) == {"step:prep", "step:train", "step:evaluate", "data:raw"}
+    assert set(nodes) == {"step:prep", "step:train", "step:evaluate", "data:raw", "data:data", "data:model"}
     assert nodes["step:prep"]["compute"] == "local" and nodes["data:raw"]["kind"] == "data"
+    assert [n["kind"] for n in d.canvas.graph["nodes"]] == ["step"] * 3 + ["data"] * 3  # steps first
+    assert nodes["data:data"]["produced"] and not nodes["data:raw"]["produced"]
     assert edges(d) == {("step:prep", "step:train", "data"), ("step:train", "step:evaluate", "model"),
                         ("data:raw", "step:prep", "raw")}
-    labels = {e["data"]: e["label"] for e in d.canvas.graph["edges"]}
-    assert labels["data"] == "data" and labels["raw"] == ""
+    drawn = {(e["source"], e["target"]) for e in d.canvas.graph["edges"]}
+    assert {("step:prep", "data:data"), ("data:data", "step:train")} <= drawn
 
 
 def test_moving_a_node_saves_its_position_with_the_pipeline(chain, tmp_path):
@@ -118,7 +125,7 @@ def test_deleting_a_middle_step_removes_it_and_its_links(chain):
     d = Designer(chain)
     message(d, event="delete", ids=["step:train"])
     assert [s.name for s in chain.steps] == ["prep", "evaluate"]
-    assert node_ids(d) == {"step:prep", "step:evaluate"}
+    assert node_ids(d) == {"step:prep", "step:evaluate", "data:data"}  # prep's output, read by no one now
     assert edges(d) == set()
     assert chain.find_step("evaluate").inputs == [] and chain.find_step("evaluate").arguments == []
     assert chain.validate() == []
