@@ -7,6 +7,7 @@ Every mistake is a ``MagicUsageError`` with one short message, which the magics 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 
 from mlpipe_jupyter.errors import UserError
@@ -109,6 +110,45 @@ def parse_step_line(line: str, body: str, default_compute: str = "local") -> tup
                     params=parse_params(args.param, f"{prog} {args.name}"), compute=args.compute or default_compute,
                     environment=args.environment, allow_reuse=not args.no_reuse, source_dir=args.source_dir)
     return spec, args.run
+
+
+def _param_text(value) -> str:
+    """A parameter value as ``--param`` writes it: read back by ``parse_value`` as the same value."""
+    if isinstance(value, str) and parse_value(value) == value and isinstance(parse_value(value), str):
+        return value
+    return json.dumps(value)
+
+
+def _option(flag: str, value: str) -> str:
+    """``--flag VALUE``; ``--flag=VALUE`` when the value starts with '-', which argparse would take for an option."""
+    return f"{flag}={shlex.quote(value)}" if value.startswith("-") else f"{flag} {shlex.quote(value)}"
+
+
+def render_step_line(spec: CellSpec, default_compute: str = "local", run: bool = False) -> str:
+    """The ``%%step`` line (without ``%%step``) that ``parse_step_line`` reads back as ``spec``: what the
+    designer writes into a cell after editing its step."""
+    parts = [shlex.quote(spec.name)]
+    if spec.inputs:
+        parts.append("--inputs " + " ".join(shlex.quote(n if src is None else f"{n}={src}") for n, src in spec.inputs))
+    if spec.outputs:
+        parts.append("--outputs " + " ".join(shlex.quote(n) for n in spec.outputs))
+    parts += ["--param " + shlex.quote(f"{k}={_param_text(v)}") for k, v in spec.params.items()]
+    if spec.compute != default_compute:
+        parts.append(_option("--compute", spec.compute))
+    if spec.environment is not None:
+        parts.append(_option("--environment", spec.environment))
+    if not spec.allow_reuse:
+        parts.append("--no-reuse")
+    if spec.source_dir is not None:
+        parts.append(_option("--source-dir", spec.source_dir))
+    if run:
+        parts.append("--run")
+    return " ".join(parts)
+
+
+def step_cell_line(spec: CellSpec, default_compute: str = "local", run: bool = False) -> str:
+    """The first line of a ``%%step`` cell for ``spec``."""
+    return "%%step " + render_step_line(spec, default_compute, run)
 
 
 # -- %pipeline ----------------------------------------------------------------------------------------------------
