@@ -14,6 +14,7 @@ import shlex
 import time
 from pathlib import Path
 
+import IPython
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Bool, Unicode
@@ -57,6 +58,14 @@ def _quiet_help(func):
 
     wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__
     return wrapper
+
+
+def current_execution_count(shell) -> int | None:
+    """The In[] number of the cell running now: IPython 9 counts it up before running a cell, 8 after."""
+    count = getattr(shell, "execution_count", None)
+    if not isinstance(count, int):
+        return None
+    return count - 1 if IPython.version_info >= (9,) else count
 
 
 def latest_output_path(store, step_name: str, output: str, experiment: str):
@@ -187,7 +196,7 @@ class PipelineMagics(Magics):
                 known = ", ".join(sorted(self.workspace.compute_targets))
                 raise UserError(f"Step '{spec.name}': no compute target named '{spec.compute}' (known: {known}).")
             replaced = spec.name in self.state.steps
-            self.state.record(spec, execution_count=getattr(self.shell, "execution_count", None))
+            self.state.record(spec, execution_count=current_execution_count(self.shell))
             self._changed()
             if run_now:
                 return self.run_single_step(spec.name)

@@ -609,6 +609,18 @@ def queue_rerun(workspace, run_id) -> str:
     return queue_document(workspace, details["pipeline"], row["experiment"], parameters)
 
 
+def submit_again(run):
+    """Submit the pipeline a pipeline run (or a step's pipeline run) ran, again in this process, in its
+    experiment with its parameters (as ``queue_rerun``, without the queue): the new ``PipelineRun``."""
+    row = (run.parent or run)._row
+    details = row["details"]
+    if row["kind"] != "pipeline" or not details.get("pipeline"):
+        raise UserError(f"Run {row['id']} is not a pipeline run that recorded its pipeline, so it cannot be "
+                        "submitted again.")
+    return _submit_document(run.experiment.workspace, details["pipeline"], row["experiment"],
+                            _repeatable_parameters(details) or None, False)
+
+
 def start_queued(workspace, run_id):
     """Plan and start a queued run a server has claimed, in this process; the run, or None when it was
     canceled meanwhile. What makes it fail now (the pipeline disabled since) is recorded on the run."""

@@ -217,7 +217,8 @@ def _run_json(ws, run_id) -> dict:
             "Metrics": run.get_metrics(), "Outputs": _outputs(run)}
     if isinstance(run, PipelineRun):
         data["Steps"] = [{"Id": s.id, "Name": s.name, "Status": s.get_status(), "Reused": s.reused,
-                          "Error": s._row["error"], "Metrics": s.get_metrics(), "Outputs": _outputs(s)}
+                          "Error": s._row["error"], "Traceback": (s._row["details"] or {}).get("traceback"),
+                          "Metrics": s.get_metrics(), "Outputs": _outputs(s)}
                          for s in run.steps_in_plan_order()]
     return data
 

@@ -97,6 +97,9 @@ def run_text(store, run_id: str, reasons=True) -> str:
                 lines.append(f"      why: {s['reuse_reason']}")
             if s["error"] and s["status"] == Status.FAILED:
                 lines.append(f"      error: {s['error']}")
+                trace = (s["details"] or {}).get("traceback")
+                if trace:  # mapped to the user's files and cells when it was recorded
+                    lines.extend("        " + ln for ln in trace.splitlines())
     return "\n".join(lines)
 
 

@@ -6,6 +6,8 @@ from mlpipe_jupyter import Experiment, PythonScriptStep
 from mlpipe_jupyter.notebook.state import NotebookPipeline
 from mlpipe_jupyter.notebook.cell_steps import CellSpec
 from mlpipe_jupyter.running.tracebacks import _OWN_PACKAGE, last_traceback, map_traceback
+from mlpipe_jupyter.server.handlers import _run_json
+from mlpipe_jupyter.tracking.report import run_text
 
 WORK = "/scratch/.mlpipe/tmp/step-abc/wd"
 RAW = [
@@ -79,6 +81,11 @@ def test_a_failed_script_step_records_the_traceback_of_its_source_file(workspace
     assert f'File "{src}/helpers.py", line 2, in explode' in trace, trace
     assert trace.splitlines()[-1] == "RuntimeError: boom in helper"
     assert "starting" not in trace and "step-" not in trace
+    # the CLI's summary (mlpipe show) and the REST API's run show the same mapped traceback
+    text = run_text(workspace._store, run.id)
+    assert f'File "{src}/helpers.py", line 2, in explode' in text and "RuntimeError: boom in helper" in text
+    (step,) = _run_json(workspace, run.id)["Steps"]
+    assert step["Traceback"] == trace
 
 
 def test_a_failed_cell_step_records_the_cell_and_its_line(workspace, tmp_path):
