@@ -22,6 +22,7 @@ from collections import deque
 
 import ipywidgets as widgets
 
+from mlpipe_jupyter.notebook.metric_charts import MetricsPanel, run_file
 from mlpipe_jupyter.running.events import EventKind
 from mlpipe_jupyter.sdk.run import PipelineRun
 from mlpipe_jupyter.status import FINAL_STATUSES, Status
@@ -44,25 +45,6 @@ def monitors_for(run_id: str) -> list["RunMonitor"]:
         return [m for m in (ref() for ref in _monitors.get(run_id, [])) if m is not None]
 
 
-def sparkline(values, width=140, height=32) -> str:
-    """An SVG polyline of a series of numbers."""
-    nums = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    if len(nums) < 2:
-        return ""
-    lo, hi = min(nums), max(nums)
-    span = (hi - lo) or 1.0
-    step = (width - 4) / (len(nums) - 1)
-    points = " ".join(f"{2 + i * step:.1f},{height - 2 - (v - lo) / span * (height - 4):.1f}"
-                      for i, v in enumerate(nums))
-    return (f'<svg class="mlpipe-plot" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
-            f'<polyline fill="none" stroke="#1565c0" stroke-width="1.5" points="{points}"/></svg>')
-
-
-def _short(value) -> str:
-    text = f"{value:.4g}" if isinstance(value, float) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 class StepRow:
     """One step: its widgets and the state they show."""
 
@@ -71,7 +53,6 @@ class StepRow:
         self.word = "not started"
         self.started = self.ended = None
         self.lines: deque[str] = deque(maxlen=TAIL_LINES)
-        self.series: dict[str, list] = {}  # metric -> values, in order
         self.error_text = ""
         self.title = widgets.HTML(f"<b>{html.escape(name)}</b>", layout=widgets.Layout(width="180px"))
         self.status = widgets.Label(self.word, layout=widgets.Layout(width="100px"))
@@ -79,7 +60,8 @@ class StepRow:
         self.duration = widgets.Label("", layout=widgets.Layout(width="70px"))
         self.duration.add_class("mlpipe-duration")
         self.note = widgets.HTML("")
-        self.metrics = widgets.HTML("")
+        self.metrics_panel = MetricsPanel()  # charts, tables and images of what the step logs
+        self.metrics = self.metrics_panel.widget
         self.metrics.add_class("mlpipe-metrics")
         self.log = widgets.HTML("")
         self.log.add_class("mlpipe-log")
@@ -113,22 +95,15 @@ class StepRow:
                           f"max-height:14em;overflow:auto'><pre style='margin:0;font-size:11px;flex:0 0 auto'>"
                           f"{text}</pre></div>" if text else "")
 
-    def add_metric(self, name, kind, value):
-        if kind in ("list",) and isinstance(value, list):
-            self.series[name] = list(value)
-        elif kind in ("row", "table", "image"):
-            self.series[name] = [value]
-        else:
-            self.series.setdefault(name, []).append(value)
+    def add_metric(self, name, kind, value, run_id=None, store=None):
+        """One logged value; ``run_id`` and ``store`` say where a logged image's file is."""
+        if kind == "image" and store is not None:
+            self.metrics_panel.files = lambda rel: run_file(store, run_id, rel)
+        self.metrics_panel.add(name, kind, value)
 
     def render_metrics(self):
-        parts = []
-        for name, values in self.series.items():
-            last = values[-1] if values else ""
-            plot = sparkline(values)
-            parts.append(f"<span style='display:inline-block;margin-right:1.5em'><b>{html.escape(name)}</b> "
-                         f"{html.escape(_short(last))}{(' ' + plot) if plot else ''}</span>")
-        self.metrics.value = "".join(parts)
+        """New points onto the charts (the monitor's flush: at most every FLUSH_SECONDS)."""
+        self.metrics_panel.render()
 
     def set_error(self, error: str, tail=None):
         self.error_text = error or ""
@@ -235,7 +210,8 @@ class RunMonitor:
             self._pending_lines.setdefault(event.step, []).append(d["line"])
             self._wake.set()
         elif event.kind == EventKind.METRIC:
-            self._pending_metrics.setdefault(event.step, []).append((d["name"], d.get("kind", "scalar"), d["value"]))
+            self._pending_metrics.setdefault(event.step, []).append(
+                (d["name"], d.get("kind", "scalar"), d["value"], event.step_run_id, self.run._store))
             self._wake.set()
         elif event.kind == EventKind.STEP_STATUS:
             self._flush()  # lines printed before a status change show before it

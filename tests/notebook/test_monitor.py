@@ -50,7 +50,8 @@ def test_monitor_updates_live_shows_failures_and_stored_state(notebook, tmp_path
             time.sleep(0.02)
         rows = m.rows
         print(json.dumps({"statuses": m.statuses(), "run": r.get_status(), "error": rows["boom"].error.value,
-                          "metrics": rows["slow"].metrics.value, "header": m.run_status.value,
+                          "metrics": rows["slow"].metrics_panel.scalars,
+                          "charts": list(rows["slow"].metrics_panel.chart_of), "header": m.run_status.value,
                           "cancel_disabled": m.cancel_button.disabled,
                           "classes": {"monitor": m.widget._dom_classes, "row": rows["boom"].widget._dom_classes,
                                       "status": rows["boom"].status._dom_classes,
@@ -64,7 +65,8 @@ def test_monitor_updates_live_shows_failures_and_stored_state(notebook, tmp_path
         from mlpipe_jupyter.notebook.monitor import RunMonitor
         m2 = RunMonitor(Run.get(Workspace.from_config(), r.id))
         print(json.dumps({"statuses": m2.statuses(), "log": m2.rows["slow"].log.value,
-                          "error": m2.rows["boom"].error.value, "metrics": m2.rows["slow"].metrics.value}))
+                          "error": m2.rows["boom"].error.value, "metrics": m2.rows["slow"].metrics_panel.scalars,
+                          "charts": list(m2.rows["slow"].metrics_panel.chart_of)}))
         ''',
         "# display\ndisplay(r)",
         "# wait failed\n%pipeline submit --wait",
@@ -81,7 +83,7 @@ def test_monitor_updates_live_shows_failures_and_stored_state(notebook, tmp_path
     assert ended["statuses"] == {"slow": "completed", "boom": "failed", "after": "canceled"}
     assert "color:#c62828" in ended["error"] and "ZeroDivisionError" in ended["error"]
     assert "about to fail" in ended["error"]  # the last log lines come with the error
-    assert "<polyline" in ended["metrics"] and "acc" in ended["metrics"]
+    assert ended["metrics"] == {"acc": [0.0, 0.1, 0.2]} and ended["charts"] == ["acc"]  # a chart of all three
     assert "failed" in ended["header"] and ended["cancel_disabled"]
     assert ended["classes"] == {"monitor": ["mlpipe-monitor"], "row": ["mlpipe-step-row", "mlpipe-step-boom"],
                                 "status": ["mlpipe-status"], "log": ["mlpipe-log"], "cancel": ["mlpipe-cancel"]}
@@ -89,7 +91,7 @@ def test_monitor_updates_live_shows_failures_and_stored_state(notebook, tmp_path
     reopened = last_json(by_tag(nb, "# reopened"))
     assert reopened["statuses"] == ended["statuses"]
     assert "tick 2" in reopened["log"] and "ZeroDivisionError" in reopened["error"]
-    assert "<polyline" in reopened["metrics"]
+    assert reopened["metrics"] == ended["metrics"] and reopened["charts"] == ["acc"]
 
     assert any(WIDGET in o.get("data", {}) for o in by_tag(nb, "# display").outputs)
     failed_wait = by_tag(nb, "# wait failed")

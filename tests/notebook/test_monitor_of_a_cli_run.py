@@ -42,10 +42,10 @@ seen = {{}}
 while time.monotonic() < deadline:
     row = monitor.rows.get("talk")
     lines = list(row.lines) if row else []
-    losses = list(row.series.get("loss", [])) if row else []
+    losses = list(row.metrics_panel.scalars.get("loss", [])) if row else []
     if "line 4" in lines and len(losses) == 5:
         seen = {{"lines": lines, "losses": losses, "status": run.get_step("talk").get_status(),
-                 "monitor": monitor.statuses(), "plot": "mlpipe-plot" in row.metrics.value}}
+                 "monitor": monitor.statuses(), "plot": "loss" in row.metrics_panel.chart_of}}
         break
     time.sleep(0.05)
 Path({gate!r}).touch()  # only now may the step end
