@@ -66,8 +66,19 @@ class StepTask:
                 traceback.print_exc()
                 msg = f"Step '{sp.name}' could not run: {type(e).__name__}: {e}"
             with contextlib.suppress(Exception):  # the store may be what failed: the run still ends
+                self._log_failure(msg)
+            with contextlib.suppress(Exception):
                 self.run.set_step_status(sp.name, Status.FAILED, ended=time.time(), error=msg)
             return StepResult(Status.FAILED, error=msg)
+
+    def _log_failure(self, msg: str) -> None:
+        """A step that failed before (or while) its process started says why in its log, under all of
+        its names, as Azure's logs of a failed preparation do: its ``logFiles`` are never empty."""
+        log = self.store.run_dir(self.run_id) / LOG_FILE
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as f:
+            f.write(f"mlpipe: {msg}\n".encode())
+        link_log_names(log.parent.parent)
 
     def _execute(self) -> StepResult:
         sp = self.sp

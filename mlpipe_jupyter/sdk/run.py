@@ -228,7 +228,9 @@ class Run:
             for f in sorted((root / folder).rglob("*")) if (root / folder).is_dir() else []:
                 if f.is_file() and not f.name.startswith("."):
                     found[f.relative_to(root).as_posix()] = str(f)
-        return found
+        if LOG_FILE in found:  # a step still running: its log has Azure's names only once it ends
+            found.update({alias: found[LOG_FILE] for alias in LOG_ALIASES if alias not in found})
+        return dict(sorted(found.items()))
 
     def get_details_with_logs(self) -> dict:
         """``get_details()`` with each log's text in place of its path."""
