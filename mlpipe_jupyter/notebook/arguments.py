@@ -168,9 +168,11 @@ def _pipeline_parser() -> _Parser:
     sh.add_argument("--panel", action="store_true", help="open the designer in a JupyterLab panel")
     sub.add_parser("validate", help="list every problem of the pipeline")
     sub.add_parser("steps", help="list the steps")
-    r = sub.add_parser("runs", help="list recent runs")
+    r = sub.add_parser("runs", help="the run history: a table to sort, filter, compare runs in and open their files")
     r.add_argument("--experiment", metavar="E")
     r.add_argument("--all", action="store_true", help="runs of every experiment")
+    r.add_argument("--limit", type=int, default=20, metavar="N", help="the N newest runs (default 20)")
+    r.add_argument("--status", metavar="S", help="only runs with this status (Completed, Failed, Running...)")
     e = sub.add_parser("export", help="save the pipeline as YAML or JSON")
     e.add_argument("path")
     ld = sub.add_parser("load", help="replace the pipeline with one from a YAML or JSON file")
@@ -193,6 +195,8 @@ def parse_pipeline_line(line: str) -> argparse.Namespace:
                               "clear, remove or save-notebook.")
     if args.command == "submit":
         args.params = parse_params(args.param, "%pipeline submit")
+    if args.command == "runs" and args.limit < 1:
+        raise MagicUsageError(f"%pipeline runs: --limit must be 1 or more, not {args.limit}.")
     if args.command == "publish":
         for what, value in (("NAME", args.name), ("--description", args.description), ("--version", args.version)):
             if value is not None and not value.strip():

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shlex
-import time
 from pathlib import Path
 
 import IPython
@@ -27,6 +26,7 @@ from mlpipe_jupyter.notebook.designer import notebook_designer
 from mlpipe_jupyter.notebook.designer.sources import notebook_state_changed
 from mlpipe_jupyter.notebook.monitor import RunMonitor
 from mlpipe_jupyter.notebook.notebook_meta import save_notebook_metadata
+from mlpipe_jupyter.notebook.run_history import RunHistory
 from mlpipe_jupyter.notebook.state import NotebookPipeline
 from mlpipe_jupyter.notebook.text_monitor import TextMonitor
 from mlpipe_jupyter.sdk.experiment import Experiment
@@ -35,7 +35,7 @@ from mlpipe_jupyter.sdk.published import running_server_url
 from mlpipe_jupyter.sdk.run import Run
 from mlpipe_jupyter.sdk.workspace import Workspace
 from mlpipe_jupyter.status import Status
-from mlpipe_jupyter.tracking.report import row_duration, run_text
+from mlpipe_jupyter.tracking.report import run_text
 
 
 @contextlib.contextmanager
@@ -297,14 +297,19 @@ class PipelineMagics(Magics):
             print(f"{name:<20} in: {ins:<24} out: {outs:<20} on {doc.get('compute_target', 'local')} ({origin}){reuse}")
 
     def cmd_runs(self, args):
-        experiment = None if args.all else (args.experiment or self.experiment_name())
-        rows = self.workspace._store.list_runs(experiment, limit=20)
-        if not rows:
-            print(f"No runs yet{'' if experiment is None else f' in experiment {experiment!r}'}.")
-            return
-        for r in rows:
-            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created"]))
-            print(f"{r['id']:<24} {r['experiment']:<16} {r['status']:<10} {when}  {row_duration(r):>7}")
+        """The run history table (``RunHistory``), shown wherever the magic is in the cell; plain text
+        without widgets."""
+        experiment = None if args.all else Experiment(self.workspace, args.experiment or self.experiment_name())
+        history = RunHistory(experiment or self.workspace, limit=args.limit, status=args.status)
+        if not history.summaries:
+            where = "" if experiment is None else f" in experiment {experiment.name!r}"
+            print(f"No runs yet{where}{'' if args.status is None else f' with status {args.status}'}.")
+        elif self._widgets():
+            from IPython.display import display
+
+            display(history.mimebundle(), raw=True)
+        else:
+            print(history.text())
 
     def cmd_export(self, args):
         path = Path(args.path)
