@@ -34,6 +34,7 @@ SPLIT_WORDS = {"train", "training", "val", "valid", "validation", "test", "eval"
 _TITLE_STYLE = ("font-size:11px;line-height:16px;color:var(--jp-ui-font-color1);max-width:%dpx;overflow:hidden;"
                 "text-overflow:ellipsis" % CHART_WIDTH)
 _SWATCH_STYLE = "display:inline-block;width:10px;height:3px;margin:0 4px 3px 0;vertical-align:middle"
+_TOOLTIP_STYLE = {"opacity": 0.95, "color": "var(--jp-ui-font-color1)", "background-color": "var(--jp-layout-color1)"}
 _CELL = "padding:1px 8px 1px 0;text-align:right;border-bottom:1px solid var(--jp-border-color2)"
 _IMAGE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".svg": "svg+xml"}
 
@@ -57,6 +58,21 @@ def thinned(count: int, limit: int = MAX_POINTS) -> np.ndarray:
     return np.unique(np.append(np.arange(0, count, stride), count - 1))
 
 
+def nice_ticks(lo: float, hi: float, count: int = 4, integer: bool = False) -> list[float]:
+    """About ``count`` round values (steps of 1, 2 or 5 times a power of ten) covering ``lo``..``hi``."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return []
+    if hi - lo < 1e-12 * max(abs(lo), abs(hi), 1e-300):
+        return [lo]
+    raw = (hi - lo) / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = min((m * power for m in (1, 2, 5, 10)), key=lambda st: abs((hi - lo) / st - count))
+    if integer:
+        step = max(1.0, round(step))
+    first = math.ceil(lo / step - 1e-9)
+    return [round(k * step, 12) for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+
+
 def short(value) -> str:
     text = f"{value:.4g}" if isinstance(value, float) else str(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -78,9 +94,9 @@ class LineChart:
     def __init__(self, key: str):
         self.key = key
         self.x_scale, self.y_scale = bq.LinearScale(), bq.LinearScale()
-        axes = [bq.Axis(scale=self.x_scale, num_ticks=4, tick_format="d", grid_lines="dashed"),
-                bq.Axis(scale=self.y_scale, side="left", num_ticks=4, tick_format=".3~g",
-                        grid_lines="dashed")]
+        self.x_axis = bq.Axis(scale=self.x_scale, tick_format="d", grid_lines="dashed")
+        self.y_axis = bq.Axis(scale=self.y_scale, side="left", tick_format=".3~g", grid_lines="dashed")
+        axes = [self.x_axis, self.y_axis]
         self.lines: dict[str, bq.Lines] = {}
         self.figure = bq.Figure(marks=[], axes=axes, animation_duration=0, display_toolbar=False,
                                 fig_margin=dict(top=8, bottom=22, left=46, right=12), padding_y=0.08,
@@ -104,13 +120,26 @@ class LineChart:
             tooltip = bq.Tooltip(fields=["x", "y"], labels=["step", name], formats=["d", ".6~g"])
             line = self.lines[name] = bq.Lines(scales={"x": self.x_scale, "y": self.y_scale}, colors=[colour],
                                                stroke_width=1.5, marker="circle", marker_size=10,
-                                               labels=[name], tooltip=tooltip)
+                                               labels=[name], tooltip=tooltip, tooltip_style=_TOOLTIP_STYLE)
             self.figure.marks = [*self.figure.marks, line]
         pick = thinned(len(values))
         y = np.asarray(values, dtype=float)[pick]
         x = (np.asarray(xs, dtype=float)[pick] if xs is not None else pick + 1.0)
         with line.hold_sync():
             line.x, line.y = x, y
+        self._ticks()
+
+    def _ticks(self):
+        """Round tick values (bqplot's own spread ``num_ticks`` evenly over the domain: 0.0347, 3.34...)."""
+        xs = [line.x for line in self.lines.values() if len(line.x)]
+        ys = [line.y for line in self.lines.values() if len(line.y)]
+        if not xs:
+            return
+        x_ticks = nice_ticks(min(a.min() for a in xs), max(a.max() for a in xs), 4, integer=True)
+        y_ticks = nice_ticks(min(a.min() for a in ys), max(a.max() for a in ys), 4)
+        for axis, ticks in ((self.x_axis, x_ticks), (self.y_axis, y_ticks)):
+            if axis.tick_values is None or list(axis.tick_values) != ticks:
+                axis.tick_values = np.asarray(ticks, dtype=float)
 
     def set_title(self, parts: list[tuple[str, str, str]]):
         """``(name, latest value, colour)`` per series: the legend, with each series' newest value."""

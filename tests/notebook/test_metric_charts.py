@@ -10,7 +10,8 @@ import numpy as np
 from PIL import Image
 
 from mlpipe_jupyter import Experiment, Pipeline, PythonScriptStep
-from mlpipe_jupyter.notebook.metric_charts import MAX_POINTS, MAX_SERIES, MetricsPanel, family, panel_for_run, run_file
+from mlpipe_jupyter.notebook.metric_charts import (MAX_POINTS, MAX_SERIES, MetricsPanel, family, nice_ticks,
+                                                   panel_for_run, run_file)
 from mlpipe_jupyter.notebook.monitor import RunMonitor
 
 
@@ -73,6 +74,18 @@ def test_live_append_keeps_the_figure_and_its_line_and_adds_points():
     assert figure.marks == [line]
     assert list(line.x) == [1, 2, 3, 4] and list(line.y) == [3.0, 2.0, 1.5, 1.0]
     assert "loss <b class='mlpipe-metric-latest'>1</b>" in chart.title.value
+
+
+def test_axes_tick_at_round_values():
+    assert nice_ticks(0.0667, 1.0) == [0.2, 0.4, 0.6, 0.8, 1.0]
+    assert nice_ticks(1, 15, integer=True) == [5, 10, 15] and nice_ticks(1, 2, integer=True) == [1, 2]
+    assert nice_ticks(0.001234, 0.001567) == [0.0013, 0.0014, 0.0015] and nice_ticks(3, 3) == [3]
+    panel = MetricsPanel()
+    for value in (0.9, 0.5, 0.1):
+        panel.add("loss", "scalar", value)
+    panel.render()
+    chart = panel.charts["loss"]
+    assert list(chart.y_axis.tick_values) == [0.2, 0.4, 0.6, 0.8] and list(chart.x_axis.tick_values) == [1, 2, 3]
 
 
 def test_a_long_series_is_drawn_thinned_with_its_newest_point():
