@@ -82,7 +82,9 @@ def test_monitor_updates_live_shows_failures_and_stored_state(notebook, tmp_path
     assert ended["run"] == "Failed"
     assert ended["statuses"] == {"slow": "completed", "boom": "failed", "after": "canceled"}
     assert "color:#c62828" in ended["error"] and "ZeroDivisionError" in ended["error"]
-    assert "about to fail" in ended["error"]  # the last log lines come with the error
+    # the error shows once: the traceback, naming the cell and its line (not the generated script)
+    assert "Cell In[3], line 2, in &lt;module&gt;" in ended["error"], ended["error"]
+    assert "cell_boom.py" not in ended["error"] and "about to fail" not in ended["error"]
     assert ended["metrics"] == {"acc": [0.0, 0.1, 0.2]} and ended["charts"] == ["acc"]  # a chart of all three
     assert "failed" in ended["header"] and ended["cancel_disabled"]
     assert ended["classes"] == {"monitor": ["mlpipe-monitor"], "row": ["mlpipe-step-row", "mlpipe-step-boom"],
