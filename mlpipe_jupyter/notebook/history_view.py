@@ -14,8 +14,14 @@ from ipydatagrid import DataGrid, TextRenderer, VegaExpr
 from mlpipe_jupyter.errors import UserError
 
 ALL = "all statuses"
-GRID_HEIGHT = 360
+GRID_HEIGHT = 420
+HEADER_HEIGHT, ROW_HEIGHT = 28, 24
 COLUMN_WIDTH = 96
+
+
+def grid_height(rows: int) -> int:
+    """Room for the header, every row (up to a screenful; the grid scrolls beyond) and a scroll bar."""
+    return min(GRID_HEIGHT, HEADER_HEIGHT + ROW_HEIGHT * max(rows, 3) + 22)
 
 
 def _color_expression(colors: dict[str, str]) -> VegaExpr:
@@ -46,11 +52,11 @@ class HistoryView:
         frame = history.frame()
         self.grid = DataGrid(
             frame, selection_mode="row", header_visibility="column", base_column_size=COLUMN_WIDTH,
-            base_row_size=24, base_column_header_size=28,
+            base_row_size=ROW_HEIGHT, base_column_header_size=HEADER_HEIGHT,
             column_widths={c: w for c, w in widths.items() if c in frame.columns},
             renderers={"status": TextRenderer(text_color=_color_expression(status_colors), font="bold 12px sans-serif"),
                        "duration": TextRenderer(format=".1f", horizontal_alignment="right")},
-            layout=widgets.Layout(height=f"{min(GRID_HEIGHT, 40 + 24 * max(len(frame), 3))}px", width="100%"))
+            layout=widgets.Layout(height=f"{grid_height(len(frame))}px", width="100%"))
         self.grid.add_class("mlpipe-history-grid")
         self.detail = widgets.VBox()
         self.detail.add_class("mlpipe-history-detail")
@@ -121,8 +127,11 @@ def metric_chart(comparison, name: str) -> bqplot.Figure:
     series = {run_id: values for run_id, values in comparison.series(name).items() if values}
     y = bqplot.LinearScale()
     tooltip = bqplot.Tooltip(fields=["x", "y"], formats=["", ".4g"], labels=["step", name])
-    if any(len(v) > 1 for v in series.values()):
+    longest = max((len(v) for v in series.values()), default=0)
+    x_axis = {}
+    if longest > 1:
         x = bqplot.LinearScale()
+        x_axis = {"tick_format": "d", **({"tick_values": list(range(longest))} if longest <= 12 else {})}
         colors = bqplot.CATEGORY10
         marks = [bqplot.Lines(x=list(range(len(v))), y=v, scales={"x": x, "y": y}, labels=[run_id],
                               colors=[colors[i % len(colors)]], marker="circle", marker_size=16,
@@ -135,7 +144,7 @@ def metric_chart(comparison, name: str) -> bqplot.Figure:
                              scales={"x": x, "y": y}, colors=["#1565c0"],
                              tooltip=bqplot.Tooltip(fields=["x", "y"], labels=["run", name]))]
         x_label = "run"
-    axes = [bqplot.Axis(scale=x, label=x_label), bqplot.Axis(scale=y, side="left", label=name)]
+    axes = [bqplot.Axis(scale=x, label=x_label, **x_axis), bqplot.Axis(scale=y, side="left", label=name)]
     figure = bqplot.Figure(marks=marks, axes=axes, title=name, legend_location="top-right",
                            fig_margin={"top": 40, "bottom": 45, "left": 60, "right": 20},
                            layout=widgets.Layout(width="640px", height="320px"))

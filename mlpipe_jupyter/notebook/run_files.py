@@ -38,7 +38,8 @@ PREVIEW_BYTES = 64 * 1024
 DATA_URL_LIMIT = 8 * 1024 * 1024  # larger files are linked through the server (or named) instead
 IMAGES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp", ".bmp": "bmp",
           ".svg": "svg+xml"}
-UP = ("up", "")
+UP_LABEL = "↑ .."
+FOLDER_MARK = "▸"
 
 
 def run_entries(run) -> dict[str, Path]:
@@ -161,7 +162,8 @@ def preview_widget(path: Path, name: str) -> widgets.VBox:
                                 f"<tbody>{cells}</tbody></table>{_PREVIEW_STYLE}")
     if kind == "image":
         body = widgets.Image(value=path.read_bytes(), format=IMAGES[path.suffix.lower()],
-                             layout=widgets.Layout(max_width="480px", max_height="360px", object_fit="contain"))
+                             layout=widgets.Layout(max_width="480px", max_height="360px", object_fit="contain",
+                                                   align_self="flex-start", width="auto", height="auto"))
         body.add_class("mlpipe-preview-image")
     elif kind == "text":
         text = text_preview(path)
@@ -223,8 +225,8 @@ class RunFiles:
     def open_folder(self, folder: str) -> None:
         self.folder = folder
         folders, files = listing(self._entries, folder)
-        options = [("⬑ ..", UP)] if folder else []
-        options += [(f"📁 {name}/", ("folder", f"{folder}/{name}" if folder else name)) for name in folders]
+        options = [(UP_LABEL, ("up", folder))] if folder else []  # values differ from folder to folder
+        options += [(f"{FOLDER_MARK} {name}/", ("folder", f"{folder}/{name}" if folder else name)) for name in folders]
         for name in files:
             key = f"{folder}/{name}" if folder else name
             options.append((f"{name}   ({size_text(self._entries[key].stat().st_size)})", ("file", key)))

@@ -42,7 +42,7 @@ _ICON = {Status.COMPLETED: "✓", Status.FAILED: "✗", Status.CANCELED: "⊘", 
 _COLOR = {Status.COMPLETED: "#2e7d32", Status.FAILED: "#c62828", Status.CANCELED: "#757575",
           Status.RUNNING: "#1565c0", Status.FINALIZING: "#1565c0", Status.CANCEL_REQUESTED: "#ef6c00",
           Status.PREPARING: "#6d4c41", Status.QUEUED: "#6d4c41", Status.NOT_STARTED: "#9e9e9e"}
-_WIDTHS = {"status": 118, "run id": 250, "experiment": 120, "start": 150, "duration": 78, "trigger": 80}
+_WIDTHS = {"status": 112, "run id": 215, "experiment": 100, "start": 140, "duration": 72, "trigger": 64}
 
 
 def status_text(status: str) -> str:

@@ -148,12 +148,12 @@ def test_the_file_browser_lists_outputs_logs_and_files_and_previews_them(runs, t
     names = files.names
     assert f"{OUTPUTS}/scores/scores.csv" in names and "outputs/notes.txt" in names
     assert "user_logs/std_log.txt" in names and any(n.startswith("images/curve_") for n in names)
-    assert [label for label, _ in files.list.options][:2] == [f"📁 {OUTPUTS}/", "📁 azureml-logs/"]
+    assert [label for label, _ in files.list.options][:2] == [f"▸ {OUTPUTS}/", "▸ azureml-logs/"]
     assert listing({f"{OUTPUTS}/scores/a.csv": None, "x.txt": None}, "") == ([OUTPUTS], ["x.txt"])
 
     files.list.value = ("folder", OUTPUTS)
     files.list.value = ("folder", f"{OUTPUTS}/scores")
-    assert [label.split()[0] for label, _ in files.list.options] == ["⬑", "scores.csv"]
+    assert [label.split()[0] for label, _ in files.list.options] == ["↑", "scores.csv"]
     files.list.value = ("file", f"{OUTPUTS}/scores/scores.csv")
     title, table = files.preview.children[0].children
     assert "<th>epoch</th><th>loss</th>" in table.value and "<td>2</td><td>0.25</td>" in table.value
