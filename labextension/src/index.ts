@@ -10,6 +10,7 @@ import { Panel, Widget } from '@lumino/widgets';
 
 import { DesignerCanvasModel, DesignerCanvasView, MODULE_NAME, MODULE_VERSION } from './canvas';
 import { RunsSidebar, runsIcon } from './sidebar';
+import { cellSyncPlugin } from './cellsync';
 
 
 const OPEN_COMMAND = 'mlpipe:open-designer';
@@ -175,4 +176,4 @@ const runsPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [widgetsPlugin, panelPlugin, runsPlugin];
+export default [widgetsPlugin, panelPlugin, runsPlugin, cellSyncPlugin];

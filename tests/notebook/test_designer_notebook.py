@@ -57,8 +57,11 @@ def test_recorded_cells_and_canvas_edits_are_one_pipeline(magics, tmp_path):
     assert "cycle" in d.message.value
     assert magics.state.steps["prep"].spec.inputs == []
 
-    # deleting the middle step on the canvas drops the link from the cell that read it
+    # deleting the middle step on the canvas (a linked cell step: confirmed first) drops the link from the
+    # cell that read it
     d._on_message(d.canvas, {"event": "delete", "ids": ["step:report"]}, [])
+    assert "report" in magics.state.steps and d.confirm_row.layout.display == "flex"
+    d.confirm_delete()
     assert list(magics.state.steps) == ["prep", "train"]
     assert magics.state.steps["train"].spec.inputs == [["data", None]]
     pipeline = magics.state.build()

@@ -124,6 +124,9 @@ def test_a_link_that_makes_a_cycle_is_refused_and_nothing_changes(chain):
 def test_deleting_a_middle_step_removes_it_and_its_links(chain):
     d = Designer(chain)
     message(d, event="delete", ids=["step:train"])
+    assert [s.name for s in chain.steps] == ["prep", "train", "evaluate"]  # a linked step: asked first
+    assert "linked to prep, evaluate" in d.confirm_text.value
+    d.confirm_delete()
     assert [s.name for s in chain.steps] == ["prep", "evaluate"]
     assert node_ids(d) == {"step:prep", "step:evaluate", "data:data"}  # prep's output, read by no one now
     assert edges(d) == set()

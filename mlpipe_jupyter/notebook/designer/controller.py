@@ -4,6 +4,7 @@ model/edits.py, which refuses a bad edit before anything changes, then sends the
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 from pathlib import Path
@@ -14,14 +15,19 @@ from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model import edits as dm
 from mlpipe_jupyter.model.document import absolute_from, relative_to
 from mlpipe_jupyter.notebook.cell_steps import CellSpec
+from mlpipe_jupyter.notebook.designer.cellsync import cell_line_changes, kernel_cell_sync
 from mlpipe_jupyter.notebook.designer.elements import STEP, graph_elements
 from mlpipe_jupyter.notebook.designer.properties import PropertiesPanel
 from mlpipe_jupyter.notebook.designer.run_view import RunView, clone_run
 from mlpipe_jupyter.notebook.designer.sources import NotebookSource, PipelineSource, step_entry_for_file
 from mlpipe_jupyter.notebook.designer.widgets import DesignerCanvas, DesignerPanel
-from mlpipe_jupyter.sdk.experiment import Experiment
+from mlpipe_jupyter.planning.forecast import forecast
+from mlpipe_jupyter.sdk.experiment import Experiment, plan_with_backends
 from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
 from mlpipe_jupyter.sdk.published import PipelineDraft
+
+HISTORY = 50  # edits the designer can undo
+_ERROR = "<span style='color:#c62828'>"  # how a refusal starts in the message area
 
 
 class Designer:
@@ -38,6 +44,7 @@ class Designer:
         self.canvas.on_msg(self._on_message)
         self.message = widgets.HTML()
         self.message.add_class("mlpipe-designer-message")
+        self.confirm_row = self._confirm_row()
         self.run_view = RunView(self.workspace, self.canvas)
         self.details = self.run_view.details
         self.properties = PropertiesPanel(self)
@@ -45,15 +52,18 @@ class Designer:
         side = widgets.VBox([self.properties.widget, self.details], layout=widgets.Layout(max_width="400px"))
         body = widgets.HBox([widgets.Box([self.canvas], layout=widgets.Layout(flex="1 1 auto", min_width="300px")),
                              side], layout=widgets.Layout(width="100%"))
-        self.widget = widgets.VBox([self.toolbar, body, self.message], layout=widgets.Layout(width="100%"))
+        self.widget = widgets.VBox([self.toolbar, body, self.message, self.confirm_row],
+                                   layout=widgets.Layout(width="100%"))
         self.widget.add_class("mlpipe-designer")
         self._panel = None
-        self.source.listen(self.refresh)
+        self._start_history()
+        self.source.listen(self._changed_elsewhere)
         self.refresh()
+        self.run_view.follow_active(self.experiment)
 
     @classmethod
     def for_notebook(cls, magics):
-        source = NotebookSource(magics.state, on_change=magics._changed)
+        source = NotebookSource(magics.state, on_change=magics._changed, default_compute=magics.default_compute)
         return cls(source=source, experiment=magics.experiment_name())
 
     @classmethod
@@ -94,6 +104,8 @@ class Designer:
             self._button("Delete", "trash", self.delete_selected, "mlpipe-designer-delete", "Delete the selection"),
             self.link_toggle,
             self._button("Layout", "sitemap", self.relayout, "mlpipe-designer-layout", "Lay the graph out again"),
+            self._button("Undo", "undo", self.undo, "mlpipe-designer-undo", "Undo the last edit (Ctrl+Z)"),
+            self._button("Redo", "redo", self.redo, "mlpipe-designer-redo", "Redo the edit undone (Ctrl+Shift+Z)"),
             self._button("Submit", "play", self.submit, "mlpipe-designer-submit"),
             self._button("Run step", "step-forward", lambda: self.run_selected(False), "mlpipe-designer-run-step",
                          "Run the selected step alone; its inputs come from the latest runs"),
@@ -128,14 +140,20 @@ class Designer:
         return "\n".join(lines)
 
     def _guarded(self, action):
+        """Run a user's action; a refusal is shown, and a refusal shown earlier goes once an action works."""
+        before = self.message.value
         try:
             action()
         except UserError as e:
             self.say(str(e), error=True)
+            return
+        if self.message.value == before and before.startswith(_ERROR):
+            self.message.value = ""
 
     def say(self, text, error=False):
         color = "#c62828" if error else "#37474f"
-        self.message.value = f"<span style='color:{color}'>{html.escape(text, quote=False)}</span>"
+        note = "" if error or not self._cell_note else " " + self._cell_note
+        self.message.value = f"<span style='color:{color}'>{html.escape(text + note, quote=False)}</span>"
 
     # -- graph <-> pipeline ----------------------------------------------------------------------------------
     def refresh(self):
@@ -143,20 +161,23 @@ class Designer:
         doc = self.source.doc()
         self.canvas.graph = graph_elements(doc)
         notes = dm.dangling(doc)
-        if notes and not self.message.value.startswith("<span style='color:#c62828'>"):
+        if notes and not self.message.value.startswith(_ERROR):
             self.say(" ".join(notes))
         self.properties.reload()
 
-    def edit(self, change, renamed=None, report=None) -> bool:
-        """Apply ``change(doc) -> new doc``; a refused edit leaves the pipeline and the graph as they were."""
+    def edit(self, change, renamed=None, report=None, label="edit") -> bool:
+        """Apply ``change(doc) -> new doc``; a refused edit leaves the pipeline and the graph as they were.
+        An edit that lands can be undone, and is written back to the ``%%step`` lines of cells it changed."""
         try:
-            new = change(self.source.doc())
-            self.source.commit(new, renamed=renamed)
+            with self._recorded(label, renamed):
+                self.source.commit(change(self.source.doc()), renamed=renamed)
         except UserError as e:
             (report or (lambda t: self.say(t, error=True)))(str(e))
             self.refresh()  # puts back what the browser may already show (a drawn edge, a moved node)
             return False
         self.message.value = ""
+        if self._cell_note:
+            self.say("")
         self.refresh()
         return True
 
@@ -167,8 +188,15 @@ class Designer:
             self._guarded(lambda: handler(content))
 
     def _ui_move(self, m):
-        self.source.set_position(m["node"], {"x": round(float(m["x"]), 1), "y": round(float(m["y"]), 1)})
+        with self._recorded(f"move {m['node']}", graph_changed=False):
+            self.source.set_position(m["node"], {"x": round(float(m["x"]), 1), "y": round(float(m["y"]), 1)})
         self.canvas.graph = graph_elements(self.source.doc())
+
+    def _ui_undo(self, _m):
+        self.undo()
+
+    def _ui_redo(self, _m):
+        self.redo()
 
     def _ui_link(self, m):
         result = {}
@@ -177,11 +205,11 @@ class Designer:
             new, result["name"] = dm.link(doc, m["source"], m["target"])
             return new
 
-        if self.edit(change):
+        if self.edit(change, label=f"linking {m['source']} -> {m['target']}"):
             self.say(f"Linked {m['source']} -> {m['target']} through new data '{result['name']}'.")
 
     def _ui_delete(self, m):
-        self.delete(m.get("ids") or [])
+        self.request_delete(m.get("ids") or [])
 
     def _ui_open(self, m):
         self.properties.open(m["node"])
@@ -193,6 +221,156 @@ class Designer:
     def _ui_drop(self, m):
         for path in m.get("paths") or []:
             self.add_file(_resolve_dropped(path))
+
+    # -- history, write-back to cells, stale marks -----------------------------------------------------------
+    def _start_history(self):
+        self._undo: list[dict] = []  # before each edit: what the source held, and the renames the edit made
+        self._redo: list[dict] = []
+        self._editing = False  # our own change is reaching the listeners (not one made elsewhere)
+        self._cell_note = ""
+        self._pending_delete: list = []
+        self.cell_sync = kernel_cell_sync() if self.source.is_notebook else None
+        if self.cell_sync is not None:
+            self.cell_sync.listeners.append(self._cells_rewritten)
+        self._history_buttons()
+
+    @contextlib.contextmanager
+    def _recorded(self, label, renamed=None, graph_changed=True):
+        """An undoable change of the source; when it lands, the cells it changed get their new ``%%step``
+        line and the steps a submit would rerun are marked."""
+        before, specs = self.source.snapshot(), self.source.cell_specs()
+        self._cell_note = ""
+        self._editing = True
+        try:
+            yield
+        finally:
+            self._editing = False
+        self._undo = [*self._undo, {"label": label, "state": before, "renamed": renamed or {}}][-HISTORY:]
+        self._redo = []
+        self._after_change(specs, renamed, graph_changed)
+
+    def _after_change(self, specs_before, renamed, graph_changed=True):
+        if self.cell_sync is not None:
+            changes = cell_line_changes(specs_before, self.source.cell_specs(), renamed, self.source.default_compute)
+            if changes and not self.cell_sync.rewrite(changes):
+                lines = "; ".join(line for _, _, line in changes)
+                self._cell_note = (f"The step is changed in the kernel, but no notebook page is connected to "
+                                   f"rewrite its cell: make its first line {lines}")
+        if graph_changed:
+            self.mark_stale()
+        self._history_buttons()
+
+    def _restore(self, entry, renamed):
+        specs = self.source.cell_specs()
+        self._cell_note = ""
+        self._editing = True
+        try:
+            self.source.restore(entry["state"])
+        finally:
+            self._editing = False
+        self._after_change(specs, renamed)
+        self.refresh()
+
+    def undo(self):
+        """Put the pipeline back as it was before the last edit (and the cells' ``%%step`` lines with it)."""
+        if not self._undo:
+            raise UserError("Nothing to undo.")
+        entry = self._undo.pop()
+        self._redo.append({**entry, "state": self.source.snapshot()})
+        self._restore(entry, {new: old for old, new in entry["renamed"].items()})
+        self.say(f"Undid {entry['label']}.")
+
+    def redo(self):
+        if not self._redo:
+            raise UserError("Nothing to redo.")
+        entry = self._redo.pop()
+        self._undo.append({**entry, "state": self.source.snapshot()})
+        self._restore(entry, entry["renamed"])
+        self.say(f"Redid {entry['label']}.")
+
+    def _history_buttons(self):
+        for css, stack in (("mlpipe-designer-undo", self._undo), ("mlpipe-designer-redo", self._redo)):
+            for b in self.toolbar.children:
+                if css in b._dom_classes:
+                    b.disabled = not stack
+
+    def _changed_elsewhere(self):
+        """A cell recorded again, ``%pipeline remove``, a ``Pipeline`` changed in Python: the history no longer
+        describes the pipeline, so it starts again; what would rerun is marked anew."""
+        if not self._editing:
+            self._undo, self._redo = [], []
+            self.mark_stale()
+            self._history_buttons()
+        self.refresh()
+
+    def mark_stale(self):
+        """Mark the steps a submit would rerun now, with the planner's reason (``canvas.stale``). The last
+        run's colours stay only on the steps it would reuse: their results still stand; the others go
+        neutral. A pipeline that cannot be planned yet (a dangling input) marks nothing and clears them."""
+        try:
+            plan, _ = plan_with_backends(self.workspace, self.source.build().to_document(), check=False)
+            verdicts = forecast(self.workspace._store, plan, self.experiment)
+        except UserError:
+            self.canvas.stale = {}
+            self.run_view.keep_only(set())
+            return
+        self.canvas.stale = {n: v.reason for n, v in verdicts.items() if not v.reused}
+        self.run_view.keep_only({n for n, v in verdicts.items() if v.reused})
+
+    def _cells_rewritten(self, done, missing):
+        """The page's answer: which cells got their new first line."""
+        if missing:
+            self.say(f"No cell of this notebook starts with %%step {', '.join(missing)}: its step is changed in "
+                     "the kernel only.", error=True)
+
+    # -- deleting, with a confirmation -----------------------------------------------------------------------
+    def _confirm_row(self):
+        self.confirm_text = widgets.HTML()
+        yes = widgets.Button(description="Delete", icon="trash", layout=widgets.Layout(width="auto"))
+        yes.add_class("mlpipe-designer-confirm-delete")
+        yes.on_click(lambda _b: self._guarded(self.confirm_delete))
+        no = widgets.Button(description="Keep", layout=widgets.Layout(width="auto"))
+        no.add_class("mlpipe-designer-keep")
+        no.on_click(lambda _b: self._guarded(self.keep))
+        row = widgets.HBox([self.confirm_text, yes, no], layout=widgets.Layout(display="none", align_items="center"))
+        row.add_class("mlpipe-designer-confirm")
+        return row
+
+    def request_delete(self, ids):
+        """Delete what ``ids`` names; a step that is linked or recorded from a cell is deleted only after Delete
+        is pressed in the confirmation row (any delete can be undone)."""
+        steps = [i[len(STEP):] for i in ids if i.startswith(STEP)]
+        doc, cells = self.source.doc(), self.source.cell_names()
+        prod = dm.producers(doc)
+        why = []
+        for name in steps:
+            if name not in dm.step_names(doc):
+                continue
+            entry = dm.find(doc, name)
+            made = set(dm.output_names(entry))
+            readers = [s["name"] for s in doc["steps"] if made & set(dm.input_names(s)) and s["name"] != name]
+            feeders = sorted({prod[d] for d in dm.input_names(entry) if d in prod} - {name})
+            parts = [f"recorded from a %%step cell (the cell stays)"] if name in cells else []
+            if readers or feeders:
+                parts.append("linked to " + ", ".join(feeders + readers))
+            if parts:
+                why.append(f"'{name}' is " + " and ".join(parts))
+        if not why:
+            self.delete(ids)
+            return
+        self._pending_delete = list(ids)
+        self.confirm_text.value = html.escape(f"Delete {', '.join(repr(s) for s in steps)}? " + "; ".join(why) + ".")
+        self.confirm_row.layout.display = "flex"
+
+    def confirm_delete(self):
+        ids, self._pending_delete = self._pending_delete, []
+        self.confirm_row.layout.display = "none"
+        self.delete(ids)
+
+    def keep(self):
+        self._pending_delete = []
+        self.confirm_row.layout.display = "none"
+        self.say("Nothing was deleted.")
 
     # -- actions ---------------------------------------------------------------------------------------------
     def delete(self, ids):
@@ -209,25 +387,26 @@ class Designer:
             return doc
 
         if steps or edges:
-            if self.edit(change):
-                self.say(f"Removed {', '.join(steps + [f'link {d} -> {t}' for d, t in edges])}.")
+            what = ", ".join(steps + [f"link {d} -> {t}" for d, t in edges])
+            if self.edit(change, label=f"deleting {what}"):
+                self.say(f"Removed {what} (Undo brings {'them' if len(steps) + len(edges) > 1 else 'it'} back).")
 
     def delete_selected(self):
         if not self.canvas.selected:
             raise UserError("Select a step or a link on the canvas first.")
-        self.delete(list(self.canvas.selected))
+        self.request_delete(list(self.canvas.selected))
 
     def relayout(self):
         """Forget saved positions and lay the graph out left to right again."""
         doc = self.source.doc()
         for s in doc["steps"]:
             s.pop("position", None)
-        self.edit(lambda _d: doc)
+        self.edit(lambda _d: doc, label="the layout")
         self.canvas.layout_request += 1
 
     def add_file(self, path, name=None):
         entry = step_entry_for_file(path, self.workspace, name)
-        if self.edit(lambda doc: dm.add_step(doc, entry)):
+        if self.edit(lambda doc: dm.add_step(doc, entry), label=f"adding step {entry['name']}"):
             self.say(f"Added step '{entry['name']}' from {Path(path).name}.")
 
     def add_blank(self, name):
@@ -236,7 +415,7 @@ class Designer:
         folder = self.source.base_dir
         script = folder / f"{name}.py"
         entry = {"name": name, "script": script.name, "source_directory": str(folder)}
-        if self.edit(lambda doc: dm.add_step(doc, entry)):
+        if self.edit(lambda doc: dm.add_step(doc, entry), label=f"adding step {name}"):
             if not script.exists():
                 script.write_text(f'"""Step {name}."""\nfrom mlpipe_jupyter import Run\n\nrun = Run.get_context()\n'
                                   f'print("step {name}")\n')
@@ -250,8 +429,9 @@ class Designer:
             raise UserError("Type the new step's name first.")
         if name in self.source.state.steps:
             raise UserError(f"The pipeline already has a step named '{name}'.")
-        self.source.state.record(CellSpec(name=name, body=f"print('step {name}: write it with %%step {name}')"))
-        self.source._changed()
+        with self._recorded(f"adding cell step {name}"):
+            self.source.state.record(CellSpec(name=name, body=f"print('step {name}: write it with %%step {name}')"))
+            self.source._changed()
         self.refresh()
         self.say(f"Added cell step '{name}'; write its code in a cell starting with %%step {name}.")
 
@@ -283,7 +463,9 @@ class Designer:
         return run
 
     def watch(self, run):
-        """Show ``run``'s status on the nodes (runs submitted elsewhere show up by themselves)."""
+        """Show ``run``'s status on the nodes (runs submitted elsewhere show up by themselves); its status
+        replaces the stale marks."""
+        self.canvas.stale = {}
         self.run_view.watch(run)
 
     def show_step_run(self, name):
@@ -300,12 +482,13 @@ class Designer:
         base = self.workspace.path
         pipeline_from_dict(self.workspace, stored, base)  # refuse a pipeline that no longer loads
         if isinstance(self.source, NotebookSource):
-            self.source.state.load_doc(stored, base)
-            self.source._changed()
+            with self._recorded("replacing the pipeline"):
+                self.source.state.load_doc(stored, base)
+                self.source._changed()
             self.refresh()
         else:  # the source edits documents relative to its own folder
             doc = relative_to(absolute_from(stored, base), self.source.base_dir)
-            self.edit(lambda _d: doc)
+            self.edit(lambda _d: doc, label="replacing the pipeline")
         return len(stored["steps"])
 
     # -- drafts ----------------------------------------------------------------------------------------------
@@ -353,7 +536,9 @@ class Designer:
     def close(self):
         """Stop following runs and pipeline changes, and close the designer's widgets."""
         self.run_view.close()
-        self.source.forget(self.refresh)
+        self.source.forget(self._changed_elsewhere)
+        if self.cell_sync is not None and self._cells_rewritten in self.cell_sync.listeners:
+            self.cell_sync.listeners.remove(self._cells_rewritten)
         if self._panel is not None:
             self._panel.close()
         _close_tree(self.widget)
@@ -399,4 +584,3 @@ def open_panel():
         ip.extension_manager.load_extension("mlpipe_jupyter")
         magics = ip.magics_manager.registry["PipelineMagics"]
     return notebook_designer(magics).open_panel()
-

@@ -167,7 +167,7 @@ class PropertiesPanel:
                     return
         renamed = {self.step: value} if key == "name" else None
         ok = self.designer.edit(lambda doc: dm.update_step(doc, self.step, {key: value}), renamed=renamed,
-                                report=self.refused)
+                                report=self.refused, label=f"the {key.replace('_', ' ')} of {self.step}")
         if ok:
             if key == "name":
                 self.step = value

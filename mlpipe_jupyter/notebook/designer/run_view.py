@@ -12,6 +12,7 @@ from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.running.events import EventKind, bus
 from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
 from mlpipe_jupyter.sdk.run import run_from_row
+from mlpipe_jupyter.status import ACTIVE_STATUSES
 from mlpipe_jupyter.tracking.report import status_word
 
 TAIL_LINES = 15
@@ -37,6 +38,20 @@ class RunView:
             self.statuses = {}
             for step in run.get_steps() if hasattr(run, "get_steps") else [run]:
                 self._set_status(step._row)
+            self._push()
+
+    def follow_active(self, experiment):
+        """The latest pipeline run of ``experiment``, when it is still going: shown at once from what the store
+        holds, then followed by its events (a designer opened during a run would otherwise wait for the next
+        status change, which for a long step is the end of the run)."""
+        rows = self.workspace._store.list_runs(experiment, kinds=("pipeline",), limit=1)
+        if rows and rows[0]["status"] in ACTIVE_STATUSES:
+            self.watch(run_from_row(self.workspace, rows[0]))
+
+    def keep_only(self, names):
+        """Forget the shown status of every step but ``names`` (after an edit: the steps whose result still stands)."""
+        with self._lock:
+            self.statuses = {n: s for n, s in self.statuses.items() if n in names}
             self._push()
 
     def _set_status(self, row):

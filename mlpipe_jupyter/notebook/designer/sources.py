@@ -67,6 +67,16 @@ class PipelineSource:
     def set_position(self, name: str, position: dict) -> None:
         self.pipeline.find_step(name).position = dict(position)
 
+    def snapshot(self):
+        """What ``restore`` puts back (the designer's undo history keeps these)."""
+        return self.doc()
+
+    def restore(self, snapshot) -> None:
+        self.commit(copy.deepcopy(snapshot))
+
+    def cell_specs(self) -> dict:
+        return {}
+
     def build(self):
         return self.pipeline
 
@@ -79,11 +89,12 @@ class NotebookSource:
 
     is_notebook = True
 
-    def __init__(self, state, on_change=None):
+    def __init__(self, state, on_change=None, default_compute="local"):
         self.state = state
         self.workspace = state.workspace
         self.base_dir = state.notebook_dir
         self.on_change = on_change
+        self.default_compute = default_compute  # what a %%step line without --compute means
         self._listeners: list = []
         self.positions: dict[str, dict] = {}  # cell steps lose their entry on re-recording; positions stay
         _notebook_sources.setdefault(id(state), []).append(weakref.ref(self))
@@ -120,6 +131,25 @@ class NotebookSource:
     def _changed(self):
         if self.on_change is not None:
             self.on_change()
+
+    def cell_specs(self) -> dict:
+        """step name -> CellSpec of each recorded cell."""
+        return {n: e.spec for n, e in self.state.steps.items() if isinstance(e, CellStep)}
+
+    def snapshot(self):
+        """The whole recorded state, cells as cells: a document alone would turn an undeleted cell into a script."""
+        s = self.state
+        return copy.deepcopy({"steps": s.steps, "data": s.loaded_data, "params": s.loaded_params,
+                              "description": s.description, "positions": self.positions})
+
+    def restore(self, snapshot) -> None:
+        snap, s = copy.deepcopy(snapshot), self.state
+        s.steps, s.loaded_data, s.loaded_params = snap["steps"], snap["data"], snap["params"]
+        s.description, self.positions = snap["description"], snap["positions"]
+        for step in s.steps.values():
+            if isinstance(step, CellStep):
+                step.write_script()
+        self._changed()
 
     def commit(self, new_doc: dict, renamed=None) -> None:
         """Rebuild the state from ``new_doc``; cell steps (found through ``renamed``) become cell steps again."""

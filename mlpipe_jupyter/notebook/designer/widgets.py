@@ -21,6 +21,7 @@ class DesignerCanvas(widgets.DOMWidget):
 
     graph = Dict({"nodes": [], "edges": []}).tag(sync=True)
     status = Dict({}).tag(sync=True)
+    stale = Dict({}).tag(sync=True)
     selected = List(Unicode()).tag(sync=True)
     link_mode = Bool(False).tag(sync=True)
     layout_request = Int(0).tag(sync=True)
