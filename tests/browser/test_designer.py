@@ -146,6 +146,9 @@ def test_edit_the_pipeline_by_mouse_and_watch_it_run(lab, lab_server):
     page.mouse.click(point["x"], point["y"])
     wait_for(canvas, "cy.getElementById('step:train').selected()")
     page.keyboard.press("Delete")
+    confirm = designer.locator(".mlpipe-designer-confirm")  # a linked cell step: the designer asks first
+    expect(confirm).to_contain_text("linked to prep, evaluate", timeout=RUN_TIMEOUT)
+    confirm.locator(".mlpipe-designer-confirm-delete").click()
     wait_for(canvas, "cy.getElementById('step:train').empty()")
     assert "edge:model:evaluate" not in graph_ids(canvas)
     state = probe(lab)
