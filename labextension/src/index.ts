@@ -6,11 +6,16 @@ import { IJupyterWidgetRegistry, WidgetModel, unpack_models } from '@jupyter-wid
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
+import { LabIcon } from '@jupyterlab/ui-components';
 import { Panel, Widget } from '@lumino/widgets';
 
+import designerSvg from '../style/icons/designer.svg';
 import { DesignerCanvasModel, DesignerCanvasView, MODULE_NAME, MODULE_VERSION } from './canvas';
 import { RunsSidebar, runsIcon } from './sidebar';
 import { cellSyncPlugin } from './cellsync';
+
+/** The designer's icon: on its Launcher tile, in the command palette and on the panel's tab. */
+export const designerIcon = new LabIcon({ name: 'mlpipe:designer', svgstr: designerSvg });
 
 
 const OPEN_COMMAND = 'mlpipe:open-designer';
@@ -63,6 +68,7 @@ export class DesignerPanelModel extends WidgetModel {
     const panel = new Panel();
     panel.id = `mlpipe-designer-${this.model_id}`;
     panel.title.label = this.get('title');
+    panel.title.icon = designerIcon;
     panel.title.closable = true;
     panel.addClass('mlpipe-designer-panel');
     panel.addWidget((view as any).luminoWidget as Widget);
@@ -121,6 +127,7 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     lab.commands.addCommand(OPEN_COMMAND, {
       label: 'Pipeline Designer',
       caption: "Open the designer of the notebook's pipeline in a panel",
+      icon: designerIcon,
       execute: async () => {
         const owner = kernelOwner(lab.shell, last);
         const kernel = owner?.sessionContext?.session?.kernel;

@@ -49,9 +49,11 @@ class Designer:
         self.details = self.run_view.details
         self.properties = PropertiesPanel(self)
         self.toolbar = self._toolbar()
-        side = widgets.VBox([self.properties.widget, self.details], layout=widgets.Layout(max_width="400px"))
-        body = widgets.HBox([widgets.Box([self.canvas], layout=widgets.Layout(flex="1 1 auto", min_width="300px")),
-                             side], layout=widgets.Layout(width="100%"))
+        # the form and the run details float over the canvas's right side: opening them never squeezes it
+        side = widgets.VBox([self.properties.widget, self._details_card()])
+        side.add_class("mlpipe-designer-side")
+        body = widgets.Box([self.canvas, side], layout=widgets.Layout(width="100%"))
+        body.add_class("mlpipe-designer-body")
         self.widget = widgets.VBox([self.toolbar, body, self.message, self.confirm_row],
                                    layout=widgets.Layout(width="100%"))
         self.widget.add_class("mlpipe-designer")
@@ -74,14 +76,32 @@ class Designer:
         return designer
 
     # -- the widget ----------------------------------------------------------------------------------------
-    def _button(self, text, icon, handler, css, tooltip=""):
+    def _details_card(self):
+        """The run details with a close button; shown only while they have something to show."""
+        close = widgets.Button(description="\u00d7", tooltip="Close the run details")
+        close.add_class("mlpipe-designer-close")
+        close.on_click(lambda _b: setattr(self.details, "value", ""))
+        head = widgets.HBox([widgets.HTML("<b>Run details</b>"), close])
+        head.add_class("mlpipe-designer-card-head")
+        card = widgets.VBox([head, self.details], layout=widgets.Layout(display="none"))
+        card.add_class("mlpipe-designer-details-card")
+        self.details.observe(lambda c: setattr(card.layout, "display", "flex" if c["new"] else "none"), "value")
+        return card
+
+    def _button(self, text, icon, handler, css, tooltip="", compact=False):
+        """A toolbar button; ``compact`` ones show only their icon (the text stays for screen readers and
+        leads the tooltip)."""
+        if compact:
+            tooltip = f"{text}: {tooltip}" if tooltip else text
         b = widgets.Button(description=text, icon=icon, tooltip=tooltip, layout=widgets.Layout(width="auto"))
         b.add_class(css)
+        if compact:
+            b.add_class("mlpipe-icon-only")
         b.on_click(lambda _b: self._guarded(handler))
         return b
 
     def _toolbar(self):
-        self.link_toggle = widgets.ToggleButton(description="Link mode", icon="link", value=False,
+        self.link_toggle = widgets.ToggleButton(description="Link", icon="link", value=False,
                                                 tooltip="Drag from one step to another to link them "
                                                         "(or hold Shift while dragging)",
                                                 layout=widgets.Layout(width="auto"))
@@ -89,37 +109,46 @@ class Designer:
         widgets.link((self.link_toggle, "value"), (self.canvas, "link_mode"))
         self.add_kind = widgets.Dropdown(options=[("blank script", "blank"), (".py / .ipynb file", "file"),
                                                   ("recorded cell", "cell")], value="blank",
-                                         layout=widgets.Layout(width="150px"))
+                                         layout=widgets.Layout(width="140px"))
         self.add_kind.add_class("mlpipe-designer-add-kind")
-        self.add_text = widgets.Text(placeholder="step name or file path", layout=widgets.Layout(width="180px"))
+        self.add_text = widgets.Text(placeholder="step name or file path", layout=widgets.Layout(width="170px"))
         self.add_text.add_class("mlpipe-designer-add-text")
-        self.draft_name = widgets.Text(placeholder="draft name", layout=widgets.Layout(width="140px"))
+        self.draft_name = widgets.Text(placeholder="draft name", layout=widgets.Layout(width="120px"))
         self.draft_name.add_class("mlpipe-designer-draft-name")
-        self.draft_pick = widgets.Dropdown(options=[], layout=widgets.Layout(width="180px"))
+        self.draft_pick = widgets.Dropdown(options=[], layout=widgets.Layout(width="160px"))
         self.draft_pick.add_class("mlpipe-designer-draft-pick")
         self._reload_drafts()
-        return widgets.HBox([
+        toolbar = widgets.HBox([
             self.add_kind, self.add_text,
             self._button("Add", "plus", self._add_from_toolbar, "mlpipe-designer-add"),
-            self._button("Delete", "trash", self.delete_selected, "mlpipe-designer-delete", "Delete the selection"),
+            self._button("Delete", "trash", self.delete_selected, "mlpipe-designer-delete", "Delete the selection",
+                         compact=True),
             self.link_toggle,
-            self._button("Layout", "sitemap", self.relayout, "mlpipe-designer-layout", "Lay the graph out again"),
-            self._button("Undo", "undo", self.undo, "mlpipe-designer-undo", "Undo the last edit (Ctrl+Z)"),
-            self._button("Redo", "redo", self.redo, "mlpipe-designer-redo", "Redo the edit undone (Ctrl+Shift+Z)"),
+            self._button("Layout", "sitemap", self.relayout, "mlpipe-designer-layout", "Lay the graph out again",
+                         compact=True),
+            self._button("Undo", "undo", self.undo, "mlpipe-designer-undo", "Undo the last edit (Ctrl+Z)",
+                         compact=True),
+            self._button("Redo", "redo", self.redo, "mlpipe-designer-redo", "Redo the edit undone (Ctrl+Shift+Z)",
+                         compact=True),
+            _gap(),
             self._button("Submit", "play", self.submit, "mlpipe-designer-submit"),
             self._button("Run step", "step-forward", lambda: self.run_selected(False), "mlpipe-designer-run-step",
-                         "Run the selected step alone; its inputs come from the latest runs"),
+                         "Run the selected step alone; its inputs come from the latest runs", compact=True),
             self._button("Run from", "fast-forward", lambda: self.run_selected(True), "mlpipe-designer-run-from",
-                         "Run the selected step and everything after it"),
+                         "Run the selected step and everything after it", compact=True),
             self._button("Clone run", "clone", self.clone_last_run, "mlpipe-designer-clone",
-                         "Make the pipeline of the shown run the editable pipeline"),
+                         "Make the pipeline of the shown run the editable pipeline", compact=True),
+            _gap(),
             self.draft_name,
             self._button("Save as draft", "save", self.save_draft, "mlpipe-designer-save-draft",
-                         "Keep the pipeline as a draft of this name in the workspace (saving again updates it)"),
+                         "Keep the pipeline as a draft of this name in the workspace (saving again updates it)",
+                         compact=True),
             self.draft_pick,
             self._button("Open draft", "folder-open", self.open_draft, "mlpipe-designer-open-draft",
-                         "Make the chosen draft's pipeline the editable pipeline"),
-        ], layout=widgets.Layout(flex_flow="row wrap"))
+                         "Make the chosen draft's pipeline the editable pipeline", compact=True),
+        ], layout=widgets.Layout(flex_flow="row wrap", width="100%"))
+        toolbar.add_class("mlpipe-designer-toolbar")
+        return toolbar
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -542,6 +571,13 @@ class Designer:
         if self._panel is not None:
             self._panel.close()
         _close_tree(self.widget)
+
+
+def _gap():
+    """A thin divider between groups of toolbar controls."""
+    gap = widgets.Box()
+    gap.add_class("mlpipe-toolbar-gap")
+    return gap
 
 
 def _close_tree(widget):
