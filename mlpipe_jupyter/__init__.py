@@ -66,6 +66,7 @@ _NAMES = {
     "UserError": "errors",
     "PipelineValidationError": "errors",
     "ActivityFailedError": "errors",
+    "RunHistory": "notebook.run_history",
 }
 
 __all__ = sorted(_NAMES) + ["load_ipython_extension"]

@@ -89,6 +89,7 @@ class RunHistory:
         self.metrics = key_metric_names(self.summaries, key_metrics)
         self._by_id = {s.id: s for s in self.summaries}
         self._view = None
+        self._records = None
 
     # -- the data ------------------------------------------------------------------------------------------
     @property
@@ -98,7 +99,13 @@ class RunHistory:
         return [*FIXED_COLUMNS, *self.parameters, *metrics]
 
     def records(self) -> list[dict]:
-        """One dict per run, keyed by ``columns`` (duration in seconds, None when it has not started)."""
+        """One dict per run, keyed by ``columns`` (duration in seconds, None when it has not started):
+        made once, so filtering as one types does not read them again."""
+        if self._records is None:
+            self._records = self._make_records()
+        return self._records
+
+    def _make_records(self) -> list[dict]:
         out = []
         for s in self.summaries:
             rec = {"status": status_text(s.status), "run id": s.id, "experiment": s.experiment,
