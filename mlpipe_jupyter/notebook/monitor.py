@@ -72,7 +72,8 @@ STYLE = """<style>
 .mlpipe-monitor .mlpipe-status-icon .widget-html-content { text-align: center; font-size: 14px; }
 .mlpipe-monitor .mlpipe-step-line .mlpipe-why, .mlpipe-monitor .mlpipe-step-line .mlpipe-why .widget-html-content {
   height: auto; min-height: 24px; white-space: normal; line-height: 16px; }
-.mlpipe-monitor .mlpipe-step-line .mlpipe-why .widget-html-content { padding: 4px 0; overflow-wrap: anywhere; }
+.mlpipe-monitor .mlpipe-step-line .mlpipe-why .widget-html-content { padding: 4px 0; min-height: 16px;
+  overflow-wrap: anywhere; }
 .mlpipe-monitor .mlpipe-why small { color: var(--jp-ui-font-color1); }
 .mlpipe-monitor .mlpipe-log-controls .widget-button, .mlpipe-monitor .mlpipe-log-controls .widget-toggle-button {
   height: 20px; line-height: 20px; font-size: var(--jp-ui-font-size0); padding: 0 6px; margin: 2px 0 0 4px; }
@@ -80,6 +81,12 @@ STYLE = """<style>
   border-radius: 3px; padding: 2px 6px; margin-left: 30px; }
 .mlpipe-monitor .mlpipe-log-scroll pre, .mlpipe-monitor .mlpipe-full-log-box pre { color: var(--jp-content-font-color1); }
 .mlpipe-monitor .mlpipe-error { margin-left: 30px; }
+.mlpipe-monitor .mlpipe-error > .widget-html-content, .mlpipe-monitor .mlpipe-log > .widget-html-content,
+.mlpipe-monitor .mlpipe-full-log > .widget-html-content, .mlpipe-monitor .mlpipe-graph > .widget-html-content,
+.mlpipe-monitor .mlpipe-action-message > .widget-html-content,
+.mlpipe-monitor .mlpipe-metrics > .widget-html > .widget-html-content { height: auto; line-height: normal; }
+.mlpipe-monitor .mlpipe-run-status > .widget-html-content { height: auto; min-height: 28px; line-height: 20px;
+  padding: 4px 0; white-space: normal; }
 .mlpipe-monitor .mlpipe-graph { overflow-x: auto; margin: 2px 0 4px 0; }
 .mlpipe-spin { display: inline-block; width: 9px; height: 9px; border: 2px solid #1e88e5;
   border-right-color: transparent; border-radius: 50%; animation: mlpipe-spin 0.8s linear infinite;
@@ -137,7 +144,7 @@ class StepRow:
         self.duration.add_class("mlpipe-duration")
         self.note = widgets.HTML("", layout=_column(4))
         self.note.add_class("mlpipe-why")
-        self.metrics_panel = MetricsPanel()  # charts, tables and images of what the step logs
+        self.metrics_panel = MetricsPanel(paced=True)  # charts, tables and images of what the step logs
         self.metrics = self.metrics_panel.widget
         self.metrics.add_class("mlpipe-metrics")
         self.log = widgets.HTML("")
@@ -153,9 +160,9 @@ class StepRow:
         self.log_controls = widgets.HBox([self.follow_button, self.full_button],
                                          layout=widgets.Layout(display="none", flex="0 0 auto", align_items="center"))
         self.log_controls.add_class("mlpipe-log-controls")
-        self.full_log = widgets.HTML("")
+        self.full_log = widgets.HTML("", layout=widgets.Layout(display="none"))  # shown on demand
         self.full_log.add_class("mlpipe-full-log")
-        self.error = widgets.HTML("")
+        self.error = widgets.HTML("", layout=widgets.Layout(display="none"))  # shown when there is one
         self.error.add_class("mlpipe-error")
         line = widgets.HBox([self.icon, self.title, self.status, self.duration, self.note, self.log_controls],
                             layout=widgets.Layout(align_items="flex-start"))
@@ -234,6 +241,7 @@ class StepRow:
         self.error_text, self.kind, self.traceback = error or "", kind if error else "", traceback or ""
         self.icon.value = _icon(self.shown_word)
         self.status.style.text_color = _COLOR.get(self.shown_word)  # a skip keeps Azure's word, in grey
+        self.error.layout.display = None if error else "none"
         if not error:
             self.error.value = ""
             return
@@ -246,7 +254,7 @@ class StepRow:
         else:
             color = "var(--jp-ui-font-color2)" if kind == "not run" else "#ef8f00"
             self.error.value = (f"<div class='mlpipe-error-{kind.replace(' ', '-')}' style='color:{color};"
-                                f"font-size:12px;margin:0 0 2px 30px'>{html.escape(shown or error)}</div>")
+                                f"font-size:12px;margin:0 0 4px 0'>{html.escape(shown or error)}</div>")
 
 
 class RunMonitor:
@@ -267,7 +275,7 @@ class RunMonitor:
         self._final = False
         self._run_row = None
         self._last_flush = 0.0
-        self.run_status = widgets.HTML("")
+        self.run_status = widgets.HTML("", layout=widgets.Layout(flex="1 1 0", min_width="0"))
         self.run_status.add_class("mlpipe-run-status")
         self.cancel_button = widgets.Button(description="Cancel", button_style="warning", icon="stop",
                                             layout=widgets.Layout(width="auto", min_width="90px", flex="0 0 auto"))
@@ -499,6 +507,9 @@ class RunMonitor:
                 handler()
             except UserError as e:
                 self.action_message.value = f"<span style='color:#c62828'>{html.escape(str(e))}</span>"
+            except Exception as e:  # noqa: BLE001 - a button's failure is shown where it was clicked, not lost
+                self.action_message.value = (f"<span style='color:#c62828'>{html.escape(text)} failed: "
+                                             f"{html.escape(type(e).__name__)}: {html.escape(str(e))}</span>")
 
         button.on_click(clicked)
         return button
@@ -539,6 +550,7 @@ class RunMonitor:
         view = self.rows[name]
         if view.full_log.value:
             view.full_log.value = ""
+            view.full_log.layout.display = "none"
             view.full_button.description = "Full log"
             return
         row = self._step_row(name)
@@ -559,6 +571,7 @@ class RunMonitor:
                     f"&middot; {text.count(chr(10))} lines</div>{cut}"
                     f"<pre style='margin:0;font-size:11px'>{html.escape(text)}</pre>")
         view.full_log.value = (f"<div class='mlpipe-full-log-box' style='max-height:24em;overflow:auto'>{body}</div>")
+        view.full_log.layout.display = None
         view.full_button.description = "Hide full log"
 
     def sync(self):
