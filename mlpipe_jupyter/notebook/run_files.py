@@ -17,6 +17,7 @@ import html
 import itertools
 import mimetypes
 import os
+import shutil
 from pathlib import Path
 from urllib.parse import quote
 
@@ -126,6 +127,22 @@ def download_html(path: Path, name: str) -> str:
             f"page: it is at <code>{html.escape(str(path))}</code></span>")
 
 
+def copy_button(path: Path, dest: Path, title: widgets.HTML, name: str) -> widgets.Button:
+    """Copies a large file next to the notebook (where the server serves files), then links it there."""
+    button = widgets.Button(description="Copy next to the notebook", icon="copy",
+                            tooltip=f"Copy to {dest} and link it", layout=widgets.Layout(width="auto"))
+    button.add_class("mlpipe-copy-here")
+
+    def copy(_):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+        title.value = f"<b>{html.escape(name)}</b> &middot; {download_html(dest, name)}"
+        button.disabled = True
+
+    button.on_click(copy)
+    return button
+
+
 def files_url(path: Path) -> str | None:
     """The ``files/`` URL of ``path`` on a running Jupyter server whose root holds it (hidden folders,
     as a workspace's ``.mlpipe``, are not served by default: None for those)."""
@@ -146,8 +163,9 @@ def files_url(path: Path) -> str | None:
     return None
 
 
-def preview_widget(path: Path, name: str) -> widgets.VBox:
-    """What a file looks like: a table, an image or text, and a Download link."""
+def preview_widget(path: Path, name: str, copy_dir: Path | None = None) -> widgets.VBox:
+    """What a file looks like: a table, an image or text, and a Download link (for a large file the
+    server cannot serve from where it is, a button copying it into ``copy_dir`` to link it there)."""
     kind = preview_kind(path)
     body: widgets.Widget
     if kind == "table":
@@ -170,7 +188,10 @@ def preview_widget(path: Path, name: str) -> widgets.VBox:
         shown = "(a binary file)" if text is None else text
         body = widgets.HTML(f"<pre class='mlpipe-preview-text'>{html.escape(shown)}</pre>{_PREVIEW_STYLE}")
     title = widgets.HTML(f"<b>{html.escape(name)}</b> &middot; {download_html(path, name)}")
-    box = widgets.VBox([title, body], layout=widgets.Layout(min_width="0", flex="1 1 auto"))
+    children = [title, body]
+    if copy_dir is not None and path.stat().st_size > DATA_URL_LIMIT and files_url(path) is None:
+        children.insert(1, copy_button(path, copy_dir / name, title, name))
+    box = widgets.VBox(children, layout=widgets.Layout(min_width="0", flex="1 1 auto"))
     box.add_class("mlpipe-preview")
     return box
 
@@ -241,7 +262,8 @@ class RunFiles:
     def open_file(self, name: str) -> widgets.VBox:
         if name not in self._entries:
             raise UserError(f"No file {name!r} in this run (see get_file_names()).")
-        self.preview.children = [preview_widget(self._entries[name], name)]
+        copy_dir = Path.cwd() / "run-files" / self.step.value
+        self.preview.children = [preview_widget(self._entries[name], name, copy_dir)]
         return self.preview.children[0]
 
     def _picked(self, change):

@@ -3,6 +3,8 @@ read back as runs, the comparison's values and chart, the file browser, and ``%p
 from __future__ import annotations
 
 import base64
+import json
+import os
 import struct
 import zlib
 
@@ -167,9 +169,23 @@ def test_the_file_browser_lists_outputs_logs_and_files_and_previews_them(runs, t
     _, text = files.open_file("outputs/notes.txt").children
     assert "line 0\nline 1" in text.value and "line 59" in text.value and "line 60" not in text.value
 
-    monkeypatch.setattr(run_files, "DATA_URL_LIMIT", 10)  # a large file: named where it is
-    title, _ = files.open_file("outputs/notes.txt").children
-    assert "too large" in title.value and "outputs/notes.txt" in title.value and "data:" not in title.value
+    # a large file: not sent to the page; under the hidden .mlpipe the server does not serve it, so it is
+    # named where it is, and a button copies it next to the notebook, linked through the server's files/
+    monkeypatch.setattr(run_files, "DATA_URL_LIMIT", 10)
+    runtime, notebook_dir = tmp_path / "runtime", tmp_path / "notebooks"
+    runtime.mkdir()
+    notebook_dir.mkdir()
+    (runtime / "jpserver-1.json").write_text(json.dumps({"pid": os.getpid(), "root_dir": str(tmp_path),
+                                                         "base_url": "/base/", "url": "http://127.0.0.1:1/base/"}))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    monkeypatch.chdir(notebook_dir)
+    title, copy, _ = files.open_file("outputs/notes.txt").children
+    assert "too large" in title.value and ".mlpipe" in title.value and "data:" not in title.value
+    copy.click()
+    step_id = half.get_step("train").id
+    copied = notebook_dir / "run-files" / step_id / "outputs" / "notes.txt"
+    assert copied.read_text().startswith("line 0\n") and copy.disabled
+    assert f"href='/base/files/notebooks/run-files/{step_id}/outputs/notes.txt'" in title.value
 
     pipeline_files = RunHistory(experiment).files(one.id)  # a pipeline run: its steps, then itself
     assert [label for label, _ in pipeline_files.step.options] == ["step train (completed)", "the pipeline run"]
@@ -211,3 +227,26 @@ def test_pipeline_runs_magic_prints_the_table_with_a_header_and_takes_limit_and_
                           ("%pipeline runs --limit many", "argument --limit: invalid int value: 'many'")):
         error = ip.run_error(line)
         assert isinstance(error, UsageError) and message in str(error), (line, error)
+
+
+def test_in_a_kernel_the_table_is_a_widget_with_the_plain_table_for_headless_runs(notebook):
+    """A notebook run headless (nbclient) keeps the widget and, beside it, the table as text."""
+    nb = notebook([
+        "%load_ext mlpipe_jupyter",
+        "from mlpipe_jupyter import Experiment, RunHistory, Workspace\n"
+        "exp = Experiment(Workspace.from_config(), 'kernel')\n"
+        "for n in range(2):\n"
+        "    with exp.start_logging() as run:\n"
+        "        run.log('score', n / 4)\n"
+        "ids = [r.id for r in exp.get_runs()]",
+        "%pipeline runs --experiment kernel",
+        "RunHistory(exp.get_runs())",
+        "print(ids)",
+    ])
+    ids = eval(nb.cells[4].outputs[0]["text"])  # noqa: S307 - the list the kernel printed
+    for cell in (nb.cells[2], nb.cells[3]):
+        (output,) = [o for o in cell.outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+        lines = output["data"]["text/plain"].splitlines()
+        assert lines[0].split()[:3] == ["status", "run", "id"] and lines[0].split()[-1] == "score"
+        assert [line.split()[2] for line in lines[1:]] == ids
+        assert lines[1].split()[-1] == "0.25"
