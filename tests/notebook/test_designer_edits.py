@@ -207,17 +207,20 @@ def test_stale_marks_say_why_a_step_would_rerun_and_last_run_colours_stay_only_o
 
     d.properties.open("prep")
     d.properties.fields["params"].value = "rows=20"
+    d.wait_stale()  # planned on a worker thread
     assert d.canvas.stale == {
         "prep": d.canvas.stale["prep"],
-        "train": "Rerun: upstream step 'prep' will rerun, so its input will be new."}
-    assert d.canvas.stale["prep"].startswith("Rerun: parameter 'rows' changed from 10 to 20")
+        "train": "upstream step 'prep' will rerun, so its input will be new."}
+    assert d.canvas.stale["prep"].startswith("parameter 'rows' changed from 10 to 20 (compared with step run ")
     assert set(d.canvas.status) == {"report"}  # its result still stands; the others go neutral
 
     d.undo()
+    d.wait_stale()
     assert d.canvas.stale == {}  # back as it ran: every step would be reused
     d.properties.open("train")
     d.properties.fields["allow_reuse"].value = False
-    assert d.canvas.stale == {"train": "Rerun: step 'train' has allow_reuse=False."}
+    d.wait_stale()
+    assert d.canvas.stale == {"train": "step 'train' has allow_reuse=False."}
 
 
 def test_a_designer_opened_during_a_run_shows_it_at_once(magics, tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import html
 import os
+import threading
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -258,6 +259,10 @@ class Designer:
         self._editing = False  # our own change is reaching the listeners (not one made elsewhere)
         self._cell_note = ""
         self._pending_delete: list = []
+        self._stale_lock = threading.Lock()
+        self._stale_doc = None  # (document or None, epoch) waiting to be planned
+        self._stale_epoch = 0  # grows with each edit and each run shown: older forecasts are dropped
+        self._stale_worker = None
         self.cell_sync = kernel_cell_sync() if self.source.is_notebook else None
         if self.cell_sync is not None:
             self.cell_sync.listeners.append(self._cells_rewritten)
@@ -335,16 +340,51 @@ class Designer:
     def mark_stale(self):
         """Mark the steps a submit would rerun now, with the planner's reason (``canvas.stale``). The last
         run's colours stay only on the steps it would reuse: their results still stand; the others go
-        neutral. A pipeline that cannot be planned yet (a dangling input) marks nothing and clears them."""
+        neutral. A pipeline that cannot be planned yet (a dangling input) marks nothing and clears them.
+
+        Planning snapshots every step's folder (about 1 ms a step), so it runs on a worker thread and the
+        edit answers at once; edits made meanwhile are planned once, the newest (``wait_stale`` waits)."""
         try:
-            plan, _ = plan_with_backends(self.workspace, self.source.build().to_document(), check=False)
-            verdicts = forecast(self.workspace._store, plan, self.experiment)
+            doc = self.source.build().to_document()
         except UserError:
-            self.canvas.stale = {}
-            self.run_view.keep_only(set())
-            return
-        self.canvas.stale = {n: v.reason for n, v in verdicts.items() if not v.reused}
-        self.run_view.keep_only({n for n, v in verdicts.items() if v.reused})
+            doc = None
+        with self._stale_lock:
+            self._stale_epoch += 1
+            self._stale_doc = (doc, self._stale_epoch)
+            if self._stale_worker is None:
+                self._stale_worker = threading.Thread(target=self._forecast_loop, name="mlpipe-stale", daemon=True)
+                self._stale_worker.start()
+
+    def _forecast_loop(self):
+        while True:
+            with self._stale_lock:
+                if self._stale_doc is None:
+                    self._stale_worker = None
+                    return
+                (doc, epoch), self._stale_doc = self._stale_doc, None
+            try:
+                if doc is None:
+                    raise UserError("not plannable")
+                plan, _ = plan_with_backends(self.workspace, doc, check=False)
+                verdicts = forecast(self.workspace._store, plan, self.experiment)
+            except UserError:
+                verdicts = {}
+            except BaseException:
+                with self._stale_lock:  # the next edit starts a new worker
+                    self._stale_worker = None
+                raise
+            with self._stale_lock:
+                if epoch != self._stale_epoch:
+                    continue  # a newer edit (plan that one instead), or a run shown since
+                self.canvas.stale = {n: v.reason.removeprefix("Rerun: ") for n, v in verdicts.items()
+                                     if not v.reused}
+                self.run_view.keep_only({n for n, v in verdicts.items() if v.reused})
+
+    def wait_stale(self, timeout=60):
+        """Until the stale marks describe the latest edit."""
+        worker = self._stale_worker
+        if worker is not None:
+            worker.join(timeout)
 
     def _cells_rewritten(self, done, missing):
         """The page's answer: which cells got their new first line."""
@@ -494,7 +534,9 @@ class Designer:
     def watch(self, run):
         """Show ``run``'s status on the nodes (runs submitted elsewhere show up by themselves); its status
         replaces the stale marks."""
-        self.canvas.stale = {}
+        with self._stale_lock:
+            self._stale_epoch += 1
+            self.canvas.stale = {}
         self.run_view.watch(run)
 
     def show_step_run(self, name):
