@@ -144,6 +144,21 @@ def test_deleting_a_linked_cell_step_asks_first_and_leaves_nothing_dangling(magi
     assert type(magics.state.steps["prep"]).__name__ == "CellStep"
 
 
+def test_deleting_a_data_node_unlinks_its_readers_and_its_writer(magics, page):
+    magics.step("prep --outputs data stats", WRITE.format(out="data"))
+    magics.step("train --inputs data stats", READ.format(inp="data"))
+    d = notebook_designer(magics)
+    d.delete(["data:stats"])
+    assert recorded(magics) == {"prep": ([], ["data"], {}), "train": ([["data", None]], [], {})}
+    assert lines(page) == {"prep": "%%step prep --outputs data", "train": "%%step train --inputs data"}
+    d.delete(["out:prep:data"])
+    assert recorded(magics) == {"prep": ([], [], {}), "train": ([], [], {})}
+    assert dm.dangling(d.source.doc()) == []
+    d.undo()
+    d.undo()
+    assert recorded(magics)["train"] == ([["data", None], ["stats", None]], [], {})
+
+
 def test_every_kind_of_edit_undoes_and_redoes(magics, tmp_path):
     magics.step("prep --outputs data", WRITE.format(out="data"))
     magics.step("train --inputs data", READ.format(inp="data"))

@@ -17,7 +17,7 @@ from mlpipe_jupyter.model import edits as dm
 from mlpipe_jupyter.model.document import absolute_from, relative_to
 from mlpipe_jupyter.notebook.cell_steps import CellSpec
 from mlpipe_jupyter.notebook.designer.cellsync import cell_line_changes, kernel_cell_sync
-from mlpipe_jupyter.notebook.designer.elements import STEP, graph_elements
+from mlpipe_jupyter.notebook.designer.elements import DATA, OUT, STEP, graph_elements
 from mlpipe_jupyter.notebook.designer.properties import PropertiesPanel
 from mlpipe_jupyter.notebook.designer.run_view import RunView, clone_run
 from mlpipe_jupyter.notebook.designer.sources import NotebookSource, PipelineSource, step_entry_for_file
@@ -443,9 +443,13 @@ class Designer:
 
     # -- actions ---------------------------------------------------------------------------------------------
     def delete(self, ids):
-        """Remove steps (``step:NAME``) and links (``edge:DATA:TARGET``); steps first, each checked."""
+        """Remove steps (``step:NAME``), links (``edge:DATA:TARGET``) and data (``data:NAME``, or the
+        ``out:STEP:DATA`` edge that writes it); steps first, each checked. Nothing is left dangling: the
+        readers of a removed step's outputs, or of removed data, stop reading them."""
         steps = [i[len(STEP):] for i in ids if i.startswith(STEP)]
         edges = [i.split(":", 2)[1:] for i in ids if i.startswith("edge:")]
+        datas = list(dict.fromkeys([i[len(DATA):] for i in ids if i.startswith(DATA)] +
+                                   [i.split(":", 2)[2] for i in ids if i.startswith(OUT) and i.count(":") >= 2]))
 
         def change(doc):
             for name in steps:
@@ -453,12 +457,15 @@ class Designer:
             for data_name, target in edges:
                 if target in dm.step_names(doc) and data_name in dm.input_names(dm.find(doc, target)):
                     doc = dm.unlink(doc, data_name, target)
+            for data_name in datas:
+                doc = _drop_data(doc, data_name)
             return doc
 
-        if steps or edges:
-            what = ", ".join(steps + [f"link {d} -> {t}" for d, t in edges])
+        if steps or edges or datas:
+            what = ", ".join(steps + [f"link {d} -> {t}" for d, t in edges] + [f"data {d}" for d in datas])
             if self.edit(change, label=f"deleting {what}"):
-                self.say(f"Removed {what} (Undo brings {'them' if len(steps) + len(edges) > 1 else 'it'} back).")
+                many = len(steps) + len(edges) + len(datas) > 1
+                self.say(f"Removed {what} (Undo brings {'them' if many else 'it'} back).")
 
     def delete_selected(self):
         if not self.canvas.selected:
@@ -620,6 +627,16 @@ def _gap():
     gap = widgets.Box()
     gap.add_class("mlpipe-toolbar-gap")
     return gap
+
+
+def _drop_data(doc, name):
+    """Data removed from the canvas: its readers stop reading it and its writer stops writing it."""
+    for reader in [s["name"] for s in doc["steps"] if name in dm.input_names(s)]:
+        doc = dm.unlink(doc, name, reader)
+    writer = dm.producers(doc).get(name)
+    if writer is not None:
+        doc = dm.update_step(doc, writer, {"outputs": [o for o in dm.output_names(dm.find(doc, writer)) if o != name]})
+    return doc
 
 
 def _close_tree(widget):
