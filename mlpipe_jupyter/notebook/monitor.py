@@ -124,7 +124,7 @@ def monitors_for(run_id: str) -> list["RunMonitor"]:
 class StepRow:
     """One step: its widgets and the state they show."""
 
-    def __init__(self, name: str, lock=None):
+    def __init__(self, name: str, lock=None, layouts=None):
         self.name = name
         self.word = "not started"
         self.kind = ""  # how it ended badly: "failed", "not run" (an upstream step did not complete), "canceled"
@@ -134,15 +134,17 @@ class StepRow:
         self.traceback = ""
         self.held = 0  # lines that came while following was paused
         self._lock = lock or threading.RLock()
-        self.icon = widgets.HTML(_icon("not started"), layout=_column(0))
+        # the monitor's rows share one Layout per column (and one for buttons): fewer widget models to open
+        layouts = layouts or [_column(i) for i in range(len(HEADERS))] + [widgets.Layout(width="auto")]
+        self.icon = widgets.HTML(_icon("not started"), layout=layouts[0])
         self.icon.add_class("mlpipe-status-icon")
-        self.title = widgets.HTML(f"<b title='{html.escape(name)}'>{html.escape(name)}</b>", layout=_column(1))
+        self.title = widgets.HTML(f"<b title='{html.escape(name)}'>{html.escape(name)}</b>", layout=layouts[1])
         self.title.add_class("mlpipe-step-name")
-        self.status = widgets.Label(self.word, layout=_column(2))
+        self.status = widgets.Label(self.word, layout=layouts[2])
         self.status.add_class("mlpipe-status")
-        self.duration = widgets.Label("", layout=_column(3))
+        self.duration = widgets.Label("", layout=layouts[3])
         self.duration.add_class("mlpipe-duration")
-        self.note = widgets.HTML("", layout=_column(4))
+        self.note = widgets.HTML("", layout=layouts[4])
         self.note.add_class("mlpipe-why")
         self.metrics_panel = MetricsPanel(paced=True)  # charts, tables and images of what the step logs
         self.metrics = self.metrics_panel.widget
@@ -151,11 +153,11 @@ class StepRow:
         self.log.add_class("mlpipe-log")
         self.follow_button = widgets.ToggleButton(False, description="Pause", icon="pause",
                                                   tooltip="Stop following new lines (the view stays where it is)",
-                                                  layout=widgets.Layout(width="auto"))
+                                                  layout=layouts[5])
         self.follow_button.add_class("mlpipe-log-pause")
         self.follow_button.observe(self._on_follow, "value")
         self.full_button = widgets.Button(description="Full log", icon="file-text",
-                                          tooltip="Show the step's whole log file", layout=widgets.Layout(width="auto"))
+                                          tooltip="Show the step's whole log file", layout=layouts[5])
         self.full_button.add_class("mlpipe-log-full")
         self.log_controls = widgets.HBox([self.follow_button, self.full_button],
                                          layout=widgets.Layout(display="none", flex="0 0 auto", align_items="center"))
@@ -294,7 +296,8 @@ class RunMonitor:
         self.action_message.add_class("mlpipe-action-message")
         self.graph = widgets.HTML("")
         self.graph.add_class("mlpipe-graph")
-        header = widgets.HBox([widgets.HTML(text, layout=_column(i)) for i, text in enumerate(HEADERS)])
+        self._layouts = [_column(i) for i in range(len(HEADERS))] + [widgets.Layout(width="auto")]
+        header = widgets.HBox([widgets.HTML(text, layout=self._layouts[i]) for i, text in enumerate(HEADERS)])
         header.add_class("mlpipe-step-header")
         self._row_box = widgets.VBox([])
         self.table = widgets.VBox([header, self._row_box])
@@ -304,6 +307,7 @@ class RunMonitor:
         self._step_ids: dict[str, str] = {}
         self._upstream: dict[str, list] = {}
         self._graph_places = None
+        self._graph_words = None  # the statuses the graph shows: redrawn only when one changes
         self._designers: list = []  # kept alive while their panel or view is open
         top = widgets.HBox([self.run_status, self.actions],
                            layout=widgets.Layout(justify_content="space-between", align_items="center"))
@@ -345,7 +349,7 @@ class RunMonitor:
     def _row(self, name) -> StepRow:
         view = self.rows.get(name)
         if view is None:
-            view = self.rows[name] = StepRow(name, self._lock)
+            view = self.rows[name] = StepRow(name, self._lock, self._layouts)
             view.full_button.on_click(lambda _b, n=name: self.show_full_log(n))
             self._row_box.children = tuple(r.widget for r in self.rows.values())
         return view
@@ -387,11 +391,13 @@ class RunMonitor:
         if not self.is_pipeline or not self.rows:
             return
         names = list(self.rows)
+        words = {n: v.shown_word for n, v in self.rows.items()}
+        if words == self._graph_words:
+            return
+        self._graph_words = words
         if self._graph_places is None or set(self._graph_places) != set(names):
             self._graph_places = positions(names, self._upstream)
-        svg = graph_svg(names, self._upstream, {n: v.shown_word for n, v in self.rows.items()}, self._graph_places)
-        if svg != self.graph.value:
-            self.graph.value = svg
+        self.graph.value = graph_svg(names, self._upstream, words, self._graph_places)
 
     def _set_run_status(self, row):
         self._run_row = row
