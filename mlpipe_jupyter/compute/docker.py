@@ -55,6 +55,7 @@ class DockerBackend(ComputeBackend):
     """The ``docker`` kind of compute target."""
 
     inputs_read_only = True  # inputs are read-only bind mounts
+    working_dir_seen = WD  # where the step's tracebacks say its files are (running/tracebacks.py maps them back)
 
     def __init__(self, workspace=None, target_name="docker", config: dict | None = None):
         super().__init__(workspace, target_name, config)

@@ -222,7 +222,9 @@ class StepTask:
                 "get an empty folder." for name in empty])
         trace = ""
         if status == Status.FAILED and rc not in (0, None):  # read while the working copy's paths are known
-            trace = step_traceback(log_path, job.working_dir, sp.snapshot.source_dir, sp.script)
+            seen = getattr(backend, "working_dir_seen", None)  # a container's path for the same folder
+            work_dirs = (str(job.working_dir),) + ((seen,) if seen else ())
+            trace = step_traceback(log_path, work_dirs, sp.snapshot.source_dir, sp.script)
         return status, error, outputs, tail, timed_out.is_set(), trace
 
     def _warn(self, log_path: Path, warnings: list[str]) -> None:

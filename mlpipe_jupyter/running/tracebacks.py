@@ -15,6 +15,7 @@ rerun): ``.mlpipe/origin/<script>.json`` holding ``{"label": "Cell In[3]", "firs
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -67,13 +68,16 @@ def last_traceback(lines: list[str]) -> list[str]:
     return [ln for ln in block if not ln.startswith("mlpipe: ")]
 
 
-def map_traceback(lines: list[str], work_dir: str, source_dir: str, script: str,
+def map_traceback(lines: list[str], work_dir: str | tuple[str, ...], source_dir: str, script: str,
                   origin: dict | None = None, drop_dirs: tuple[str, ...] = (_OWN_PACKAGE,)) -> list[str]:
     """``lines`` (a traceback) with its frames pointing at what the user wrote (see the module's doc).
 
-    ``work_dir`` is the folder the step ran in, ``source_dir`` the step's source folder, ``script`` its
-    script (relative to both), ``origin`` the generated script's origin (``read_origin``)."""
-    work = work_dir.rstrip("/") + "/"
+    ``work_dir`` is the folder the step ran in (or its names: on the host and in a container),
+    ``source_dir`` the step's source folder, ``script`` its script (relative to both), ``origin`` the
+    generated script's origin (``read_origin``)."""
+    names = (work_dir,) if isinstance(work_dir, (str, os.PathLike)) else work_dir
+    works = [str(w).rstrip("/") + "/" for w in names]
+    work = works[0]
     out: list[str] = []
     skipping = False  # inside a dropped frame: its code lines go too
     for line in lines:
@@ -88,8 +92,9 @@ def map_traceback(lines: list[str], work_dir: str, source_dir: str, script: str,
         if not path.startswith(("/", "<")) and not re.match(r"^[A-Za-z]:[\\/]", path):
             path = work + path  # run by a relative name: relative to the working folder
         skipping = False
-        if path.startswith(work):
-            rel = path[len(work):]
+        under = next((w for w in works if path.startswith(w)), None)
+        if under is not None:
+            rel = path[len(under):]
             if rel == script and origin is not None:
                 cell_line = number - origin["first_line"] + 1
                 if cell_line < 1:  # the generated preamble
@@ -106,7 +111,7 @@ def map_traceback(lines: list[str], work_dir: str, source_dir: str, script: str,
     return out
 
 
-def step_traceback(log_path: Path, work_dir: Path, source_dir: Path | None, script: str) -> str:
+def step_traceback(log_path: Path, work_dir, source_dir: Path | None, script: str) -> str:
     """The mapped last traceback of a step's log file, or "" when the log holds none."""
     try:
         with open(log_path, "rb") as f:
@@ -120,6 +125,6 @@ def step_traceback(log_path: Path, work_dir: Path, source_dir: Path | None, scri
     if not lines:
         return ""
     if source_dir is None:  # a snapshot kept without its folder (a published pipeline's): name the file only
-        return "\n".join(map_traceback(lines, str(work_dir), ".", script)).rstrip()
+        return "\n".join(map_traceback(lines, work_dir, ".", script)).rstrip()
     origin = read_origin(source_dir, script)
-    return "\n".join(map_traceback(lines, str(work_dir), str(source_dir), script, origin)).rstrip()
+    return "\n".join(map_traceback(lines, work_dir, str(source_dir), script, origin)).rstrip()

@@ -71,6 +71,12 @@ def test_a_frame_in_the_generated_preamble_is_dropped_and_a_script_maps_to_its_s
     assert map_traceback(relative, WORK, "/src", "train.py")[1] == '  File "/src/train.py", line 2, in <module>'
 
 
+def test_frames_under_a_containers_name_for_the_working_folder_map_too():
+    lines = ["Traceback (most recent call last):", '  File "/mlpipe/wd/train.py", line 5, in <module>', "E: e"]
+    assert map_traceback(lines, (WORK, "/mlpipe/wd"), "/src", "train.py")[1] == (
+        '  File "/src/train.py", line 5, in <module>')
+
+
 def test_a_failed_script_step_records_the_traceback_of_its_source_file(workspace, tmp_path, write_scripts):
     src = write_scripts(tmp_path / "src", {
         "helpers.py": "def explode():\n    raise RuntimeError('boom in helper')\n",
