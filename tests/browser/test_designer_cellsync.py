@@ -69,6 +69,21 @@ def test_canvas_and_form_edits_rewrite_the_step_lines_of_the_cells(lab, lab_serv
     designer.locator(".mlpipe-designer-redo").click()
     expect_first_line(lab, 2, "%%step train --inputs prep_out --param C=1.0")
 
+    # Delete on a linked cell step asks first; Keep keeps it
+    canvas.scroll_into_view_if_needed()
+    point = node_point(canvas, "step:prep")
+    page.mouse.click(point["x"], point["y"])
+    wait_for(canvas, "cy.getElementById('step:prep').selected()")
+    page.keyboard.press("Delete")
+    confirm = designer.locator(".mlpipe-designer-confirm")
+    expect(confirm).to_contain_text("'prep' is recorded from a %%step cell (the cell stays) and linked to train",
+                                    timeout=RUN_TIMEOUT)
+    lab.screenshots("designer-delete-confirm", designer)
+    confirm.locator(".mlpipe-designer-keep").click()
+    expect(confirm).to_be_hidden()
+    expect(designer.locator(".mlpipe-designer-message")).to_contain_text("Nothing was deleted")
+    assert canvas.evaluate("el => el.mlpipeCy.getElementById('step:prep').nonempty()")
+
     # the kernel recorded what the cells now say: running the cells again changes nothing
     index = lab.add_cell_and_run("%pipeline steps")
     expect(lab.output(index)).to_contain_text("train", timeout=RUN_TIMEOUT)

@@ -28,7 +28,8 @@ from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
 from mlpipe_jupyter.sdk.published import PipelineDraft
 
 HISTORY = 50  # edits the designer can undo
-_ERROR = "<span style='color:#c62828'>"  # how a refusal starts in the message area
+_ERROR_COLOR = "var(--jp-error-color1, #c62828)"
+_ERROR = f"<span style='color:{_ERROR_COLOR}'>"  # how a refusal starts in the message area
 
 
 class Designer:
@@ -181,7 +182,7 @@ class Designer:
             self.message.value = ""
 
     def say(self, text, error=False):
-        color = "#c62828" if error else "#37474f"
+        color = _ERROR_COLOR if error else "var(--jp-ui-font-color1, #37474f)"  # readable in either theme
         note = "" if error or not self._cell_note else " " + self._cell_note
         self.message.value = f"<span style='color:{color}'>{html.escape(text + note, quote=False)}</span>"
 
@@ -428,7 +429,8 @@ class Designer:
             self.delete(ids)
             return
         self._pending_delete = list(ids)
-        self.confirm_text.value = html.escape(f"Delete {', '.join(repr(s) for s in steps)}? " + "; ".join(why) + ".")
+        question = f"Delete {', '.join(repr(s) for s in steps)}?"
+        self.confirm_text.value = f"<b>{html.escape(question)}</b> {html.escape('; '.join(why))}. Undo brings it back."
         self.confirm_row.layout.display = "flex"
 
     def confirm_delete(self):
