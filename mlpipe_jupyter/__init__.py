@@ -43,6 +43,7 @@ _NAMES = {
     "ComputeTarget": "sdk.compute",
     "LocalCompute": "sdk.compute",
     "DockerCompute": "sdk.compute",
+    "RayCompute": "sdk.compute",
     "Experiment": "sdk.experiment",
     "Run": "sdk.run",
     "PipelineRun": "sdk.run",

@@ -1,8 +1,8 @@
-"""Compute backends, one module per kind (local.py, docker.py), each registered with the compute protocol
+"""Compute backends, one module per kind (local.py, docker.py, ray.py), each registered with the compute protocol
 (running/protocol.py). A new kind is a module here and its line below."""
 from __future__ import annotations
 
-from mlpipe_jupyter.compute import docker, local  # noqa: F401 - importing a backend registers its kind
+from mlpipe_jupyter.compute import docker, local, ray  # noqa: F401 - importing a backend registers its kind
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.running.protocol import ComputeBackend, backend_class, backend_kinds
 

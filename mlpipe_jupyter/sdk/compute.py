@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 
+from mlpipe_jupyter.compute.ray import token_owner
 from mlpipe_jupyter.errors import ComputeTargetError, UserError
 from mlpipe_jupyter.model.names import check_registry_name
+from mlpipe_jupyter.secrets import MASK, remember
 
 BUILTIN_TARGETS = {"local": "local", "docker": "docker"}
 
@@ -27,7 +29,7 @@ class ComputeTarget:
         check_registry_name("Compute target", name)
         if not isinstance(provisioning_configuration, _ProvisioningConfiguration):
             raise UserError(f"ComputeTarget.create('{name}') needs a configuration from "
-                            "LocalCompute.provisioning_configuration(...) or DockerCompute.provisioning_configuration(...).")
+                            "LocalCompute, DockerCompute or RayCompute.provisioning_configuration(...).")
         if name in BUILTIN_TARGETS:
             raise UserError(f"'{name}' is a built-in compute target; give your target another name.")
         kind, config = provisioning_configuration.kind, provisioning_configuration.to_dict()
@@ -146,6 +148,48 @@ class DockerCompute:
         return _ProvisioningConfiguration("docker", image=image, environment=env, cpu_count=cpu_count,
                                           memory_gb=memory_gb, gpu_count=gpu_count, mounts=mounts,
                                           network=network, max_concurrency=max_concurrency, pids_limit=pids_limit)
+
+
+class RayCompute:
+    """Steps as jobs on a Ray cluster whose nodes share this machine's filesystem (compute/ray.py)."""
+
+    @staticmethod
+    def provisioning_configuration(address, auth_token=None, auth_header="Authorization", num_cpus=1, num_gpus=None,
+                                   memory=None, resources=None, step_resources=None, python=None, runtime_env=None,
+                                   max_concurrency=None):
+        """``address``: the Ray dashboard, ``http://HOST:8265``; ``auth_token``: sent in ``auth_header``
+        (as ``Bearer <token>`` in ``Authorization``), kept by this process only (others read
+        ``RAY_AUTH_TOKEN``); ``num_cpus``, ``num_gpus``, ``memory`` (bytes) and ``resources`` (custom
+        resources, ``{"name": amount}``): what each step asks for; ``step_resources``: per step name,
+        overrides of the same keys; ``python``: the interpreter on the nodes for steps without an
+        environment of their own; ``runtime_env``: Ray runtime_env entries (``pip``, ``env_vars``) for every step."""
+        if not isinstance(address, str) or not address.startswith(("http://", "https://")):
+            raise UserError(f"Ray address {address!r} should be the cluster's dashboard URL, like 'http://HOST:8265'.")
+        address = address.rstrip("/")
+        for where, asked in [("resources", {"num_cpus": num_cpus, "num_gpus": num_gpus, "memory": memory,
+                                            "resources": resources}),
+                             *((f"step_resources['{k}']", v) for k, v in (step_resources or {}).items())]:
+            _check_resources(where, asked)
+        if auth_token is not None:
+            remember(token_owner(address), {"auth_token": auth_token})
+        return _ProvisioningConfiguration(
+            "ray", address=address, auth_header=auth_header, auth_token=MASK if auth_token is not None else None,
+            resources={"num_cpus": num_cpus, "num_gpus": num_gpus, "memory": memory, "resources": resources},
+            step_resources=dict(step_resources or {}), python=python, runtime_env=dict(runtime_env or {}),
+            max_concurrency=max_concurrency)
+
+
+def _check_resources(where: str, asked) -> None:
+    if not isinstance(asked, dict):
+        raise UserError(f"Ray {where} should be a dict of num_cpus, num_gpus, memory and resources, not {asked!r}.")
+    unknown = sorted(set(asked) - {"num_cpus", "num_gpus", "memory", "resources"})
+    custom = asked.get("resources") or {}
+    amounts = [(k, v) for k, v in asked.items() if k != "resources" and v is not None] + list(custom.items())
+    bad = [f"{k}={v!r}" for k, v in amounts
+           if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0]
+    if unknown or bad or not isinstance(custom, dict):
+        raise UserError(f"Ray {where} should give num_cpus, num_gpus, memory (bytes) and resources "
+                        f"({{name: amount}}) as numbers of at least 0; got {', '.join(unknown + bad) or custom!r}.")
 
 
 def target_name(compute_target, default="local") -> str:

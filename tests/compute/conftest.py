@@ -7,6 +7,7 @@ import os
 import pytest
 
 from helpers import labelled_containers
+from ray_cluster import ClusterProblem, RayCluster
 
 
 def skip_or_fail(reason: str):
@@ -40,3 +41,17 @@ def leftover_containers(client, run) -> list:
 
 def dangling_images(client) -> list:
     return client.images.list(filters={"dangling": True, "label": "mlpipe.managed"})
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real two-node Ray cluster on 127.0.0.1 (tests/compute/ray_cluster.py), stopped by its PIDs."""
+    try:
+        cluster = RayCluster()
+    except ClusterProblem as e:
+        skip_or_fail(f"Ray tests need a Ray cluster: {e}")
+    try:
+        yield cluster
+    finally:
+        left = cluster.stop()
+        assert not left, f"processes of the Ray cluster outlived it: {left}"

@@ -1,5 +1,5 @@
 """What every compute backend promises the runner (running/protocol.py), tested the same way on each
-registered kind against its real engine: a local subprocess, a Docker container.
+registered kind against its real engine: a local subprocess, a Docker container, a Ray job.
 
 A new kind of compute target adds itself to ``KINDS`` and must pass these before the runner may use it."""
 from __future__ import annotations
@@ -20,7 +20,7 @@ from mlpipe_jupyter.model.environment import EnvironmentDefinition
 from mlpipe_jupyter.planning.planner import Ref
 from mlpipe_jupyter.running.protocol import Job, backend_class, backend_kinds
 
-KINDS = ["local", "docker"]
+KINDS = ["local", "docker", "ray"]
 
 STEP = textwrap.dedent("""
     import os, subprocess, sys, time
@@ -46,6 +46,11 @@ def backend(request):
         client = request.getfixturevalue("docker_engine")
         made = backend_for(None, "docker", {"kind": "docker", "config": {}})
         made.containers = lambda run_id: labelled_containers(client, f"mlpipe.run_id={run_id}")
+        return made
+    if request.param == "ray":
+        cluster = request.getfixturevalue("ray_cluster")
+        made = backend_for(None, "ray", {"kind": "ray", "config": {"address": cluster.address}})
+        made.containers = lambda run_id: []
         return made
     made = backend_for(None, "local", {"kind": "local", "config": {}})
     made.containers = lambda run_id: []
@@ -124,7 +129,7 @@ def test_cancel_stops_the_step_and_everything_it_started_and_is_safe_to_repeat(b
     assert code != 0
     assert time.monotonic() - started < 30
     child = f"child-of-{job.outputs['result']}"
-    if backend.kind == "local":
+    if backend.kind in ("local", "ray"):
         wait_until(lambda: not pids_with(child), "the step's child process to be gone", timeout=10)
     wait_until(lambda: backend.containers(job.run_id) == [], "the step's container to be removed", timeout=20)
     assert (job.outputs["result"] / "result.txt").exists()  # what it wrote before it was stopped is kept

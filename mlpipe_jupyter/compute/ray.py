@@ -1,0 +1,332 @@
+"""Ray compute: each step is one Ray job, submitted through the Ray Jobs REST API (plain HTTP: this
+package does not need ``ray`` installed to submit).
+
+Where a step runs. Ray starts a job's entrypoint on a node with the resources the job asks for
+(``entrypoint_num_cpus``, ``_num_gpus``, ``_memory``, ``_resources``); the runner checks first that
+some alive node has them all, because Ray keeps an infeasible job pending for ever and cannot stop
+it (ray#58353).
+
+What it sees. The cluster shares this machine's filesystem (NFS, a shared volume, or one machine as
+in the tests): the entrypoint changes into the step's own copy of its snapshot and gets its inputs,
+outputs and run folder as the same absolute paths, so outputs land where the runner commits them and
+metrics written by ``Run.get_context()`` reach the run history while the job runs, from any node.
+This was chosen over uploading the snapshot as a Jobs API package: an uploaded ``working_dir`` is
+unpacked into a node-local folder, so the step's ``./outputs``, ``./logs`` and metrics would need a
+second way back, and outputs a datastore every node reaches anyway.
+
+How it runs. The interpreter is explicit (a node's ``python`` on PATH may be another): the
+environment's ``interpreter_path``, the virtualenv Ray builds for an environment with pip packages
+(``runtime_env`` ``pip``), else the target's ``python`` (by default the interpreter running this
+process, which a shared filesystem reaches). The step runs contained as local steps are
+(compute/process.py: its own PID namespace), so stopping the job stops everything it started,
+daemons included.
+
+What comes back. The handle polls the job's status and its whole log (``tail_job_logs`` waits a
+second between reads and returned nothing for jobs shorter than two seconds), emits what is new, and
+reads the log once more after the job ended, so no line is lost. Ray's own lines before the
+entrypoint's are left out.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shlex
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from typing import Iterator
+
+from mlpipe_jupyter.compute.local import step_environ
+from mlpipe_jupyter.compute.process import containment_prefix
+from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.model.environment import EnvironmentDefinition
+from mlpipe_jupyter.running.protocol import ComputeBackend, Job, register
+from mlpipe_jupyter.secrets import MASK, recall
+
+POLL_SECONDS = 0.25
+TOKEN_VARIABLE = "RAY_AUTH_TOKEN"  # where a token given in another process is found (Ray's own name)
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+RESOURCE_KEYS = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
+VENV_PYTHON = '"$VIRTUAL_ENV/bin/python"'  # the virtualenv Ray made for a runtime_env's pip packages
+
+
+def token_owner(address: str) -> tuple:
+    """Under what a token given in this process is remembered (never stored: the config keeps ``***``)."""
+    return ("ray-dashboard", address.rstrip("/"))
+
+
+class RayClient:
+    """The few Ray Jobs REST calls a step needs, over plain HTTP."""
+
+    def __init__(self, address: str, header: str | None = None, token: str | None = None, timeout: float = 30):
+        self.address = address.rstrip("/")
+        self.headers = {"Content-Type": "application/json"}
+        if token:
+            self.headers[header or "Authorization"] = f"Bearer {token}" if (header or "Authorization") == "Authorization" \
+                else token
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.address + path, data=data, method=method, headers=self.headers)
+        with urllib.request.urlopen(req, timeout=self.timeout) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def nodes(self) -> list[dict]:
+        """The alive nodes: {"node_ip", "resources_total"} each."""
+        found = self.request("GET", "/api/v0/nodes?limit=10000")["data"]["result"]["result"]
+        return [n for n in found if n.get("state") == "ALIVE"]
+
+    def submit(self, body: dict) -> str:
+        return self.request("POST", "/api/jobs/", body)["submission_id"]
+
+    def job(self, submission_id: str) -> dict:
+        return self.request("GET", f"/api/jobs/{submission_id}")
+
+    def logs(self, submission_id: str) -> str:
+        return self.request("GET", f"/api/jobs/{submission_id}/logs").get("logs") or ""
+
+    def stop(self, submission_id: str) -> None:
+        self.request("POST", f"/api/jobs/{submission_id}/stop")
+
+
+def describe(error: Exception) -> str:
+    """An HTTP or connection error in words (the request's headers, which may hold a token, are not shown)."""
+    if isinstance(error, urllib.error.HTTPError):
+        detail = error.read().decode("utf-8", "replace").strip().splitlines()
+        return f"HTTP {error.code}" + (f": {detail[-1]}" if detail else "")
+    if isinstance(error, urllib.error.URLError):
+        return str(error.reason)
+    return f"{type(error).__name__}: {error}"
+
+
+@register("ray")
+class RayBackend(ComputeBackend):
+    """The ``ray`` kind of compute target (config from ``RayCompute.provisioning_configuration``)."""
+
+    def identity(self) -> dict:
+        """The kind, an image or environment, and the interpreter steps run in when they name none."""
+        identity = super().identity()
+        if self.config.get("python"):
+            identity["python"] = self.config["python"]
+        return identity
+
+    # -- the cluster ----------------------------------------------------------------------------------------
+    def client(self) -> RayClient:
+        address = self.config.get("address")
+        if not address:
+            raise UserError(f"Ray compute target '{self.target_name}' has no dashboard address; create it with "
+                            "RayCompute.provisioning_configuration(address='http://HOST:8265').")
+        token = self.config.get("auth_token")
+        if token == MASK:
+            token = recall(token_owner(address), {"auth_token": MASK})["auth_token"]
+            if token == MASK:
+                token = os.environ.get(TOKEN_VARIABLE)
+            if not token:
+                raise UserError(f"Ray compute target '{self.target_name}' needs its auth token, which is never "
+                                f"saved: set {TOKEN_VARIABLE} in the environment of the process that runs the "
+                                "pipeline, or create the target again in this session.")
+        return RayClient(address, self.config.get("auth_header"), token or os.environ.get(TOKEN_VARIABLE))
+
+    def resources(self, step_name: str) -> dict:
+        """What a step asks for: the target's default resources, with that step's overrides."""
+        asked = {k: v for k, v in (self.config.get("resources") or {}).items() if v is not None}
+        override = (self.config.get("step_resources") or {}).get(step_name) or {}
+        custom = {**(asked.pop("resources", None) or {}), **(override.get("resources") or {})}
+        asked.update({k: v for k, v in override.items() if k != "resources" and v is not None})
+        if custom:
+            asked["resources"] = custom
+        return asked
+
+    def check(self, step_name: str, environment: EnvironmentDefinition) -> None:
+        """Before the run: an environment Ray can give, a cluster that answers, a node with what the step asks."""
+        self._check_environment(step_name, environment)
+        self._check_resources(step_name, self.client())
+
+    def _check_environment(self, step_name: str, env: EnvironmentDefinition) -> None:
+        where = f"Step '{step_name}' on Ray target '{self.target_name}'"
+        if env.docker.enabled or env.docker.base_dockerfile:
+            raise UserError(f"{where} uses environment '{env.name}' with a Docker image, which this target does not "
+                            "run (Ray runs images only through podman on its nodes); give the step an environment "
+                            "with pip packages, or run it on a Docker target.")
+        deps = env.python.conda_dependencies
+        if env.needs_build and (deps.conda_packages or (deps.python_version and not deps.pip_packages)):
+            raise UserError(f"{where}: environment '{env.name}' needs conda packages or another Python version; "
+                            "a Ray target installs pip packages only (through runtime_env).")
+        path = env.python.interpreter_path
+        if path and not os.access(path, os.X_OK):
+            raise UserError(f"{where}: environment '{env.name}' names the interpreter '{path}', which does not exist "
+                            "(the cluster's nodes share this machine's filesystem, so it must exist here too).")
+
+    def _check_resources(self, step_name: str, client: RayClient) -> None:
+        asked = self.resources(step_name)
+        wanted = {RESOURCE_KEYS[k]: float(v) for k, v in asked.items() if k in RESOURCE_KEYS}
+        wanted.update({k: float(v) for k, v in (asked.get("resources") or {}).items()})
+        try:
+            nodes = client.nodes()
+        except Exception as e:  # noqa: BLE001 - any failure to answer is the same problem to the user
+            raise UserError(f"Step '{step_name}' runs on Ray target '{self.target_name}', but the Ray dashboard at "
+                            f"{client.address} did not answer ({describe(e)}). Start the cluster or correct the "
+                            "address.") from None
+        if any(all(n["resources_total"].get(k, 0) >= v for k, v in wanted.items()) for n in nodes):
+            return
+        short = [k for k, v in wanted.items() if not any(n["resources_total"].get(k, 0) >= v for n in nodes)]
+        missing = ", ".join(f"{k}={wanted[k]:g}" for k in short) or \
+            ", ".join(f"{k}={v:g}" for k, v in wanted.items()) + " together"
+        have = "; ".join(f"{n['node_ip']}: " + ", ".join(f"{k}={v:g}" for k, v in sorted(n["resources_total"].items())
+                                                          if not k.startswith(("node:", "object_store")))
+                         for n in nodes) or "no alive node"
+        raise UserError(f"Step '{step_name}' asks Ray target '{self.target_name}' for {missing}, which no node of "
+                        f"the cluster has ({have}); Ray would keep it waiting for ever. Ask for less, or add a node "
+                        "that has it.")
+
+    # -- a step ---------------------------------------------------------------------------------------------
+    def submission(self, job: Job) -> tuple[dict, str]:
+        """The Jobs API request of a step, and the entrypoint command (to find where its output begins)."""
+        env = job.environment
+        runtime_env = json.loads(json.dumps(self.config.get("runtime_env") or {}))
+        pip = list(runtime_env.get("pip") or [])
+        if env.needs_build:
+            pip += [p for p in env.python.conda_dependencies.pip_packages if p not in pip]
+        python = shlex.quote(env.python.interpreter_path or self.config.get("python") or sys.executable)
+        if pip:
+            runtime_env["pip"] = pip
+            if not env.python.interpreter_path:
+                python = VENV_PYTHON
+        variables = step_environ(job, base={})
+        runtime_env["env_vars"] = {**(runtime_env.get("env_vars") or {}), **variables}
+        command = " ".join([*map(shlex.quote, containment_prefix()), python,
+                            *map(shlex.quote, [job.script, *job.argv()])])
+        entrypoint = f"cd {shlex.quote(str(job.working_dir))} && exec {command}"
+        body = {"entrypoint": entrypoint, "runtime_env": runtime_env,
+                "submission_id": f"mlpipe-{job.run_id}-{uuid.uuid4().hex[:6]}",
+                "metadata": {"mlpipe.run_id": job.run_id, "mlpipe.step": job.step_name}}
+        asked = self.resources(job.step_name)
+        for key in RESOURCE_KEYS:
+            if asked.get(key) is not None:
+                body[f"entrypoint_{key}"] = int(asked[key]) if key == "memory" else float(asked[key])
+        if asked.get("resources"):
+            body["entrypoint_resources"] = {k: float(v) for k, v in asked["resources"].items()}
+        return body, entrypoint
+
+    def start(self, job: Job) -> "RayHandle":
+        return RayHandle(self, job)
+
+
+class RayHandle:
+    """One step as one Ray job: submit, follow status and log, stop."""
+
+    def __init__(self, backend: RayBackend, job: Job):
+        self.backend, self.job = backend, job
+        self.error: str | None = None
+        self.exit_code: int | None = None
+        self.submission_id: str | None = None
+        self._canceled = threading.Event()
+        self._lock = threading.Lock()
+        self._output: queue.Queue = queue.Queue()  # bytes, then None at the end
+        self._done = threading.Event()
+        threading.Thread(target=self._run, name=f"ray-{job.step_name}", daemon=True).start()
+
+    def _run(self):
+        job = self.job
+        try:
+            client = self.backend.client()
+            self.backend._check_resources(job.step_name, client)  # check() covers one step per environment
+            body, entrypoint = self.backend.submission(job)
+            with self._lock:
+                if self._canceled.is_set():
+                    self.exit_code = -signal.SIGTERM
+                    return
+                self.submission_id = client.submit(body)
+            self._follow(client, f"Running entrypoint for job {self.submission_id}: {entrypoint}\n")
+        except UserError as e:
+            self._fail(str(e))
+        except Exception as e:  # noqa: BLE001 - shown as the step's error rather than lost in a thread
+            self._fail(f"Step '{job.step_name}' could not run on Ray target '{self.backend.target_name}': "
+                       f"{describe(e)}")
+        finally:
+            self._output.put(None)
+            self._done.set()
+
+    def _follow(self, client: RayClient, marker: str):
+        """Emit the log's new part each poll and the rest once the job ended; the exit code at the end."""
+        sent = 0
+        while True:
+            details = client.job(self.submission_id)
+            status = details.get("status")
+            if status == "PENDING" and self._canceled.is_set():
+                self.exit_code = -signal.SIGTERM  # stop_job leaves a waiting job waiting: it ends here
+                threading.Thread(target=self._stop_when_started, args=(client,), daemon=True).start()
+                return
+            if status != "PENDING":
+                text = client.logs(self.submission_id)
+                begin = text.find(marker)
+                if begin >= 0:
+                    step_text = text[begin + len(marker):]
+                    if len(step_text) > sent:
+                        self._output.put(step_text[sent:].encode("utf-8", "replace"))
+                        sent = len(step_text)
+            if status in TERMINAL:
+                self.exit_code = self._exit_code(details)
+                if self.exit_code != 0 and details.get("driver_exit_code") is None and not self._canceled.is_set():
+                    self._fail(f"Step '{self.job.step_name}' could not start on Ray target "
+                               f"'{self.backend.target_name}': {(details.get('message') or status).strip()}")
+                return
+            time.sleep(POLL_SECONDS)
+
+    def _exit_code(self, details: dict) -> int:
+        code = details.get("driver_exit_code")
+        if details["status"] == "STOPPED" or (self._canceled.is_set() and code is None):
+            return -signal.SIGTERM
+        if code is None:
+            return 0 if details["status"] == "SUCCEEDED" else 1
+        if containment_prefix() and 128 < code <= 128 + signal.NSIG:  # the namespace's shell says 128 + N
+            return 128 - code
+        return code
+
+    def _stop_when_started(self, client: RayClient, give_up_seconds: float = 3600):
+        """A job canceled while it waited: stop it as soon as it starts, if it ever does."""
+        deadline = time.monotonic() + give_up_seconds
+        while time.monotonic() < deadline:
+            try:
+                if client.job(self.submission_id).get("status") != "PENDING":
+                    client.stop(self.submission_id)
+                    return
+            except Exception:  # noqa: BLE001 - the cluster may be gone, then so is the job
+                return
+            time.sleep(1)
+
+    def _fail(self, message: str):
+        self.error = message
+        self.exit_code = 1
+        self._output.put(f"ERROR: {message}\n".encode())
+
+    # -- the protocol -------------------------------------------------------------------------------------
+    def chunks(self) -> Iterator[bytes]:
+        while (chunk := self._output.get()) is not None:
+            yield chunk
+
+    def wait(self) -> int:
+        self._done.wait()
+        return self.exit_code if self.exit_code is not None else 1
+
+    def cancel(self) -> None:
+        """Ask Ray to stop the job (SIGTERM to the entrypoint, SIGKILL a few seconds later); a job still
+        waiting for resources is marked stopped here."""
+        with self._lock:
+            self._canceled.set()
+            submission_id = self.submission_id
+        if submission_id is not None and not self._done.is_set():
+            try:
+                self.backend.client().stop(submission_id)
+            except Exception:  # noqa: BLE001 - a job that ended meanwhile cannot be stopped, nor needs to be
+                pass
+
+    def process_info(self) -> dict:
+        return {}
