@@ -170,6 +170,7 @@ def test_every_kind_of_edit_undoes_and_redoes(magics, tmp_path):
         "link": lambda: send(d, event="link", source="train", target="score"),
         "unlink": lambda: d.delete(["edge:train_out:score"]),
         "move": lambda: send(d, event="move", node="prep", x=11, y=22),
+        "layout": d.relayout,
         "rename": lambda: (d.properties.open("score"), setattr(d.properties.fields["name"], "value", "scoring")),
         "property": lambda: (d.properties.open("train"), setattr(d.properties.fields["allow_reuse"], "value", False)),
         "delete": lambda: d.delete(["step:prep"]),

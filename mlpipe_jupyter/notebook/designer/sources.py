@@ -168,6 +168,8 @@ class NotebookSource:
                 if entry.get("position"):
                     step.step_doc["position"] = dict(entry["position"])
                     self.positions[name] = dict(entry["position"])
+                else:  # laid out again: the layout places it
+                    self.positions.pop(name, None)
                 steps[name] = step
                 cell_data.update(step.data_docs)
                 cell_params.update(step.param_docs)
