@@ -13,6 +13,7 @@ import pytest
 from mlpipe_jupyter.model import edits as dm
 from mlpipe_jupyter.notebook.designer import Designer, cellsync, notebook_designer
 from mlpipe_jupyter.sdk.experiment import Experiment
+from nbhelpers import stream
 
 WRITE = "import os\nopen(os.path.join(outputs['{out}'], 'x.txt'), 'w').write(str(params))\n"
 READ = "import os\nprint(sorted(os.listdir(inputs['{inp}'])))\n"
@@ -260,3 +261,19 @@ def test_a_designer_opened_during_a_run_shows_it_at_once(magics, tmp_path):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     d.close()
+
+
+def test_in_a_kernel_without_a_page_the_edit_lands_and_the_line_is_said(notebook):
+    nb = notebook(["%load_ext mlpipe_jupyter",
+                   "%%step prep --outputs data\nprint('prep')",
+                   "%%step train --param C=1.0\nprint('train')",
+                   "%pipeline show",
+                   "from mlpipe_jupyter.notebook.designer import notebook_designer\n"
+                   "d = notebook_designer(get_ipython().magics_manager.registry['PipelineMagics'])\n"
+                   "d._on_message(d.canvas, {'event': 'link', 'source': 'prep', 'target': 'train'}, [])\n"
+                   "print(d.cell_sync.ready, d.message.value)",
+                   "%pipeline steps"])
+    shown = stream(nb.cells[4])
+    assert shown.startswith("False ")  # no page ever said hello
+    assert "no notebook page is connected" in shown and "%%step train --inputs prep_out --param C=1.0" in shown
+    assert "in: prep_out" in stream(nb.cells[5])
