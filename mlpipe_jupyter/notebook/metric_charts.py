@@ -8,15 +8,19 @@ and ``loss_2`` are one chart; ``loss`` and ``lr`` are two, as they rarely share 
 chart of the list, ``log_row``/``log_table`` a small table, ``log_image`` the image.
 
 Updates append: ``add`` records values, ``render`` (called by the monitor's flush timer, at most every
-50 ms a step) sets the changed lines' ``x``/``y``; figures are made once and kept. A series longer than
-``MAX_POINTS`` is drawn thinned (every k-th value and the last): a 320 px chart cannot show more, and
-the page stays light with 50 steps of 20 metrics each.
+50 ms) sets the changed lines' ``x``/``y``; figures are made once and kept, and their axes widen in
+round steps rather than at every point. In the monitor the redraws go through one shared ``Pacer``
+that bounds them per second over all steps (see there why). A series longer than ``MAX_POINTS`` is
+drawn thinned (every k-th value and the last): a 320 px chart cannot show more.
 """
 from __future__ import annotations
 
 import html
+import logging
 import math
 import re
+import threading
+import time
 from pathlib import Path
 
 import bqplot as bq
@@ -58,19 +62,25 @@ def thinned(count: int, limit: int = MAX_POINTS) -> np.ndarray:
     return np.unique(np.append(np.arange(0, count, stride), count - 1))
 
 
-def nice_ticks(lo: float, hi: float, count: int = 4, integer: bool = False) -> list[float]:
-    """About ``count`` round values (steps of 1, 2 or 5 times a power of ten) covering ``lo``..``hi``."""
+def nice_range(lo: float, hi: float, count: int = 4, integer: bool = False) -> tuple[float, float, float]:
+    """Round bounds around ``lo``..``hi`` and a round step (1, 2 or 5 times a power of ten) that cuts
+    them into about ``count`` parts: the axis domain and its ticks."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        return []
-    if hi - lo < 1e-12 * max(abs(lo), abs(hi), 1e-300):
-        return [lo]
+        lo, hi = 0.0, 1.0
+    if hi - lo <= 1e-12 * max(abs(lo), abs(hi), 1e-300):  # a flat series: a band around its value
+        pad = abs(lo) * 0.1 or 1.0
+        lo, hi = lo - pad, hi + pad
     raw = (hi - lo) / count
     power = 10 ** math.floor(math.log10(raw))
     step = min((m * power for m in (1, 2, 5, 10)), key=lambda st: abs((hi - lo) / st - count))
     if integer:
-        step = max(1.0, round(step))
-    first = math.ceil(lo / step - 1e-9)
-    return [round(k * step, 12) for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+        step = max(1.0, float(round(step)))
+    return (round(math.floor(lo / step + 1e-9) * step, 12), round(math.ceil(hi / step - 1e-9) * step, 12),
+            step)
+
+
+def ticks(lo: float, hi: float, step: float) -> list[float]:
+    return [round(lo + k * step, 12) for k in range(int(round((hi - lo) / step)) + 1)]
 
 
 def short(value) -> str:
@@ -89,18 +99,21 @@ def run_file(store, run_id: str, rel: str) -> Path | None:
 
 
 class LineChart:
-    """One bqplot figure: some series on a shared step axis, each a line with hoverable dots."""
+    """One bqplot figure: some series on a shared step axis, each a line with hoverable dots.
+
+    Its axes keep round bounds that grow in steps (x by half again, y by a tenth of its span) rather than
+    follow every new point: a new point then moves only its line, not both axes and every line."""
 
     def __init__(self, key: str):
         self.key = key
+        self.names: list[str] = []  # its series, in the order they came
         self.x_scale, self.y_scale = bq.LinearScale(), bq.LinearScale()
         self.x_axis = bq.Axis(scale=self.x_scale, tick_format="d", grid_lines="dashed")
         self.y_axis = bq.Axis(scale=self.y_scale, side="left", tick_format=".3~g", grid_lines="dashed")
-        axes = [self.x_axis, self.y_axis]
         self.lines: dict[str, bq.Lines] = {}
-        self.figure = bq.Figure(marks=[], axes=axes, animation_duration=0, display_toolbar=False,
-                                fig_margin=dict(top=8, bottom=22, left=46, right=12), padding_y=0.08,
-                                background_style={"fill": "transparent"},
+        self.figure = bq.Figure(marks=[], axes=[self.x_axis, self.y_axis], animation_duration=0,
+                                display_toolbar=False, fig_margin=dict(top=8, bottom=22, left=46, right=12),
+                                padding_x=0.0, padding_y=0.0, background_style={"fill": "transparent"},
                                 layout=widgets.Layout(width=f"{CHART_WIDTH}px", height=f"{CHART_HEIGHT}px"))
         self.figure.add_class("mlpipe-metric-figure")
         self.title = widgets.HTML()
@@ -110,51 +123,120 @@ class LineChart:
 
     @property
     def full(self) -> bool:
-        return len(self.lines) >= MAX_SERIES
+        return len(self.names) >= MAX_SERIES
 
-    def show(self, name: str, values: list, xs=None):
-        """Draw ``values`` (y) as series ``name``, at ``xs`` (default 1, 2, ...); thinned when long."""
-        line = self.lines.get(name)
-        if line is None:
-            colour = PALETTE[len(self.lines) % len(PALETTE)]
-            tooltip = bq.Tooltip(fields=["x", "y"], labels=["step", name], formats=["d", ".6~g"])
-            line = self.lines[name] = bq.Lines(scales={"x": self.x_scale, "y": self.y_scale}, colors=[colour],
-                                               stroke_width=1.5, marker="circle", marker_size=10,
-                                               labels=[name], tooltip=tooltip, tooltip_style=_TOOLTIP_STYLE)
-            self.figure.marks = [*self.figure.marks, line]
-        pick = thinned(len(values))
-        y = np.asarray(values, dtype=float)[pick]
-        x = (np.asarray(xs, dtype=float)[pick] if xs is not None else pick + 1.0)
-        with line.hold_sync():
-            line.x, line.y = x, y
-        self._ticks()
-
-    def _ticks(self):
-        """Round tick values (bqplot's own spread ``num_ticks`` evenly over the domain: 0.0347, 3.34...)."""
-        xs = [line.x for line in self.lines.values() if len(line.x)]
-        ys = [line.y for line in self.lines.values() if len(line.y)]
-        if not xs:
-            return
-        x_ticks = nice_ticks(min(a.min() for a in xs), max(a.max() for a in xs), 4, integer=True)
-        y_ticks = nice_ticks(min(a.min() for a in ys), max(a.max() for a in ys), 4)
-        for axis, ticks in ((self.x_axis, x_ticks), (self.y_axis, y_ticks)):
-            if axis.tick_values is None or list(axis.tick_values) != ticks:
-                axis.tick_values = np.asarray(ticks, dtype=float)
-
-    def set_title(self, parts: list[tuple[str, str, str]]):
-        """``(name, latest value, colour)`` per series: the legend, with each series' newest value."""
+    def show(self, series: dict[str, list], legend: dict[str, str]):
+        """Draw each series (name -> values at steps 1, 2, ...; thinned when long) and the legend (name ->
+        the text after it, its newest value)."""
+        x_max, y_lo, y_hi = 1.0, math.inf, -math.inf
+        for name, values in series.items():
+            line = self.lines.get(name) or self._line(name)
+            pick = thinned(len(values))
+            y = np.asarray(values, dtype=float)[pick]
+            with line.hold_sync():
+                line.x, line.y = pick + 1.0, y
+            if len(y):
+                x_max, y_lo, y_hi = max(x_max, len(values)), min(y_lo, y.min()), max(y_hi, y.max())
+        self._bounds(x_max, y_lo, y_hi)
         self.title.value = f"<div style='{_TITLE_STYLE}'>" + "".join(
             f"<span class='mlpipe-metric-name' style='margin-right:10px;white-space:nowrap'>"
-            f"<span class='mlpipe-metric-swatch' style='{_SWATCH_STYLE};background:{c}'></span>"
-            f"{html.escape(n)} <b class='mlpipe-metric-latest'>{html.escape(v)}</b></span>" for n, v, c in parts) + "</div>"
+            f"<span class='mlpipe-metric-swatch' style='{_SWATCH_STYLE};background:{self.lines[n].colors[0]}'></span>"
+            f"{html.escape(n)} <b class='mlpipe-metric-latest'>{html.escape(v)}</b></span>"
+            for n, v in legend.items()) + "</div>"
+
+    def _line(self, name: str) -> bq.Lines:
+        colour = PALETTE[len(self.lines) % len(PALETTE)]
+        tooltip = bq.Tooltip(fields=["x", "y"], labels=["step", name], formats=["d", ".6~g"])
+        line = self.lines[name] = bq.Lines(scales={"x": self.x_scale, "y": self.y_scale}, colors=[colour],
+                                           stroke_width=1.5, marker="circle", marker_size=10, labels=[name],
+                                           tooltip=tooltip, tooltip_style=_TOOLTIP_STYLE)
+        self.figure.marks = [*self.figure.marks, line]
+        return line
+
+    def _bounds(self, x_max: float, y_lo: float, y_hi: float):
+        """Widen an axis only when a point falls outside it, to round bounds with round ticks."""
+        xs = self.x_scale
+        if xs.max is None or x_max > xs.max:
+            lo, hi, step = nice_range(0, max(4.0, x_max * 1.5), 4, integer=True)
+            with xs.hold_sync():
+                xs.min, xs.max = lo, hi
+            self.x_axis.tick_values = np.asarray(ticks(lo, hi, step))
+        ys = self.y_scale
+        if y_lo > y_hi:
+            return
+        if ys.min is None or y_lo < ys.min or y_hi > ys.max:
+            margin = (y_hi - y_lo) * 0.1  # not across zero: a loss axis starts at 0, not -0.5
+            lo = y_lo - margin if y_lo - margin >= 0 or y_lo < 0 else 0.0
+            hi = y_hi + margin if y_hi + margin <= 0 or y_hi > 0 else 0.0
+            lo, hi, step = nice_range(lo, hi, 4)
+            if ys.min is not None:  # never narrower than before: a live chart does not jump back
+                lo, hi = min(lo, ys.min), max(hi, ys.max)
+                lo, hi, step = nice_range(lo, hi, 4)
+            with ys.hold_sync():
+                ys.min, ys.max = lo, hi
+            self.y_axis.tick_values = np.asarray(ticks(lo, hi, step))
+
+
+class Pacer:
+    """Draws the charts panels ask for, oldest request first, at most ``rate`` charts a second over all
+    of them, from one thread. A bqplot chart's redraw costs the page 10 to 25 ms on a busy 2-core machine
+    (benchmarks/monitor_load.py): 50 steps with 8 charts each, redrawn at every 10 Hz flush, would ask for
+    4,000 redraws a second and the page would fall minutes behind. Paced, the few charts of a running
+    step still follow each flush, and many charts share the rate: each is redrawn less often, none
+    falls behind, and the page keeps drawing frames."""
+
+    def __init__(self, rate: float = 40):
+        self.rate = rate
+        self._waiting: dict = {}  # (panel, chart key) -> None, in the order asked
+        self._busy = False
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def request(self, panel, key: str):
+        with self._cond:
+            self._waiting.setdefault((panel, key), None)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="metric-charts", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float = 30) -> bool:
+        """True once every chart asked for has been drawn (for tests and the benchmark)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._waiting and not self._busy, timeout)
+
+    def _run(self):
+        batch_size = max(1, int(self.rate * 0.05))
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._waiting)
+                batch = list(self._waiting)[:batch_size]
+                for item in batch:
+                    del self._waiting[item]
+                self._busy = True
+            started = time.monotonic()
+            for panel, key in batch:
+                try:
+                    panel.draw(key)
+                except Exception:  # a chart that cannot draw must not stop the others
+                    logging.getLogger(__name__).exception("metric chart %s could not be drawn", key)
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+            time.sleep(max(0.0, len(batch) / self.rate - (time.monotonic() - started)))
+
+
+PACER = Pacer()
 
 
 class MetricsPanel:
-    """The metrics of one step run. ``add`` from the monitor's event threads, ``render`` to show them;
-    ``files(rel)`` finds a logged image's file (or returns None)."""
+    """The metrics of one step run. ``add`` as they come, ``render`` to show them: values, tables and
+    images at once, charts at once too or, ``paced``, through the shared ``PACER``. ``files(rel)`` finds
+    a logged image's file (or returns None)."""
 
-    def __init__(self, files=None):
+    def __init__(self, files=None, paced: bool = False):
         self.files = files
+        self.paced = paced
         self.scalars: dict[str, list] = {}  # name -> every value logged, in order
         self.lists: dict[str, list] = {}
         self.rows: dict[str, dict] = {}  # log_row: column -> values; log_table: the table
@@ -164,6 +246,7 @@ class MetricsPanel:
         self.tables: dict[str, widgets.HTML] = {}
         self.image_views: dict[str, widgets.VBox] = {}
         self._dirty: dict[tuple[str, str], None] = {}  # (kind, name) changed since the last render, in order
+        self._lock = threading.RLock()  # the pacer's thread reads what the monitor's adds
         self.values = widgets.HTML()
         self.values.add_class("mlpipe-metric-values")
         self.box = widgets.Box([], layout=widgets.Layout(display="flex", flex_flow="row wrap", align_items="flex-start"))
@@ -172,20 +255,21 @@ class MetricsPanel:
 
     # -- recording ------------------------------------------------------------------------------------------
     def add(self, name: str, kind: str, value):
-        if kind == "list" and isinstance(value, list):
-            self.lists[name] = value
-        elif kind == "row" and isinstance(value, dict):
-            cols = self.rows.setdefault(name, {})
-            for col, x in value.items():
-                cols.setdefault(col, []).append(x)
-        elif kind == "table" and isinstance(value, dict):
-            self.rows[name] = {k: v if isinstance(v, list) else [v] for k, v in value.items()}
-        elif kind == "image":
-            self.images[name] = str(value)
-        else:
-            kind = "scalar"
-            self.scalars.setdefault(name, []).append(value)
-        self._dirty[(kind, name)] = None
+        with self._lock:
+            if kind == "list" and isinstance(value, list):
+                self.lists[name] = value
+            elif kind == "row" and isinstance(value, dict):
+                cols = self.rows.setdefault(name, {})
+                for col, x in value.items():
+                    cols.setdefault(col, []).append(x)
+            elif kind == "table" and isinstance(value, dict):
+                self.rows[name] = {k: v if isinstance(v, list) else [v] for k, v in value.items()}
+            elif kind == "image":
+                self.images[name] = str(value)
+            else:
+                kind = "scalar"
+                self.scalars.setdefault(name, []).append(value)
+            self._dirty[(kind, name)] = None
 
     def add_records(self, records):
         """Stored metric records (``store.get_metric_records``), in order."""
@@ -195,32 +279,41 @@ class MetricsPanel:
     # -- showing --------------------------------------------------------------------------------------------
     def render(self):
         """Show what changed since the last render: new points on their lines, new tables and images."""
-        dirty, self._dirty = self._dirty, {}
-        if not dirty:
-            return
-        titles = set()
-        for kind, name in dirty:
-            if kind == "scalar":
-                values = self.scalars[name]
-                if len(values) >= 2 and all(is_number(v) for v in values):
-                    chart = self._chart_for(name)
-                    chart.show(name, values)
-                    titles.add(chart)
-            elif kind == "list":
-                numbers = [v for v in self.lists[name] if is_number(v)]
-                chart = self._own_chart(name)
-                chart.show(name, numbers)
-                chart.set_title([(name, f"{len(self.lists[name])} values", PALETTE[0])])
-            elif kind in ("row", "table"):
-                self._table(name)
-            elif kind == "image":
-                self._image(name)
-        for chart in titles:
-            chart.set_title([(n, short(self.scalars[n][-1]), line.colors[0]) for n, line in chart.lines.items()])
-        single = [(n, v) for n, v in self.scalars.items() if n not in self.chart_of]
-        self.values.value = f"<div style='{_TITLE_STYLE};max-width:none'>" + "".join(
-            f"<span class='mlpipe-metric-value' style='margin-right:14px'>{html.escape(n)} "
-            f"<b>{html.escape(short(v[-1]))}</b></span>" for n, v in single) + "</div>" if single else ""
+        with self._lock:
+            dirty, self._dirty = self._dirty, {}
+            if not dirty:
+                return
+            redraw: dict[str, None] = {}
+            for kind, name in dirty:
+                if kind == "scalar":
+                    values = self.scalars[name]
+                    if len(values) >= 2 and all(is_number(v) for v in values):
+                        redraw[self._chart_for(name).key] = None
+                elif kind == "list":
+                    redraw[self._own_chart(name).key] = None
+                elif kind in ("row", "table"):
+                    self._table(name)
+                elif kind == "image":
+                    self._image(name)
+            single = [(n, v) for n, v in self.scalars.items() if n not in self.chart_of]
+            self.values.value = f"<div style='{_TITLE_STYLE};max-width:none'>" + "".join(
+                f"<span class='mlpipe-metric-value' style='margin-right:14px'>{html.escape(n)} "
+                f"<b>{html.escape(short(v[-1]))}</b></span>" for n, v in single) + "</div>" if single else ""
+        for key in redraw:
+            PACER.request(self, key) if self.paced else self.draw(key)
+
+    def draw(self, key: str):
+        """Bring one chart up to date with what was logged."""
+        with self._lock:
+            chart = self.charts[key]
+            if key.startswith("list:"):
+                name = key[5:]
+                series = {name: [v for v in self.lists[name] if is_number(v)]}
+                legend = {name: f"{len(self.lists[name])} values"}
+            else:
+                series = {n: list(self.scalars[n]) for n in chart.names}
+                legend = {n: short(v[-1]) for n, v in series.items()}
+        chart.show(series, legend)
 
     def _place(self, view):
         self.box.children = (*self.box.children, view)
@@ -236,15 +329,17 @@ class MetricsPanel:
             if chart is None:
                 chart = self.charts[key] = LineChart(key)
                 self._place(chart.widget)
+            chart.names.append(name)
             self.chart_of[name] = chart
         return chart
 
     def _own_chart(self, name: str) -> LineChart:
         key = f"list:{name}"
         if key not in self.charts:
-            self.charts[key] = LineChart(key)
-            self.charts[key].widget.add_class("mlpipe-metric-list")
-            self._place(self.charts[key].widget)
+            chart = self.charts[key] = LineChart(key)
+            chart.names.append(name)
+            chart.widget.add_class("mlpipe-metric-list")
+            self._place(chart.widget)
         return self.charts[key]
 
     def _table(self, name: str):

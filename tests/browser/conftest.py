@@ -7,6 +7,7 @@ Pages are opened by URL with the server token, and the helpers act the way a use
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib
 import importlib.util
@@ -174,8 +175,14 @@ def _fresh_labextension(jupyter_path: Path) -> None:
 def lab_server(tmp_path_factory):
     """Starts JupyterLab on a free port with a random token and stops it (and its kernels) after."""
     _ensure_browser_tools()
+    with running_lab(tmp_path_factory.mktemp("jupyterlab")) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_lab(base: Path):
+    """``jupyter lab`` with its own folders under ``base`` (the benchmarks start it this way too)."""
     _ensure_python3_kernelspec()
-    base = tmp_path_factory.mktemp("jupyterlab")
     root = base / "root"
     root.mkdir()
     _write_lab_settings(base / "settings")

@@ -234,7 +234,9 @@ def test_run_status_reaches_the_canvas_and_a_run_can_be_cloned(chain, tmp_path, 
     assert all(s["ended"] >= s["started"] for s in d.canvas.status.values())
 
     message(d, event="tap", node="train", kind="step")
-    assert "answer" in d.details.value and "42" in d.details.value and "done train.py" in d.details.value
+    assert "done train.py" in d.details.value
+    (panel,) = d.run_view.metrics.children  # the step's metrics panel, under its log
+    assert "answer <b>42</b>" in panel.children[0].value
 
     elsewhere = tmp_path / "another" / "folder"
     elsewhere.mkdir(parents=True)

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from mlpipe_jupyter import Experiment, Pipeline, PythonScriptStep
-from mlpipe_jupyter.notebook.metric_charts import (MAX_POINTS, MAX_SERIES, MetricsPanel, family, nice_ticks,
+from mlpipe_jupyter.notebook.metric_charts import (MAX_POINTS, MAX_SERIES, PACER, MetricsPanel, family, nice_range,
                                                    panel_for_run, run_file)
 from mlpipe_jupyter.notebook.monitor import RunMonitor
 
@@ -76,16 +76,25 @@ def test_live_append_keeps_the_figure_and_its_line_and_adds_points():
     assert "loss <b class='mlpipe-metric-latest'>1</b>" in chart.title.value
 
 
-def test_axes_tick_at_round_values():
-    assert nice_ticks(0.0667, 1.0) == [0.2, 0.4, 0.6, 0.8, 1.0]
-    assert nice_ticks(1, 15, integer=True) == [5, 10, 15] and nice_ticks(1, 2, integer=True) == [1, 2]
-    assert nice_ticks(0.001234, 0.001567) == [0.0013, 0.0014, 0.0015] and nice_ticks(3, 3) == [3]
+def test_axes_have_round_bounds_and_ticks_and_widen_only_when_a_point_falls_outside():
+    assert nice_range(0.0667, 1.0) == (0.0, 1.0, 0.2)
+    assert nice_range(0, 22.5, integer=True) == (0, 25, 5) and nice_range(0, 4, integer=True) == (0, 4, 1)
+    assert nice_range(0.001234, 0.001567) == (0.0012, 0.0016, 0.0001) and nice_range(3, 3) == (2.6, 3.4, 0.2)
     panel = MetricsPanel()
     for value in (0.9, 0.5, 0.1):
         panel.add("loss", "scalar", value)
     panel.render()
     chart = panel.charts["loss"]
-    assert list(chart.y_axis.tick_values) == [0.2, 0.4, 0.6, 0.8] and list(chart.x_axis.tick_values) == [1, 2, 3]
+    assert (chart.y_scale.min, chart.y_scale.max) == (0.0, 1.0) and list(chart.y_axis.tick_values) == \
+        [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert (chart.x_scale.min, chart.x_scale.max) == (0, 5) and list(chart.x_axis.tick_values) == [0, 1, 2, 3, 4, 5]
+    panel.add("loss", "scalar", 0.05)
+    panel.render()  # inside both axes: they stay
+    assert (chart.x_scale.max, chart.y_scale.min, chart.y_scale.max) == (5, 0.0, 1.0)
+    panel.add("loss", "scalar", 1.7)
+    panel.add("loss", "scalar", 1.6)
+    panel.render()
+    assert chart.x_scale.max == 10 and (chart.y_scale.min, chart.y_scale.max) == (0.0, 2.0)
 
 
 def test_a_long_series_is_drawn_thinned_with_its_newest_point():
@@ -162,6 +171,7 @@ def test_the_monitor_of_a_run_ends_with_every_logged_value_charted(workspace, tm
     live = RunMonitor(run)  # follows the runner's events as the step logs
     run.wait_for_completion(raise_on_error=True)
     for panel in (_settled(live), _settled(RunMonitor(run))):  # and a monitor opened after the end
+        assert panel.paced and PACER.wait_idle(30)  # the monitor's charts are drawn by the shared pacer
         chart = panel.charts["loss"]
         assert list(chart.lines) == ["loss", "val_loss"]
         assert list(chart.lines["loss"].y) == [1.0 / (i + 1) for i in range(25)]
@@ -187,3 +197,22 @@ def test_an_image_is_found_in_the_step_scratch_folder_while_the_step_runs(worksp
     _png(scratch / "run" / "images" / "x.png")
     assert run_file(store, "r1", "images/x.png") == scratch / "run" / "images" / "x.png"
     assert run_file(store, "r2", "images/x.png") is None
+
+
+def test_the_designer_shows_a_tapped_step_s_metrics_as_charts(workspace, tmp_path, write_scripts):
+    from mlpipe_jupyter.notebook.designer import Designer
+
+    src = write_scripts(tmp_path / "src", {"train.py": STEP})
+    designer = Designer(Pipeline(workspace, [PythonScriptStep("train.py", name="train", source_directory=str(src))]),
+                        experiment="charts")
+    run = designer.submit()
+    run.wait_for_completion(raise_on_error=True, timeout_seconds=60)
+    designer.watch(run)
+    designer.run_view.show_step("train")
+    (panel,) = designer.run_view.metrics.children
+    values, box = panel.children
+    charts = {tuple(c._dom_classes): c for c in box.children}
+    histogram = charts[("mlpipe-metric-chart", "mlpipe-metric-list")].children[1]
+    assert list(histogram.marks[0].y) == [1, 3, 2]  # a list is a chart, not a raw list of numbers
+    assert "epochs <b>25</b>" in values.value
+    assert ("mlpipe-metric-image",) in charts and ("mlpipe-metric-table",) in charts

@@ -85,7 +85,7 @@ class Designer:
         close.on_click(lambda _b: setattr(self.details, "value", ""))
         head = widgets.HBox([widgets.HTML("<b>Run details</b>"), close])
         head.add_class("mlpipe-designer-card-head")
-        card = widgets.VBox([head, self.details], layout=widgets.Layout(display="none"))
+        card = widgets.VBox([head, self.details, self.run_view.metrics], layout=widgets.Layout(display="none"))
         card.add_class("mlpipe-designer-details-card")
         self.details.observe(lambda c: setattr(card.layout, "display", "flex" if c["new"] else "none"), "value")
         return card

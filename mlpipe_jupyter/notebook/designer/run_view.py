@@ -9,6 +9,7 @@ import threading
 import ipywidgets as widgets
 
 from mlpipe_jupyter.errors import UserError
+from mlpipe_jupyter.notebook.metric_charts import panel_for_run
 from mlpipe_jupyter.running.events import EventKind, bus
 from mlpipe_jupyter.sdk.pipeline import pipeline_from_dict
 from mlpipe_jupyter.sdk.run import run_from_row
@@ -29,6 +30,8 @@ class RunView:
         self._lock = threading.RLock()
         self.details = widgets.HTML()
         self.details.add_class("mlpipe-designer-details")
+        self.metrics = widgets.Box([], layout=widgets.Layout(flex_flow="column"))  # the step's metric charts
+        self.metrics.add_class("mlpipe-designer-metrics")
         self._unsubscribe = bus.subscribe(self._on_event)
 
     def watch(self, run):
@@ -90,17 +93,16 @@ class RunView:
         steps = [s for s in run.get_steps() if s.name == name] if hasattr(run, "get_steps") else [run]
         if not steps:
             self.details.value = f"<i>Step {html.escape(name)} is not part of run {html.escape(run.id)}.</i>"
+            self.metrics.children = ()
             return
         step = steps[0]
         tail = "\n".join(step.get_log_text().splitlines()[-TAIL_LINES:])
-        metrics = step.get_metrics()
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in metrics.items())
+        self.metrics.children = (panel_for_run(step).widget,)
         self.details.value = (
             f"<div><b>{html.escape(name)}</b> &middot; {html.escape(step.get_status())}"
             f"{' (reused)' if step.reused else ''} &middot; run <code>{html.escape(run.id)}</code></div>"
             f"<pre class='mlpipe-designer-log' style='max-height:220px;overflow:auto;font-size:11px;"
-            f"white-space:pre-wrap'>{html.escape(tail) or '(no output)'}</pre>"
-            f"<table class='mlpipe-designer-metrics'>{rows}</table>")
+            f"white-space:pre-wrap'>{html.escape(tail) or '(no output)'}</pre>")
 
     def close(self):
         """Stop following the runner's events."""
