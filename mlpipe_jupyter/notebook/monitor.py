@@ -52,6 +52,7 @@ TICK_SECONDS = 1.0
 TAIL_LINES = 200  # the log pane's lines; it scrolls, anchored at the newest
 FULL_LOG_BYTES = 4 << 20  # "Full log" shows this much of a log file, and says where the rest is
 _UPSTREAM = re.compile(r"upstream step '([^']+)'")
+_UPSTREAM_ENDED = {"failed": "failed", "canceled": "was canceled", "not run": "was not run"}
 _COLOR = {"running": "#1565c0", "completed": "#2e7d32", "reused": "#558b2f", "failed": "#c62828",
           "canceled": "#ef8f00", "queued": "#8d6e63", "not started": "#9e9e9e", "not run": "#9e9e9e"}
 COLUMNS = ("22px", "170px", "90px", "76px")  # icon, Step, Status, Duration; Why takes the rest
@@ -79,7 +80,8 @@ STYLE = """<style>
   height: 20px; line-height: 20px; font-size: var(--jp-ui-font-size0); padding: 0 6px; margin: 2px 0 0 4px; }
 .mlpipe-monitor .mlpipe-log-scroll, .mlpipe-monitor .mlpipe-full-log-box { background: var(--jp-layout-color2);
   border-radius: 3px; padding: 2px 6px; margin-left: 30px; }
-.mlpipe-monitor .mlpipe-log-scroll pre, .mlpipe-monitor .mlpipe-full-log-box pre { color: var(--jp-content-font-color1); }
+.mlpipe-monitor .mlpipe-log-scroll pre, .mlpipe-monitor .mlpipe-full-log-box pre {
+  color: var(--jp-content-font-color1); }
 .mlpipe-monitor .mlpipe-error { margin-left: 30px; }
 .mlpipe-monitor .mlpipe-error > .widget-html-content, .mlpipe-monitor .mlpipe-log > .widget-html-content,
 .mlpipe-monitor .mlpipe-full-log > .widget-html-content, .mlpipe-monitor .mlpipe-graph > .widget-html-content,
@@ -373,14 +375,12 @@ class RunMonitor:
         if row["status"] == Status.FAILED:
             view.set_error(error, "failed", (row["details"] or {}).get("traceback", ""))
             return
-        m = _UPSTREAM.search(error)
-        if error.startswith("Not run:"):
+        if error.startswith("Not run:"):  # the runner skipped it: an upstream step did not complete, or a cancel
             shown = "not run: " + error[len("Not run:"):].strip().rstrip(".")
+            m = _UPSTREAM.search(error)
             if m:
                 up = self.rows.get(m.group(1))
-                what = {"failed": "failed", "canceled": "was canceled"}.get(up.shown_word if up else "", "did not complete")
-                if up is not None and up.kind == "not run":
-                    what = "was not run"
+                what = _UPSTREAM_ENDED.get(up.shown_word if up else "", "did not complete")
                 shown = f"not run: upstream '{m.group(1)}' {what}"
             view.set_error(error, "not run", shown=shown)
         else:

@@ -166,7 +166,8 @@ def test_the_python_api_shows_the_monitor_and_wait_prints_text(notebook, tmp_pat
         """,
         "# wait\nrun.wait_for_completion(show_output=True);",
         "# step\nstep = run.find_step_run('hello')[0]\nstep",
-        "# rows\nfrom mlpipe_jupyter.notebook.monitor import monitors_for\nprint(sorted(monitors_for(step.id)[-1].rows))",
+        "# rows\nfrom mlpipe_jupyter.notebook.monitor import monitors_for\n"
+        "print(sorted(monitors_for(step.id)[-1].rows))",
         "# details\nfrom azureml.widgets import RunDetails\nRunDetails(run).show();",
     ])
     for tag in ("# run", "# step", "# details"):
