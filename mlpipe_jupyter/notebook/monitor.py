@@ -89,7 +89,7 @@ STYLE = """<style>
 .mlpipe-monitor .mlpipe-metrics > .widget-html > .widget-html-content { height: auto; line-height: normal; }
 .mlpipe-monitor .mlpipe-run-status > .widget-html-content { height: auto; min-height: 28px; line-height: 20px;
   padding: 4px 0; white-space: normal; }
-.mlpipe-monitor .mlpipe-graph { overflow-x: auto; margin: 2px 0 4px 0; }
+.mlpipe-monitor .mlpipe-graph { overflow: auto; max-height: 260px; margin: 2px 0 4px 0; }
 .mlpipe-spin { display: inline-block; width: 9px; height: 9px; border: 2px solid #1e88e5;
   border-right-color: transparent; border-radius: 50%; animation: mlpipe-spin 0.8s linear infinite;
   vertical-align: middle; }

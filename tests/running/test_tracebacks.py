@@ -103,3 +103,17 @@ def test_a_failed_cell_step_records_the_cell_and_its_line(workspace, tmp_path):
     assert "  Cell In[7], line 3, in <module>" in trace, trace
     assert "    y = x / 0" in trace
     assert "cell_boom.py" not in trace and "ZeroDivisionError" in trace
+
+
+def test_a_cell_with_its_own_source_folder_maps_to_the_cell_too(workspace, tmp_path):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "helpers.py").write_text("def half(x):\n    return x / 0\n")
+    state = NotebookPipeline(workspace, tmp_path)
+    state.record(CellSpec(name="mine", body="from helpers import half\nhalf(4)\n", source_dir="code"),
+                 execution_count=12)
+    run = Experiment(workspace, "cells").submit(state.build())
+    run.wait_for_completion(raise_on_error=False)
+    trace = steps_by_name(run)["mine"]._row["details"]["traceback"]
+    assert "  Cell In[12], line 2, in <module>" in trace, trace
+    assert f'File "{(tmp_path / "code").resolve()}/helpers.py", line 2, in half' in trace, trace
+    assert ".mlpipe_cells" not in trace
