@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.names import check_data_name, check_param_name, check_step_name
-from mlpipe_jupyter.running.tracebacks import write_origin
+from mlpipe_jupyter.running.tracebacks import read_origin, write_origin
 from mlpipe_jupyter.sdk.environment import Environment
 
 MARKER = "# ---- cell body ----"
@@ -219,8 +219,11 @@ class CellStep:
             tmp = path.with_name(path.name + ".tmp")
             tmp.write_text(self.script_text)
             os.replace(tmp, path)
-        label = (f"Cell In[{self.execution_count}]" if self.execution_count is not None
-                 else f"Cell of step '{self.spec.name}'")
+        if self.execution_count is not None:
+            label = f"Cell In[{self.execution_count}]"
+        else:  # rewritten without a kernel's count (the designer, mlpipe run): the cell keeps its last one
+            old = read_origin(self.source_directory, self.script)
+            label = old["label"] if old and old["label"].startswith("Cell In[") else f"Cell of step '{self.spec.name}'"
         write_origin(self.source_directory, self.script, label, body_first_line(self.script_text))
         return path
 

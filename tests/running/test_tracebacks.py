@@ -5,7 +5,7 @@ from helpers import run_pipeline, steps_by_name
 from mlpipe_jupyter import Experiment, PythonScriptStep
 from mlpipe_jupyter.notebook.state import NotebookPipeline
 from mlpipe_jupyter.notebook.cell_steps import CellSpec
-from mlpipe_jupyter.running.tracebacks import _OWN_PACKAGE, last_traceback, map_traceback
+from mlpipe_jupyter.running.tracebacks import _OWN_PACKAGE, last_traceback, map_traceback, read_origin
 from mlpipe_jupyter.server.handlers import _run_json
 from mlpipe_jupyter.tracking.report import run_text
 
@@ -103,6 +103,10 @@ def test_a_failed_cell_step_records_the_cell_and_its_line(workspace, tmp_path):
     assert "  Cell In[7], line 3, in <module>" in trace, trace
     assert "    y = x / 0" in trace
     assert "cell_boom.py" not in trace and "ZeroDivisionError" in trace
+    # the step rewritten without a kernel's count (the designer, mlpipe run) keeps the cell's last In[]
+    state.steps["boom"].execution_count = None
+    state.build()
+    assert read_origin(state.steps["boom"].source_directory, "cell_boom.py")["label"] == "Cell In[7]"
 
 
 def test_a_cell_with_its_own_source_folder_maps_to_the_cell_too(workspace, tmp_path):
