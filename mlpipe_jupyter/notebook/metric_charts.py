@@ -106,7 +106,6 @@ class LineChart:
 
     def __init__(self, key: str):
         self.key = key
-        self.names: list[str] = []  # its series, in the order they came
         self.x_scale, self.y_scale = bq.LinearScale(), bq.LinearScale()
         self.x_axis = bq.Axis(scale=self.x_scale, tick_format="d", grid_lines="dashed")
         self.y_axis = bq.Axis(scale=self.y_scale, side="left", tick_format=".3~g", grid_lines="dashed")
@@ -120,10 +119,6 @@ class LineChart:
         self.title.add_class("mlpipe-metric-title")
         self.widget = widgets.VBox([self.title, self.figure], layout=widgets.Layout(margin="0 12px 8px 0"))
         self.widget.add_class("mlpipe-metric-chart")
-
-    @property
-    def full(self) -> bool:
-        return len(self.names) >= MAX_SERIES
 
     def show(self, series: dict[str, list], legend: dict[str, str]):
         """Draw each series (name -> values at steps 1, 2, ...; thinned when long) and the legend (name ->
@@ -185,8 +180,10 @@ class Pacer:
     step still follow each flush, and many charts share the rate: each is redrawn less often, none
     falls behind, and the page keeps drawing frames."""
 
-    def __init__(self, rate: float = 40):
+    def __init__(self, rate: float = 40, open_charts: int = 48):
         self.rate = rate
+        self.open_charts = open_charts
+        self._active: dict = {}  # (panel id, chart key) -> when last drawn or admitted
         self._waiting: dict = {}  # (panel, chart key) -> None, in the order asked
         self._busy = False
         self._cond = threading.Condition()
@@ -199,6 +196,17 @@ class Pacer:
                 self._thread = threading.Thread(target=self._run, name="metric-charts", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
+
+    def admit(self, panel, keys) -> bool:
+        """Whether a new panel may open its charts: while the charts drawn in the last ``ACTIVE_SECONDS``
+        and these stay within ``open_charts``. Beyond, a panel starts closed, its values as text."""
+        with self._cond:
+            now = time.monotonic()
+            self._active = {k: t for k, t in self._active.items() if now - t < ACTIVE_SECONDS}
+            if len(self._active) + len(keys) > self.open_charts:
+                return False
+            self._active.update({(id(panel), key): now for key in keys})
+            return True
 
     def wait_idle(self, timeout: float = 30) -> bool:
         """True once every chart asked for has been drawn (for tests and the benchmark)."""
@@ -216,6 +224,7 @@ class Pacer:
                 self._busy = True
             started = time.monotonic()
             for panel, key in batch:
+                self._active[(id(panel), key)] = time.monotonic()
                 try:
                     panel.draw(key)
                 except Exception:  # a chart that cannot draw must not stop the others
@@ -226,31 +235,39 @@ class Pacer:
             time.sleep(max(0.0, len(batch) / self.rate - (time.monotonic() - started)))
 
 
+ACTIVE_SECONDS = 10
 PACER = Pacer()
 
 
 class MetricsPanel:
     """The metrics of one step run. ``add`` as they come, ``render`` to show them: values, tables and
-    images at once, charts at once too or, ``paced``, through the shared ``PACER``. ``files(rel)`` finds
-    a logged image's file (or returns None)."""
+    images at once, charts at once too or, ``paced``, through the shared ``PACER``. A paced panel opens
+    its charts when the pacer admits them; otherwise it starts closed, every value shown as text, with
+    a button to open the charts. ``files(rel)`` finds a logged image's file (or returns None)."""
 
     def __init__(self, files=None, paced: bool = False):
         self.files = files
         self.paced = paced
+        self.open: bool | None = None if paced else True  # charts shown; None: not decided yet
         self.scalars: dict[str, list] = {}  # name -> every value logged, in order
         self.lists: dict[str, list] = {}
         self.rows: dict[str, dict] = {}  # log_row: column -> values; log_table: the table
         self.images: dict[str, str] = {}  # name -> the newest image's path in the run
-        self.charts: dict[str, LineChart] = {}  # chart key -> chart
-        self.chart_of: dict[str, LineChart] = {}  # scalar name -> its chart
+        self.groups: dict[str, list[str]] = {}  # chart key -> its series' names
+        self.chart_of: dict[str, str] = {}  # a charted scalar's name -> its chart key
+        self.charts: dict[str, LineChart] = {}  # the charts made (when open), by key
         self.tables: dict[str, widgets.HTML] = {}
         self.image_views: dict[str, widgets.VBox] = {}
         self._dirty: dict[tuple[str, str], None] = {}  # (kind, name) changed since the last render, in order
         self._lock = threading.RLock()  # the pacer's thread reads what the monitor's adds
         self.values = widgets.HTML()
         self.values.add_class("mlpipe-metric-values")
+        self.toggle = widgets.Button(description="Hide charts", icon="line-chart",
+                                     layout=widgets.Layout(display="none", width="auto"))
+        self.toggle.add_class("mlpipe-metric-toggle")
+        self.toggle.on_click(lambda _b: self.set_open(not self.open))
         self.box = widgets.Box([], layout=widgets.Layout(display="flex", flex_flow="row wrap", align_items="flex-start"))
-        self.widget = widgets.VBox([self.values, self.box])
+        self.widget = widgets.VBox([widgets.HBox([self.values, self.toggle]), self.box])
         self.widget.add_class("mlpipe-metric-panel")
 
     # -- recording ------------------------------------------------------------------------------------------
@@ -288,59 +305,89 @@ class MetricsPanel:
                 if kind == "scalar":
                     values = self.scalars[name]
                     if len(values) >= 2 and all(is_number(v) for v in values):
-                        redraw[self._chart_for(name).key] = None
+                        redraw[self._group_for(name)] = None
                 elif kind == "list":
-                    redraw[self._own_chart(name).key] = None
+                    key = f"list:{name}"
+                    self.groups.setdefault(key, [name])
+                    redraw[key] = None
                 elif kind in ("row", "table"):
                     self._table(name)
                 elif kind == "image":
                     self._image(name)
-            single = [(n, v) for n, v in self.scalars.items() if n not in self.chart_of]
-            self.values.value = f"<div style='{_TITLE_STYLE};max-width:none'>" + "".join(
-                f"<span class='mlpipe-metric-value' style='margin-right:14px'>{html.escape(n)} "
-                f"<b>{html.escape(short(v[-1]))}</b></span>" for n, v in single) + "</div>" if single else ""
-        for key in redraw:
+            if redraw and self.open is None:
+                self.open = PACER.admit(self, list(self.groups))
+                self.toggle.description = "Hide charts" if self.open else "Show charts"
+            if self.open:
+                for key in redraw:
+                    self._chart(key)
+            self._show_values()
+            self.toggle.layout.display = "inline-flex" if self.groups else "none"
+        if self.open:
+            for key in redraw:
+                PACER.request(self, key) if self.paced else self.draw(key)
+
+    def set_open(self, show: bool):
+        """Open (make and draw every chart) or close the charts; the button does this."""
+        with self._lock:
+            self.open = show
+            for key in self.groups if show else ():
+                self._chart(key)
+            for chart in self.charts.values():
+                chart.widget.layout.display = None if show else "none"
+            self.toggle.description = "Hide charts" if show else "Show charts"
+            self._show_values()
+            keys = list(self.groups) if show else []
+        for key in keys:
             PACER.request(self, key) if self.paced else self.draw(key)
 
+    def _show_values(self):
+        """The values not on a chart shown, as text: all of them while the charts are closed."""
+        shown = [(n, short(v[-1])) for n, v in self.scalars.items() if not self.open or n not in self.chart_of]
+        if not self.open:
+            shown += [(n, f"[{len(v)} values]") for n, v in self.lists.items()]
+        self.values.value = f"<div style='{_TITLE_STYLE};max-width:none'>" + "".join(
+            f"<span class='mlpipe-metric-value' style='margin-right:14px;white-space:nowrap'>{html.escape(n)} "
+            f"<b>{html.escape(v)}</b></span>" for n, v in shown) + "</div>" if shown else ""
+
     def draw(self, key: str):
-        """Bring one chart up to date with what was logged."""
+        """Bring one chart up to date with what was logged (a chart not made, while closed: nothing)."""
         with self._lock:
-            chart = self.charts[key]
+            chart = self.charts.get(key)
+            if chart is None or not self.open:
+                return
             if key.startswith("list:"):
                 name = key[5:]
                 series = {name: [v for v in self.lists[name] if is_number(v)]}
                 legend = {name: f"{len(self.lists[name])} values"}
             else:
-                series = {n: list(self.scalars[n]) for n in chart.names}
+                series = {n: list(self.scalars[n]) for n in self.groups[key]}
                 legend = {n: short(v[-1]) for n, v in series.items()}
         chart.show(series, legend)
 
     def _place(self, view):
         self.box.children = (*self.box.children, view)
 
-    def _chart_for(self, name: str) -> LineChart:
-        chart = self.chart_of.get(name)
-        if chart is None:
+    def _group_for(self, name: str) -> str:
+        """The chart a scalar series joins: its family's, or the next of that family when full."""
+        key = self.chart_of.get(name)
+        if key is None:
             key, n = family(name), 1
-            while key in self.charts and self.charts[key].full:
+            while len(self.groups.get(key, ())) >= MAX_SERIES:
                 n += 1
                 key = f"{family(name)} ({n})"
-            chart = self.charts.get(key)
-            if chart is None:
-                chart = self.charts[key] = LineChart(key)
-                self._place(chart.widget)
-            chart.names.append(name)
-            self.chart_of[name] = chart
-        return chart
+            self.groups.setdefault(key, []).append(name)
+            self.chart_of[name] = key
+        return key
 
-    def _own_chart(self, name: str) -> LineChart:
-        key = f"list:{name}"
-        if key not in self.charts:
+    def _chart(self, key: str) -> LineChart:
+        """The chart of ``key``, made (and placed) the first time."""
+        chart = self.charts.get(key)
+        if chart is None:
             chart = self.charts[key] = LineChart(key)
-            chart.names.append(name)
-            chart.widget.add_class("mlpipe-metric-list")
+            if key.startswith("list:"):
+                chart.widget.add_class("mlpipe-metric-list")
             self._place(chart.widget)
-        return self.charts[key]
+        return chart
 
     def _table(self, name: str):
         view = self.tables.get(name)

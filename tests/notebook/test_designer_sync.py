@@ -236,7 +236,7 @@ def test_run_status_reaches_the_canvas_and_a_run_can_be_cloned(chain, tmp_path, 
     message(d, event="tap", node="train", kind="step")
     assert "done train.py" in d.details.value
     (panel,) = d.run_view.metrics.children  # the step's metrics panel, under its log
-    assert "answer <b>42</b>" in panel.children[0].value
+    assert "answer <b>42</b>" in panel.children[0].children[0].value
 
     elsewhere = tmp_path / "another" / "folder"
     elsewhere.mkdir(parents=True)

@@ -210,9 +210,31 @@ def test_the_designer_shows_a_tapped_step_s_metrics_as_charts(workspace, tmp_pat
     designer.watch(run)
     designer.run_view.show_step("train")
     (panel,) = designer.run_view.metrics.children
-    values, box = panel.children
+    (values, _toggle), box = panel.children[0].children, panel.children[1]
     charts = {tuple(c._dom_classes): c for c in box.children}
     histogram = charts[("mlpipe-metric-chart", "mlpipe-metric-list")].children[1]
     assert list(histogram.marks[0].y) == [1, 3, 2]  # a list is a chart, not a raw list of numbers
     assert "epochs <b>25</b>" in values.value
     assert ("mlpipe-metric-image",) in charts and ("mlpipe-metric-table",) in charts
+
+
+def test_past_the_open_chart_budget_a_panel_starts_closed_with_its_values_as_text(monkeypatch):
+    monkeypatch.setattr(PACER, "open_charts", 2)
+    monkeypatch.setattr(PACER, "_active", {})
+    first, second = MetricsPanel(paced=True), MetricsPanel(paced=True)
+    for value in (1.0, 0.5):
+        for name in ("loss", "lr"):
+            first.add(name, "scalar", value)
+        second.add("loss", "scalar", value)
+    first.render()
+    second.render()
+    assert first.open and list(first.charts) == ["loss", "lr"] and first.toggle.description == "Hide charts"
+    assert second.open is False and second.charts == {} and second.toggle.description == "Show charts"
+    assert "loss <b>0.5</b>" in second.values.value  # its values stay live, as text
+    second.add("loss", "scalar", 0.25)
+    second.render()
+    assert "loss <b>0.25</b>" in second.values.value and second.charts == {}
+    second.toggle.click()  # the user opens them: made and drawn with every value
+    assert PACER.wait_idle(30)
+    assert list(second.charts["loss"].lines["loss"].y) == [1.0, 0.5, 0.25] and "loss" not in second.values.value
+    assert list(first.charts["lr"].lines["lr"].y) == [1.0, 0.5]
