@@ -40,9 +40,11 @@ def test_canvas_and_form_edits_rewrite_the_step_lines_of_the_cells(lab, lab_serv
     # link prep -> train by mouse: both cells' first lines say so
     canvas.scroll_into_view_if_needed()
     designer.locator(".mlpipe-designer-linkmode").click()
+    expect(page.locator(".mlpipe-designer-canvas.mlpipe-link-mode").first).to_be_visible()  # through the kernel
     drag(page, node_point(canvas, "step:prep"), node_point(canvas, "step:train"))
     wait_for(canvas, "cy.getElementById('edge:prep_out:train').nonempty()")
     designer.locator(".mlpipe-designer-linkmode").click()
+    expect(page.locator(".mlpipe-designer-canvas.mlpipe-link-mode")).to_have_count(0)
     expect_first_line(lab, 1, "%%step prep --outputs data prep_out")
     expect_first_line(lab, 2, "%%step train --inputs prep_out --param C=1.0")
     assert lab.cell(2).locator(".cm-content").inner_text().split("\n", 1)[1] == body_before  # the rest as it was
