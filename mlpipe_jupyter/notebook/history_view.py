@@ -36,7 +36,7 @@ class HistoryView:
     def __init__(self, history, status_colors: dict[str, str], widths: dict[str, int]):
         self.history = history
         statuses = sorted({s.status for s in history.summaries})
-        self.filter = widgets.Text(placeholder="filter: run id, experiment, parameter or metric value...",
+        self.filter = widgets.Text(placeholder="filter: any text, C=0.5, loss<0.2 ...",
                                    continuous_update=True, layout=widgets.Layout(width="340px"))
         self.filter.add_class("mlpipe-history-filter")
         self.status = widgets.Dropdown(options=[ALL, *statuses], value=ALL, layout=widgets.Layout(width="150px"))
@@ -84,8 +84,9 @@ class HistoryView:
 
     # -- selection ---------------------------------------------------------------------------------------
     def selected_ids(self) -> list[str]:
-        """The run ids of the selected rows, in the order shown."""
-        visible = self.grid.get_visible_data()
+        """The run ids of the selected rows, in the order shown. The rows the grid reports as visible
+        are kept from its last sort or header filter, so they count only while one is applied."""
+        visible = self.grid.get_visible_data() if self.grid._transforms else self.grid.data
         rows = sorted({r for sel in self.grid.selections for r in range(sel["r1"], sel["r2"] + 1)})
         ids = visible["run id"].tolist()
         return [ids[r] for r in rows if 0 <= r < len(ids)]

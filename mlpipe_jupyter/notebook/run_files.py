@@ -136,7 +136,7 @@ def copy_button(path: Path, dest: Path, title: widgets.HTML, name: str) -> widge
     def copy(_):
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
-        title.value = f"<b>{html.escape(name)}</b> &middot; {download_html(dest, name)}"
+        title.value = f"<b>{html.escape(name)}</b> &middot; {download_html(dest, name)}{_LINK_STYLE}"
         button.disabled = True
 
     button.on_click(copy)
@@ -187,7 +187,7 @@ def preview_widget(path: Path, name: str, copy_dir: Path | None = None) -> widge
         text = text_preview(path)
         shown = "(a binary file)" if text is None else text
         body = widgets.HTML(f"<pre class='mlpipe-preview-text'>{html.escape(shown)}</pre>{_PREVIEW_STYLE}")
-    title = widgets.HTML(f"<b>{html.escape(name)}</b> &middot; {download_html(path, name)}")
+    title = widgets.HTML(f"<b>{html.escape(name)}</b> &middot; {download_html(path, name)}{_LINK_STYLE}")
     children = [title, body]
     if copy_dir is not None and path.stat().st_size > DATA_URL_LIMIT and files_url(path) is None:
         children.insert(1, copy_button(path, copy_dir / name, title, name))
@@ -294,4 +294,8 @@ _PREVIEW_STYLE = """<style>
 .mlpipe-preview-table th, .mlpipe-preview-table td { padding: 2px 8px; border-bottom: 1px solid var(--jp-border-color2, #ddd);
   text-align: left; }
 .mlpipe-preview-text { max-height: 24em; overflow: auto; font-size: 11px; margin: 0; }
+</style>"""
+
+_LINK_STYLE = """<style>
+a.mlpipe-download { color: var(--jp-content-link-color, #1976d2); text-decoration: underline; }
 </style>"""

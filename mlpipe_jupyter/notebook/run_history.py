@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import time
 
 import pandas as pd
@@ -175,11 +176,35 @@ class RunHistory:
 
 def matches(record: dict, text: str = "", status: str | None = None) -> bool:
     """A row passes when its status is ``status`` (any case; None: any) and every word of ``text``
-    occurs in one of its cells (any case)."""
+    holds: ``COLUMN=VALUE``, ``COLUMN<NUMBER`` or ``COLUMN>NUMBER`` for a column of that name (any
+    case; ``C=0.5``, ``loss<0.2``), any other word occurring in one of its cells (any case)."""
     if status and status.lower() not in record["status"].lower():
         return False
+    columns = {name.lower(): name for name in record}
     cells = " ".join(_plain(v) for v in record.values()).lower()
-    return all(word in cells for word in text.lower().split())
+    for word in text.lower().split():
+        test = _CONDITION.match(word)
+        if test and test[1] in columns:
+            if not _holds(record[columns[test[1]]], test[2], test[3]):
+                return False
+        elif word not in cells:
+            return False
+    return True
+
+
+_CONDITION = re.compile(r"^([^=<>]+)([=<>])(.+)$")
+
+
+def _holds(value, op: str, wanted: str) -> bool:
+    try:
+        number = float(wanted)
+    except ValueError:
+        number = None
+    if op == "=":
+        return _plain(value).lower() == wanted or (number is not None and _number(value) and value == number)
+    if number is None or not _number(value):
+        return False
+    return value < number if op == "<" else value > number
 
 
 class RunComparison:

@@ -110,7 +110,7 @@ def test_run_history_grid_filter_compare_and_files(lab, lab_server):
 
     # the filter box narrows the rows: only the run with C=0.5 is drawn again
     lab.page.evaluate("window.__painted = []")
-    history.locator(".mlpipe-history-filter input").fill("0.5")
+    history.locator(".mlpipe-history-filter input").fill("C=0.5")
     expect(history.locator(".mlpipe-history-count")).to_have_text("1 of 3 runs")
     wait_painted(lab.page, [shown[1]])
     assert shown[0] not in painted(lab.page) and shown[2] not in painted(lab.page)
@@ -143,8 +143,11 @@ def test_run_history_grid_filter_compare_and_files(lab, lab_server):
     files = history.locator(".mlpipe-files")
     listing = files.locator(".mlpipe-files-list select")
     expect(listing).to_be_visible()
+    where = files.locator(".mlpipe-files-path")
     listing.select_option(label="▸ step outputs/")
+    expect(where).to_have_text("step outputs")
     listing.select_option(label="▸ scores/")
+    expect(where).to_have_text("step outputs/scores")
     listing.select_option(label=listing.locator("option").filter(has_text="scores.csv").inner_text())
     preview = files.locator(".mlpipe-preview-table")
     expect(preview.locator("thead th")).to_have_text(["epoch", "loss"])
@@ -154,8 +157,11 @@ def test_run_history_grid_filter_compare_and_files(lab, lab_server):
     lab.screenshots("run-history-files-csv", files)
 
     listing.select_option(label="↑ ..")
+    expect(where).to_have_text("step outputs")
     listing.select_option(label="↑ ..")
+    expect(where).to_have_text("/")
     listing.select_option(label="▸ images/")
+    expect(where).to_have_text("images")
     listing.select_option(index=1)
     image = files.locator(".mlpipe-preview-image")
     expect(image).to_be_visible()

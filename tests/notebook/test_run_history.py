@@ -94,16 +94,21 @@ def test_the_table_has_a_row_per_run_newest_first_with_parameters_and_last_metri
 def test_filtering_by_text_and_status_and_numbers_sort_as_numbers(runs):
     experiment, (one, half, failed) = runs
     history = RunHistory(experiment)
-    assert history.frame("0.5")["run id"].tolist() == [half.id]
+    assert history.frame(half.id[-8:].upper())["run id"].tolist() == [half.id]
     assert history.frame(status="Failed")["run id"].tolist() == [failed.id]
-    assert history.frame("completed 0.85")["run id"].tolist() == [half.id]  # every word must match
+    assert history.frame("completed 0.85 hist")["run id"].tolist() == [half.id]  # every word must match
     assert history.frame("no such text").empty
+    assert history.frame("c=0.5")["run id"].tolist() == [half.id]  # a column's value, not any cell's
+    assert history.frame("C=1.0")["run id"].tolist() == [one.id]
+    assert history.frame("accuracy>0.81")["run id"].tolist() == [half.id]
+    assert history.frame("loss<1 trigger=sdk")["run id"].tolist() == [half.id, one.id]
+    assert history.frame("loss>x").empty and history.frame("nosuch=1").empty  # not a column: plain text
     assert history.frame().sort_values("C")["run id"].tolist() == [failed.id, half.id, one.id]
     assert RunHistory(experiment, status="failed").records()[0]["run id"] == failed.id
     assert [r["run id"] for r in RunHistory(experiment, limit=1).records()] == [failed.id]
 
     view = history.view
-    view.filter.value = "0.5"
+    view.filter.value = "C=0.5"
     assert view.grid.data["run id"].tolist() == [half.id]
     assert "1 of 3 runs" in view.count.value
     view.filter.value = ""
