@@ -10,7 +10,8 @@ the runner's event threads, so a busy kernel never delays it.
 
 Its parts: ``widgets`` (the widget models the browser side knows), ``elements`` (the graph the canvas
 draws), ``sources`` (what it edits), ``properties`` (the form of one step), ``run_view`` (the shown
-run) and ``controller`` (the ``Designer`` tying them together).
+run), ``cellsync`` (edits written back to the ``%%step`` lines of the notebook's cells) and
+``controller`` (the ``Designer`` tying them together, with its undo history and stale marks).
 """
 from __future__ import annotations
 
