@@ -173,25 +173,26 @@ class LineChart:
 
 
 class Pacer:
-    """Draws the charts panels ask for, oldest request first, at most ``rate`` charts a second over all
-    of them, from one thread. A bqplot chart's redraw costs the page 10 to 25 ms on a busy 2-core machine
-    (benchmarks/monitor_load.py): 50 steps with 8 charts each, redrawn at every 10 Hz flush, would ask for
-    4,000 redraws a second and the page would fall minutes behind. Paced, the few charts of a running
-    step still follow each flush, and many charts share the rate: each is redrawn less often, none
-    falls behind, and the page keeps drawing frames."""
+    """Sends what panels ask to show, oldest request first, within a budget of page work per second
+    over all panels, from one thread: ``rate`` chart redraws a second, a line of values as text costing
+    a tenth of a redraw. A bqplot chart's redraw costs the page 5 to 25 ms (benchmarks/monitor_load.py):
+    50 steps with 8 charts each, redrawn at every 10 Hz flush, would ask for 4,000 redraws a second and
+    the page would fall minutes behind. Paced, the few charts of one running step still follow the
+    flushes, many charts share the budget (each redrawn less often), and the page never falls behind by
+    more than what it can draw."""
 
-    def __init__(self, rate: float = 40, open_charts: int = 48):
+    def __init__(self, rate: float = 20, open_charts: int = 24):
         self.rate = rate
         self.open_charts = open_charts
         self._active: dict = {}  # (panel id, chart key) -> when last drawn or admitted
-        self._waiting: dict = {}  # (panel, chart key) -> None, in the order asked
+        self._waiting: dict = {}  # (panel, key) -> its cost, in the order asked
         self._busy = False
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
 
-    def request(self, panel, key: str):
+    def request(self, panel, key: str, cost: float = 1.0):
         with self._cond:
-            self._waiting.setdefault((panel, key), None)
+            self._waiting.setdefault((panel, key), cost)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="metric-charts", daemon=True)
                 self._thread.start()
@@ -209,22 +210,26 @@ class Pacer:
             return True
 
     def wait_idle(self, timeout: float = 30) -> bool:
-        """True once every chart asked for has been drawn (for tests and the benchmark)."""
+        """True once everything asked for has been sent (for tests and the benchmark)."""
         with self._cond:
             return self._cond.wait_for(lambda: not self._waiting and not self._busy, timeout)
 
     def _run(self):
-        batch_size = max(1, int(self.rate * 0.05))
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._waiting)
-                batch = list(self._waiting)[:batch_size]
-                for item in batch:
+                batch, cost = [], 0.0
+                for item, item_cost in list(self._waiting.items()):  # about 50 ms of the budget
+                    if batch and cost + item_cost > max(1.0, self.rate * 0.05):
+                        break
+                    batch.append(item)
+                    cost += item_cost
                     del self._waiting[item]
                 self._busy = True
             started = time.monotonic()
             for panel, key in batch:
-                self._active[(id(panel), key)] = time.monotonic()
+                if key != VALUES:
+                    self._active[(id(panel), key)] = started
                 try:
                     panel.draw(key)
                 except Exception:  # a chart that cannot draw must not stop the others
@@ -232,9 +237,10 @@ class Pacer:
             with self._cond:
                 self._busy = False
                 self._cond.notify_all()
-            time.sleep(max(0.0, len(batch) / self.rate - (time.monotonic() - started)))
+            time.sleep(max(0.0, cost / self.rate - (time.monotonic() - started)))
 
 
+VALUES = "values"  # the key of a panel's line of values as text
 ACTIVE_SECONDS = 10
 PACER = Pacer()
 
@@ -320,11 +326,13 @@ class MetricsPanel:
             if self.open:
                 for key in redraw:
                     self._chart(key)
-            self._show_values()
             self.toggle.layout.display = "inline-flex" if self.groups else "none"
-        if self.open:
-            for key in redraw:
-                PACER.request(self, key) if self.paced else self.draw(key)
+            redraw = list(redraw) if self.open else []
+        for key in [VALUES, *redraw]:
+            if self.paced:
+                PACER.request(self, key, 0.1 if key == VALUES else 1.0)
+            else:
+                self.draw(key)
 
     def set_open(self, show: bool):
         """Open (make and draw every chart) or close the charts; the button does this."""
@@ -350,8 +358,12 @@ class MetricsPanel:
             f"<b>{html.escape(v)}</b></span>" for n, v in shown) + "</div>" if shown else ""
 
     def draw(self, key: str):
-        """Bring one chart up to date with what was logged (a chart not made, while closed: nothing)."""
+        """Bring one chart (or the values, ``VALUES``) up to date with what was logged; a chart not made,
+        while closed: nothing."""
         with self._lock:
+            if key == VALUES:
+                self._show_values()
+                return
             chart = self.charts.get(key)
             if chart is None or not self.open:
                 return

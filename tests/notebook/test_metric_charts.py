@@ -228,11 +228,13 @@ def test_past_the_open_chart_budget_a_panel_starts_closed_with_its_values_as_tex
         second.add("loss", "scalar", value)
     first.render()
     second.render()
+    assert PACER.wait_idle(30)  # a paced panel's values and charts go out from the pacer's thread
     assert first.open and list(first.charts) == ["loss", "lr"] and first.toggle.description == "Hide charts"
     assert second.open is False and second.charts == {} and second.toggle.description == "Show charts"
     assert "loss <b>0.5</b>" in second.values.value  # its values stay live, as text
     second.add("loss", "scalar", 0.25)
     second.render()
+    assert PACER.wait_idle(30)
     assert "loss <b>0.25</b>" in second.values.value and second.charts == {}
     second.toggle.click()  # the user opens them: made and drawn with every value
     assert PACER.wait_idle(30)
