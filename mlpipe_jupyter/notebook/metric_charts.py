@@ -104,8 +104,9 @@ class LineChart:
     Its axes keep round bounds that grow in steps (x by half again, y by a tenth of its span) rather than
     follow every new point: a new point then moves only its line, not both axes and every line."""
 
-    def __init__(self, key: str):
+    def __init__(self, key: str, live: bool = True):
         self.key = key
+        self.live = live  # a growing series: room ahead on x; a list: x fits it
         self.x_scale, self.y_scale = bq.LinearScale(), bq.LinearScale()
         self.x_axis = bq.Axis(scale=self.x_scale, tick_format="d", grid_lines="dashed")
         self.y_axis = bq.Axis(scale=self.y_scale, side="left", tick_format=".3~g", grid_lines="dashed")
@@ -151,8 +152,8 @@ class LineChart:
     def _bounds(self, x_max: float, y_lo: float, y_hi: float):
         """Widen an axis only when a point falls outside it, to round bounds with round ticks."""
         xs = self.x_scale
-        if xs.max is None or x_max > xs.max:
-            lo, hi, step = nice_range(0, max(4.0, x_max * 1.5), 4, integer=True)
+        if xs.max is None or x_max > xs.max or (not self.live and x_max != xs.max):
+            lo, hi, step = nice_range(0, max(4.0, x_max * 1.5) if self.live else x_max, 4, integer=True)
             with xs.hold_sync():
                 xs.min, xs.max = lo, hi
             self.x_axis.tick_values = np.asarray(ticks(lo, hi, step))
@@ -268,8 +269,8 @@ class MetricsPanel:
         self._lock = threading.RLock()  # the pacer's thread reads what the monitor's adds
         self.values = widgets.HTML()
         self.values.add_class("mlpipe-metric-values")
-        self.toggle = widgets.Button(description="Hide charts", icon="line-chart",
-                                     layout=widgets.Layout(display="none", width="auto"))
+        self.toggle = widgets.Button(description="Hide charts", tooltip="Show or hide this step's metric charts",
+                                     layout=widgets.Layout(display="none", width="auto", height="24px"))
         self.toggle.add_class("mlpipe-metric-toggle")
         self.toggle.on_click(lambda _b: self.set_open(not self.open))
         self.box = widgets.Box([], layout=widgets.Layout(display="flex", flex_flow="row wrap", align_items="flex-start"))
@@ -395,7 +396,7 @@ class MetricsPanel:
         """The chart of ``key``, made (and placed) the first time."""
         chart = self.charts.get(key)
         if chart is None:
-            chart = self.charts[key] = LineChart(key)
+            chart = self.charts[key] = LineChart(key, live=not key.startswith("list:"))
             if key.startswith("list:"):
                 chart.widget.add_class("mlpipe-metric-list")
             self._place(chart.widget)
