@@ -176,13 +176,14 @@ class LineChart:
 class Pacer:
     """Sends what panels ask to show, oldest request first, within a budget of page work per second
     over all panels, from one thread: ``rate`` chart redraws a second, a line of values as text costing
-    a tenth of a redraw. A bqplot chart's redraw costs the page 5 to 25 ms (benchmarks/monitor_load.py):
+    a tenth of a redraw. A bqplot chart's redraw costs a busy page 15 to 25 ms (benchmarks/monitor_load.py):
     50 steps with 8 charts each, redrawn at every 10 Hz flush, would ask for 4,000 redraws a second and
-    the page would fall minutes behind. Paced, the few charts of one running step still follow the
-    flushes, many charts share the budget (each redrawn less often), and the page never falls behind by
-    more than what it can draw."""
+    the page would fall minutes behind; at 20 a second its frames still took 3 times as long as with
+    the sparklines it replaced, at 5 a second about as long. Paced, the few charts of one running step
+    still follow closely, many charts share the budget (each redrawn less often), and the page never
+    falls behind by more than what it can draw."""
 
-    def __init__(self, rate: float = 20, open_charts: int = 24):
+    def __init__(self, rate: float = 10, open_charts: int = 24):
         self.rate = rate
         self.open_charts = open_charts
         self._active: dict = {}  # (panel id, chart key) -> when last drawn or admitted
