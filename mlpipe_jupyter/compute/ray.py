@@ -21,22 +21,24 @@ process, which a shared filesystem reaches). The step runs contained as local st
 (compute/process.py: its own PID namespace), so stopping the job stops everything it started,
 daemons included.
 
-What comes back. The handle polls the job's status and its whole log (``tail_job_logs`` waits a
-second between reads and returned nothing for jobs shorter than two seconds), emits what is new, and
-reads the log once more after the job ended, so no line is lost. Ray's own lines before the
-entrypoint's are left out.
+What comes back. The handle polls the job's status and its whole log, read on the node that ran it
+(``tail_job_logs`` waits a second between reads and returned nothing for jobs shorter than two
+seconds), emits the new complete lines, and reads the log once more after the job ended, so no line
+is lost. Ray's own lines in that file are left out.
 """
 from __future__ import annotations
 
 import json
 import os
 import queue
+import re
 import shlex
 import signal
 import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from typing import Iterator
@@ -49,9 +51,11 @@ from mlpipe_jupyter.running.protocol import ComputeBackend, Job, register
 from mlpipe_jupyter.secrets import MASK, recall
 
 POLL_SECONDS = 0.25
+PATIENCE_SECONDS = 120  # how long a busy dashboard may go unanswered before the step fails
 TOKEN_VARIABLE = "RAY_AUTH_TOKEN"  # where a token given in another process is found (Ray's own name)
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 RESOURCE_KEYS = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
+RAY_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\tINFO job_manager\.py:\d+ -- [^\n]*\n")  # Ray's, not the step's
 VENV_PYTHON = '"$VIRTUAL_ENV/bin/python"'  # the virtualenv Ray made for a runtime_env's pip packages
 
 
@@ -89,8 +93,15 @@ class RayClient:
     def job(self, submission_id: str) -> dict:
         return self.request("GET", f"/api/jobs/{submission_id}")
 
-    def logs(self, submission_id: str) -> str:
-        return self.request("GET", f"/api/jobs/{submission_id}/logs").get("logs") or ""
+    def logs(self, submission_id: str, node_id: str) -> str:
+        """The job's whole log, read on the node that ran it. The state API's log route, because the Jobs
+        API's reads the folder of the head's session on every node: another job's file, or none, where
+        nodes have temp folders of their own."""
+        query = urllib.parse.urlencode({"node_id": node_id, "filename": f"job-driver-{submission_id}.log",
+                                        "lines": -1})
+        req = urllib.request.Request(f"{self.address}/api/v0/logs/file?{query}", headers=self.headers)
+        with urllib.request.urlopen(req, timeout=self.timeout) as response:
+            return response.read().decode("utf-8", "replace")
 
     def stop(self, submission_id: str) -> None:
         self.request("POST", f"/api/jobs/{submission_id}/stop")
@@ -243,7 +254,7 @@ class RayHandle:
                 if self._canceled.is_set():
                     self.exit_code = -signal.SIGTERM
                     return
-                self.submission_id = client.submit(body)
+                self.submission_id = self._submit(client, body)
             self._follow(client, f"Running entrypoint for job {self.submission_id}: {entrypoint}\n")
         except UserError as e:
             self._fail(str(e))
@@ -254,24 +265,57 @@ class RayHandle:
             self._output.put(None)
             self._done.set()
 
-    def _follow(self, client: RayClient, marker: str):
-        """Emit the log's new part each poll and the rest once the job ended; the exit code at the end."""
-        sent = 0
+    @staticmethod
+    def _ask(call, *args):
+        """A call to the dashboard, tried again while it does not answer (a loaded head node)."""
+        first_failure = None
         while True:
-            details = client.job(self.submission_id)
+            try:
+                return call(*args)
+            except (urllib.error.URLError, OSError) as e:
+                if isinstance(e, urllib.error.HTTPError) and e.code < 500:
+                    raise
+                first_failure = first_failure or time.monotonic()
+                if time.monotonic() - first_failure > PATIENCE_SECONDS:
+                    raise
+                time.sleep(1)
+
+    def _submit(self, client: RayClient, body: dict) -> str:
+        """Submit once: a request that timed out may have been taken, so its submission id is looked up first."""
+        deadline = time.monotonic() + PATIENCE_SECONDS
+        while True:
+            try:
+                return client.submit(body)
+            except (urllib.error.URLError, OSError) as e:
+                if isinstance(e, urllib.error.HTTPError) and e.code < 500 or time.monotonic() > deadline:
+                    raise
+                try:
+                    self._ask(client.job, body["submission_id"])
+                    return body["submission_id"]
+                except urllib.error.HTTPError as missing:
+                    if missing.code != 404:
+                        raise
+
+    def _follow(self, client: RayClient, marker: str):
+        """Emit the log's new complete lines each poll and the rest once the job ended; the exit code at
+        the end. Ray writes its own lines into the same file (the entrypoint's command, not always
+        first): they are left out."""
+        read = 0
+        while True:
+            details = self._ask(client.job, self.submission_id)
             status = details.get("status")
             if status == "PENDING" and self._canceled.is_set():
                 self.exit_code = -signal.SIGTERM  # stop_job leaves a waiting job waiting: it ends here
                 threading.Thread(target=self._stop_when_started, args=(client,), daemon=True).start()
                 return
-            if status != "PENDING":
-                text = client.logs(self.submission_id)
-                begin = text.find(marker)
-                if begin >= 0:
-                    step_text = text[begin + len(marker):]
-                    if len(step_text) > sent:
-                        self._output.put(step_text[sent:].encode("utf-8", "replace"))
-                        sent = len(step_text)
+            if status != "PENDING" and details.get("driver_node_id"):
+                text = self._ask(client.logs, self.submission_id, details["driver_node_id"])
+                end = len(text) if status in TERMINAL else text.rfind("\n", read) + 1
+                if end > read:
+                    new = RAY_LINE.sub("", text[read:end].replace(marker, ""))
+                    if new:
+                        self._output.put(new.encode("utf-8", "replace"))
+                    read = end
             if status in TERMINAL:
                 self.exit_code = self._exit_code(details)
                 if self.exit_code != 0 and details.get("driver_exit_code") is None and not self._canceled.is_set():
