@@ -1,6 +1,6 @@
 """The run history in real JupyterLab: ``%pipeline runs`` draws a grid of the runs, the filter box
-narrows it, two rows selected with the mouse compare side by side, and the file browser previews a
-step's CSV output and a logged image.
+narrows it, two rows selected with the mouse compare side by side (also after sorting from a column
+header's menu), and the file browser previews a step's CSV output and a logged image.
 
 The grid (ipydatagrid) paints on a canvas, so the page records every text the canvas draws (an init
 script wraps ``fillText``): the tests read the header and the run ids from what was painted.
@@ -15,6 +15,7 @@ from conftest import write_notebook
 
 RUN_TIMEOUT = 90_000
 HEADER_HEIGHT, ROW_HEIGHT = 28, 24  # history_view.py: base_column_header_size, base_row_size
+WIDTHS = {"status": 112, "run id": 215, "experiment": 100, "start": 140, "duration": 72, "trigger": 64}  # run_history.py
 
 RECORD_TEXT = """
 (() => {
@@ -137,7 +138,22 @@ def test_run_history_grid_filter_compare_and_files(lab, lab_server):
     assert history.locator(".mlpipe-compare-chart .line").count() >= 2
     lab.screenshots("run-history-compare", history)
 
-    # one run's files: its step's CSV output as a table, then the logged image
+    # sort by C, descending, from the menu button in its header's bottom-right corner: the same two rows
+    # are other runs now
+    box = grid.bounding_box()
+    c_right = sum(WIDTHS[c] for c in ("status", "run id", "experiment", "start", "duration", "trigger")) + 96
+    lab.page.mouse.click(box["x"] + c_right - 8, box["y"] + HEADER_HEIGHT - 8)
+    lab.page.evaluate("window.__painted = []")
+    lab.page.locator(".lm-Menu-itemLabel", has_text="Sort Descending").click()
+    wait_painted(lab.page, [shown[2]])
+    click_row(lab.page, grid, 0)
+    click_row(lab.page, grid, 1, key="Shift")
+    history.locator(".mlpipe-compare").click()
+    expect(table.locator("thead th")).to_have_text(["", shown[2], shown[1]])
+    expect(table.locator("tr.mlpipe-compare-parameter td")).to_have_text(["1", "0.5"])
+
+    # one run's files: its step's CSV output as a table, then the logged image (row 2, sorted by C
+    # descending, is the run with C=0.25: its losses are 0.25 / epoch)
     click_row(lab.page, grid, 2)
     history.locator(".mlpipe-open-files").click()
     files = history.locator(".mlpipe-files")
@@ -152,7 +168,7 @@ def test_run_history_grid_filter_compare_and_files(lab, lab_server):
     preview = files.locator(".mlpipe-preview-table")
     expect(preview.locator("thead th")).to_have_text(["epoch", "loss"])
     expect(preview.locator("tbody tr")).to_have_count(5)
-    expect(preview.locator("tbody tr").nth(1).locator("td")).to_have_text(["2", "0.5"])
+    expect(preview.locator("tbody tr").nth(1).locator("td")).to_have_text(["2", "0.125"])
     expect(files.locator(".mlpipe-download")).to_have_attribute("href", re.compile("^data:text/csv;base64,"))
     lab.screenshots("run-history-files-csv", files)
 
