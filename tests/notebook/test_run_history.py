@@ -255,3 +255,16 @@ def test_in_a_kernel_the_table_is_a_widget_with_the_plain_table_for_headless_run
         assert lines[0].split()[:3] == ["status", "run", "id"] and lines[0].split()[-1] == "score"
         assert [line.split()[2] for line in lines[1:]] == ids
         assert lines[1].split()[-1] == "0.25"
+
+
+def test_bad_input_is_one_clear_user_error(workspace):
+    from mlpipe_jupyter import UserError
+
+    experiment = Experiment(workspace, "none")
+    assert RunHistory(experiment).text() == "No runs." and RunHistory([]).text() == "No runs."
+    for make, message in ((lambda: RunHistory(5), "takes an Experiment, a Workspace or runs"),
+                          (lambda: RunHistory([experiment]), "every item must be a Run"),
+                          (lambda: RunHistory(experiment, limit=0), "limit must be a positive whole number"),
+                          (lambda: RunHistory(experiment, status="done"), "Unknown run status 'done'")):
+        with pytest.raises(UserError, match=message):
+            make()
