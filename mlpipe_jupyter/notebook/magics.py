@@ -343,12 +343,18 @@ class PipelineMagics(Magics):
         print(f"Saved the pipeline ({len(self.state.steps)} steps) into the metadata of {path}.")
 
 
+def _experiment_bundle(experiment, include=None, exclude=None) -> dict:
+    return RunHistory(experiment)._repr_mimebundle_()
+
+
 def load_ipython_extension(ipython):
     magics = PipelineMagics(shell=ipython, parent=ipython)
     ipython.register_magics(magics)
     if magics not in ipython.configurables:
         ipython.configurables.append(magics)
     ipython.display_formatter.ipython_display_formatter.for_type(Run, magics.display_run)
+    # an Experiment shown as a cell's value: its run history table (text where widgets cannot show)
+    ipython.display_formatter.mimebundle_formatter.for_type(Experiment, _experiment_bundle)
     with user_errors():
         magics.workspace  # opened (or created) now, so Workspace.from_config() works in the next cell
     return magics

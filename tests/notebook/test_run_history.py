@@ -247,9 +247,10 @@ def test_in_a_kernel_the_table_is_a_widget_with_the_plain_table_for_headless_run
         "%pipeline runs --experiment kernel",
         "RunHistory(exp.get_runs())",
         "print(ids)",
+        "exp",  # an Experiment as a cell's value shows its run history
     ])
     ids = eval(nb.cells[4].outputs[0]["text"])  # noqa: S307 - the list the kernel printed
-    for cell in (nb.cells[2], nb.cells[3]):
+    for cell in (nb.cells[2], nb.cells[3], nb.cells[5]):
         (output,) = [o for o in cell.outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
         lines = output["data"]["text/plain"].splitlines()
         assert lines[0].split()[:3] == ["status", "run", "id"] and lines[0].split()[-1] == "score"
