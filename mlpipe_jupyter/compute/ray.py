@@ -146,11 +146,13 @@ class RayBackend(ComputeBackend):
         return RayClient(address, self.config.get("auth_header"), token or os.environ.get(TOKEN_VARIABLE))
 
     def resources(self, step_name: str) -> dict:
-        """What a step asks for: the target's default resources, with that step's overrides."""
-        asked = {k: v for k, v in (self.config.get("resources") or {}).items() if v is not None}
+        """What a step asks for: the target's ``num_cpus``, ``num_gpus``, ``memory`` and custom
+        ``resources``, with that step's overrides from ``step_resources``."""
         override = (self.config.get("step_resources") or {}).get(step_name) or {}
-        custom = {**(asked.pop("resources", None) or {}), **(override.get("resources") or {})}
-        asked.update({k: v for k, v in override.items() if k != "resources" and v is not None})
+        asked = {k: self.config.get(k) for k in RESOURCE_KEYS}
+        asked.update({k: override[k] for k in RESOURCE_KEYS if override.get(k) is not None})
+        asked = {k: v for k, v in asked.items() if v is not None}
+        custom = {**(self.config.get("resources") or {}), **(override.get("resources") or {})}
         if custom:
             asked["resources"] = custom
         return asked

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mlpipe_jupyter.compute.ray import token_owner
 from mlpipe_jupyter.errors import ComputeTargetError, UserError
 from mlpipe_jupyter.model.names import check_registry_name
-from mlpipe_jupyter.secrets import MASK, remember
+from mlpipe_jupyter.secrets import MASK, looks_secret, remember
 
 BUILTIN_TARGETS = {"local": "local", "docker": "docker"}
 
@@ -94,12 +94,18 @@ class TargetStatus(str):
 
 def mapped_target(workspace, name, config) -> tuple[str, dict]:
     """(kind, config) for a cloud cluster named ``name``: the workspace config's ``compute_targets``
-    entry (``"docker"``, or ``{"kind": "docker", ...options}``), local compute otherwise."""
+    entry (``"docker"``, ``{"kind": "docker", ...options}``, or ``{"kind": "ray", "address":
+    "http://HOST:8265", ...}`` with RayCompute's options), local compute otherwise."""
     entry = (workspace.config.get("compute_targets") or {}).get(name, "local")
     options = {}
     if isinstance(entry, dict):
         options = {k: v for k, v in entry.items() if k != "kind"}
         entry = entry.get("kind", "local")
+        secret = sorted(k for k in options if looks_secret(k) and k != "auth_header")  # a header's name is not
+        if secret:  # the config is a file in the workspace, and its options are stored with the target
+            raise UserError(f"The workspace config maps compute target '{name}' with {', '.join(secret)}, which "
+                            "would be kept in clear; give credentials through the environment instead (for a Ray "
+                            "cluster, RAY_AUTH_TOKEN).")
     mapped = {"max_concurrency": config.get("max_nodes")} if entry == "local" else {}
     return entry, {**mapped, **options, "cloud": {k: v for k, v in config.items() if v is not None}}
 
@@ -174,7 +180,7 @@ class RayCompute:
             remember(token_owner(address), {"auth_token": auth_token})
         return _ProvisioningConfiguration(
             "ray", address=address, auth_header=auth_header, auth_token=MASK if auth_token is not None else None,
-            resources={"num_cpus": num_cpus, "num_gpus": num_gpus, "memory": memory, "resources": resources},
+            num_cpus=num_cpus, num_gpus=num_gpus, memory=memory, resources=dict(resources or {}),
             step_resources=dict(step_resources or {}), python=python, runtime_env=dict(runtime_env or {}),
             max_concurrency=max_concurrency)
 

@@ -4,13 +4,19 @@ cancel, a request no node can meet, pip packages through runtime_env, and reuse.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from helpers import pids_with, statuses, steps_by_name, submit, trace_lines, wait_until
 from mlpipe_jupyter import (ComputeTarget, CondaDependencies, Environment, PipelineData, PythonScriptStep, RayCompute,
-                            RunConfiguration, UserError)
+                            Run, RunConfiguration, UserError, Workspace)
+from mlpipe_jupyter.compat.cloud import AmlCompute
 from ray_cluster import WORKER_RESOURCE
 
 SCRIPTS = {
@@ -206,3 +212,55 @@ def test_pip_packages_are_installed_through_runtime_env(workspace, src, cluster_
     assert run.get_status() == "Completed", log
     assert "tabulate 0.9.0 from" in log
     assert "runtime_resources/pip" in log  # Ray's virtualenv for the environment, not this interpreter
+
+
+AZURE_DRIVER = """
+from azureml.core import Workspace, Experiment
+from azureml.core.compute import ComputeTarget, AmlCompute
+from azureml.core.compute_target import ComputeTargetException
+from azureml.pipeline.core import Pipeline
+from azureml.pipeline.steps import PythonScriptStep
+
+ws = Workspace.from_config()
+try:
+    cluster = ComputeTarget(workspace=ws, name="cpu-cluster")
+except ComputeTargetException:
+    config = AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", max_nodes=4)
+    cluster = ComputeTarget.create(ws, "cpu-cluster", config)
+    cluster.wait_for_completion(show_output=True)
+step = PythonScriptStep(script_name="answer.py", compute_target=cluster, source_directory="src")
+run = Experiment(ws, "on-ray").submit(Pipeline(workspace=ws, steps=[step]))
+run.wait_for_completion(show_output=True)
+print("RUN", run.id, run.get_status())
+"""
+
+AZURE_STEP = """
+from azureml.core import Run
+Run.get_context().log("answer", 42)
+"""
+
+
+def test_an_azure_driver_runs_its_cluster_steps_on_the_ray_cluster_its_name_is_mapped_to(tmp_path, ray_cluster):
+    ws = Workspace.create("azure-ray", path=tmp_path)
+    config = ws.folder / "config.json"
+    mapping = {"cpu-cluster": {"kind": "ray", "address": ray_cluster.address, "resources": {WORKER_RESOURCE: 1}}}
+    config.write_text(json.dumps({**json.loads(config.read_text()), "compute_targets": mapping}))
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "answer.py").write_text(textwrap.dedent(AZURE_STEP))
+    (tmp_path / "driver.py").write_text(AZURE_DRIVER)
+    r = subprocess.run([str(Path(sys.executable).with_name("mlpipe")), "python", "driver.py"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=RAY_WAIT, env=dict(os.environ))
+    assert r.returncode == 0, r.stdout + r.stderr
+    run = Run.get(Workspace(tmp_path), r.stdout.split("RUN ")[1].split()[0])
+    (answer,) = run.get_steps()
+    assert answer.get_status() == "Completed" and answer.get_metrics() == {"answer": 42}
+    worker = [n["node_id"] for n in ray_cluster.nodes() if WORKER_RESOURCE in n["resources_total"]]
+    assert ray_jobs(ray_cluster)[answer.id]["driver_node_id"] == worker[0]  # ran where the mapping asked
+
+
+def test_a_credential_in_the_workspace_config_is_refused(workspace):
+    config = workspace.folder / "config.json"
+    mapping = {"cpu-cluster": {"kind": "ray", "address": "http://127.0.0.1:1", "auth_token": "in-clear"}}
+    config.write_text(json.dumps({**json.loads(config.read_text()), "compute_targets": mapping}))
+    with pytest.raises(UserError, match="auth_token.*RAY_AUTH_TOKEN"):
+        ComputeTarget.create(Workspace(workspace.path), "cpu-cluster", AmlCompute.provisioning_configuration())
