@@ -289,8 +289,10 @@ export class DesignerCanvasView extends DOMWidgetView {
   private sized = false;
   private userViewport = false; // the user zoomed or panned: keep their view on resize
   private shiftLinking = false;
+  private drawnStatus = new Map<string, string>(); // step node id -> the status it is drawn with
 
   render(): void {
+    this.el.dataset.renderAt = String(Date.now()); // with data-painted-at: the view's own share of first paint
     this.el.classList.add('mlpipe-designer-canvas');
     this.el.tabIndex = 0;
     this.box = document.createElement('div');
@@ -584,6 +586,7 @@ export class DesignerCanvasView extends DOMWidgetView {
       // an edge whose ends were re-added keeps pointing at them by id; a refused drawn edge goes away
       cy.edges('[?temporary]').remove();
     });
+    this.drawnStatus.clear(); // names and computes may have changed: every label is drawn again
     this.applyStatus();
     this.applyStale();
     if (!this.laidOut || fresh.length > 0) {
@@ -627,16 +630,24 @@ export class DesignerCanvasView extends DOMWidgetView {
         }
       }
     });
-    const layout = cy.layout({
-      name: 'dagre',
-      rankDir: 'LR',
-      nodeSep: 24,
-      rankSep: 56,
-      fit: false,
-      animate: false,
-      transform: (node: any, pos: any) => kept.get(node.id()) || pos
-    } as any);
-    layout.run();
+    const place = (node: any, pos: any) => kept.get(node.id()) || pos;
+    try {
+      cy.layout({ name: 'dagre', rankDir: 'LR', nodeSep: 24, rankSep: 56, fit: false, animate: false, transform: place } as any).run();
+      this.el.dataset.layout = 'dagre';
+    } catch (err) {
+      // dagre recurses along the longest path: a chain of thousands of nodes can exhaust the stack.
+      // cytoscape's own breadth-first layout, turned to run left to right, still gives a readable graph.
+      console.warn('mlpipe designer: dagre layout failed, using breadth-first', err);
+      cy.layout({
+        name: 'breadthfirst',
+        directed: true,
+        spacingFactor: 0.8,
+        fit: false,
+        animate: false,
+        transform: (node: any, pos: any) => kept.get(node.id()) || { x: pos.y * 2.2, y: pos.x / 2.2 }
+      } as any).run();
+      this.el.dataset.layout = 'breadthfirst';
+    }
     this.laidOut = true;
     if (first || all || (!this.userViewport && fresh && fresh.size > 0)) {
       this.fit();
@@ -697,7 +708,10 @@ export class DesignerCanvasView extends DOMWidgetView {
     return `${icon} ${name}\n${compute} \u00B7 ${st.status}${time}`;
   }
 
-  /** Colours from the `status` trait; a step missing from it (or an empty trait) is drawn neutral. */
+  /**
+   * Colours from the `status` trait; a step missing from it (or an empty trait) is drawn neutral.
+   * Only steps whose status changed are touched: a thousand-step run's updates cost what changed.
+   */
   private applyStatus(): void {
     const cy = this.cy;
     if (!cy) {
@@ -710,6 +724,11 @@ export class DesignerCanvasView extends DOMWidgetView {
     cy.batch(() => {
       cy.nodes('[kind="step"]').forEach((node: any) => {
         const st = status[node.data('name')];
+        const key = st ? `${st.status}|${st.started}|${st.ended}` : '';
+        if (this.drawnStatus.get(node.id()) === key) {
+          return;
+        }
+        this.drawnStatus.set(node.id(), key);
         node.removeClass(classes);
         if (st) {
           node.addClass(`status-${st.status}`);
