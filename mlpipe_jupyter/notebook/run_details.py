@@ -22,11 +22,11 @@ class RunDetails:
         """In a notebook, the live monitor; in a script, one line saying where to follow the run."""
         if _in_kernel():
             self.monitor = RunMonitor(self.run_instance)
-            display(self.monitor.widget)
+            display(self.monitor)  # the widget, with the run in words where widgets cannot show
         else:
             run = self.run_instance
             print(f"RunDetails: {run!r}; follow it with `mlpipe logs --follow {run.id}`.", flush=True)
-        return self
+        # nothing returned, as Azure's show(): the cell's value would print a second, raw line
 
     def get_widget_data(self, widget_settings=None) -> dict:
         return self.run_instance.get_details()
