@@ -123,7 +123,8 @@ class LineChart:
 
     def show(self, series: dict[str, list], legend: dict[str, str]):
         """Draw each series (name -> values at steps 1, 2, ...; thinned when long) and the legend (name ->
-        the text after it, its newest value)."""
+        a note after it). The newest values are the panel's line of text, kept apart: they change at every
+        flush, the legend only when a series comes."""
         x_max, y_lo, y_hi = 1.0, math.inf, -math.inf
         for name, values in series.items():
             line = self.lines.get(name) or self._line(name)
@@ -137,7 +138,7 @@ class LineChart:
         self.title.value = f"<div style='{_TITLE_STYLE}'>" + "".join(
             f"<span class='mlpipe-metric-name' style='margin-right:10px;white-space:nowrap'>"
             f"<span class='mlpipe-metric-swatch' style='{_SWATCH_STYLE};background:{self.lines[n].colors[0]}'></span>"
-            f"{html.escape(n)} <b class='mlpipe-metric-latest'>{html.escape(v)}</b></span>"
+            f"{html.escape(n)}{' <b>' + html.escape(v) + '</b>' if v else ''}</span>"
             for n, v in legend.items()) + "</div>"
 
     def _line(self, name: str) -> bq.Lines:
@@ -351,8 +352,8 @@ class MetricsPanel:
             PACER.request(self, key) if self.paced else self.draw(key)
 
     def _show_values(self):
-        """The values not on a chart shown, as text: all of them while the charts are closed."""
-        shown = [(n, short(v[-1])) for n, v in self.scalars.items() if not self.open or n not in self.chart_of]
+        """Each metric's newest value, as text beside its name (lists too while the charts are closed)."""
+        shown = [(n, short(v[-1])) for n, v in self.scalars.items()]
         if not self.open:
             shown += [(n, f"[{len(v)} values]") for n, v in self.lists.items()]
         self.values.value = f"<div style='{_TITLE_STYLE};max-width:none'>" + "".join(
@@ -375,7 +376,7 @@ class MetricsPanel:
                 legend = {name: f"{len(self.lists[name])} values"}
             else:
                 series = {n: list(self.scalars[n]) for n in self.groups[key]}
-                legend = {n: short(v[-1]) for n, v in series.items()}
+                legend = {n: "" for n in series}
         chart.show(series, legend)
 
     def _place(self, view):

@@ -89,7 +89,7 @@ def test_metric_charts_grow_while_the_step_runs_and_show_values_on_hover(lab, la
     gate.touch()
     expect(row.locator(".mlpipe-status")).to_have_text("completed", timeout=RUN_TIMEOUT)
     logged = int(re.search(r"logged (\d+)", row.locator(".mlpipe-log").inner_text()).group(1))
-    expect(loss.locator(".mlpipe-metric-title")).to_contain_text(f"val_loss {1.3 / logged:.4g}")
+    expect(row.locator(".mlpipe-metric-values")).to_contain_text(f"val_loss {1.3 / logged:.4g}")
 
     # the value under the mouse, in a tooltip
     loss.locator(".curve").nth(1).locator("path.dot").nth(2).hover()
