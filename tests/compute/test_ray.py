@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from helpers import pids_with, statuses, steps_by_name, submit, trace_lines, wait_until
-from mlpipe_jupyter import (ComputeTarget, CondaDependencies, Environment, PipelineData, PythonScriptStep, RayCompute,
-                            Run, RunConfiguration, UserError, Workspace)
+from mlpipe_jupyter import (ComputeTarget, CondaDependencies, DataReference, Datastore, Environment,
+                            OutputFileDatasetConfig, PipelineData, PythonScriptStep, RayCompute, Run, RunConfiguration,
+                            UserError, Workspace)
 from mlpipe_jupyter.compat.cloud import AmlCompute
 from ray_cluster import WORKER_RESOURCE
 
@@ -138,6 +139,25 @@ def test_local_and_ray_steps_pass_data_and_a_pinned_step_runs_on_the_worker_node
     assert all(s.reused for s in again.get_steps())
     assert trace_lines(trace) == ["prep", "pinned", "report"]
     assert steps_by_name(again)["pinned"].get_details()["reused_from"] == steps["pinned"].id
+
+
+def test_ray_and_local_steps_pass_data_through_an_fsspec_datastore(workspace, src, tmp_path, cluster_target):
+    """The runner brings an fsspec input to a path the cluster shares and uploads a committed output."""
+    bucket = Datastore.register_fsspec(workspace, "bucket", f"file://{tmp_path / 'bucket'}")
+    bucket.fs.makedirs(bucket.resolve("raw"), exist_ok=True)
+    bucket.fs.pipe(bucket.resolve("raw/numbers.txt"), b"4 5 6")
+    trace = tmp_path / "trace.txt"
+    total = OutputFileDatasetConfig("total", destination=(bucket, "results/{run-id}"))
+    raw = DataReference(bucket, "raw", "raw")
+    pinned = step(src, "pinned.py", "pinned", cluster_target, inputs=[raw], outputs=[total],
+                  arguments=[raw, total, str(trace)])
+    report = step(src, "report.py", "report", "local", arguments=[total.as_input(), str(trace)])
+    run = run_pipeline(workspace, [pinned, report])
+
+    assert run.get_status() == "Completed", run.get_details().get("error")
+    steps = steps_by_name(run)
+    assert "report 15" in steps["report"].get_log_text()
+    assert bucket.fs.cat(bucket.resolve(f"results/{steps['pinned'].id}/total.txt")) == b"15"
 
 
 def test_every_line_of_a_short_step_reaches_the_log(workspace, src, cluster_target):
