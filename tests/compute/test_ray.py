@@ -45,6 +45,10 @@ SCRIPTS = {
         print("report", total)
         open(sys.argv[2], "a").write("report\\n")
     """,
+    "report_only.py": """
+        import os, sys
+        print("report", open(os.path.join(sys.argv[1], "total.txt")).read(), "in", os.getcwd())
+    """,
     "chatty.py": """
         for i in range(300):
             print("line", i)
@@ -139,6 +143,22 @@ def test_local_and_ray_steps_pass_data_and_a_pinned_step_runs_on_the_worker_node
     assert all(s.reused for s in again.get_steps())
     assert trace_lines(trace) == ["prep", "pinned", "report"]
     assert steps_by_name(again)["pinned"].get_details()["reused_from"] == steps["pinned"].id
+
+
+def test_a_pipeline_of_local_ray_and_docker_steps(workspace, src, tmp_path, cluster_target, docker_engine):
+    trace = tmp_path / "trace.txt"
+    numbers, total = PipelineData("numbers"), PipelineData("total")
+    prep = step(src, "prep.py", "prep", "local", outputs=[numbers], arguments=[numbers, str(trace)])
+    pinned = step(src, "pinned.py", "pinned", cluster_target, inputs=[numbers], outputs=[total],
+                  arguments=[numbers, total, str(trace)])
+    report = step(src, "report_only.py", "report", "docker", inputs=[total], arguments=[total])
+    run = run_pipeline(workspace, [prep, pinned, report])
+
+    assert run.get_status() == "Completed", run.get_details().get("error")
+    assert "report 6 in /mlpipe/wd" in steps_by_name(run)["report"].get_log_text()  # it ran in the container
+    assert trace_lines(trace) == ["prep", "pinned"]
+    again = run_pipeline(workspace, [prep, pinned, report])
+    assert all(s.reused for s in again.get_steps())
 
 
 def test_ray_and_local_steps_pass_data_through_an_fsspec_datastore(workspace, src, tmp_path, cluster_target):
