@@ -175,7 +175,7 @@ class LineChart:
 
 
 class Pacer:
-    """Sends what panels ask to show, oldest request first, within a budget of page work per second
+    """Sends what panels ask to show, values before charts, within a budget of page work per second
     over all panels, from one thread: ``rate`` chart redraws a second, a line of values as text costing
     a tenth of a redraw. A bqplot chart's redraw costs a busy page 15 to 25 ms (benchmarks/monitor_load.py):
     50 steps with 8 charts each, redrawn at every 10 Hz flush, would ask for 4,000 redraws a second and
@@ -222,7 +222,9 @@ class Pacer:
             with self._cond:
                 self._cond.wait_for(lambda: self._waiting)
                 batch, cost = [], 0.0
-                for item, item_cost in list(self._waiting.items()):  # about 50 ms of the budget
+                # the values first (cheap, and what a user reads), then charts, each in the order asked;
+                # about 50 ms of the budget at a time
+                for item, item_cost in sorted(self._waiting.items(), key=lambda kv: kv[0][1] != VALUES):
                     if batch and cost + item_cost > max(1.0, self.rate * 0.05):
                         break
                     batch.append(item)
