@@ -201,7 +201,7 @@ class RayBackend(ComputeBackend):
 
     # -- a step ---------------------------------------------------------------------------------------------
     def submission(self, job: Job) -> tuple[dict, str]:
-        """The Jobs API request of a step, and the entrypoint command (to find where its output begins)."""
+        """The Jobs API request of a step, and its entrypoint command (Ray writes it into the log: left out)."""
         env = job.environment
         runtime_env = json.loads(json.dumps(self.config.get("runtime_env") or {}))
         pip = list(runtime_env.get("pip") or [])
