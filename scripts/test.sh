@@ -8,4 +8,4 @@ bash scripts/install_system_deps.sh
 bash scripts/docker_engine.sh  # never fails: without an engine the Docker tests skip and say why
 mkdir -p test-artifacts
 .venv/bin/lint-imports  # the layers point one way (pyproject.toml, [tool.importlinter])
-.venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider "$@"  # loadgroup: the Ray tests share one worker and one cluster

@@ -40,7 +40,8 @@ STEP = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(params=KINDS)
+# every Ray test on one worker of the parallel run (scripts/test.sh: --dist loadgroup): one cluster, not one each
+@pytest.fixture(params=[pytest.param(k, marks=pytest.mark.xdist_group("ray")) if k == "ray" else k for k in KINDS])
 def backend(request):
     if request.param == "docker":
         client = request.getfixturevalue("docker_engine")

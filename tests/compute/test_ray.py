@@ -20,6 +20,8 @@ from mlpipe_jupyter import (ComputeTarget, CondaDependencies, DataReference, Dat
 from mlpipe_jupyter.compat.cloud import AmlCompute
 from ray_cluster import WORKER_RESOURCE
 
+pytestmark = pytest.mark.xdist_group("ray")  # one cluster for all Ray tests (scripts/test.sh: --dist loadgroup)
+
 SCRIPTS = {
     "prep.py": """
         import os, sys
