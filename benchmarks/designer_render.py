@@ -239,7 +239,9 @@ def measure_once(browser, server, steps, n):
         sent_at, sent_end = printed(lab, 2, "SENT")
         lab.page.wait_for_function("el => !!el.mlpipeBench", arg=canvas.element_handle(), timeout=120_000)
         result = canvas.evaluate("el => el.mlpipeBench")
-        return {"layouts": layouts, "first_paint_s": painted_at - shown_at, "view_paint_s": painted_at - render_at,
+        stamps = {k: float(canvas.get_attribute(f"data-{k}-at")) / 1000 - shown_at
+                  for k in ("render", "start", "laid-out", "sized", "painted")}
+        return {"stamps": stamps, "layouts": layouts, "first_paint_s": painted_at - shown_at, "view_paint_s": painted_at - render_at,
                 "baseline_paint_s": base_paint_ms / 1000, "fit_ms": fit_ms, "baseline_fit_ms": base_fit_ms,
                 "pan_frames": pan, "baseline_pan_frames": base_pan,
                 "drag_frames": drag, "baseline_drag_frames": base_drag,
