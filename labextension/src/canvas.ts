@@ -857,6 +857,13 @@ export class DesignerCanvasView extends DOMWidgetView {
   }
 
   private onKey(e: KeyboardEvent): void {
+    if ((e.ctrlKey || e.metaKey) && ['z', 'Z', 'y', 'Y'].includes(e.key)) {
+      // the designer's own history, not the notebook's: the key stops here
+      e.preventDefault();
+      e.stopPropagation();
+      this.send({ event: e.shiftKey || e.key.toLowerCase() === 'y' ? 'redo' : 'undo' });
+      return;
+    }
     if (e.key !== 'Delete' && e.key !== 'Backspace') {
       return;
     }
