@@ -178,7 +178,7 @@ class Pacer:
     """Sends what panels ask to show, values before charts, within a budget of page work per second
     over all panels, from one thread: ``rate`` chart redraws a second, a line of values as text costing
     a tenth of a redraw. A bqplot chart's redraw costs a busy page 15 to 25 ms (benchmarks/monitor_load.py):
-    50 steps with 8 charts each, redrawn at every 10 Hz flush, would ask for 4,000 redraws a second and
+    50 steps with 7 charts each, redrawn at every 10 Hz flush, would ask for 3,500 redraws a second and
     the page would fall minutes behind; at 20 a second its frames still took 3 times as long as with
     the sparklines it replaced, at 5 a second about as long. Paced, the few charts of one running step
     still follow closely, many charts share the budget (each redrawn less often), and the page never
