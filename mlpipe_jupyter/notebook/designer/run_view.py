@@ -17,6 +17,7 @@ from mlpipe_jupyter.status import ACTIVE_STATUSES
 from mlpipe_jupyter.tracking.report import status_word
 
 TAIL_LINES = 15
+PUSH_SECONDS = 0.05  # status changes that come together go to the page as one update
 
 
 class RunView:
@@ -32,6 +33,8 @@ class RunView:
         self.details.add_class("mlpipe-designer-details")
         self.metrics = widgets.Box([], layout=widgets.Layout(flex_flow="column"))  # the step's metric charts
         self.metrics.add_class("mlpipe-designer-metrics")
+        self._push_timer: threading.Timer | None = None
+        self._step_names: tuple[dict | None, set] = (None, set())  # (the graph they were read from, names)
         self._unsubscribe = bus.subscribe(self._on_event)
 
     def watch(self, run):
@@ -62,14 +65,29 @@ class RunView:
         self.statuses[row["name"]] = {"status": word, "started": row.get("started"), "ended": row.get("ended")}
 
     def _push(self):
-        self.canvas.status = dict(self.statuses)
+        with self._lock:
+            self._push_timer = None
+            self.canvas.status = dict(self.statuses)
+
+    def _push_soon(self):
+        """One update for the changes of the next PUSH_SECONDS: a 1,000-step run sent the whole map on
+        every event, a million entries for the page to take in."""
+        if self._push_timer is None:
+            self._push_timer = threading.Timer(PUSH_SECONDS, self._push)
+            self._push_timer.daemon = True
+            self._push_timer.start()
+
+    def _names(self) -> set:
+        graph = self.canvas.graph
+        if self._step_names[0] is not graph:
+            self._step_names = (graph, {n["name"] for n in graph.get("nodes", []) if n["kind"] == "step"})
+        return self._step_names[1]
 
     def _on_event(self, event):
         """Runner threads: status changes of steps on this canvas recolour their nodes at once."""
         if event.kind != EventKind.STEP_STATUS or event.step is None:
             return
-        names = {n["name"] for n in self.canvas.graph.get("nodes", []) if n["kind"] == "step"}
-        if event.step not in names:
+        if event.step not in self._names():
             return
         with self._lock:
             if event.run_id != self.run_id:
@@ -80,7 +98,7 @@ class RunView:
             started = d.get("started") or old.get("started") or (event.ts if word == "running" else None)
             ended = d.get("ended") or (event.ts if word in ("completed", "failed", "canceled", "reused") else None)
             self.statuses[event.step] = {"status": word, "started": started, "ended": ended}
-            self._push()
+            self._push_soon()
 
     def current_run(self):
         if self.run_id is None:
