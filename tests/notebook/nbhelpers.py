@@ -86,7 +86,8 @@ _m = monitors_for({var}.id)[-1]
 print(json.dumps({{"store": {{s.name: ("reused" if s.reused else s.get_status()) for s in {var}.get_steps()}},
                   "monitor": _m.statuses(),
                   "logs": {{n: v.log.value for n, v in _m.rows.items()}},
-                  "metrics": {{n: v.metrics.value for n, v in _m.rows.items()}},
+                  "metrics": {{n: v.metrics_panel.scalars for n, v in _m.rows.items()}},
+                  "charts": {{n: list(v.metrics_panel.chart_of) for n, v in _m.rows.items()}},
                   "reasons": {{s.name: s.get_details()["reuse_reason"] for s in {var}.get_steps()}}}}))
 '''
 

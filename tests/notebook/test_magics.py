@@ -20,7 +20,7 @@ def test_record_submit_and_reuse_on_resubmit(notebook, tmp_path):
     assert first["monitor"] == {"prep": "completed", "train": "completed", "evaluate": "completed"}
     assert "prep wrote 3 hello" in first["logs"]["prep"]  # imports from the notebook folder work
     assert "model size 3" in first["logs"]["evaluate"]
-    assert "<polyline" in first["metrics"]["train"]  # the repeated 'loss' metric is drawn
+    assert len(first["metrics"]["train"]["loss"]) > 1 and first["charts"]["train"] == ["loss"]  # drawn as a chart
 
     second = last_json(by_tag(nb, "# report 2"))
     assert second["store"] == {"prep": "reused", "train": "reused", "evaluate": "reused"}
