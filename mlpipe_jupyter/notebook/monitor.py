@@ -472,9 +472,14 @@ class RunMonitor:
                     self._render_header()
                 final = self._final
             if final:
-                self._stop()  # outside the lock: it joins the follower, whose events take the lock
-                with self._lock:
-                    self._flush()  # what the follower delivered last
+                self._finish()
+
+    def _finish(self):
+        """The run ended: stop following, outside the lock (joining the follower, whose events take the
+        lock, would deadlock), then show what it delivered last."""
+        self._stop()
+        with self._lock:
+            self._flush()
 
     def _flush(self):
         lines, self._pending_lines = self._pending_lines, {}
@@ -595,9 +600,7 @@ class RunMonitor:
             self._render_graph()
             final = self._final
         if final:
-            self._stop()  # outside the lock: it joins the follower, whose events take the lock
-            with self._lock:
-                self._flush()  # what the follower delivered last
+            self._finish()
 
     def statuses(self) -> dict[str, str]:
         """Step name -> the status word the page shows."""
