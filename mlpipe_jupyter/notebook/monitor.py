@@ -407,6 +407,8 @@ class RunMonitor:
         # a finished run offers nothing to cancel: the button goes, rather than stay disabled; what a
         # finished pipeline run offers comes instead
         self.cancel_button.layout.display = "none" if self._final else None
+        if self._final:
+            self.cancel_button.description = "Cancel"  # "Canceling" ends with the run
         again = self._final and self._pipeline_row() is not None
         for button in (self.rerun_button, self.clone_button, self.panel_button):
             button.layout.display = None if again else "none"
@@ -416,7 +418,8 @@ class RunMonitor:
         row = self._run_row
         word = status_word(row["status"])
         label = "pipeline run" if self.is_pipeline else "run"
-        err = f" &middot; <span style='color:#c62828'>{html.escape(row['error'])}</span>" if row.get("error") else ""
+        tone = _COLOR["canceled"] if row["status"] == Status.CANCELED else _COLOR["failed"]  # a cancel is no failure
+        err = f" &middot; <span style='color:{tone}'>{html.escape(row['error'])}</span>" if row.get("error") else ""
         self.run_status.value = (f"<b>{label}</b> <code>{html.escape(row['id'])}</code> &middot; "
                                  f"{html.escape(row['experiment'])} &middot; "
                                  f"<span style='color:{_COLOR.get(word)}'>{word}</span> "

@@ -62,6 +62,15 @@ def test_monitor_follows_the_run_while_the_kernel_is_free(lab, lab_server, tmp_p
     assert box["text"][1] - box["text"][0] > box["pane"][1] - box["pane"][0] + 20, box  # it does overflow
     assert abs(box["text"][1] - box["pane"][1]) < 3 and box["text"][0] < box["pane"][0], box  # the end in view
     expect(monitor.locator(".mlpipe-cancel")).to_have_count(1)
+    # the run's line and the running row count up while the step runs (they froze between status changes)
+    header, row_time = monitor.locator(".mlpipe-run-status"), slow.locator(".mlpipe-duration")
+    before = (header.inner_text(), row_time.inner_text())
+    expect(header).not_to_have_text(before[0], timeout=10_000)
+    expect(row_time).not_to_have_text(before[1], timeout=10_000)
+    expect(header).to_contain_text("running")
+    # the whole word on the Cancel button, not cut to "Ca..."
+    cancel = monitor.locator(".mlpipe-cancel")
+    assert cancel.evaluate("el => el.scrollWidth <= el.clientWidth && el.innerText.trim() === 'Cancel'")
     expect(lab.output(4)).to_contain_text("kernel free: 285")  # still there: nothing re-ran
     lab.screenshot("monitor-running")
 
@@ -80,3 +89,21 @@ def test_monitor_follows_the_run_while_the_kernel_is_free(lab, lab_server, tmp_p
         expect(stored.locator(f".mlpipe-step-{step} .mlpipe-status")).to_have_text("completed")
     expect(stored.locator(".mlpipe-step-slow_sum .mlpipe-log")).to_contain_text("sum of numbers 45")
     lab.screenshot("monitor-completed")
+
+    # Cancel: the run ends canceled, the button goes (it never stays reading "Canceling")
+    lab.add_cell_and_run("%%step sleeper\nimport time\nfor i in range(600):\n"
+                         "    print('sleeping', i, flush=True)\n    time.sleep(0.2)")
+    index = lab.add_cell_and_run("run2 = %pipeline submit --experiment browser")
+    live = lab.output(index).locator(".mlpipe-monitor")
+    sleeper = live.locator(".mlpipe-step-sleeper")
+    expect(sleeper.locator(".mlpipe-log")).to_contain_text("sleeping 3", timeout=RUN_TIMEOUT)
+    live.locator(".mlpipe-cancel").click()
+    expect(sleeper.locator(".mlpipe-status")).to_have_text("canceled", timeout=RUN_TIMEOUT)
+    expect(live.locator(".mlpipe-run-status")).to_contain_text("canceled", timeout=RUN_TIMEOUT)
+    expect(live.locator(".mlpipe-cancel")).to_be_hidden()
+    expect(live.locator("text=Canceling")).to_have_count(0)
+    # a user's cancel is not painted as a failure: neither the header's reason nor the step's note is red
+    red = "rgb(198, 40, 40)"
+    assert live.locator(".mlpipe-run-status span", has_text="Canceled by the user").evaluate(
+        "el => getComputedStyle(el).color") != red
+    lab.screenshots("monitor-canceled", live)
