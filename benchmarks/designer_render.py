@@ -32,7 +32,7 @@ import urllib.error
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "browser"))
+sys.path[:0] = [str(REPO / "tests" / "browser"), str(REPO / "tests")]  # the lab starter and its helpers
 
 from conftest import (CHROMIUM, LabPage, LabServer, _ensure_python3_kernelspec, _free_port,  # noqa: E402
                       _fresh_labextension, _stop_server, _write_lab_settings, write_notebook)

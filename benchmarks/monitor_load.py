@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "browser"))
+sys.path[:0] = [str(REPO / "tests" / "browser"), str(REPO / "tests")]  # the lab starter and its helpers
 
 from conftest import CHROMIUM, LabPage, _descendants, running_lab, write_notebook  # noqa: E402
 

@@ -282,3 +282,17 @@ def start_jupyter_server(workspace: Workspace | None, tmp: Path, cwd: Path | Non
                             cwd=cwd or workspace.path, env=env, stdout=output.open("wb"), stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     return _wait_until_serving(Server("jupyter server", proc, f"http://127.0.0.1:{port}/", token, workspace, output))
+
+
+def write_notebook(root: Path, name: str, cells: list[str]) -> Path:
+    """A notebook of code cells (markdown when the source starts with ``#md``) for the python3 kernel."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                       "language": "python"}
+    notebook.cells = [nbformat.v4.new_markdown_cell(src[3:].lstrip()) if src.startswith("#md")
+                      else nbformat.v4.new_code_cell(src) for src in cells]
+    path = root / name
+    nbformat.write(notebook, path)
+    return path

@@ -28,6 +28,8 @@ from urllib.parse import quote
 
 import pytest
 
+from helpers import write_notebook  # noqa: F401 - the benchmarks import it from here
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = Path(os.environ.get("MLPIPE_CHROMIUM", "/usr/bin/chromium"))
@@ -279,20 +281,6 @@ def lab(browser, lab_server, request):
         helper.screenshot(f"{request.node.name}-failure")
     context.close()
     lab_server.stop_all_kernels()  # and with them any step still running
-
-
-def write_notebook(root: Path, name: str, cells: list[str]) -> Path:
-    """A notebook of code cells (markdown when the source starts with ``#md``) for the python3 kernel."""
-    import nbformat
-
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                       "language": "python"}
-    notebook.cells = [nbformat.v4.new_markdown_cell(src[3:].lstrip()) if src.startswith("#md")
-                      else nbformat.v4.new_code_cell(src) for src in cells]
-    path = root / name
-    nbformat.write(notebook, path)
-    return path
 
 
 class LabPage:

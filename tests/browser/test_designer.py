@@ -10,7 +10,7 @@ import json
 
 from playwright.sync_api import expect
 
-from conftest import write_notebook
+from helpers import write_notebook
 
 RUN_TIMEOUT = 90_000
 

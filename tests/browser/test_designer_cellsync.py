@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from conftest import write_notebook
+from helpers import write_notebook
 from test_designer import RUN_TIMEOUT, drag, node_point, wait_for
 
 BODY = ("import os\n"

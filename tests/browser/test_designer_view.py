@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from conftest import write_notebook
+from helpers import write_notebook
 from test_designer import RUN_TIMEOUT, node_point, open_designer
 
 KERNEL_DESIGNER = ("from mlpipe_jupyter.notebook.designer import notebook_designer\n"

@@ -2,7 +2,7 @@
 and a live widget keeps changing while the kernel runs another cell."""
 from playwright.sync_api import expect
 
-from conftest import write_notebook
+from helpers import write_notebook
 
 
 def test_cells_and_widgets_render_in_lab(lab, lab_server, tmp_path):

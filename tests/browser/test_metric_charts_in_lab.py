@@ -7,7 +7,7 @@ import time
 
 from playwright.sync_api import expect
 
-from conftest import write_notebook
+from helpers import write_notebook
 
 RUN_TIMEOUT = 90_000
 

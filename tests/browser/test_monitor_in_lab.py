@@ -6,7 +6,7 @@ is free" is a state the test controls, not a race against a sleep.
 """
 from playwright.sync_api import expect
 
-from conftest import write_notebook
+from helpers import write_notebook
 
 RUN_TIMEOUT = 90_000
 

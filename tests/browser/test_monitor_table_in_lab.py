@@ -9,7 +9,7 @@ import re
 
 from playwright.sync_api import expect
 
-from conftest import write_notebook
+from helpers import write_notebook
 
 RUN_TIMEOUT = 90_000
 RED = "rgb(198, 40, 40)"  # #c62828, the failed colour

@@ -11,7 +11,7 @@ import re
 
 from playwright.sync_api import expect
 
-from conftest import write_notebook
+from helpers import write_notebook
 
 RUN_TIMEOUT = 90_000
 HEADER_HEIGHT, ROW_HEIGHT = 28, 24  # history_view.py: base_column_header_size, base_row_size
@@ -115,8 +115,10 @@ def test_run_history_grid_filter_compare_and_files(lab, lab_server):
     expect(history.locator(".mlpipe-history-count")).to_have_text("1 of 3 runs")
     wait_painted(lab.page, [shown[1]])
     assert shown[0] not in painted(lab.page) and shown[2] not in painted(lab.page)
+    lab.page.evaluate("window.__painted = []")
     history.locator(".mlpipe-history-filter input").fill("")
     expect(history.locator(".mlpipe-history-count")).to_have_text("3 of 3 runs")
+    wait_painted(lab.page, shown)  # the count comes first; clicks before the rows are drawn again miss them
 
     # select two rows with the mouse (click, then Shift+click) and compare them
     click_row(lab.page, grid, 0)

@@ -243,7 +243,9 @@ def test_containers_of_a_dead_runner_are_swept(docker_engine):
         labels={"mlpipe.managed": "step", "mlpipe.run_id": "orphan-test", "mlpipe.runner_host": hostname(),
                 "mlpipe.runner_pid": str(dead.pid), "mlpipe.runner_start": "gone"})
     try:
-        assert sweep_orphans() >= 1
+        # every process that opens a workspace sweeps too (tests on the other worker do): whoever comes
+        # first removes it, and if sweeping were broken nobody would
+        sweep_orphans()
         assert labelled_containers(docker_engine, "mlpipe.run_id=orphan-test") == []
     finally:
         import contextlib
