@@ -21,21 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests" / "browser"), str(REPO / "tests")]  # the lab starter and its helpers
 
-from conftest import (CHROMIUM, LabPage, LabServer, _ensure_python3_kernelspec, _free_port,  # noqa: E402
-                      _fresh_labextension, _stop_server, _write_lab_settings, write_notebook)
+from conftest import CHROMIUM, LabPage, _ensure_python3_kernelspec, running_lab, write_notebook  # noqa: E402
 
 BUILD = """
 import tempfile, time
@@ -56,7 +50,6 @@ print('built', len(pipeline.steps))
 """
 
 SHOW = """
-import time
 from IPython.display import display
 shown_at = time.time()
 display(designer.widget)
@@ -64,7 +57,6 @@ print('SHOWN', shown_at)
 """
 
 UPDATE = """
-import time
 from mlpipe_jupyter.running.events import Event
 events = [Event('step_status', 'run_bench_{n}', step=s.name, data={{'status': 'Completed'}}) for s in pipeline.steps]
 sent_at = time.time()
@@ -82,35 +74,6 @@ WATCH = """(el, count) => {
   };
   requestAnimationFrame(frame);
 }"""
-
-
-def start_lab(base: Path):
-    root = base / "root"
-    root.mkdir()
-    _write_lab_settings(base / "settings")
-    _fresh_labextension(base / "jupyter-path")  # this checkout's build, not an older installed copy
-    token, port = secrets.token_hex(16), _free_port()
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(base / "config"), "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
-           "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(base / "ws"),
-           "IPYTHONDIR": str(base / "ipython"),
-           "JUPYTER_PATH": os.pathsep.join(filter(None, [str(base / "jupyter-path"), os.environ.get("JUPYTER_PATH")])),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    log = base / "lab.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--ServerApp.token={token}",
-             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", f"--ServerApp.root_dir={root}",
-             "--LabApp.news_url="], cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    server = LabServer(f"http://127.0.0.1:{port}/", token, root, log)
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            server.api("api/status")
-            return server, process
-        except (urllib.error.URLError, OSError):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(server.log_tail())
-            time.sleep(0.3)
 
 
 def printed(lab, index, marker):
@@ -283,17 +246,12 @@ def main():
     from playwright.sync_api import sync_playwright
 
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        server, process = start_lab(Path(tmp))
-        try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                             args=["--no-sandbox", "--disable-dev-shm-usage"])
-                for size in sizes:
-                    results[size] = [measure_once(browser, server, size, f"{size}_{n}") for n in range(args.repeat)]
-                browser.close()
-        finally:
-            _stop_server(server, process)
+    with tempfile.TemporaryDirectory() as tmp, running_lab(Path(tmp)) as server, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                     args=["--no-sandbox", "--disable-dev-shm-usage"])
+        for size in sizes:
+            results[size] = [measure_once(browser, server, size, f"{size}_{n}") for n in range(args.repeat)]
+        browser.close()
     print(f"designer in JupyterLab, median of {args.repeat} runs; baseline: plain cytoscape, same elements and style")
     print("| measure | steps | designer | baseline | ratio |\n| --- | --- | --- | --- | --- |")
     for label, ours, base in ROWS:

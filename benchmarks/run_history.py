@@ -23,8 +23,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from designer_render import CHROMIUM, LabPage, _ensure_python3_kernelspec, _stop_server, printed, start_lab, \
-    write_notebook
+from designer_render import CHROMIUM, LabPage, _ensure_python3_kernelspec, printed, running_lab, write_notebook
 
 SEED = """
 import random, tempfile, time
@@ -189,16 +188,11 @@ def main():
     _ensure_python3_kernelspec()
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory() as tmp:
-        server, process = start_lab(Path(tmp))
-        try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                             args=["--no-sandbox", "--disable-dev-shm-usage"])
-                results = [measure_once(browser, server, args.runs, n) for n in range(args.repeat)]
-                browser.close()
-        finally:
-            _stop_server(server, process)
+    with tempfile.TemporaryDirectory() as tmp, running_lab(Path(tmp)) as server, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                     args=["--no-sandbox", "--disable-dev-shm-usage"])
+        results = [measure_once(browser, server, args.runs, n) for n in range(args.repeat)]
+        browser.close()
     print(f"run history with {args.runs} runs, {args.repeat} repeats (median seconds; ratio grid / HTML table):")
     print(f"  {'':<8} {'grid':>8} {'html':>8} {'ratio':>7}")
     for what in ("build", "render", "sort", "filter"):
