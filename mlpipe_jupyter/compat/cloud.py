@@ -282,26 +282,6 @@ def _sampling_expression(kind):
 choice, uniform, loguniform, normal, quniform = (_sampling_expression(k) for k in
                                                   ("choice", "uniform", "loguniform", "normal", "quniform"))
 
-class _Distributed:
-    """Distributed training settings: kept, and run as one process on this machine."""
-
-    def __init__(self, *args, **kwargs):
-        self.settings = kwargs
-        say_once("distributed", f"{type(self).__name__}: distributed jobs run as one process on this machine.")
-
-
-class MpiConfiguration(_Distributed):
-    pass
-
-
-class PyTorchConfiguration(_Distributed):
-    pass
-
-
-class TensorflowConfiguration(_Distributed):
-    pass
-
-
 class DataType:
     """Column types for ``TabularDataset`` (kept; the reader infers types)."""
 

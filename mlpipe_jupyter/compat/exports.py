@@ -10,9 +10,8 @@ import importlib
 
 CLOUD = "mlpipe_jupyter.compat.cloud"
 RUNCONFIG = {"RunConfiguration": None, "DockerConfiguration": None, "DEFAULT_CPU_IMAGE": None,
-             "DEFAULT_GPU_IMAGE": None, "MpiConfiguration": f"{CLOUD}:MpiConfiguration",
-             "PyTorchConfiguration": f"{CLOUD}:PyTorchConfiguration",
-             "TensorflowConfiguration": f"{CLOUD}:TensorflowConfiguration", "CondaDependencies": None,
+             "DEFAULT_GPU_IMAGE": None, "MpiConfiguration": None,
+             "PyTorchConfiguration": None, "TensorflowConfiguration": None, "CondaDependencies": None,
              "DockerSection": "mlpipe_jupyter.sdk.environment:DockerSection",
              "PythonSection": "mlpipe_jupyter.sdk.environment:PythonSection",
              "SparkSection": "mlpipe_jupyter.sdk.environment:SparkSection"}

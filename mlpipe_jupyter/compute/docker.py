@@ -27,7 +27,8 @@ from mlpipe_jupyter.running import contract
 from mlpipe_jupyter.running.protocol import ComputeBackend, Job, register
 from mlpipe_jupyter.running.step_files import chown_tree
 from mlpipe_jupyter.store import hostname, process_start_time
-from mlpipe_jupyter.compute import envbuild
+from mlpipe_jupyter.compute import envbuild, launch_ranks
+from mlpipe_jupyter.compute.launch_ranks import launch_command
 from mlpipe_jupyter.compute.envbuild import LABEL, Cancel
 from mlpipe_jupyter.compute.local import run_context_environ
 
@@ -64,7 +65,7 @@ class DockerBackend(ComputeBackend):
         self._swept = False
 
     @classmethod
-    def recover(cls, runs: list[dict]) -> None:
+    def recover(cls, runs: list[dict], targets: dict) -> None:
         """A runner that died left its containers running: remove them (and every orphan of this host)."""
         sweep_orphans()
 
@@ -90,6 +91,15 @@ class DockerBackend(ComputeBackend):
         return DockerHandle(self, job)
 
     # -- the container ------------------------------------------------------------------------------------
+    @staticmethod
+    def _command(job: Job, python: str) -> list[str]:
+        """The step's command in the container; a distributed step's processes all start in it."""
+        command = [python, job.script, *job.argv(container_path)]
+        if not job.distributed:
+            return command
+        launcher = f"{LIB}/{PACKAGE_DIR.name}/{Path(launch_ranks.__file__).relative_to(PACKAGE_DIR)}"
+        return launch_command(job.distributed, python, RUN, command, launcher=launcher)
+
     def container_spec(self, job: Job, image: str, python: str) -> dict:
         from docker.types import Mount
 
@@ -117,7 +127,7 @@ class DockerBackend(ComputeBackend):
         network = self.config.get("network")
         uid, gid = step_user() or (os.getuid(), os.getgid())
         spec = dict(
-            image=image, command=[python, job.script, *job.argv(container_path)], working_dir=WD,
+            image=image, command=self._command(job, python), working_dir=WD,
             mounts=mounts, environment=environment, user=f"{uid}:{gid}", init=True,
             privileged=False, detach=True, labels=container_labels(job),
             network_mode={True: "bridge", "bridge": "bridge", "host": "host"}.get(network, "none"),

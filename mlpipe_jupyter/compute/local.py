@@ -7,13 +7,18 @@ import os
 import sys
 
 from mlpipe_jupyter.compute.envbuild import PreparedHandle, build_venv, cached_venv, check_local
+from mlpipe_jupyter.compute.launch_ranks import launch_command
 from mlpipe_jupyter.compute.process import LocalHandle, start_process
 from mlpipe_jupyter.running import contract
 from mlpipe_jupyter.running.protocol import ComputeBackend, Job, register
 
 
 def python_command(job: Job, interpreter: str | None = None) -> list[str]:
-    return [interpreter or sys.executable, job.script, *job.argv()]
+    """The step's command; a distributed step's processes all start on this machine, under one launcher."""
+    command = [interpreter or sys.executable, job.script, *job.argv()]
+    if job.distributed:
+        return launch_command(job.distributed, sys.executable, str(job.run_dir), command)
+    return command
 
 
 # The folder holding this package: a script's ``Run.get_context()`` must import the same version as the

@@ -41,8 +41,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+import warnings
 from typing import Iterator
 
+from mlpipe_jupyter.compute.launch_ranks import launch_command
 from mlpipe_jupyter.compute.local import step_environ
 from mlpipe_jupyter.compute.process import containment_prefix
 from mlpipe_jupyter.errors import UserError
@@ -56,6 +58,8 @@ TOKEN_VARIABLE = "RAY_AUTH_TOKEN"  # where a token given in another process is f
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 RESOURCE_KEYS = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
 RAY_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\tINFO job_manager\.py:\d+ -- [^\n]*\n")  # Ray's, not the step's
+INTERPRETER = object()  # where a command names the step's interpreter, which is written unquoted
+RECOVER_TIMEOUT_SECONDS = 5  # recovery runs when a workspace opens: a cluster that is gone is given up soon
 VENV_PYTHON = '"$VIRTUAL_ENV/bin/python"'  # the virtualenv Ray made for a runtime_env's pip packages
 
 
@@ -90,6 +94,10 @@ class RayClient:
     def submit(self, body: dict) -> str:
         return self.request("POST", "/api/jobs/", body)["submission_id"]
 
+    def jobs(self) -> list[dict]:
+        """Every job the cluster knows, ended ones included."""
+        return self.request("GET", "/api/jobs/")
+
     def job(self, submission_id: str) -> dict:
         return self.request("GET", f"/api/jobs/{submission_id}")
 
@@ -117,9 +125,55 @@ def describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def stop_when_started(client: RayClient, submission_id: str, give_up_seconds: float = 3600) -> None:
+    """Stop a job that waited for resources as soon as it starts, if it ever does (a waiting job cannot be
+    stopped); gives up when the cluster no longer answers."""
+    deadline = time.monotonic() + give_up_seconds
+    while time.monotonic() < deadline:
+        try:
+            if client.job(submission_id).get("status") != "PENDING":
+                client.stop(submission_id)
+                return
+        except Exception:  # noqa: BLE001 - the cluster may be gone, then so is the job
+            return
+        time.sleep(1)
+
+
 @register("ray")
 class RayBackend(ComputeBackend):
     """The ``ray`` kind of compute target (config from ``RayCompute.provisioning_configuration``)."""
+
+    @classmethod
+    def recover(cls, runs: list[dict], targets: dict) -> None:
+        """A runner that died left its steps' jobs running on the cluster, where nothing would stop them:
+        stop every running or waiting job of those runs (by the metadata ``submission()`` gives a job).
+        A cluster that does not answer is warned about and skipped: recovery must not stop a workspace
+        from opening."""
+        ids = {r["id"] for r in runs}
+        names = {r["details"].get("compute_target") for r in runs}
+        clients = {}
+        for name in sorted(n for n in names if n and (targets.get(n) or {}).get("kind") == cls.kind):
+            try:
+                client = cls(None, name, targets[name].get("config")).client()
+            except UserError as e:
+                warnings.warn(f"Jobs of runs whose runner died may still run on Ray target '{name}': {e}",
+                              stacklevel=2)
+                continue
+            client.timeout = RECOVER_TIMEOUT_SECONDS
+            clients.setdefault(client.address, (name, client))
+        for name, client in clients.values():
+            try:
+                for job in client.jobs():
+                    meta = job.get("metadata") or {}
+                    if job.get("status") in ("RUNNING", "PENDING") and \
+                            (meta.get("mlpipe.run_id") in ids or meta.get("mlpipe.parent_run_id") in ids):
+                        client.stop(job["submission_id"])
+                        if job["status"] == "PENDING":  # stop_job leaves a waiting job waiting (ray#58353)
+                            threading.Thread(target=stop_when_started, args=(client, job["submission_id"]),
+                                             daemon=True).start()
+            except Exception as e:  # noqa: BLE001 - an unreachable cluster is reported, not raised
+                warnings.warn(f"Jobs of runs whose runner died may still run on Ray target '{name}': its dashboard "
+                              f"at {client.address} did not answer ({describe(e)}).", stacklevel=2)
 
     def identity(self) -> dict:
         """The kind, an image or environment, and the interpreter steps run in when they name none."""
@@ -200,8 +254,9 @@ class RayBackend(ComputeBackend):
                         "that has it.")
 
     # -- a step ---------------------------------------------------------------------------------------------
-    def submission(self, job: Job) -> tuple[dict, str]:
-        """The Jobs API request of a step, and its entrypoint command (Ray writes it into the log: left out)."""
+    def submission(self, job: Job, node_rank: int | None = None) -> tuple[dict, str]:
+        """The Jobs API request of a step (of one node's share of a step spread over ``node_count`` jobs),
+        and its entrypoint command (Ray writes it into the log: left out)."""
         env = job.environment
         runtime_env = json.loads(json.dumps(self.config.get("runtime_env") or {}))
         pip = list(runtime_env.get("pip") or [])
@@ -214,12 +269,19 @@ class RayBackend(ComputeBackend):
                 python = VENV_PYTHON
         variables = step_environ(job, base={})
         runtime_env["env_vars"] = {**(runtime_env.get("env_vars") or {}), **variables}
-        command = " ".join([*map(shlex.quote, containment_prefix()), python,
-                            *map(shlex.quote, [job.script, *job.argv()])])
+        words = [INTERPRETER, job.script, *job.argv()]
+        if job.distributed:  # the launcher (standard library only) runs in the step's interpreter too
+            words = launch_command(job.distributed, INTERPRETER, str(job.run_dir), words, node_rank=node_rank,
+                                   rendezvous=str(job.scratch / "rendezvous.json") if node_rank is not None else None,
+                                   reach=urllib.parse.urlsplit(self.config.get("address") or "").hostname or "")
+        command = " ".join([*map(shlex.quote, containment_prefix()),
+                            *(python if w is INTERPRETER else shlex.quote(w) for w in words)])
         entrypoint = f"cd {shlex.quote(str(job.working_dir))} && exec {command}"
         body = {"entrypoint": entrypoint, "runtime_env": runtime_env,
-                "submission_id": f"mlpipe-{job.run_id}-{uuid.uuid4().hex[:6]}",
-                "metadata": {"mlpipe.run_id": job.run_id, "mlpipe.step": job.step_name}}
+                "submission_id": f"mlpipe-{job.run_id}-{'' if node_rank is None else f'node{node_rank}-'}"
+                                 f"{uuid.uuid4().hex[:6]}",
+                "metadata": {"mlpipe.run_id": job.run_id, "mlpipe.step": job.step_name,
+                             "mlpipe.parent_run_id": job.parent_run_id or ""}}
         asked = self.resources(job.step_name)
         for key in RESOURCE_KEYS:
             if asked.get(key) is not None:
@@ -228,15 +290,20 @@ class RayBackend(ComputeBackend):
             body["entrypoint_resources"] = {k: float(v) for k, v in asked["resources"].items()}
         return body, entrypoint
 
-    def start(self, job: Job) -> "RayHandle":
-        return RayHandle(self, job)
+    def start(self, job: Job):
+        """One job; a distributed step over more than one node, one job per node (Ray places each where
+        its resources are: two may share a node)."""
+        nodes = (job.distributed or {}).get("node_count", 1)
+        if nodes == 1:
+            return RayHandle(self, job)
+        return SpreadHandle([RayHandle(self, job, node_rank) for node_rank in range(nodes)])
 
 
 class RayHandle:
     """One step as one Ray job: submit, follow status and log, stop."""
 
-    def __init__(self, backend: RayBackend, job: Job):
-        self.backend, self.job = backend, job
+    def __init__(self, backend: RayBackend, job: Job, node_rank: int | None = None):
+        self.backend, self.job, self.node_rank = backend, job, node_rank
         self.error: str | None = None
         self.exit_code: int | None = None
         self.submission_id: str | None = None
@@ -251,7 +318,7 @@ class RayHandle:
         try:
             client = self.backend.client()
             self.backend._check_resources(job.step_name, client)  # check() covers one step per environment
-            body, entrypoint = self.backend.submission(job)
+            body, entrypoint = self.backend.submission(job, self.node_rank)
             with self._lock:
                 if self._canceled.is_set():
                     self.exit_code = -signal.SIGTERM
@@ -373,6 +440,52 @@ class RayHandle:
                 self.backend.client().stop(submission_id)
             except Exception:  # noqa: BLE001 - a job that ended meanwhile cannot be stopped, nor needs to be
                 pass
+
+    def process_info(self) -> dict:
+        return {}
+
+
+class SpreadHandle:
+    """A step spread over nodes, one Ray job each: node 0's output is the step's log (ranks of other
+    nodes write their own files), and when one node's job fails the others are stopped, since their
+    ranks would wait for it for ever."""
+
+    def __init__(self, handles: list[RayHandle]):
+        self.handles = handles
+        self.failed: RayHandle | None = None
+        threading.Thread(target=self._watch, name="ray-spread", daemon=True).start()
+
+    def _watch(self):
+        while not all(h._done.is_set() for h in self.handles):
+            failed = next((h for h in self.handles if h._done.is_set() and h.exit_code not in (0, None)), None)
+            if failed is not None:
+                self.failed = failed
+                for other in self.handles:
+                    if other is not failed:
+                        other.cancel()
+                return
+            time.sleep(POLL_SECONDS)
+
+    @property
+    def error(self) -> str | None:
+        return next((h.error for h in [self.failed, *self.handles] if h is not None and h.error), None)
+
+    def chunks(self) -> Iterator[bytes]:
+        yield from self.handles[0].chunks()
+        for node_rank, handle in enumerate(self.handles[1:], 1):
+            for chunk in handle.chunks():
+                text = chunk.decode("utf-8", "replace")
+                yield "".join(f"[node {node_rank}] {line}\n" for line in text.splitlines()).encode()
+
+    def wait(self) -> int:
+        codes = [h.wait() for h in self.handles]
+        if self.failed is not None:
+            return self.failed.exit_code
+        return next((c for c in codes if c != 0), 0)
+
+    def cancel(self) -> None:
+        for handle in self.handles:
+            handle.cancel()
 
     def process_info(self) -> dict:
         return {}

@@ -56,6 +56,7 @@ class StepEntry(TypedDict, total=False):
     environment: dict
     environment_variables: dict
     max_run_duration_seconds: float
+    distributed: dict  # {"kind": "pytorch" | "mpi", "process_count_per_node", "node_count"[, "backend"]}
     position: dict
 
 

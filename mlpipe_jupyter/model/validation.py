@@ -37,6 +37,23 @@ def duration_problem(value, where) -> str | None:
     return f"{where}: max_run_duration_seconds must be a positive number of seconds or None (got {value!r})."
 
 
+DISTRIBUTED_KINDS = ("pytorch", "mpi")
+
+
+def distributed_problem(entry, where) -> str | None:
+    """A step's ``distributed`` entry: a known kind and whole numbers of processes and nodes."""
+    if entry is None:
+        return None
+    if not isinstance(entry, dict) or entry.get("kind") not in DISTRIBUTED_KINDS:
+        return (f"{where}: distributed must be a mapping with kind 'pytorch' or 'mpi', process_count_per_node "
+                f"and node_count (got {entry!r}).")
+    for key in ("process_count_per_node", "node_count"):
+        value = entry.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1024:
+            return f"{where}: distributed {key} must be a whole number from 1 to 1024 (got {value!r})."
+    return None
+
+
 def variables_problems(variables, where, numbers) -> list[str]:
     if variables is None:
         return []
@@ -54,7 +71,8 @@ def step_problems(doc: PipelineDocument, step: dict) -> list[str]:
     where = f"Step '{step.get('name')}'"
     found = [_problem(check_step_name, step.get("name")),
              _problem(check_relative_script, step.get("script"), where),
-             duration_problem(step.get("max_run_duration_seconds"), where)]
+             duration_problem(step.get("max_run_duration_seconds"), where),
+             distributed_problem(step.get("distributed"), where)]
     parameters = doc.get("parameters") or {}
     for key, value in (step.get("params") or {}).items():
         found.append(_problem(check_param_name, key, f"{where}: parameter"))

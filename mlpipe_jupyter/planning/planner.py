@@ -74,6 +74,7 @@ class StepPlan:
     # keyed fingerprints of secret values, by ("env" | "param" | "environment", name): in the manifest
     # instead of the values, so reuse notices a changed secret and the store never holds one
     secret_fingerprints: dict = field(default_factory=dict)
+    distributed: dict | None = None  # processes per node and nodes (model/document.py), None for one process
 
     def manifest(self, input_fingerprints: dict[str, str]) -> dict:
         """Everything that can change this step's result (see planning/reuse.py)."""
@@ -94,6 +95,8 @@ class StepPlan:
         interpreter = self.environment.interpreter_identity()
         if interpreter is not None:  # so a miss can say which interpreter it was
             manifest["interpreter"] = interpreter
+        if self.distributed:  # the number of processes can change what training produces
+            manifest["distributed"] = self.distributed
         environment_secrets = {n: fp for (kind, n), fp in secret.items() if kind == "environment"}
         if environment_secrets:  # their values are not in the environment's hash
             manifest["environment_secrets"] = environment_secrets
@@ -122,6 +125,17 @@ def _secret_fingerprints(store, env_vars: dict, parameters: dict, environment: E
             if looks_secret(name) and isinstance(value, (str, int, float)) and value != MASK:
                 out[(kind, name)] = store.secret_digest(value)
     return out
+
+
+def _distributed(entry: dict | None) -> dict | None:
+    """The entry with its defaults filled in, so two ways of writing one setting share a reuse key."""
+    if not entry:
+        return None
+    spread = {"kind": entry["kind"], "process_count_per_node": int(entry.get("process_count_per_node", 1)),
+              "node_count": int(entry.get("node_count", 1))}
+    if entry["kind"] == "pytorch":
+        spread["backend"] = str(entry.get("backend", "Nccl"))
+    return spread
 
 
 def workspace_problems(doc: PipelineDocument, targets: dict) -> list[str]:
@@ -232,6 +246,7 @@ class _StepPlanner:
             argument_template=template,
             compute_identity=self.identities[s.get("compute_target") or "local"],
             secret_fingerprints=_secret_fingerprints(store, env_vars, used, environment),
+            distributed=_distributed(s.get("distributed")),
         )
 
     def _inputs(self, s) -> list[InputPlan]:

@@ -110,6 +110,9 @@ def diff_manifests(store, old: dict, new: dict) -> list[str]:
         out.append(f"the Python interpreter changed from {old['interpreter']} to {new['interpreter']}")
     elif old.get("environment") != new.get("environment"):
         out.append("the environment changed")
+    if old.get("distributed") != new.get("distributed"):
+        out.append(f"the distributed setting changed from {_fmt(old.get('distributed') or 'one process')} to "
+                   f"{_fmt(new.get('distributed') or 'one process')}")
     if old.get("compute") != new.get("compute"):
         out.append(f"the compute target changed from {_fmt(old.get('compute'))} to {_fmt(new.get('compute'))}")
     return [c for c in out if c]

@@ -35,6 +35,7 @@ class Job:
     input_datasets: dict = field(default_factory=dict)
     scratch: Path | None = None  # the step's private folder holding all of the above but inputs in place
     workspace_dir: str | None = None  # the workspace's root, for a script that opens it (where it is reachable)
+    distributed: dict | None = None  # processes per node and nodes to start (compute/launch_ranks.py)
 
     def _path(self, ref: Ref, path_of: Callable[[str, str, Path], str]) -> str:
         table = self.inputs if ref.kind == "input" else self.outputs
@@ -104,8 +105,9 @@ class ComputeBackend:
         steps write on this host has nothing to do."""
 
     @classmethod
-    def recover(cls, runs: list[dict]) -> None:
-        """Runs whose runner died (their rows): remove what their steps left running on targets of this kind."""
+    def recover(cls, runs: list[dict], targets: dict) -> None:
+        """Runs whose runner died (their rows): remove what their steps left running on targets of this kind
+        (``targets``: every target by name, {"kind", "config"}, to reach the ones the runs used)."""
 
 
 _backends: dict[str, type[ComputeBackend]] = {}

@@ -137,7 +137,7 @@ class StepTask:
                   step_name=sp.name, script=sp.script, arguments=sp.arguments, env_vars=sp.env_vars,
                   working_dir=work, run_dir=scratch / "run", inputs=inputs,
                   outputs={n: staged[n] / n for n in staged}, environment=sp.environment, input_datasets=datasets,
-                  scratch=scratch, workspace_dir=str(run.ws.path))
+                  scratch=scratch, workspace_dir=str(run.ws.path), distributed=sp.distributed)
         return job, staged
 
     # -- start, stream, collect ------------------------------------------------------------------------------
@@ -335,7 +335,8 @@ def link_log_names(run_dir: Path) -> None:
     log = run_dir / LOG_FILE
     if not log.is_file():
         return
-    for alias in LOG_ALIASES:
+    ranks = (run_dir / "user_logs" / "std_log_process_1.txt").exists()  # a distributed step: its rank 0's name
+    for alias in LOG_ALIASES + (("user_logs/std_log_process_0.txt",) if ranks else ()):
         dest = run_dir / alias
         dest.parent.mkdir(exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.tmp")

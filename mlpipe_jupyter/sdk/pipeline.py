@@ -22,6 +22,7 @@ from mlpipe_jupyter.sdk.datastore import Datastore
 from mlpipe_jupyter.model.environment import is_default_environment
 from mlpipe_jupyter.sdk.environment import Environment
 from mlpipe_jupyter.sdk.parameters import PipelineParameter
+from mlpipe_jupyter.sdk import distributed
 from mlpipe_jupyter.sdk.run_config import RunConfiguration
 from mlpipe_jupyter.sdk.step import PythonScriptStep, StepSequence, _flatten
 
@@ -271,6 +272,9 @@ def pipeline_to_document(pipeline) -> PipelineDocument:
             d["max_run_duration_seconds"] = s.runconfig.max_run_duration_seconds
         if getattr(s.runconfig, "environment_variables", None):
             d["environment_variables"] = dict(s.runconfig.environment_variables)
+        spread = distributed.document_entry(s.runconfig)
+        if spread:
+            d["distributed"] = spread
         after = [other.name for other in pipeline.runs_after(s)]
         if after:
             d["run_after"] = after
@@ -370,6 +374,8 @@ def _pipeline_from_dict(workspace, doc):
             rc.environment = Environment.from_dict(sd["environment"])
         rc.max_run_duration_seconds = sd.get("max_run_duration_seconds")
         rc.environment_variables = dict(sd.get("environment_variables") or {})
+        if sd.get("distributed"):
+            distributed.apply(rc, distributed.from_entry(sd["distributed"]))
         step = PythonScriptStep(
             sd["script"], name=sd["name"],
             arguments=[deref(a) for a in sd.get("arguments") or []],

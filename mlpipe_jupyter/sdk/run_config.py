@@ -6,14 +6,16 @@ import copy
 import os
 import re
 import shlex
-import warnings
 
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.environment import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE
+from mlpipe_jupyter.sdk import distributed
 from mlpipe_jupyter.sdk.compute import target_name
+from mlpipe_jupyter.sdk.distributed import MpiConfiguration, PyTorchConfiguration, TensorflowConfiguration
 from mlpipe_jupyter.sdk.environment import Environment
 
-__all__ = ["RunConfiguration", "ScriptRunConfig", "DockerConfiguration", "DEFAULT_CPU_IMAGE", "DEFAULT_GPU_IMAGE"]
+__all__ = ["RunConfiguration", "ScriptRunConfig", "DockerConfiguration", "DEFAULT_CPU_IMAGE", "DEFAULT_GPU_IMAGE",
+           "MpiConfiguration", "PyTorchConfiguration", "TensorflowConfiguration"]
 
 
 class DockerConfiguration:
@@ -38,6 +40,7 @@ class RunConfiguration:
         self.environment_variables = {}
         self.docker = DockerConfiguration()
         self.script = script
+        self.mpi, self.pytorch, self.tensorflow = MpiConfiguration(), PyTorchConfiguration(), TensorflowConfiguration()
         self.arguments = list(arguments or [])
         self.command = command
         self.framework = framework or "Python"
@@ -70,8 +73,8 @@ class ScriptRunConfig:
         self.run_config.command = command
         self.distributed_job_config = distributed_job_config
         if distributed_job_config is not None:
-            warnings.warn(f"distributed_job_config={type(distributed_job_config).__name__}: this run starts one "
-                          "process locally; distributed runs need a cluster compute target.", stacklevel=2)
+            distributed.apply(self.run_config, distributed_job_config)
+            distributed.document_entry(self.run_config)  # a bad count is said here, where it was written
         if docker_runtime_config is not None:
             self._use_docker(docker_runtime_config)
 

@@ -177,7 +177,7 @@ def test_script_run_config_command_and_docker_configuration(workspace, write_scr
     assert ScriptRunConfig(str(src), command="python -u train.py --x 1").arguments == ["--x", "1"]
     with pytest.raises(UserError, match="'python <script>.py"):
         ScriptRunConfig(str(src), command="bash run.sh && echo done")
-    with pytest.warns(UserWarning, match="one process locally"):
+    with pytest.raises(UserError, match="distributed_job_config must be"):
         ScriptRunConfig(str(src), "train.py", distributed_job_config=object())
     rc = RunConfiguration()
     rc.target = "cpu-cluster"

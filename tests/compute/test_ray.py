@@ -18,6 +18,8 @@ from mlpipe_jupyter import (ComputeTarget, CondaDependencies, DataReference, Dat
                             OutputFileDatasetConfig, PipelineData, PythonScriptStep, RayCompute, Run, RunConfiguration,
                             UserError, Workspace)
 from mlpipe_jupyter.compat.cloud import AmlCompute
+from distributed_scripts import RENDEZVOUS
+from mlpipe_jupyter import PyTorchConfiguration, ScriptRunConfig
 from ray_cluster import WORKER_RESOURCE
 
 pytestmark = pytest.mark.xdist_group("ray")  # one cluster for all Ray tests (scripts/test.sh: --dist loadgroup)
@@ -51,6 +53,7 @@ SCRIPTS = {
         import os, sys
         print("report", open(os.path.join(sys.argv[1], "total.txt")).read(), "in", os.getcwd())
     """,
+    "meet.py": RENDEZVOUS,
     "chatty.py": """
         for i in range(300):
             print("line", i)
@@ -306,3 +309,26 @@ def test_a_credential_in_the_workspace_config_is_refused(workspace):
     config.write_text(json.dumps({**json.loads(config.read_text()), "compute_targets": mapping}))
     with pytest.raises(UserError, match="auth_token.*RAY_AUTH_TOKEN"):
         ComputeTarget.create(Workspace(workspace.path), "cpu-cluster", AmlCompute.provisioning_configuration())
+
+
+@pytest.mark.parametrize("nodes", [1, 2])
+def test_two_pytorch_processes_meet_on_the_cluster(workspace, src, cluster_target, nodes):
+    """One job starting both processes, or one job per node (Ray may put both on one node: they meet
+    over the address node 0's launcher published either way)."""
+    config = ScriptRunConfig(str(src), "meet.py",
+                             distributed_job_config=PyTorchConfiguration(process_count=2, node_count=nodes))
+    train = step(src, "meet.py", "train", cluster_target, runconfig=config.run_config)
+    run = run_pipeline(workspace, [train])
+    assert run.get_status() == "Completed", run.get_details().get("error")
+    logs = steps_by_name(run)["train"].get_details()["logFiles"]
+    assert "rank 0 met ranks [1]" in open(logs["logs/std_log.txt"]).read()
+    rank1 = open(logs["user_logs/std_log_process_1.txt"]).read()
+    assert "rank 1 got welcome" in rank1 and f"('NODE_RANK', '{nodes - 1}')" in rank1
+    jobs = [j for j in ray_jobs_all(cluster_target) if (j.get("metadata") or {}).get("mlpipe.run_id") ==
+            steps_by_name(run)["train"].id]
+    assert len(jobs) == nodes and {j["status"] for j in jobs} == {"SUCCEEDED"}
+
+
+def ray_jobs_all(target) -> list:
+    with urllib.request.urlopen(f"{target.config['address'].rstrip('/')}/api/jobs/", timeout=10) as r:
+        return json.load(r)
