@@ -77,6 +77,30 @@ def own_address(reach: str) -> str:
         return s.getsockname()[0]
 
 
+def publish(path: str, text: str) -> None:
+    """Write a whole file at once: a local path (shared folder) or, off a shared filesystem, an fsspec URL."""
+    if "://" in path:
+        import fsspec  # there where steps exchange files through a staging URL
+
+        with fsspec.open(path, "w") as f:
+            f.write(text)
+        return
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def read(path: str) -> str:
+    if "://" in path:
+        import fsspec
+
+        with fsspec.open(path) as f:
+            return f.read().decode()
+    with open(path) as f:
+        return f.read()
+
+
 def rendezvous(args) -> tuple[str, int]:
     """(MASTER_ADDR, MASTER_PORT): chosen here on one machine or by node 0, read from its file by the others."""
     if args.all_nodes or args.nodes == 1:
@@ -85,16 +109,12 @@ def rendezvous(args) -> tuple[str, int]:
         raise SystemExit("launch_ranks: more than one node needs --rendezvous")
     if args.node_rank == 0:
         chosen = {"addr": own_address(args.reach), "port": free_port()}
-        tmp = f"{args.rendezvous}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(chosen, f)
-        os.replace(tmp, args.rendezvous)
+        publish(args.rendezvous, json.dumps(chosen))
         return chosen["addr"], chosen["port"]
     deadline = time.monotonic() + RENDEZVOUS_WAIT_SECONDS
     while time.monotonic() < deadline:
         try:
-            with open(args.rendezvous) as f:
-                chosen = json.load(f)
+            chosen = json.loads(read(args.rendezvous))
             return chosen["addr"], int(chosen["port"])
         except (OSError, ValueError, KeyError):
             time.sleep(0.2)

@@ -10,9 +10,14 @@ What it sees. The cluster shares this machine's filesystem (NFS, a shared volume
 in the tests): the entrypoint changes into the step's own copy of its snapshot and gets its inputs,
 outputs and run folder as the same absolute paths, so outputs land where the runner commits them and
 metrics written by ``Run.get_context()`` reach the run history while the job runs, from any node.
-This was chosen over uploading the snapshot as a Jobs API package: an uploaded ``working_dir`` is
-unpacked into a node-local folder, so the step's ``./outputs``, ``./logs`` and metrics would need a
-second way back, and outputs a datastore every node reaches anyway.
+A cluster that shares no filesystem with this machine (KubeRay, cloud VMs) gets a ``staging_url``
+instead: everything the step reads and writes travels through that fsspec URL (compute/staging.py),
+its metrics while it runs, and the step runs in a folder of its own on the node. The Jobs API's own
+``working_dir`` upload was not used for this: it unpacks into a node-local folder and brings nothing
+back, so outputs, ``./outputs``, ``./logs`` and metrics would still need the staging way home.
+
+Distributed steps (compute/launch_ranks.py) run as one job whose launcher starts every process, or,
+over several nodes, as one job per node, whose launchers meet through a rendezvous file.
 
 How it runs. The interpreter is explicit (a node's ``python`` on PATH may be another): the
 environment's ``interpreter_path``, the virtualenv Ray builds for an environment with pip packages
@@ -47,6 +52,8 @@ from typing import Iterator
 from mlpipe_jupyter.compute.launch_ranks import launch_command
 from mlpipe_jupyter.compute.local import step_environ
 from mlpipe_jupyter.compute.process import containment_prefix
+from mlpipe_jupyter.compute.staging import (LIB_TOKEN, NODE_TOKEN, PYTHON_TOKEN, ROOT_TOKEN, StagedStep, node_environ,
+                                            node_path, open_staging)
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.environment import EnvironmentDefinition
 from mlpipe_jupyter.running.protocol import ComputeBackend, Job, register
@@ -58,6 +65,7 @@ TOKEN_VARIABLE = "RAY_AUTH_TOKEN"  # where a token given in another process is f
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 RESOURCE_KEYS = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
 RAY_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\tINFO job_manager\.py:\d+ -- [^\n]*\n")  # Ray's, not the step's
+STAGED_LAUNCHER = "mlpipe_jupyter/compute/launch_ranks.py"  # in the package's folder on the node
 INTERPRETER = object()  # where a command names the step's interpreter, which is written unquoted
 RECOVER_TIMEOUT_SECONDS = 5  # recovery runs when a workspace opens: a cluster that is gone is given up soon
 VENV_PYTHON = '"$VIRTUAL_ENV/bin/python"'  # the virtualenv Ray made for a runtime_env's pip packages
@@ -214,6 +222,13 @@ class RayBackend(ComputeBackend):
     def check(self, step_name: str, environment: EnvironmentDefinition) -> None:
         """Before the run: an environment Ray can give, a cluster that answers, a node with what the step asks."""
         self._check_environment(step_name, environment)
+        if self.config.get("staging_url"):
+            fs, root = open_staging(self.config["staging_url"], f"Ray target '{self.target_name}'")
+            try:
+                fs.makedirs(root, exist_ok=True)
+            except OSError as e:
+                raise UserError(f"Step '{step_name}' runs on Ray target '{self.target_name}', whose staging folder "
+                                f"{self.config['staging_url']} cannot be written from here ({e}).") from None
         self._check_resources(step_name, self.client())
 
     def _check_environment(self, step_name: str, env: EnvironmentDefinition) -> None:
@@ -227,7 +242,7 @@ class RayBackend(ComputeBackend):
             raise UserError(f"{where}: environment '{env.name}' needs conda packages or another Python version; "
                             "a Ray target installs pip packages only (through runtime_env).")
         path = env.python.interpreter_path
-        if path and not os.access(path, os.X_OK):
+        if path and not os.access(path, os.X_OK) and not self.config.get("staging_url"):
             raise UserError(f"{where}: environment '{env.name}' names the interpreter '{path}', which does not exist "
                             "(the cluster's nodes share this machine's filesystem, so it must exist here too).")
 
@@ -254,9 +269,10 @@ class RayBackend(ComputeBackend):
                         "that has it.")
 
     # -- a step ---------------------------------------------------------------------------------------------
-    def submission(self, job: Job, node_rank: int | None = None) -> tuple[dict, str]:
+    def submission(self, job: Job, node_rank: int | None = None, staged: StagedStep | None = None) -> tuple[dict, str]:
         """The Jobs API request of a step (of one node's share of a step spread over ``node_count`` jobs),
-        and its entrypoint command (Ray writes it into the log: left out)."""
+        and its entrypoint command (Ray writes it into the log: left out). A staged step's command and
+        variables are in its staging folder (``staged_manifest``), not in the request."""
         env = job.environment
         runtime_env = json.loads(json.dumps(self.config.get("runtime_env") or {}))
         pip = list(runtime_env.get("pip") or [])
@@ -267,16 +283,36 @@ class RayBackend(ComputeBackend):
             runtime_env["pip"] = pip
             if not env.python.interpreter_path:
                 python = VENV_PYTHON
+        if staged is not None:
+            entrypoint = "exec " + " ".join([*map(shlex.quote, containment_prefix()),
+                                             staged.entrypoint(python, node_rank or 0)])
+            return self._request(job, node_rank, entrypoint, runtime_env), entrypoint
         variables = step_environ(job, base={})
         runtime_env["env_vars"] = {**(runtime_env.get("env_vars") or {}), **variables}
         words = [INTERPRETER, job.script, *job.argv()]
         if job.distributed:  # the launcher (standard library only) runs in the step's interpreter too
             words = launch_command(job.distributed, INTERPRETER, str(job.run_dir), words, node_rank=node_rank,
                                    rendezvous=str(job.scratch / "rendezvous.json") if node_rank is not None else None,
-                                   reach=urllib.parse.urlsplit(self.config.get("address") or "").hostname or "")
+                                   reach=self._host())
         command = " ".join([*map(shlex.quote, containment_prefix()),
                             *(python if w is INTERPRETER else shlex.quote(w) for w in words)])
         entrypoint = f"cd {shlex.quote(str(job.working_dir))} && exec {command}"
+        return self._request(job, node_rank, entrypoint, runtime_env), entrypoint
+
+    def _host(self) -> str:
+        return urllib.parse.urlsplit(self.config.get("address") or "").hostname or ""
+
+    def staged_manifest(self, job: Job, staged: StagedStep) -> tuple[list[str], dict]:
+        """A staged step's command and variables, its paths as placeholders the node fills in."""
+        words = [PYTHON_TOKEN, job.script, *job.argv(node_path)]
+        if job.distributed:
+            several = job.distributed.get("node_count", 1) > 1
+            words = launch_command(job.distributed, PYTHON_TOKEN, f"{ROOT_TOKEN}/run", words,
+                                   launcher=f"{LIB_TOKEN}/{STAGED_LAUNCHER}", node_rank=NODE_TOKEN if several else None,
+                                   rendezvous=f"{staged.base_url}/rendezvous.json", reach=self._host())
+        return words, node_environ(job, {})
+
+    def _request(self, job: Job, node_rank: int | None, entrypoint: str, runtime_env: dict) -> dict:
         body = {"entrypoint": entrypoint, "runtime_env": runtime_env,
                 "submission_id": f"mlpipe-{job.run_id}-{'' if node_rank is None else f'node{node_rank}-'}"
                                  f"{uuid.uuid4().hex[:6]}",
@@ -288,22 +324,30 @@ class RayBackend(ComputeBackend):
                 body[f"entrypoint_{key}"] = int(asked[key]) if key == "memory" else float(asked[key])
         if asked.get("resources"):
             body["entrypoint_resources"] = {k: float(v) for k, v in asked["resources"].items()}
-        return body, entrypoint
+        return body
 
     def start(self, job: Job):
         """One job; a distributed step over more than one node, one job per node (Ray places each where
         its resources are: two may share a node)."""
         nodes = (job.distributed or {}).get("node_count", 1)
+        staged = StagedStep(self.config["staging_url"], job) if self.config.get("staging_url") else None
         if nodes == 1:
-            return RayHandle(self, job)
-        return SpreadHandle([RayHandle(self, job, node_rank) for node_rank in range(nodes)])
+            return RayHandle(self, job, staged=staged)
+        return SpreadHandle([RayHandle(self, job, node_rank, staged) for node_rank in range(nodes)])
+
+    def collect(self, job: Job, handle) -> None:
+        """A staged step's outputs, files and last metrics, from its staging folder into the job's folders."""
+        handles = getattr(handle, "handles", [handle])
+        staged = getattr(handles[0], "staged", None)
+        if staged is not None:
+            staged.collect(len(handles))
 
 
 class RayHandle:
     """One step as one Ray job: submit, follow status and log, stop."""
 
-    def __init__(self, backend: RayBackend, job: Job, node_rank: int | None = None):
-        self.backend, self.job, self.node_rank = backend, job, node_rank
+    def __init__(self, backend: RayBackend, job: Job, node_rank: int | None = None, staged: StagedStep | None = None):
+        self.backend, self.job, self.node_rank, self.staged = backend, job, node_rank, staged
         self.error: str | None = None
         self.exit_code: int | None = None
         self.submission_id: str | None = None
@@ -318,7 +362,9 @@ class RayHandle:
         try:
             client = self.backend.client()
             self.backend._check_resources(job.step_name, client)  # check() covers one step per environment
-            body, entrypoint = self.backend.submission(job, self.node_rank)
+            body, entrypoint = self.backend.submission(job, self.node_rank, self.staged)
+            if self.staged is not None:
+                self.staged.upload(*self.backend.staged_manifest(job, self.staged))
             with self._lock:
                 if self._canceled.is_set():
                     self.exit_code = -signal.SIGTERM
@@ -385,6 +431,8 @@ class RayHandle:
                     if new:
                         self._output.put(new.encode("utf-8", "replace"))
                     read = end
+            if self.staged is not None and status == "RUNNING" and not self.node_rank:
+                self.staged.pull_metrics()
             if status in TERMINAL:
                 self.exit_code = self._exit_code(details)
                 if self.exit_code != 0 and details.get("driver_exit_code") is None and not self._canceled.is_set():

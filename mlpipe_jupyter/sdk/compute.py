@@ -157,18 +157,22 @@ class DockerCompute:
 
 
 class RayCompute:
-    """Steps as jobs on a Ray cluster whose nodes share this machine's filesystem (compute/ray.py)."""
+    """Steps as jobs on a Ray cluster (compute/ray.py): its nodes share this machine's filesystem, or steps
+    exchange their files through a staging URL (compute/staging.py)."""
 
     @staticmethod
     def provisioning_configuration(address, auth_token=None, auth_header="Authorization", num_cpus=1, num_gpus=None,
                                    memory=None, resources=None, step_resources=None, python=None, runtime_env=None,
-                                   max_concurrency=None):
+                                   max_concurrency=None, staging_url=None):
         """``address``: the Ray dashboard, ``http://HOST:8265``; ``auth_token``: sent in ``auth_header``
         (as ``Bearer <token>`` in ``Authorization``), kept by this process only (others read
         ``RAY_AUTH_TOKEN``); ``num_cpus``, ``num_gpus``, ``memory`` (bytes) and ``resources`` (custom
         resources, ``{"name": amount}``): what each step asks for; ``step_resources``: per step name,
         overrides of the same keys; ``python``: the interpreter on the nodes for steps without an
-        environment of their own; ``runtime_env``: Ray runtime_env entries (``pip``, ``env_vars``) for every step."""
+        environment of their own; ``runtime_env``: Ray runtime_env entries (``pip``, ``env_vars``) for every step;
+        ``staging_url``: for a cluster that does not share this machine's filesystem, an fsspec URL both
+        reach (``s3://bucket/staging``) through which steps get their files and send back their outputs,
+        files and metrics (without it the nodes must see this machine's paths, as on NFS)."""
         if not isinstance(address, str) or not address.startswith(("http://", "https://")):
             raise UserError(f"Ray address {address!r} should be the cluster's dashboard URL, like 'http://HOST:8265'.")
         address = address.rstrip("/")
@@ -182,7 +186,16 @@ class RayCompute:
             "ray", address=address, auth_header=auth_header, auth_token=MASK if auth_token is not None else None,
             num_cpus=num_cpus, num_gpus=num_gpus, memory=memory, resources=dict(resources or {}),
             step_resources=dict(step_resources or {}), python=python, runtime_env=dict(runtime_env or {}),
-            max_concurrency=max_concurrency)
+            max_concurrency=max_concurrency, staging_url=_staging_url(staging_url))
+
+
+def _staging_url(url):
+    if url is None:
+        return None
+    if not isinstance(url, str) or "://" not in url:
+        raise UserError(f"Ray staging_url {url!r} should be an fsspec URL every node and this machine reach, like "
+                        "'s3://bucket/staging' or 'file:///shared/staging'.")
+    return url.rstrip("/")
 
 
 def _check_resources(where: str, asked) -> None:
