@@ -39,4 +39,4 @@ def recover(runs: list[dict], targets: dict) -> None:
     for kind in sorted(k for k in kinds if k):
         cls = backend_class(kind)
         if cls is not None:
-            cls.recover(runs)
+            cls.recover(runs, targets)

@@ -1,0 +1,91 @@
+"""A runner killed with SIGKILL while a step runs on the Ray cluster: its job would run on unobserved, so
+the next process that opens the workspace stops it, with everything the step started."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import urllib.request
+import warnings
+from pathlib import Path
+
+import pytest
+
+from helpers import pids_with, wait_until
+from mlpipe_jupyter import ComputeTarget, RayCompute, Run, Workspace
+from mlpipe_jupyter.compute import recover
+
+pytestmark = pytest.mark.xdist_group("ray")  # one cluster for all Ray tests (scripts/test.sh: --dist loadgroup)
+
+REPO = Path(__file__).resolve().parents[2]
+RAY_WAIT = 300  # a guard against hangs only: a Ray job waits for a worker process on a loaded machine
+
+HANG = """
+import subprocess, sys, time
+# a child in a session of its own that ignores SIGTERM: it too must go when the job is stopped
+subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                  "time.sleep(600)", sys.argv[1]], start_new_session=True)
+print("hanging", flush=True)
+time.sleep(600)
+"""
+
+RUNNER = """
+import sys, time
+from mlpipe_jupyter import Experiment, Pipeline, PythonScriptStep, Workspace
+ws = Workspace(sys.argv[1])
+step = PythonScriptStep("hang.py", name="hang", source_directory=sys.argv[2], compute_target="cluster",
+                        arguments=[sys.argv[3]])
+run = Experiment(ws, "killed").submit(Pipeline(ws, [step]))
+print(run.id, flush=True)
+time.sleep(600)
+"""
+
+
+def job_of(cluster, step_id: str) -> dict | None:
+    with urllib.request.urlopen(f"{cluster.address}/api/jobs/", timeout=10) as r:
+        jobs = [j for j in json.load(r) if (j.get("metadata") or {}).get("mlpipe.run_id") == step_id]
+    return jobs[-1] if jobs else None
+
+
+def test_recovery_stops_the_ray_job_of_a_runner_killed_by_sigkill(workspace, write_scripts, tmp_path, ray_cluster):
+    ComputeTarget.create(workspace, "cluster", RayCompute.provisioning_configuration(ray_cluster.address))
+    src = write_scripts(tmp_path / "src", {"hang.py": HANG})
+    marker = f"ray-orphan-of-{tmp_path.name}"
+    runner = subprocess.Popen([sys.executable, "-c", RUNNER, str(workspace.path), str(src), marker],
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True)
+    try:
+        run_id = runner.stdout.readline().strip()
+        assert run_id.startswith("run_"), run_id
+        step_id = wait_until(lambda: [s.id for s in Run.get(workspace, run_id).get_steps()], "the step's run",
+                             RAY_WAIT)[0]
+        wait_until(lambda: (job_of(ray_cluster, step_id) or {}).get("status") == "RUNNING", "the job to run",
+                   RAY_WAIT)
+        wait_until(lambda: pids_with(marker), "the step's child process to start", RAY_WAIT)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+        runner.stdout.close()
+    assert job_of(ray_cluster, step_id)["status"] == "RUNNING"  # the dead runner's job runs on unobserved
+    assert pids_with(marker)
+
+    Workspace(workspace.path)  # another process opening the workspace: recovery
+    assert Run.get(Workspace(workspace.path), run_id).get_status() == "Failed"
+    wait_until(lambda: job_of(ray_cluster, step_id)["status"] == "STOPPED", "the job to be stopped", 60)
+    wait_until(lambda: not pids_with(marker), "every process of the step to be gone", 60)
+
+
+def test_a_cluster_that_does_not_answer_is_warned_about_and_recovery_goes_on():
+    runs = [{"id": "run_1", "parent_id": None, "details": {}},
+            {"id": "run_1_s", "parent_id": "run_1", "details": {"compute_target": "gone"}}]
+    targets = {"gone": {"kind": "ray", "config": {"address": "http://127.0.0.1:9"}}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recover(runs, targets)
+    (warning,) = [str(w.message) for w in caught]
+    assert "Ray target 'gone'" in warning and "http://127.0.0.1:9 did not answer" in warning
