@@ -51,13 +51,14 @@ from typing import Iterator
 
 from mlpipe_jupyter.compute.launch_ranks import launch_command
 from mlpipe_jupyter.compute.local import step_environ
+from mlpipe_jupyter.compute import secret_env
 from mlpipe_jupyter.compute.process import containment_prefix
 from mlpipe_jupyter.compute.staging import (LIB_TOKEN, NODE_TOKEN, PYTHON_TOKEN, ROOT_TOKEN, StagedStep, node_environ,
                                             node_path, open_staging)
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.environment import EnvironmentDefinition
 from mlpipe_jupyter.running.protocol import ComputeBackend, Job, register
-from mlpipe_jupyter.secrets import MASK, recall
+from mlpipe_jupyter.secrets import MASK, looks_secret, recall
 
 POLL_SECONDS = 0.25
 PATIENCE_SECONDS = 120  # how long a busy dashboard may go unanswered before the step fails
@@ -297,7 +298,22 @@ class RayBackend(ComputeBackend):
         command = " ".join([*map(shlex.quote, containment_prefix()),
                             *(python if w is INTERPRETER else shlex.quote(w) for w in words)])
         entrypoint = f"cd {shlex.quote(str(job.working_dir))} && exec {command}"
+        entrypoint = self._secrets_apart(job, runtime_env, entrypoint)
         return self._request(job, node_rank, entrypoint, runtime_env), entrypoint
+
+    def _secrets_apart(self, job: Job, runtime_env: dict, entrypoint: str) -> str:
+        """Ray shows a job's variables in its dashboard and job list: secret-looking ones leave the
+        request for a file only this user reads, in the step's private folder, which the entrypoint
+        (compute/secret_env.py, in the target's interpreter) reads into the step's environment."""
+        variables = runtime_env.get("env_vars") or {}
+        secrets = {k: v for k, v in variables.items() if looks_secret(k)}
+        if not secrets:
+            return entrypoint
+        runtime_env["env_vars"] = {k: v for k, v in variables.items() if k not in secrets}
+        path = (job.scratch or job.run_dir.parent) / f"secret-env-{uuid.uuid4().hex}.json"
+        secret_env.write(str(path), secrets)
+        python = self.config.get("python") or sys.executable
+        return "exec " + " ".join(map(shlex.quote, [python, "-I", secret_env.__file__, str(path), entrypoint]))
 
     def _host(self) -> str:
         return urllib.parse.urlsplit(self.config.get("address") or "").hostname or ""
