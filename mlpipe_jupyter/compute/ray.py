@@ -59,6 +59,7 @@ from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.environment import EnvironmentDefinition
 from mlpipe_jupyter.running.protocol import ComputeBackend, Job, register
 from mlpipe_jupyter.secrets import MASK, looks_secret, recall
+from mlpipe_jupyter.status import FINAL_STATUSES
 
 POLL_SECONDS = 0.25
 PATIENCE_SECONDS = 120  # how long a busy dashboard may go unanswered before the step fails
@@ -148,6 +149,15 @@ def stop_when_started(client: RayClient, submission_id: str, give_up_seconds: fl
         time.sleep(1)
 
 
+def stop_jobs(client: RayClient, orphaned) -> None:
+    """Stop the running or waiting jobs whose metadata ``orphaned(metadata)`` says no runner follows."""
+    for job in client.jobs():
+        if job.get("status") in ("RUNNING", "PENDING") and orphaned(job.get("metadata") or {}):
+            client.stop(job["submission_id"])
+            if job["status"] == "PENDING":  # stop_job leaves a waiting job waiting (ray#58353)
+                threading.Thread(target=stop_when_started, args=(client, job["submission_id"]), daemon=True).start()
+
+
 @register("ray")
 class RayBackend(ComputeBackend):
     """The ``ray`` kind of compute target (config from ``RayCompute.provisioning_configuration``)."""
@@ -172,14 +182,7 @@ class RayBackend(ComputeBackend):
             clients.setdefault(client.address, (name, client))
         for name, client in clients.values():
             try:
-                for job in client.jobs():
-                    meta = job.get("metadata") or {}
-                    if job.get("status") in ("RUNNING", "PENDING") and \
-                            (meta.get("mlpipe.run_id") in ids or meta.get("mlpipe.parent_run_id") in ids):
-                        client.stop(job["submission_id"])
-                        if job["status"] == "PENDING":  # stop_job leaves a waiting job waiting (ray#58353)
-                            threading.Thread(target=stop_when_started, args=(client, job["submission_id"]),
-                                             daemon=True).start()
+                stop_jobs(client, lambda m: m.get("mlpipe.run_id") in ids or m.get("mlpipe.parent_run_id") in ids)
             except Exception as e:  # noqa: BLE001 - an unreachable cluster is reported, not raised
                 warnings.warn(f"Jobs of runs whose runner died may still run on Ray target '{name}': its dashboard "
                               f"at {client.address} did not answer ({describe(e)}).", stacklevel=2)
@@ -230,7 +233,28 @@ class RayBackend(ComputeBackend):
             except OSError as e:
                 raise UserError(f"Step '{step_name}' runs on Ray target '{self.target_name}', whose staging folder "
                                 f"{self.config['staging_url']} cannot be written from here ({e}).") from None
-        self._check_resources(step_name, self.client())
+        client = self.client()
+        self._check_resources(step_name, client)
+        if not getattr(self, "_swept", False):
+            self._swept = True
+            self.sweep(client)
+
+    def sweep(self, client: RayClient) -> None:
+        """Stop jobs of this workspace's steps that have ended: a runner that died left them, and another
+        process marked its run failed without reaching the cluster (a wait notices a dead runner too).
+        Never raises: it runs before a run starts, which it must not stop."""
+        store = getattr(self.workspace, "_store", None)
+        if store is None:
+            return
+
+        def orphaned(meta: dict) -> bool:
+            row = store.get_run(meta["mlpipe.run_id"]) if meta.get("mlpipe.run_id") else None
+            return row is not None and row["status"] in FINAL_STATUSES
+
+        try:
+            stop_jobs(client, orphaned)
+        except Exception:  # noqa: BLE001 - the cluster answered the check just now; a sweep can wait for the next run
+            pass
 
     def _check_environment(self, step_name: str, env: EnvironmentDefinition) -> None:
         where = f"Step '{step_name}' on Ray target '{self.target_name}'"

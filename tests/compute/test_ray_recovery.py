@@ -1,5 +1,6 @@
 """A runner killed with SIGKILL while a step runs on the Ray cluster: its job would run on unobserved, so
-the next process that opens the workspace stops it, with everything the step started."""
+the next process that opens the workspace stops it, with everything the step started, and where the
+run was marked failed without reaching the cluster, the next run with a step there does."""
 from __future__ import annotations
 
 import json
@@ -14,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import pids_with, wait_until
-from mlpipe_jupyter import ComputeTarget, RayCompute, Run, Workspace
+from helpers import pids_with, submit, wait_until
+from mlpipe_jupyter import ComputeTarget, PythonScriptStep, RayCompute, Run, Workspace
 from mlpipe_jupyter.compute import recover
 
 pytestmark = pytest.mark.xdist_group("ray")  # one cluster for all Ray tests (scripts/test.sh: --dist loadgroup)
@@ -50,10 +51,9 @@ def job_of(cluster, step_id: str) -> dict | None:
     return jobs[-1] if jobs else None
 
 
-def test_recovery_stops_the_ray_job_of_a_runner_killed_by_sigkill(workspace, write_scripts, tmp_path, ray_cluster):
-    ComputeTarget.create(workspace, "cluster", RayCompute.provisioning_configuration(ray_cluster.address))
-    src = write_scripts(tmp_path / "src", {"hang.py": HANG})
-    marker = f"ray-orphan-of-{tmp_path.name}"
+def killed_runner(workspace, src, marker, cluster) -> tuple[str, str]:
+    """A runner process that submits a Ray step, killed with SIGKILL once the step runs: (run id, step id)."""
+    ComputeTarget.create(workspace, "cluster", RayCompute.provisioning_configuration(cluster.address))
     runner = subprocess.Popen([sys.executable, "-c", RUNNER, str(workspace.path), str(src), marker],
                               env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True)
     try:
@@ -61,8 +61,7 @@ def test_recovery_stops_the_ray_job_of_a_runner_killed_by_sigkill(workspace, wri
         assert run_id.startswith("run_"), run_id
         step_id = wait_until(lambda: [s.id for s in Run.get(workspace, run_id).get_steps()], "the step's run",
                              RAY_WAIT)[0]
-        wait_until(lambda: (job_of(ray_cluster, step_id) or {}).get("status") == "RUNNING", "the job to run",
-                   RAY_WAIT)
+        wait_until(lambda: (job_of(cluster, step_id) or {}).get("status") == "RUNNING", "the job to run", RAY_WAIT)
         wait_until(lambda: pids_with(marker), "the step's child process to start", RAY_WAIT)
         runner.send_signal(signal.SIGKILL)
         runner.wait(timeout=30)
@@ -71,11 +70,37 @@ def test_recovery_stops_the_ray_job_of_a_runner_killed_by_sigkill(workspace, wri
             runner.kill()
             runner.wait()
         runner.stdout.close()
-    assert job_of(ray_cluster, step_id)["status"] == "RUNNING"  # the dead runner's job runs on unobserved
+    assert job_of(cluster, step_id)["status"] == "RUNNING"  # the dead runner's job runs on unobserved
     assert pids_with(marker)
+    return run_id, step_id
+
+
+def test_recovery_stops_the_ray_job_of_a_runner_killed_by_sigkill(workspace, write_scripts, tmp_path, ray_cluster):
+    src = write_scripts(tmp_path / "src", {"hang.py": HANG})
+    marker = f"ray-orphan-of-{tmp_path.name}"
+    run_id, step_id = killed_runner(workspace, src, marker, ray_cluster)
 
     Workspace(workspace.path)  # another process opening the workspace: recovery
     assert Run.get(Workspace(workspace.path), run_id).get_status() == "Failed"
+    wait_until(lambda: job_of(ray_cluster, step_id)["status"] == "STOPPED", "the job to be stopped", 60)
+    wait_until(lambda: not pids_with(marker), "every process of the step to be gone", 60)
+
+
+def test_a_job_whose_run_was_recovered_elsewhere_is_stopped_by_the_next_run_on_the_cluster(
+        workspace, write_scripts, tmp_path, ray_cluster):
+    """A wait in another process marks the dead runner's run failed without reaching the cluster; the
+    next run with a step there stops the job."""
+    src = write_scripts(tmp_path / "src", {"hang.py": HANG, "quick.py": "print('quick')\n"})
+    marker = f"ray-orphan-of-{tmp_path.name}"
+    run_id, step_id = killed_runner(workspace, src, marker, ray_cluster)
+    workspace._store.recover_orphans()  # what a wait or the run history does: the rows only
+    assert Run.get(workspace, run_id).get_status() == "Failed"
+    assert job_of(ray_cluster, step_id)["status"] == "RUNNING"
+
+    quick = PythonScriptStep("quick.py", name="quick", source_directory=str(src), compute_target="cluster")
+    run = submit(workspace, [quick], "next")
+    run.wait_for_completion(raise_on_error=False, timeout_seconds=RAY_WAIT)
+    assert run.get_status() == "Completed"
     wait_until(lambda: job_of(ray_cluster, step_id)["status"] == "STOPPED", "the job to be stopped", 60)
     wait_until(lambda: not pids_with(marker), "every process of the step to be gone", 60)
 
