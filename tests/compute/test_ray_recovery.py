@@ -61,7 +61,10 @@ def killed_runner(workspace, src, marker, cluster) -> tuple[str, str]:
         assert run_id.startswith("run_"), run_id
         step_id = wait_until(lambda: [s.id for s in Run.get(workspace, run_id).get_steps()], "the step's run",
                              RAY_WAIT)[0]
-        wait_until(lambda: (job_of(cluster, step_id) or {}).get("status") == "RUNNING", "the job to run", RAY_WAIT)
+        step = Run.get(workspace, step_id)
+        wait_until(lambda: (job_of(cluster, step_id) or {}).get("status") == "RUNNING" or step.get_status() in
+                   ("Failed", "Canceled", "Completed"), "the job to run", RAY_WAIT)
+        assert step.get_status() == "Running", step.get_details().get("error")  # not a step that ended at once
         wait_until(lambda: pids_with(marker), "the step's child process to start", RAY_WAIT)
         runner.send_signal(signal.SIGKILL)
         runner.wait(timeout=30)
