@@ -6,7 +6,10 @@ Without ``--address`` it starts the tests' two-node cluster on 127.0.0.1 (a head
 worker node with 1; tests/compute/ray_cluster.py) and stops it at the end. Rows:
 
 - one step: a trivial one-step pipeline until the run ends (median of ``--repeats``, after one warm-up),
-  on local compute and on the Ray target.
+  on local compute and on the Ray target; also on a Ray target with a ``staging_url`` (a local-folder
+  fsspec URL: the cost of shipping the step's files and the wrapper, as a cluster without a shared
+  filesystem pays it, minus the network).
+- distributed: a 2-process PyTorchConfiguration step whose ranks meet over sockets, local and on Ray.
 - wide pipeline: ``--width`` independent CPU-bound steps (a busy loop of ``--cpu-seconds``), on the
   Ray target (each step asks for 1 CPU: 3 at once on the cluster) and on local compute limited to the
   same 3 at once.
@@ -31,6 +34,7 @@ BUSY = "import time\nend = time.process_time() + {seconds}\nwhile time.process_t
 CHATTY = ("import time\ntime.sleep(1.0)\nfor i in range(100):\n"
           "    print(f'line {i} {time.time():.6f}', flush=True)\n    time.sleep(0.02)\n")
 CLUSTER_CPUS = 3
+MEET = (ROOT / "tests" / "compute" / "distributed_scripts.py")
 
 
 def run_steps(ws, steps) -> float:
@@ -44,12 +48,12 @@ def run_steps(ws, steps) -> float:
     return elapsed
 
 
-def one_step(ws, src, target, repeats) -> float:
+def one_step(ws, src, target, repeats, script="trivial.py", runconfig=None) -> float:
     from mlpipe_jupyter import PythonScriptStep
 
     def once():
-        return run_steps(ws, [PythonScriptStep("trivial.py", source_directory=str(src), compute_target=target,
-                                               allow_reuse=False)])
+        return run_steps(ws, [PythonScriptStep(script, source_directory=str(src), compute_target=target,
+                                               allow_reuse=False, runconfig=runconfig)])
 
     once()  # warm: first-use costs (a worker process, page cache) are not per-step overhead
     return statistics.median(once() for _ in range(repeats))
@@ -107,14 +111,27 @@ def main():
         (src / "trivial.py").write_text(TRIVIAL)
         (src / "busy.py").write_text(BUSY.format(seconds=args.cpu_seconds))
         (src / "chatty.py").write_text(CHATTY)
+        from distributed_scripts import RENDEZVOUS
+        import textwrap
+
+        (src / "meet.py").write_text(textwrap.dedent(RENDEZVOUS))
         ws = Workspace.create("bench", path=root / "ws")
         ray = ComputeTarget.create(ws, "ray", RayCompute.provisioning_configuration(
             args.address or cluster.address, num_cpus=1))
+        staged = ComputeTarget.create(ws, "staged", RayCompute.provisioning_configuration(
+            args.address or cluster.address, num_cpus=1, staging_url=f"file://{root / 'staging'}",
+            python=sys.executable))
         local3 = ComputeTarget.create(ws, "local3", LocalCompute.provisioning_configuration(max_concurrency=CLUSTER_CPUS))
         cpu_before = os.times()
 
         local_step = one_step(ws, src, "local", args.repeats)
         ray_step = one_step(ws, src, ray, args.repeats)
+        staged_step = one_step(ws, src, staged, args.repeats)
+        from mlpipe_jupyter import PyTorchConfiguration, ScriptRunConfig
+
+        two = ScriptRunConfig(str(src), "meet.py", distributed_job_config=PyTorchConfiguration(process_count=2)).run_config
+        local_two = one_step(ws, src, "local", args.repeats, "meet.py", two)
+        ray_two = one_step(ws, src, ray, args.repeats, "meet.py", two)
         local_wide = wide(ws, src, local3, args.width)
         ray_wide = wide(ws, src, ray, args.width)
         latencies = log_latency(ws, src, ray)
@@ -130,6 +147,10 @@ def main():
     print(f"{'one step, median of ' + str(args.repeats) + ' (s)':<44} {local_step:>9.2f} {ray_step:>9.2f} "
           f"{ray_step / local_step:>9.2f}x")
     print(f"{'ray per-step overhead over local (s)':<44} {'':>9} {ray_step - local_step:>9.2f}")
+    print(f"{'one step, staged (no shared filesystem) (s)':<44} {local_step:>9.2f} {staged_step:>9.2f} "
+          f"{staged_step / local_step:>9.2f}x   ({staged_step / ray_step:.2f}x the shared-filesystem Ray step)")
+    print(f"{'2-process PyTorchConfiguration step (s)':<44} {local_two:>9.2f} {ray_two:>9.2f} "
+          f"{ray_two / local_two:>9.2f}x")
     print(f"{f'{args.width} x {args.cpu_seconds} CPU-s steps, 3 at once (s)':<44} {local_wide:>9.2f} "
           f"{ray_wide:>9.2f} {ray_wide / local_wide:>9.2f}x")
     print(f"{'log line to monitor, Ray step: p50 / p95 (ms)':<44} {'':>9} "

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import skip_or_fail
 from mlpipe_jupyter import Workspace
 
 
@@ -27,3 +28,18 @@ def write_scripts_fixture():
 @pytest.fixture
 def workspace(tmp_path):
     return Workspace.create("test", path=tmp_path)
+
+
+# Docker tests need a running engine and the base image. Where there is none they skip and say why,
+# except under CI=true, where a missing engine fails the run: CI must never turn green by skipping.
+@pytest.fixture(scope="session")
+def docker_engine():
+    from mlpipe_jupyter.compute import envbuild
+
+    problem = envbuild.engine_problem()
+    if problem:
+        skip_or_fail(f"Docker tests need an engine: {problem} (scripts/docker_engine.sh starts one)")
+    if envbuild.image_id(envbuild.DEFAULT_BASE_IMAGE) is None:
+        skip_or_fail(f"Docker tests need the base image '{envbuild.DEFAULT_BASE_IMAGE}' "
+                     "(scripts/docker_engine.sh builds it)")
+    return envbuild.docker_client()

@@ -296,3 +296,23 @@ def write_notebook(root: Path, name: str, cells: list[str]) -> Path:
     path = root / name
     nbformat.write(notebook, path)
     return path
+
+
+def skip_or_fail(reason: str):
+    """Skip on a machine that cannot set the engine up; fail under CI=true."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: a real engine that cannot be set up fails the run)", pytrace=False)
+    pytest.skip(reason)
+
+
+def leftover_containers(client, run) -> list:
+    """Containers of any step of ``run``, running or not: there must be none once it ended."""
+    ids = [run.id] + [s.id for s in run.get_steps()] if hasattr(run, "get_steps") else [run.id]
+    out = []
+    for run_id in ids:
+        out += labelled_containers(client, f"mlpipe.run_id={run_id}")
+    return out
+
+
+def dangling_images(client) -> list:
+    return client.images.list(filters={"dangling": True, "label": "mlpipe.managed"})

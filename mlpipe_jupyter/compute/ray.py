@@ -350,7 +350,7 @@ class RayBackend(ComputeBackend):
             words = launch_command(job.distributed, PYTHON_TOKEN, f"{ROOT_TOKEN}/run", words,
                                    launcher=f"{LIB_TOKEN}/{STAGED_LAUNCHER}", node_rank=NODE_TOKEN if several else None,
                                    rendezvous=f"{staged.base_url}/rendezvous.json", reach=self._host())
-        return words, node_environ(job, {})
+        return words, node_environ(job)
 
     def _request(self, job: Job, node_rank: int | None, entrypoint: str, runtime_env: dict) -> dict:
         body = {"entrypoint": entrypoint, "runtime_env": runtime_env,
@@ -461,7 +461,7 @@ class RayHandle:
             status = details.get("status")
             if status == "PENDING" and self._canceled.is_set():
                 self.exit_code = -signal.SIGTERM  # stop_job leaves a waiting job waiting: it ends here
-                threading.Thread(target=self._stop_when_started, args=(client,), daemon=True).start()
+                threading.Thread(target=stop_when_started, args=(client, self.submission_id), daemon=True).start()
                 return
             if status != "PENDING" and details.get("driver_node_id"):
                 text = self._ask(client.logs, self.submission_id, details["driver_node_id"])
@@ -490,18 +490,6 @@ class RayHandle:
         if containment_prefix() and 128 < code <= 128 + signal.NSIG:  # the namespace's shell says 128 + N
             return 128 - code
         return code
-
-    def _stop_when_started(self, client: RayClient, give_up_seconds: float = 3600):
-        """A job canceled while it waited: stop it as soon as it starts, if it ever does."""
-        deadline = time.monotonic() + give_up_seconds
-        while time.monotonic() < deadline:
-            try:
-                if client.job(self.submission_id).get("status") != "PENDING":
-                    client.stop(self.submission_id)
-                    return
-            except Exception:  # noqa: BLE001 - the cluster may be gone, then so is the job
-                return
-            time.sleep(1)
 
     def _fail(self, message: str):
         self.error = message

@@ -173,9 +173,9 @@ class StagedStep:
             pass
 
 
-def node_environ(job: Job, base: dict) -> dict[str, str]:
+def node_environ(job: Job) -> dict[str, str]:
     """The step's variables with its paths on the node (the run context's, PYTHONPATH with the package)."""
-    env = {**job.environment.environment_variables, **base, **job.environ(node_path)}
+    env = {**job.environment.environment_variables, **job.environ(node_path)}
     env.update(run_context_environ(job, f"{ROOT_TOKEN}/run"))
     datasets = {k: {**v, "path": node_path("input", k, job.inputs[k]) if k in job.inputs else v.get("path")}
                 for k, v in job.input_datasets.items()}

@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import leftover_containers
+from helpers import leftover_containers
 
 from mlpipe_jupyter import Workspace
 

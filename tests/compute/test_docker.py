@@ -8,7 +8,7 @@ import pytest
 
 from mlpipe_jupyter import (ComputeTarget, CondaDependencies, DockerCompute, Environment, Experiment, PipelineData,
                             PythonScriptStep, RunConfiguration, ScriptRunConfig, UserError)
-from tests.compute.conftest import dangling_images, leftover_containers
+from helpers import dangling_images, leftover_containers
 from tests.helpers import labelled_containers, run_pipeline, steps_by_name, submit, wait_until
 
 pytestmark = pytest.mark.usefixtures("docker_engine")

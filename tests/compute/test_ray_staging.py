@@ -5,7 +5,6 @@ metrics while they run, run distributed across nodes, and produce outputs with t
 the same step run locally."""
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -101,7 +100,7 @@ def test_a_staged_step_runs_in_a_folder_of_its_own_and_everything_comes_back(wor
     assert ray_step.get_metrics() == {"total": 6}
     assert "outputs/report.txt" in ray_step.get_file_names()
     assert sorted(p.name for p in staging.iterdir()) == ["_package"]  # the step's staging folder went
-    assert not list(Path(tempfile.gettempdir()).glob(f"mlpipe-step-*/wd/total.py"))  # nor its folder on the node
+    assert not list(Path(tempfile.gettempdir()).glob("mlpipe-step-*/wd/total.py"))  # nor its folder on the node
 
     local = step(src, "total.py", "total", "local", inputs=[numbers], outputs=[total], arguments=[numbers, total])
     here = submit(workspace, [prep, local], experiment="here")

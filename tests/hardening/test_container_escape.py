@@ -7,7 +7,7 @@ import pytest
 
 from helpers import WAIT_SECONDS, run_pipeline, steps_by_name, submit, wait_until
 from mlpipe_jupyter import ComputeTarget, DockerCompute, PipelineData, PythonScriptStep, RunConfiguration
-from tests.compute.conftest import docker_engine, leftover_containers  # noqa: F401 - the fixture
+from helpers import leftover_containers
 
 REPLACE_RUN_FOLDER = """
 import os, sys

@@ -16,7 +16,6 @@ import pytest
 
 from helpers import WAIT_SECONDS, labelled_containers, pids_with, run_pipeline, steps_by_name, submit, wait_until
 from mlpipe_jupyter import PipelineParameter, PythonScriptStep, Run, RunConfiguration, Workspace
-from tests.compute.conftest import docker_engine  # noqa: F401 - the fixture
 
 REPO = Path(__file__).resolve().parents[2]
 
