@@ -1,6 +1,7 @@
 """Helpers for the end-to-end tests that run real pipelines in subprocesses."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -316,3 +317,46 @@ def leftover_containers(client, run) -> list:
 
 def dangling_images(client) -> list:
     return client.images.list(filters={"dangling": True, "label": "mlpipe.managed"})
+
+
+# A step that uses three secrets: it prints a digest of each (what a test compares) and, carelessly,
+# each value (what must be masked in its log).
+USE_SECRETS = """
+import hashlib, os
+for name in ("API_TOKEN", "DB_PASSWORD", "AML_PARAMETER_api_key"):
+    value = os.environ[name]
+    print(name, "sha256", hashlib.sha256(value.encode()).hexdigest()[:16], "value", value)
+print("mode", os.environ["MODE"])
+"""
+
+
+def sha(value: str) -> str:
+    """The digest USE_SECRETS prints of a value."""
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+# Logs a metric, then waits until the file named by its argument exists before it logs the last value.
+LIVE_METRIC = """
+import os, sys, time
+from mlpipe_jupyter import Run
+Run.get_context().log("progress", 0.5)
+print("logged", flush=True)
+for _ in range(600):  # until the test has seen the metric in the run history
+    if os.path.exists(sys.argv[1]):
+        break
+    time.sleep(0.1)
+Run.get_context().log("progress", 1.0)
+"""
+
+
+def metrics_arrive_while_the_step_runs(ws, step, go: Path, timeout: float) -> None:
+    """``step`` runs LIVE_METRIC with ``go`` as its argument: its first value must reach the run history
+    while it still runs (it goes on only once the test saw it), its last by the end."""
+    run = submit(ws, [step])
+    live = wait_until(lambda: steps_by_name(run).get(step.name), "the step to start", timeout)
+    wait_until(lambda: live.get_metrics().get("progress") == 0.5, "the metric to reach the run history", timeout)
+    assert live.get_status() == "Running"
+    go.write_text("")
+    run.wait_for_completion(raise_on_error=False, timeout_seconds=timeout)
+    assert run.get_status() == "Completed"
+    assert live.get_metrics() == {"progress": [0.5, 1.0]}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import pids_with, statuses, steps_by_name, submit, trace_lines, wait_until
+from helpers import LIVE_METRIC, metrics_arrive_while_the_step_runs, pids_with, statuses, steps_by_name, submit, trace_lines, wait_until
 from mlpipe_jupyter import (ComputeTarget, CondaDependencies, DataReference, Datastore, Environment,
                             OutputFileDatasetConfig, PipelineData, PythonScriptStep, RayCompute, Run, RunConfiguration,
                             UserError, Workspace)
@@ -58,17 +58,7 @@ SCRIPTS = {
         for i in range(300):
             print("line", i)
     """,
-    "live.py": """
-        import os, sys, time
-        from mlpipe_jupyter import Run
-        Run.get_context().log("progress", 0.5)
-        print("logged", flush=True)
-        for _ in range(600):  # until the test has seen the metric in the run history
-            if os.path.exists(sys.argv[1]):
-                break
-            time.sleep(0.1)
-        Run.get_context().log("progress", 1.0)
-    """,
+    "live.py": LIVE_METRIC,
     "fail.py": """
         import sys
         print("about to fail")
@@ -195,15 +185,8 @@ def test_every_line_of_a_short_step_reaches_the_log(workspace, src, cluster_targ
 
 def test_metrics_reach_the_run_history_while_the_job_runs(workspace, src, tmp_path, cluster_target):
     go = tmp_path / "go"
-    run = submit(workspace, [step(src, "live.py", "live", cluster_target, arguments=[str(go)])])
-    live = wait_until(lambda: steps_by_name(run).get("live"), "the step to start", RAY_WAIT)
-    wait_until(lambda: live.get_metrics().get("progress") == 0.5, "the metric to reach the run history", RAY_WAIT)
-    assert live.get_status() == "Running"
-    go.write_text("")
-    run.wait_for_completion(raise_on_error=False, timeout_seconds=RAY_WAIT)
-
-    assert run.get_status() == "Completed"
-    assert live.get_metrics() == {"progress": [0.5, 1.0]}
+    metrics_arrive_while_the_step_runs(workspace, step(src, "live.py", "live", cluster_target, arguments=[str(go)]),
+                                       go, RAY_WAIT)
 
 
 def test_a_failing_job_fails_its_step_with_its_last_line(workspace, src, cluster_target):

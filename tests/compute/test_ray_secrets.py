@@ -2,13 +2,12 @@
 record in the Jobs API (what the dashboard and job list show) holds none of them."""
 from __future__ import annotations
 
-import hashlib
 import json
 import urllib.request
 
 import pytest
 
-from helpers import steps_by_name, submit
+from helpers import USE_SECRETS, sha, steps_by_name, submit
 from mlpipe_jupyter import (ComputeTarget, Environment, PipelineParameter, PythonScriptStep, RayCompute,
                             RunConfiguration)
 
@@ -17,17 +16,6 @@ pytestmark = pytest.mark.xdist_group("ray")  # one cluster for all Ray tests (sc
 RAY_WAIT = 300  # a guard against hangs only
 TOKEN, PASSWORD, KEY = "tok-7c1e9b20aa", "pw-4d82f6c1e0", "key-93b0a5e7d2"
 
-USE_SECRETS = """
-import hashlib, os
-for name in ("API_TOKEN", "DB_PASSWORD", "AML_PARAMETER_api_key"):
-    value = os.environ[name]
-    print(name, "sha256", hashlib.sha256(value.encode()).hexdigest()[:16], "value", value)
-print("mode", os.environ["MODE"])
-"""
-
-
-def sha(value):
-    return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 def test_secrets_reach_a_ray_step_but_not_the_jobs_api(workspace, write_scripts, tmp_path, ray_cluster):

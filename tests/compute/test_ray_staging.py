@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from distributed_scripts import RENDEZVOUS
-from helpers import steps_by_name, submit, wait_until
+from helpers import LIVE_METRIC, metrics_arrive_while_the_step_runs, steps_by_name, submit
 from mlpipe_jupyter import (ComputeTarget, PipelineData, PythonScriptStep, PyTorchConfiguration, RayCompute,
                             ScriptRunConfig, UserError)
 from ray_cluster import WORKER_RESOURCE
@@ -42,16 +42,7 @@ SCRIPTS = {
         print("input", os.path.realpath(inp))
         print("saw empty folder", os.path.isdir(os.path.join(inp, "empty")))
     """,
-    "live.py": """
-        import os, sys, time
-        from mlpipe_jupyter import Run
-        Run.get_context().log("progress", 0.5)
-        for _ in range(600):  # until the test has seen the metric in the run history
-            if os.path.exists(sys.argv[1]):
-                break
-            time.sleep(0.1)
-        Run.get_context().log("progress", 1.0)
-    """,
+    "live.py": LIVE_METRIC,
     "meet.py": RENDEZVOUS,
 }
 
@@ -112,14 +103,8 @@ def test_a_staged_step_runs_in_a_folder_of_its_own_and_everything_comes_back(wor
 
 def test_metrics_of_a_staged_step_reach_the_run_history_while_it_runs(workspace, src, tmp_path, staged_target):
     go = tmp_path / "go"
-    run = submit(workspace, [step(src, "live.py", "live", staged_target, arguments=[str(go)])])
-    live = wait_until(lambda: steps_by_name(run).get("live"), "the step to start", RAY_WAIT)
-    wait_until(lambda: live.get_metrics().get("progress") == 0.5, "the metric to reach the run history", RAY_WAIT)
-    assert live.get_status() == "Running"
-    go.write_text("")
-    run.wait_for_completion(raise_on_error=False, timeout_seconds=RAY_WAIT)
-    assert run.get_status() == "Completed"
-    assert live.get_metrics() == {"progress": [0.5, 1.0]}
+    metrics_arrive_while_the_step_runs(workspace, step(src, "live.py", "live", staged_target, arguments=[str(go)]),
+                                       go, RAY_WAIT)
 
 
 def test_a_staged_distributed_step_meets_across_two_node_jobs(workspace, src, staged_target):

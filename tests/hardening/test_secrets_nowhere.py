@@ -3,31 +3,19 @@ pipeline, the environment registry, notebook metadata or the step's log. Reuse s
 secret changed. The workspace is private to its user whatever the umask."""
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
-from helpers import run_pipeline, steps_by_name
+from helpers import USE_SECRETS, sha, run_pipeline, steps_by_name
 from mlpipe_jupyter import Environment, Pipeline, PipelineParameter, PythonScriptStep, RunConfiguration
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 TOKEN, PASSWORD, KEY = "tok-3f9a1c77e2", "pw-81d0b5aa4c", "key-5e2c90d1b3"
 
-USE_SECRETS = """
-import hashlib, os
-for name in ("API_TOKEN", "DB_PASSWORD", "AML_PARAMETER_api_key"):
-    value = os.environ[name]
-    print(name, "sha256", hashlib.sha256(value.encode()).hexdigest()[:16], "value", value)
-print("mode", os.environ["MODE"])
-"""
-
-
-def sha(value):
-    return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 def secret_step(src, password=PASSWORD):
