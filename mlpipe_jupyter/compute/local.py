@@ -9,6 +9,7 @@ import sys
 from mlpipe_jupyter.compute.envbuild import PreparedHandle, build_venv, cached_venv, check_local
 from mlpipe_jupyter.compute.launch_ranks import launch_command
 from mlpipe_jupyter.compute.process import LocalHandle, start_process
+from mlpipe_jupyter.compute.warm import start_warm
 from mlpipe_jupyter.running import contract
 from mlpipe_jupyter.running.protocol import ComputeBackend, Job, register
 
@@ -91,7 +92,13 @@ class LocalCompute(ComputeBackend):
 
         return PreparedHandle(lambda log, cancel: build_venv(self.workspace, env, log, job.step_name, cancel), launch)
 
-    def _spawn(self, job: Job, interpreter: str | None, isolated: bool = False) -> LocalHandle:
-        proc = start_process(python_command(job, interpreter), cwd=job.working_dir,
-                             env=step_environ(job, add_package=not isolated))
-        return LocalHandle(proc)
+    def _spawn(self, job: Job, interpreter: str | None, isolated: bool = False):
+        """Forked by a warm-start helper where one can run it (compute/warm.py), else a new interpreter."""
+        env = step_environ(job, add_package=not isolated)
+        handle, why_cold = start_warm(job, interpreter or sys.executable, env)
+        if handle is not None:
+            handle.start_info = {"warm": True, "seconds": round(handle.start_seconds, 4)}
+            return handle
+        handle = LocalHandle(start_process(python_command(job, interpreter), cwd=job.working_dir, env=env))
+        handle.start_info = {"warm": False, "why_cold": why_cold}
+        return handle

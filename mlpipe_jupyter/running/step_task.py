@@ -160,6 +160,8 @@ class StepTask:
                 raced = run.track(sp.name, handle)  # a cancel that came while the process was starting
                 info = handle.process_info() if hasattr(handle, "process_info") else {}
                 run.set_step_status(sp.name, Status.RUNNING, started=time.time(), **info)
+                if getattr(handle, "start_info", None):
+                    self.store.update_run(self.run_id, details={"start": handle.start_info})
                 if raced:
                     handle.cancel()
                 if sp.timeout:

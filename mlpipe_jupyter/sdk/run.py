@@ -204,6 +204,8 @@ class Run:
             details["snapshotId"] = d["snapshot"]
         if d.get("warnings"):
             details["warnings"] = list(d["warnings"])
+        if d.get("start"):  # how a local step's process started: warm (forked from a helper) or cold, and why
+            details["start"] = dict(d["start"])
         if d.get("git"):
             details["properties"].update({f"azureml.git.{k}": v for k, v in d["git"].items()})
         details["properties"].update(d.get("properties") or {})

@@ -1,0 +1,311 @@
+"""The warm-start helper: one process per environment that has imported the modules its steps import,
+and forks a fresh child per step (compute/warm.py is the runner's side).
+
+It runs by file path in the environment's own interpreter, so it uses the standard library only. It is
+single-threaded: forking a process that runs other threads can leave a lock held for ever in the
+child, so a helper whose preloaded modules started threads says so in its greeting and is not used.
+
+The child is made to look like a fresh interpreter running the script: its own session and process
+group, the step's output pipe as stdout and stderr, stdin from /dev/null, the step's working folder,
+variables, ``sys.argv`` and ``sys.path``, the signal dispositions the interpreter started with, no
+``atexit`` handlers but its own, fresh random states (Python's reseeds itself after a fork; numpy's and
+torch's global generators are reseeded here), the script run as ``__main__``, a traceback without this
+module's frames, and the exit status Python gives. The helper reports each child's pid when it starts
+and its wait status when it ends, and stops a child's process group when asked to.
+
+Protocol, one connection per step on a Unix socket: the runner sends a JSON line (argv, cwd, env,
+path) with the output pipe's write end attached; the helper answers ``{"pid": N}`` and later
+``{"status": S}``; the runner may send ``{"cancel": grace seconds}`` meanwhile.
+"""
+from __future__ import annotations
+
+import array
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+
+GREETING = "mlpipe-warm-helper "  # begins the line the runner waits for
+STARTUP_SIGNALS = {s: signal.getsignal(s) for s in signal.valid_signals()
+                   if s not in (signal.SIGKILL, signal.SIGSTOP)}  # as a fresh interpreter has them
+
+
+def preload(modules: list[str]) -> dict:
+    """Import each module; what was imported, what failed, the threads running after, and the files
+    whose change means an upgraded package (each module's file and its distribution's metadata folder)."""
+    import importlib
+
+    loaded, failed = [], {}
+    for name in modules:
+        try:
+            importlib.import_module(name)
+            loaded.append(name)
+        except BaseException as e:  # noqa: BLE001 - a module that cannot load is simply not preloaded
+            failed[name] = f"{type(e).__name__}: {e}"
+    return {"loaded": loaded, "failed": failed, "threads": thread_count(), "stamps": stamps(loaded)}
+
+
+def thread_count() -> int:
+    """Python threads: a fork copies only the forking one, and a lock another held stays held in the child.
+    (Native pools such as OpenBLAS's register fork handlers of their own and are not counted.)"""
+    import threading
+
+    return threading.active_count()
+
+
+def stamps(modules: list[str]) -> dict[str, int]:
+    """path -> mtime_ns of what an upgrade changes: the module's file and its distribution's metadata."""
+    found = {}
+    try:
+        from importlib.metadata import packages_distributions, distribution
+
+        owners = packages_distributions()
+    except Exception:  # noqa: BLE001 - then module files only
+        owners = {}
+    for name in modules:
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if path:
+            found[path] = os.stat(path).st_mtime_ns
+        for dist_name in owners.get(name.split(".")[0], []):
+            try:
+                folder = str(distribution(dist_name)._path)  # the .dist-info folder an upgrade replaces
+                found[folder] = os.stat(folder).st_mtime_ns
+            except Exception:  # noqa: BLE001 - no metadata folder to watch
+                pass
+    return found
+
+
+# -- the child ---------------------------------------------------------------------------------------------
+def become_step(request: dict, out_fd: int) -> None:
+    """In the forked child: turn into the step (never returns)."""
+    code = 1
+    try:
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        for fd in (devnull, out_fd):
+            if fd > 2:
+                os.close(fd)
+        for sig, handler in STARTUP_SIGNALS.items():
+            try:
+                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+            except (OSError, ValueError, TypeError):
+                pass
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.argv = list(request["argv"])
+        sys.path[:] = request["path"]
+        fresh_streams(request["env"])
+        fresh_random_states()
+        import atexit
+
+        atexit._clear()
+        code = run_main(os.path.abspath(request["argv"][0]))
+    finally:
+        try:
+            import atexit
+
+            atexit._run_exitfuncs()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:  # noqa: BLE001 - a closed stream: nothing to flush
+                    pass
+            os._exit(code)
+
+
+def fresh_streams(env: dict) -> None:
+    """stdout and stderr on the new descriptors, buffered as Python would for that environment."""
+    import io
+
+    unbuffered = bool(env.get("PYTHONUNBUFFERED"))
+    encoding = env.get("PYTHONIOENCODING", "").split(":")[0] or sys.stdout.encoding
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        raw = io.FileIO(fd, "w", closefd=False)
+        buffered = raw if unbuffered else io.BufferedWriter(raw)
+        errors = "backslashreplace" if name == "stderr" else sys.stdout.errors
+        stream = io.TextIOWrapper(buffered, encoding=encoding, errors=errors, write_through=unbuffered or
+                                  name == "stderr", line_buffering=False)
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding=encoding)
+
+
+def fresh_random_states() -> None:
+    """Generators a preloaded module seeded once would otherwise repeat in every step."""
+    import random
+
+    random.seed()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "seed"):
+        torch.seed()
+
+
+def run_main(script: str) -> int:
+    """Run the script as ``__main__``, as ``python script.py`` does (runpy would set ``sys.argv[0]`` to
+    the absolute path); the exit status Python would give it."""
+    try:
+        execute_main(script)
+        return 0
+    except SystemExit as e:
+        if e.code is None:
+            return 0
+        if isinstance(e.code, int):
+            return e.code
+        print(e.code, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:  # as Python does: the traceback, then die of SIGINT
+        report(e, script)
+        sys.stderr.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        return 130
+    except BaseException as e:  # noqa: BLE001 - reported as the interpreter would
+        report(e, script)
+        return 1
+
+
+def execute_main(script: str) -> None:
+    """A fresh ``__main__`` module for the script (its ``__file__`` absolute, as since Python 3.9)."""
+    import importlib.machinery
+    import types
+
+    with open(script, "rb") as f:
+        source = f.read()
+    main = types.ModuleType("__main__")
+    main.__file__ = script
+    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", script)
+    main.__builtins__ = __builtins__
+    main.__spec__ = main.__package__ = main.__cached__ = None
+    sys.modules["__main__"] = main
+    exec(compile(source, script, "exec"), main.__dict__)
+
+
+def report(error: BaseException, script: str) -> None:
+    """The traceback from the script's own frames on, as a cold interpreter prints it."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != script:
+        tb = tb.tb_next
+    if tb is not None:  # the hook prints the exception's own traceback, whatever it is given
+        error.with_traceback(tb)
+    sys.excepthook(type(error), error, error.__traceback__)
+
+
+# -- the helper --------------------------------------------------------------------------------------------
+def receive(conn: socket.socket) -> tuple[dict, list[int]]:
+    data, fds = b"", []
+    while not data.endswith(b"\n"):
+        chunk, ancdata, _, _ = conn.recvmsg(1 << 16, socket.CMSG_SPACE(4 * 4))
+        if not chunk:
+            raise EOFError
+        data += chunk
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds += array.array("i", payload[:len(payload) - len(payload) % 4]).tolist()
+    return json.loads(data), fds
+
+
+def send(conn: socket.socket, message: dict) -> None:
+    try:
+        conn.sendall(json.dumps(message).encode() + b"\n")
+    except OSError:
+        pass  # the runner went away: the child is stopped when its connection closes
+
+
+def serve(listener: socket.socket) -> None:
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    children: dict[int, socket.socket] = {}  # pid -> its connection
+    kill_at: dict[int, float] = {}  # pid -> when SIGKILL follows the SIGTERM of a cancel
+    while True:
+        for key, _ in selector.select(0.05):
+            if key.fileobj is listener:
+                conn, _ = listener.accept()
+                try:
+                    request, fds = receive(conn)
+                except (EOFError, OSError, ValueError):
+                    conn.close()
+                    continue
+                sys.stdout.flush()
+                pid = os.fork()
+                if pid == 0:
+                    selector.close()
+                    listener.close()
+                    for other in children.values():
+                        other.close()
+                    conn.close()
+                    become_step(request, fds[0])
+                for fd in fds:
+                    os.close(fd)
+                children[pid] = conn
+                send(conn, {"pid": pid})
+                selector.register(conn, selectors.EVENT_READ, pid)
+            else:  # a cancel, or the runner closed the connection: stop the child's group
+                pid = key.data
+                try:
+                    message = key.fileobj.recv(1 << 12)
+                except OSError:
+                    message = b""
+                grace = 3.0
+                if message:
+                    try:
+                        grace = float(json.loads(message.splitlines()[0]).get("cancel", grace))
+                    except (ValueError, AttributeError):
+                        pass
+                else:
+                    selector.unregister(key.fileobj)
+                stop_group(pid, signal.SIGTERM)
+                kill_at.setdefault(pid, time.monotonic() + grace)
+        for pid, when in list(kill_at.items()):
+            if time.monotonic() >= when:
+                stop_group(pid, signal.SIGKILL)
+                del kill_at[pid]
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            stop_group(pid, signal.SIGKILL)  # whatever the step left in its group
+            kill_at.pop(pid, None)
+            conn = children.pop(pid, None)
+            if conn is not None:
+                send(conn, {"status": status})
+                try:
+                    selector.unregister(conn)
+                except (KeyError, ValueError):
+                    pass
+                conn.close()
+
+
+def stop_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def main() -> None:
+    socket_path, modules = sys.argv[1], json.loads(sys.argv[2])
+    state = preload(modules)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    listener.listen(64)
+    state["base_path"] = [p for p in sys.path if p != os.path.dirname(os.path.abspath(__file__))]
+    print(GREETING + json.dumps(state), flush=True)  # the runner reads it from the helper's output
+    serve(listener)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""Warm starts for local steps: a helper process per environment has already imported the heavy modules
+its steps import, and forks a fresh child per step (compute/forkserver.py), so a step that imports
+pandas and scikit-learn starts in milliseconds instead of seconds.
+
+It is an optimization, never a change of meaning: the step's snapshot, reuse key and results are the
+same. A step starts cold (as before) when warm starts are off (they are on with ``MLPIPE_WARM_START=1``),
+when it imports a module its environment's helper has not preloaded (a helper with the larger set
+is then started for the next time), or when the helper cannot be used: it died, a preloaded package
+changed on disk since (it is replaced), or its preloaded modules started threads (forking then is not
+safe). Helpers are contained like steps (compute/process.py): they die with this process, and one left
+idle for ``IDLE_SECONDS`` goes away.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterator
+
+from mlpipe_jupyter.compute import forkserver
+from mlpipe_jupyter.compute.process import containment_prefix, start_process
+from mlpipe_jupyter.running.protocol import Job
+
+SETTING = "MLPIPE_WARM_START"  # "1" turns warm starts on (off by default until steps are contained as cold ones)
+IDLE_SECONDS = 600
+GREETING_SECONDS = 120  # a helper importing its modules on a loaded machine; a guard, not a measure
+SCAN_LIMIT = 400  # files of a snapshot read for imports
+
+
+def enabled() -> bool:
+    return os.environ.get(SETTING, "0") == "1"
+
+
+def imported_modules(folder: Path) -> frozenset[str]:
+    """Top-level modules the snapshot's Python files import that are not part of the snapshot itself or
+    the standard library: what a helper should preload."""
+    found, own = set(), set()
+    files = sorted(folder.rglob("*.py"))[:SCAN_LIMIT]
+    for path in files:
+        own.add(path.relative_to(folder).parts[0].removesuffix(".py"))
+        try:
+            tree = ast.parse(path.read_bytes())
+        except (SyntaxError, ValueError, OSError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module.split(".")[0])
+    return frozenset(m for m in found - own if m not in sys.stdlib_module_names and m != "__future__")
+
+
+class Helper:
+    """One running helper: its process, socket, greeting, and when it was last used."""
+
+    def __init__(self, python: str, modules: frozenset[str], env: dict):
+        self.python, self.modules = python, modules
+        self.folder = tempfile.mkdtemp(prefix="mlpipe-warm-")
+        self.socket_path = os.path.join(self.folder, "socket")
+        self.proc = start_process([python, forkserver.__file__, self.socket_path, json.dumps(sorted(modules))],
+                                  env=env, cwd=self.folder)
+        self.greeting: dict | None = None
+        self.problem: str | None = None
+        self.ready = threading.Event()
+        self.last_used = time.monotonic()
+        self.active = 0  # steps running; an idle helper goes away, a busy one never
+        threading.Thread(target=self._greet, name="warm-helper", daemon=True).start()
+
+    def _greet(self):
+        try:
+            for line in self.proc.stdout:  # what preloading printed comes first
+                if line.startswith(forkserver.GREETING.encode()):
+                    self.greeting = json.loads(line[len(forkserver.GREETING):])
+                    break
+            else:
+                raise ValueError("no greeting")
+            if self.greeting["threads"] > 1:
+                self.problem = (f"preloading {', '.join(sorted(self.modules))} started "
+                                f"{self.greeting['threads'] - 1} thread(s); forking it is not safe")
+        except (ValueError, KeyError, OSError):
+            self.problem = "the warm-start helper did not start"
+        finally:
+            self.ready.set()
+        for _ in iter(lambda: self.proc.stdout.read(1 << 12), b""):  # keep its pipe drained
+            pass
+
+    def usable(self) -> str | None:
+        """Why this helper cannot run a step now, or None."""
+        if self.proc.poll() is not None:
+            return "the warm-start helper has exited"
+        if self.problem:
+            return self.problem
+        for path, stamp in self.greeting["stamps"].items():
+            try:
+                if os.stat(path).st_mtime_ns != stamp:
+                    return f"{path} changed since the warm-start helper imported it"
+            except OSError:
+                return f"{path} is gone since the warm-start helper imported it (an upgrade)"
+        return None
+
+    def covers(self, modules: frozenset[str]) -> bool:
+        return modules <= set(self.greeting["loaded"]) | set(self.greeting["failed"])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, 9)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.wait()
+        self.proc.stdout.close()
+        for name in ("socket",):
+            try:
+                os.unlink(os.path.join(self.folder, name))
+            except OSError:
+                pass
+        try:
+            os.rmdir(self.folder)
+        except OSError:
+            pass
+
+
+class Pool:
+    """This process's helpers, by interpreter."""
+
+    def __init__(self):
+        self._helpers: dict[str, Helper] = {}
+        self._lock = threading.Lock()
+        # Helpers die with the thread that started them (PR_SET_PDEATHSIG follows the thread, not the
+        # process): they are started by this long-lived thread, not by the step's, which ends with the step.
+        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-start")
+        threading.Thread(target=self._reap_idle, name="warm-idle", daemon=True).start()
+
+    def helper_for(self, python: str, modules: frozenset[str]) -> tuple[Helper | None, str]:
+        """A ready helper that has ``modules``, or None and why the step starts cold. A missing helper is
+        started and waited for (a cold start would spend the same time importing); one that died or whose
+        packages changed is replaced and waited for; one without the step's modules is replaced by one
+        with both sets, for the next step."""
+        with self._lock:
+            helper = self._helpers.get(python)
+            if helper is not None and helper.ready.is_set():
+                why = helper.usable()
+                if why and helper.problem:
+                    return None, why  # a new helper would start the same threads
+                if why is None and not helper.covers(modules):
+                    helper.stop()
+                    self._helpers[python] = self._start(python, modules | helper.modules)
+                    return None, "it imports modules the warm-start helper had not preloaded (preloading them now)"
+                if why:
+                    helper.stop()
+                    helper = None
+            if helper is None:
+                helper = self._helpers[python] = self._start(python, modules)
+        if not helper.ready.wait(GREETING_SECONDS):
+            return None, "the warm-start helper is still starting"
+        why = helper.usable() or (None if helper.covers(modules) else "it imports modules the warm-start helper "
+                                  "has not preloaded")
+        if why:
+            return None, why
+        helper.last_used = time.monotonic()
+        return helper, ""
+
+    def _start(self, python: str, modules: frozenset[str]) -> Helper:
+        return self._starter.submit(Helper, python, modules, self.base_env()).result()
+
+    @staticmethod
+    def base_env() -> dict:
+        """What a helper imports under: this process's variables, without PYTHONPATH (each step's own is
+        put in front of the interpreter's path in its child)."""
+        return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+    def _reap_idle(self):
+        while True:
+            time.sleep(30)
+            with self._lock:
+                for python, helper in list(self._helpers.items()):
+                    if time.monotonic() - helper.last_used > IDLE_SECONDS and not helper.active:
+                        helper.stop()
+                        del self._helpers[python]
+
+    def stop_all(self):
+        with self._lock:
+            for helper in self._helpers.values():
+                helper.stop()
+            self._helpers.clear()
+
+
+POOL = Pool()
+
+
+class WarmHandle:
+    """A step forked by a helper: its output through a pipe, its end and cancel through its connection."""
+
+    def __init__(self, helper: Helper, argv: list[str], cwd: str, env: dict, path: list[str]):
+        started = time.monotonic()
+        self.helper = helper
+        read_fd, write_fd = os.pipe()
+        self.conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.conn.connect(helper.socket_path)
+            request = json.dumps({"argv": argv, "cwd": cwd, "env": env, "path": path}).encode() + b"\n"
+            socket.send_fds(self.conn, [request], [write_fd])
+        finally:
+            os.close(write_fd)
+        self.output = os.fdopen(read_fd, "rb", buffering=0)
+        self.reader = self.conn.makefile("rb")
+        self.pid = json.loads(self.reader.readline() or b"{}").get("pid")
+        self.start_seconds = time.monotonic() - started
+        self.status: int | None = None
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        if self.pid is None:
+            raise OSError("the warm-start helper did not start the step")
+        helper.active += 1
+
+    def chunks(self) -> Iterator[bytes]:
+        while chunk := self.output.read(1 << 16):
+            yield chunk
+
+    def wait(self) -> int:
+        with self._lock:
+            if self.status is None:
+                line = self.reader.readline()
+                if not line:  # the helper died mid-step: its child died with it
+                    self.status = -9
+                    self.error = ("The warm-start helper running this step died while it ran, which stopped the "
+                                  "step; it will be replaced (set MLPIPE_WARM_START=0 to start steps cold).")
+                else:
+                    self.status = os.waitstatus_to_exitcode(json.loads(line)["status"])
+                self.helper.active -= 1
+                self.helper.last_used = time.monotonic()
+                self.output.close()
+                self.reader.close()
+                self.conn.close()
+        return self.status
+
+    def cancel(self, grace_seconds: float = 3.0) -> None:
+        try:
+            self.conn.sendall(json.dumps({"cancel": grace_seconds}).encode() + b"\n")
+        except OSError:
+            pass
+
+    def process_info(self) -> dict:
+        return {}
+
+
+def start_warm(job: Job, python: str, env: dict) -> tuple[WarmHandle | None, str]:
+    """The step forked by its environment's helper, or None and why it starts cold."""
+    if not enabled():
+        return None, f"warm starts are off ({SETTING}=1 turns them on)"
+    if env.get(SETTING) == "0":  # the step's own variables (RunConfiguration.environment_variables)
+        return None, f"the step asks to start cold ({SETTING}=0 in its variables)"
+    if job.distributed:
+        return None, "a distributed step starts its processes cold"
+    helper, why = POOL.helper_for(python, imported_modules(job.working_dir))
+    if helper is None:
+        return None, why
+    if containment_prefix():  # the shell a cold step starts under does not pass on the caller's "_"
+        env = {k: v for k, v in env.items() if k != "_"}
+    step_path = [str(job.working_dir)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    path = step_path + [p for p in helper.greeting["base_path"] if p not in step_path]
+    try:
+        return WarmHandle(helper, [job.script, *job.argv()], str(job.working_dir), env, path), ""
+    except OSError as e:
+        return None, f"the warm-start helper could not start it ({e})"
+
+
+__all__ = ["POOL", "WarmHandle", "enabled", "imported_modules", "start_warm"]

@@ -1,0 +1,273 @@
+"""Warm starts (MLPIPE_WARM_START=1): a local step forked from a helper that preloaded its imports must
+be indistinguishable from the same step started cold, and a helper that cannot be trusted is not used."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from helpers import WAIT_SECONDS, pids_with, wait_until
+from mlpipe_jupyter import Environment, Experiment, Pipeline, PythonScriptStep, RunConfiguration
+from mlpipe_jupyter.compute import warm
+
+PROBE = """
+    import atexit, json, os, random, signal, sys, threading
+    import numpy
+    atexit.register(lambda: print("atexit ran", flush=True))
+    wd = os.getcwd()
+    seen = {
+        "argv": sys.argv, "cwd_is_wd": os.path.basename(wd) == "wd", "name": __name__,
+        "file": __file__.replace(wd, "<wd>"), "path": [p.replace(wd, "<wd>") for p in sys.path],
+        "env": sorted(k for k in os.environ if not k.startswith(("MLPIPE_RUN", "AZUREML_RUN", "MLPIPE_ROOT"))),
+        "stdin": sys.stdin.read(), "signals": {s.name: str(signal.getsignal(s)) for s in
+                                                (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGCHLD)},
+        "threads": threading.active_count(),
+        "modules_main": sys.modules["__main__"].__file__ == __file__,
+        "random": random.random(), "numpy": float(numpy.random.rand()),
+    }
+    print("PROBE " + json.dumps(seen), flush=True)
+"""
+
+FAILS = """
+    import sys
+    def inner():
+        raise ValueError("bad value " + sys.argv[1])
+    inner()
+"""
+
+
+@pytest.fixture
+def src(tmp_path, write_scripts):
+    return write_scripts(tmp_path / "src", {"probe.py": PROBE, "fails.py": FAILS,
+                                            "exits.py": "import sys\nprint('bye')\nsys.exit(int(sys.argv[1]))\n",
+                                            "killed.py": "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n",
+                                            "interrupted.py": "raise KeyboardInterrupt\n",
+                                            "sleepy.py": "import sys, time\nprint('up', flush=True)\n"
+                                                         "time.sleep(600)\n"})
+
+
+@pytest.fixture
+def warm_on(monkeypatch):
+    monkeypatch.setenv(warm.SETTING, "1")
+    yield
+    warm.POOL.stop_all()
+
+
+def run_step(ws, src, script, *args, runconfig=None, **kwargs):
+    step = PythonScriptStep(script, arguments=list(args), source_directory=str(src), allow_reuse=False,
+                            runconfig=runconfig, **kwargs)
+    run = Experiment(ws, "warm").submit(Pipeline(ws, [step]))
+    run.wait_for_completion(raise_on_error=False, timeout_seconds=WAIT_SECONDS)
+    return run.get_steps()[0]
+
+
+def probe(step) -> dict:
+    line = next(ln for ln in step.get_log_text().splitlines() if ln.startswith("PROBE "))
+    return json.loads(line[len("PROBE "):])
+
+
+def both(ws, src, monkeypatch, script, *args):
+    """The same step cold, then warm (twice, so the second surely ran in a ready helper)."""
+    monkeypatch.setenv(warm.SETTING, "0")
+    cold = run_step(ws, src, script, *args)
+    monkeypatch.setenv(warm.SETTING, "1")
+    run_step(ws, src, script, *args)
+    hot = run_step(ws, src, script, *args)
+    assert hot.get_details()["start"]["warm"] is True, hot.get_details()["start"]
+    assert cold.get_details()["start"]["warm"] is False
+    return cold, hot
+
+
+def test_a_warm_step_sees_what_a_cold_one_sees(workspace, src, monkeypatch, warm_on):
+    cold, hot = both(workspace, src, monkeypatch, "probe.py", "--lr", "0.1")
+    seen_cold, seen_hot = probe(cold), probe(hot)
+    for key in ("random", "numpy"):
+        seen_cold.pop(key), seen_hot.pop(key)
+    assert (set(seen_hot["env"]) - set(seen_cold["env"]), set(seen_cold["env"]) - set(seen_hot["env"])) == (set(), set())
+    assert seen_hot == seen_cold
+    assert seen_hot["argv"] == ["probe.py", "--lr", "0.1"] and seen_hot["name"] == "__main__"
+    assert seen_hot["stdin"] == "" and seen_hot["threads"] == 1
+    assert "atexit ran" in hot.get_log_text() and "atexit ran" in cold.get_log_text()
+    assert hot.get_details()["start"]["seconds"] < 1
+
+
+def test_two_warm_steps_draw_different_random_numbers(workspace, src, warm_on):
+    first, second = run_step(workspace, src, "probe.py"), run_step(workspace, src, "probe.py")
+    third = run_step(workspace, src, "probe.py")
+    assert second.get_details()["start"]["warm"] and third.get_details()["start"]["warm"]
+    draws = [(probe(s)["random"], probe(s)["numpy"]) for s in (first, second, third)]
+    assert len({d[0] for d in draws}) == 3 and len({d[1] for d in draws}) == 3
+
+
+@pytest.mark.parametrize("script,args,code", [("exits.py", ["3"], 3), ("exits.py", ["0"], 0),
+                                              ("killed.py", [], -signal.SIGTERM),
+                                              ("interrupted.py", [], -signal.SIGINT), ("fails.py", ["x"], 1)])
+def test_exit_codes_signals_and_tracebacks_are_those_of_a_cold_step(workspace, src, monkeypatch, warm_on,
+                                                                    script, args, code):
+    cold, hot = both(workspace, src, monkeypatch, script, *args)
+    assert hot.get_status() == cold.get_status()
+    assert hot.get_details().get("error") == cold.get_details().get("error") or \
+        hot.get_details()["error"]["message"] == cold.get_details()["error"]["message"]
+    strip = lambda s: s.get_log_text().replace(s.get_details()["runId"], "<id>")  # noqa: E731
+    assert _normalized(strip(hot)) == _normalized(strip(cold))
+    if script == "fails.py":
+        assert 'line 3, in inner' in hot.get_log_text() and "forkserver" not in hot.get_log_text()
+        assert hot.get_details()["traceback"] if "traceback" in hot.get_details() else True
+
+
+def _normalized(log: str) -> str:
+    import re
+
+    return re.sub(r"step-[^/]+/wd", "<wd>", log)
+
+
+def test_a_step_that_asks_to_start_cold_does(workspace, src, warm_on):
+    config = RunConfiguration()
+    config.environment_variables = {warm.SETTING: "0"}  # the step's own setting
+    run_step(workspace, src, "probe.py")
+    step = run_step(workspace, src, "probe.py", runconfig=config)
+    assert step.get_details()["start"] == {"warm": False, "why_cold": f"the step asks to start cold "
+                                                                      f"({warm.SETTING}=0 in its variables)"}
+
+
+def test_cancel_and_time_limit_stop_a_warm_step(workspace, src, tmp_path, warm_on):
+    run_step(workspace, src, "exits.py", "0")  # the helper is ready
+    marker = str(tmp_path / "warm-cancel-marker")
+    run = Experiment(workspace, "warm").submit(Pipeline(workspace, [PythonScriptStep(
+        "sleepy.py", arguments=[marker], source_directory=str(src), allow_reuse=False)]))
+    wait_until(lambda: run.get_steps() and "up" in run.get_steps()[0].get_log_text(), "the step to run")
+    assert run.get_steps()[0].get_details()["start"]["warm"]
+    run.cancel()
+    run.wait_for_completion(raise_on_error=False, timeout_seconds=WAIT_SECONDS)
+    assert run.get_status() == "Canceled"
+    wait_until(lambda: not pids_with(marker), "the step's process to go", timeout=15)
+
+    config = RunConfiguration()
+    config.max_run_duration_seconds = 1
+    limited = run_step(workspace, src, "sleepy.py", marker, runconfig=config)
+    assert limited.get_status() == "Canceled" and "time limit" in limited.get_details()["error"]["message"]
+    assert limited.get_details()["start"]["warm"]
+    wait_until(lambda: not pids_with(marker), "the step's process to go", timeout=15)
+
+
+def test_a_helper_killed_mid_step_fails_the_step_clearly_and_is_replaced(workspace, src, tmp_path, warm_on):
+    run_step(workspace, src, "exits.py", "0")
+    marker = str(tmp_path / "warm-helper-marker")
+    run = Experiment(workspace, "warm").submit(Pipeline(workspace, [PythonScriptStep(
+        "sleepy.py", arguments=[marker], source_directory=str(src), allow_reuse=False)]))
+    wait_until(lambda: run.get_steps() and "up" in run.get_steps()[0].get_log_text(), "the step to run")
+    helper = next(iter(warm.POOL._helpers.values()))
+    os.killpg(helper.proc.pid, signal.SIGKILL)
+    run.wait_for_completion(raise_on_error=False, timeout_seconds=WAIT_SECONDS)
+    assert run.get_status() == "Failed"
+    assert "warm-start helper running this step died" in run.get_steps()[0].get_details()["error"]["message"]
+    wait_until(lambda: not pids_with(marker), "the step's process to go", timeout=15)
+    again = run_step(workspace, src, "exits.py", "0")
+    assert again.get_status() == "Completed"
+
+
+def make_venv_with(tmp_path: Path, name: str, source: str, version: str) -> Path:
+    """A virtualenv over this interpreter's packages with one package of our own, and its metadata."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
+    site = next(venv.glob("lib/python*/site-packages"))
+    install(site, name, source, version)
+    return venv / "bin" / "python"
+
+
+def install(site: Path, name: str, source: str, version: str) -> None:
+    for old in site.glob(f"{name}-*.dist-info"):
+        for f in old.iterdir():
+            f.unlink()
+        old.rmdir()
+    (site / name).mkdir(exist_ok=True)
+    (site / name / "__init__.py").write_text(textwrap.dedent(source))
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "top_level.txt").write_text(name + "\n")
+    (info / "RECORD").write_text(f"{name}/__init__.py,,\n")
+
+
+def env_with(python: Path) -> RunConfiguration:
+    env = Environment("venv")
+    env.python.user_managed_dependencies = True
+    env.python.interpreter_path = str(python)
+    config = RunConfiguration()
+    config.environment = env
+    return config
+
+
+def test_a_preloaded_package_upgraded_between_runs_is_imported_afresh(workspace, src, tmp_path, warm_on):
+    python = make_venv_with(tmp_path, "fakepkg", "VERSION = '1'\n", "1.0")
+    (src / "uses.py").write_text("import fakepkg\nprint('fakepkg', fakepkg.VERSION)\n")
+    config = env_with(python)
+    run_step(workspace, src, "uses.py", runconfig=config)
+    first = run_step(workspace, src, "uses.py", runconfig=config)
+    assert first.get_details()["start"]["warm"] and "fakepkg 1" in first.get_log_text()
+    install(next(python.parent.parent.glob("lib/python*/site-packages")), "fakepkg", "VERSION = '2'\n", "2.0")
+    upgraded = run_step(workspace, src, "uses.py", runconfig=config)
+    assert "fakepkg 2" in upgraded.get_log_text()
+
+
+def test_a_preloaded_module_that_starts_a_thread_makes_its_steps_start_cold(workspace, src, tmp_path, warm_on):
+    python = make_venv_with(tmp_path, "threaded", """
+        import threading, time
+        threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+    """, "1.0")
+    (src / "uses_thread.py").write_text("import threaded, threading\nprint('threads', threading.active_count())\n")
+    step = run_step(workspace, src, "uses_thread.py", runconfig=env_with(python))
+    again = run_step(workspace, src, "uses_thread.py", runconfig=env_with(python))
+    for s in (step, again):
+        assert s.get_status() == "Completed" and "threads 2" in s.get_log_text()
+        assert s.get_details()["start"]["warm"] is False and "thread" in s.get_details()["start"]["why_cold"]
+
+
+RUNNER = """
+import sys
+from mlpipe_jupyter import Experiment, Pipeline, PythonScriptStep, Workspace
+ws = Workspace(sys.argv[1])
+step = lambda *args: PythonScriptStep("sleepy.py", arguments=list(args), source_directory=sys.argv[2],
+                                      allow_reuse=False)
+Experiment(ws, "warm").submit(Pipeline(ws, [step("warm-up")])).wait_for_completion(timeout_seconds=1) \\
+    if False else None
+run = Experiment(ws, "warm").submit(Pipeline(ws, [step(sys.argv[3])]))
+print(run.id, flush=True)
+run.wait_for_completion(timeout_seconds=600)
+"""
+
+
+def test_a_runner_killed_with_sigkill_leaves_no_warm_step_or_helper(workspace, src, tmp_path):
+    marker = str(tmp_path / "warm-orphan-marker")
+    (tmp_path / "runner.py").write_text(RUNNER)
+    env = {**os.environ, warm.SETTING: "1"}
+    runner = subprocess.Popen([sys.executable, str(tmp_path / "runner.py"), str(workspace.path), str(src), marker],
+                              stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        run_id = runner.stdout.readline().strip()
+        wait_until(lambda: pids_with(marker), "the warm step to run")
+        from mlpipe_jupyter import Run, Workspace
+
+        step = wait_until(lambda: Run.get(Workspace(workspace.path), run_id).get_steps(), "the step's run")[0]
+        start = wait_until(lambda: Run.get(Workspace(workspace.path), step.id).get_details().get("start"),
+                           "the step's start to be recorded")
+        assert start["warm"], start
+        assert pids_with(warm.forkserver.__file__)  # its helper
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+        runner.stdout.close()
+    wait_until(lambda: not pids_with(marker), "the step to die with its runner", timeout=15)
+    wait_until(lambda: not pids_with(warm.forkserver.__file__), "its helper to die with it", timeout=15)
+    run = Run.get(Workspace(workspace.path), run_id)
+    assert run.get_status() == "Failed"
+    assert run.get_steps()[0].get_details()["start"]["warm"]
