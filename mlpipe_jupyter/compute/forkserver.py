@@ -84,6 +84,8 @@ def become_step(request: dict, out_fd: int) -> None:
     code = 1
     try:
         os.setsid()
+        if request.get("contain"):
+            contain()
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(out_fd, 1)
@@ -119,6 +121,32 @@ def become_step(request: dict, out_fd: int) -> None:
                 except Exception:  # noqa: BLE001 - a closed stream: nothing to flush
                     pass
             os._exit(code)
+
+
+CLONE_NEWPID = 0x20000000
+
+
+def contain() -> None:
+    """As a cold step runs: in a PID namespace of its own under a small first process, so that whatever
+    it leaves running ends with it. Returns in the step's process; the two above it exit with its status
+    (a signal N as 128 + N, as the cold path's shell reports it). Where no namespace can be made the
+    step runs in its own process group only."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWPID) != 0:
+        return
+    first = os.fork()
+    if first:  # outside: wait for the namespace's first process, end as it did
+        _, status = os.waitpid(first, 0)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    step = os.fork()
+    if step:  # the namespace's first process: reap until the step ends, then end (the kernel ends the rest)
+        while True:
+            pid, status = os.wait()
+            if pid == step:
+                code = os.waitstatus_to_exitcode(status)
+                os._exit(128 - code if code < 0 else code)
 
 
 def fresh_streams(env: dict) -> None:

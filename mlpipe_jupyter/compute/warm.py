@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -201,11 +202,13 @@ class WarmHandle:
     def __init__(self, helper: Helper, argv: list[str], cwd: str, env: dict, path: list[str]):
         started = time.monotonic()
         self.helper = helper
+        self.contained = bool(containment_prefix())
         read_fd, write_fd = os.pipe()
         self.conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self.conn.connect(helper.socket_path)
-            request = json.dumps({"argv": argv, "cwd": cwd, "env": env, "path": path}).encode() + b"\n"
+            request = json.dumps({"argv": argv, "cwd": cwd, "env": env, "path": path,
+                                  "contain": self.contained}).encode() + b"\n"
             socket.send_fds(self.conn, [request], [write_fd])
         finally:
             os.close(write_fd)
@@ -234,6 +237,8 @@ class WarmHandle:
                                   "step; it will be replaced (set MLPIPE_WARM_START=0 to start steps cold).")
                 else:
                     self.status = os.waitstatus_to_exitcode(json.loads(line)["status"])
+                    if self.contained and 128 < self.status <= 128 + signal.NSIG:  # as LocalHandle reads it
+                        self.status = 128 - self.status
                 self.helper.active -= 1
                 self.helper.last_used = time.monotonic()
                 self.output.close()

@@ -27,7 +27,7 @@ PROBE = """
         "env": sorted(k for k in os.environ if not k.startswith(("MLPIPE_RUN", "AZUREML_RUN", "MLPIPE_ROOT"))),
         "stdin": sys.stdin.read(), "signals": {s.name: str(signal.getsignal(s)) for s in
                                                 (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGCHLD)},
-        "threads": threading.active_count(),
+        "threads": threading.active_count(), "pid": os.getpid(),
         "modules_main": sys.modules["__main__"].__file__ == __file__,
         "random": random.random(), "numpy": float(numpy.random.rand()),
     }
@@ -125,6 +125,18 @@ def _normalized(log: str) -> str:
     import re
 
     return re.sub(r"step-[^/]+/wd", "<wd>", log)
+
+
+def test_nothing_a_warm_step_started_outlives_it(workspace, src, tmp_path, warm_on):
+    marker = str(tmp_path / "warm-daemon-marker")
+    (src / "daemon.py").write_text(
+        "import subprocess, sys\n"
+        "subprocess.Popen([sys.executable, '-c', 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "time.sleep(600)', sys.argv[1]], start_new_session=True)\nprint('left a daemon', flush=True)\n")
+    run_step(workspace, src, "exits.py", "0")
+    step = run_step(workspace, src, "daemon.py", marker)
+    assert step.get_status() == "Completed" and step.get_details()["start"]["warm"]
+    wait_until(lambda: not pids_with(marker), "the daemon to end with the step", timeout=15)
 
 
 def test_a_step_that_asks_to_start_cold_does(workspace, src, warm_on):
