@@ -30,6 +30,9 @@ from pathlib import Path
 CACHE = Path.home() / ".cache" / "mlpipe-bench"
 VENV = CACHE / "venv-competitors"
 COMPETITORS = ("ploomber", "dvc")
+# What the venv holds, pinned so that runs compare: the tools, and pandas and scikit-learn for step bodies
+# that import them (warm_start.py), at the versions of the project's own environment.
+PINNED = ("ploomber==0.23.3", "dvc==3.67.1", "pandas==3.1.1", "scikit-learn==1.9.1")
 
 # The tools phone home unless told not to; a benchmark must never wait on the
 # network (none is reachable here, so a probe would only add timeouts).
@@ -97,16 +100,17 @@ def venv_python() -> Path:
 def ensure_competitor_venv() -> Path:
     """Create (or reuse) the venv holding Ploomber and DVC; return its bin dir.
 
-    Reused as is when both import, so repeated runs cost no install time."""
+    Reused as is when everything imports, so repeated runs cost no install time."""
     py = venv_python()
-    if py.exists() and subprocess.run([py, "-c", "import ploomber, dvc"],
+    if py.exists() and subprocess.run([py, "-c", "import ploomber, dvc, pandas, sklearn"],
                                       capture_output=True).returncode == 0:
         return py.parent
-    print(f"installing {', '.join(COMPETITORS)} into {VENV} ...", file=sys.stderr)
+    print(f"installing {', '.join(PINNED)} into {VENV} ...", file=sys.stderr)
     CACHE.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", VENV], check=True)
+    if not py.exists():  # an existing venv only gets what it lacks
+        subprocess.run([sys.executable, "-m", "venv", "--clear", VENV], check=True)
     subprocess.run([py, "-m", "pip", "install", "-qq", "--disable-pip-version-check",
-                    *COMPETITORS], check=True)
+                    *PINNED], check=True)
     return py.parent
 
 
