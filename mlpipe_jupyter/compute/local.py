@@ -9,7 +9,7 @@ import sys
 from mlpipe_jupyter.compute.envbuild import PreparedHandle, build_venv, cached_venv, check_local
 from mlpipe_jupyter.compute.launch_ranks import launch_command
 from mlpipe_jupyter.compute.process import LocalHandle, start_process
-from mlpipe_jupyter.compute.warm import start_warm
+from mlpipe_jupyter.compute.warm import enabled as warm_enabled, start_warm
 from mlpipe_jupyter.running import contract
 from mlpipe_jupyter.running.protocol import ComputeBackend, Job, register
 
@@ -100,5 +100,6 @@ class LocalCompute(ComputeBackend):
             handle.start_info = {"warm": True, "seconds": round(handle.start_seconds, 4)}
             return handle
         handle = LocalHandle(start_process(python_command(job, interpreter), cwd=job.working_dir, env=env))
-        handle.start_info = {"warm": False, "why_cold": why_cold}
+        if warm_enabled():  # with warm starts off nothing is said: every step starts cold, as always
+            handle.start_info = {"warm": False, "why_cold": why_cold}
         return handle

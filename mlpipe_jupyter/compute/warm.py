@@ -134,10 +134,15 @@ class Pool:
     def __init__(self):
         self._helpers: dict[str, Helper] = {}
         self._lock = threading.Lock()
-        # Helpers die with the thread that started them (PR_SET_PDEATHSIG follows the thread, not the
-        # process): they are started by this long-lived thread, not by the step's, which ends with the step.
-        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-start")
-        threading.Thread(target=self._reap_idle, name="warm-idle", daemon=True).start()
+        self._starter: ThreadPoolExecutor | None = None  # made with the first helper: no thread before
+
+    def _start(self, python: str, modules: frozenset[str]) -> Helper:
+        """Helpers die with the thread that started them (PR_SET_PDEATHSIG follows the thread, not the
+        process): they are started by one long-lived thread, not by the step's, which ends with the step."""
+        if self._starter is None:
+            self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-start")
+            threading.Thread(target=self._reap_idle, name="warm-idle", daemon=True).start()
+        return self._starter.submit(Helper, python, modules, self.base_env()).result()
 
     def helper_for(self, python: str, modules: frozenset[str]) -> tuple[Helper | None, str]:
         """A ready helper that has ``modules``, or None and why the step starts cold. A missing helper is
@@ -167,9 +172,6 @@ class Pool:
             return None, why
         helper.last_used = time.monotonic()
         return helper, ""
-
-    def _start(self, python: str, modules: frozenset[str]) -> Helper:
-        return self._starter.submit(Helper, python, modules, self.base_env()).result()
 
     @staticmethod
     def base_env() -> dict:

@@ -123,6 +123,15 @@ def monitors_for(run_id: str) -> list["RunMonitor"]:
         return [m for m in (ref() for ref in _monitors.get(run_id, [])) if m is not None]
 
 
+
+def with_start(reason: str | None, row: dict | None) -> str | None:
+    """The planner's reason, and how a local step's process started (warm from a helper, or cold)."""
+    start = ((row or {}).get("details") or {}).get("start")
+    if not start:
+        return reason
+    said = f"started warm in {start['seconds'] * 1000:.0f} ms" if start.get("warm") else "started cold"
+    return f"{reason} · {said}" if reason else said
+
 class StepRow:
     """One step: its widgets and the state they show."""
 
@@ -343,7 +352,8 @@ class RunMonitor:
                 self._upstream[row["name"]] = list((row["details"] or {}).get("upstream") or [])
                 view = self._row(row["name"])
                 reused = row["reused_from"] is not None
-                view.set_status(status_word(row["status"], reused), row["started"], row["ended"], row["reuse_reason"])
+                view.set_status(status_word(row["status"], reused), row["started"], row["ended"],
+                                with_start(row["reuse_reason"], row))
                 self._show_error(view, row)
             self._set_run_status(store.get_run(self.top_id))
             self._render_graph()
@@ -446,7 +456,10 @@ class RunMonitor:
             now = event.ts
             started = d.get("started") or (now if d["status"] == Status.RUNNING or reused else None)
             ended = d.get("ended") or (now if reused else None)
-            view.set_status(status_word(d["status"], reused), started, ended, d.get("reuse_reason"))
+            reason = d.get("reuse_reason")
+            if d["status"] in FINAL_STATUSES and not reused:  # how its process started is known by now
+                reason = with_start(reason, self._step_row(event.step))
+            view.set_status(status_word(d["status"], reused), started, ended, reason)
             if d["status"] in (Status.FAILED, Status.CANCELED) and d.get("error"):
                 self._show_error(view, self._step_row(event.step))
             self._render_graph()

@@ -80,7 +80,7 @@ def both(ws, src, monkeypatch, script, *args):
     run_step(ws, src, script, *args)
     hot = run_step(ws, src, script, *args)
     assert hot.get_details()["start"]["warm"] is True, hot.get_details()["start"]
-    assert cold.get_details()["start"]["warm"] is False
+    assert "start" not in cold.get_details()  # warm starts off: nothing to say
     return cold, hot
 
 
@@ -283,3 +283,16 @@ def test_a_runner_killed_with_sigkill_leaves_no_warm_step_or_helper(workspace, s
     run = Run.get(Workspace(workspace.path), run_id)
     assert run.get_status() == "Failed"
     assert run.get_steps()[0].get_details()["start"]["warm"]
+
+
+def test_the_monitor_says_a_step_started_warm(workspace, src, warm_on):
+    from mlpipe_jupyter.notebook.monitor import RunMonitor
+
+    run_step(workspace, src, "exits.py", "0")  # the helper is ready
+    run = Experiment(workspace, "warm").submit(Pipeline(workspace, [PythonScriptStep(
+        "exits.py", name="quick", arguments=["0"], source_directory=str(src), allow_reuse=False)]))
+    monitor = RunMonitor(run)
+    run.wait_for_completion(raise_on_error=False, timeout_seconds=WAIT_SECONDS)
+    wait_until(lambda: "started warm in" in monitor.rows["quick"].note.value, "the monitor to say it started warm")
+    stored = RunMonitor(run)  # opened after the end: from the stored rows
+    assert "started warm in" in stored.rows["quick"].note.value
