@@ -8,8 +8,8 @@ import pytest
 
 from mlpipe_jupyter import (ComputeTarget, CondaDependencies, DockerCompute, Environment, Experiment, PipelineData,
                             PythonScriptStep, RunConfiguration, ScriptRunConfig, UserError)
-from helpers import dangling_images, leftover_containers
-from tests.helpers import labelled_containers, run_pipeline, steps_by_name, submit, wait_until
+from helpers import (dangling_images, labelled_containers, leftover_containers, run_pipeline, steps_by_name, submit,
+                     wait_until)
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -246,7 +246,8 @@ def test_containers_of_a_dead_runner_are_swept(docker_engine):
         # every process that opens a workspace sweeps too (tests on the other worker do): whoever comes
         # first removes it, and if sweeping were broken nobody would
         sweep_orphans()
-        assert labelled_containers(docker_engine, "mlpipe.run_id=orphan-test") == []
+        wait_until(lambda: labelled_containers(docker_engine, "mlpipe.run_id=orphan-test") == [],
+                   "the orphan to be removed (another sweep may have its removal in progress)", 30)
     finally:
         import contextlib
 
