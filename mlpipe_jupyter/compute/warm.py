@@ -27,9 +27,10 @@ from typing import Iterator
 
 from mlpipe_jupyter.compute import forkserver
 from mlpipe_jupyter.compute.process import containment_prefix, start_process
+from mlpipe_jupyter.planning.reuse import START_SETTING
 from mlpipe_jupyter.running.protocol import Job
 
-SETTING = "MLPIPE_WARM_START"  # "1" turns warm starts on (off by default until steps are contained as cold ones)
+SETTING = START_SETTING  # "1" turns warm starts on; "0" in a step's variables starts that step cold
 IDLE_SECONDS = 600
 GREETING_SECONDS = 120  # a helper importing its modules on a loaded machine; a guard, not a measure
 SCAN_LIMIT = 400  # files of a snapshot read for imports

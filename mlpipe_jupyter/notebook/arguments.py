@@ -79,6 +79,7 @@ def _step_parser() -> _Parser:
                    help="a registered NAME[:VERSION], docker:IMAGE, a requirements .txt, a conda .yml or a Python "
                         "interpreter")
     p.add_argument("--no-reuse", action="store_true", help="always rerun this step")
+    p.add_argument("--cold", action="store_true", help="start this step in a fresh interpreter, never warm")
     p.add_argument("--source-dir", metavar="DIR", help="snapshot this folder with the cell (relative to the notebook)")
     p.add_argument("--run", action="store_true", help="also run the cell now, on the latest upstream outputs")
     return p
@@ -108,7 +109,8 @@ def parse_step_line(line: str, body: str, default_compute: str = "local") -> tup
         raise MagicUsageError(f"{prog} {args.name}: an output name is given twice.")
     spec = CellSpec(name=args.name, body=body.rstrip(), inputs=inputs, outputs=list(args.outputs),
                     params=parse_params(args.param, f"{prog} {args.name}"), compute=args.compute or default_compute,
-                    environment=args.environment, allow_reuse=not args.no_reuse, source_dir=args.source_dir)
+                    environment=args.environment, allow_reuse=not args.no_reuse, source_dir=args.source_dir,
+                    cold=args.cold)
     return spec, args.run
 
 
@@ -139,6 +141,8 @@ def render_step_line(spec: CellSpec, default_compute: str = "local", run: bool =
         parts.append(_option("--environment", spec.environment))
     if not spec.allow_reuse:
         parts.append("--no-reuse")
+    if spec.cold:
+        parts.append("--cold")
     if spec.source_dir is not None:
         parts.append(_option("--source-dir", spec.source_dir))
     if run:

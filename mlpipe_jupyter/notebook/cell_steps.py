@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mlpipe_jupyter.errors import UserError
 from mlpipe_jupyter.model.names import check_data_name, check_param_name, check_step_name
+from mlpipe_jupyter.planning.reuse import START_SETTING
 from mlpipe_jupyter.running.tracebacks import read_origin, write_origin
 from mlpipe_jupyter.sdk.environment import Environment
 
@@ -39,6 +40,7 @@ class CellSpec:
     environment: str | None = None
     allow_reuse: bool = True
     source_dir: str | None = None  # relative to the notebook folder
+    cold: bool = False  # never a warm start (compute/warm.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,9 +71,9 @@ class CellSpec:
                 isinstance(k, str) and isinstance(v, (str, int, float, bool, type(None))) for k, v in params.items()):
             raise wrong("params", "a mapping of names to strings, numbers, booleans or null")
         for key, expected in (("compute", str), ("environment", (str, type(None))), ("allow_reuse", bool),
-                              ("source_dir", (str, type(None)))):
+                              ("source_dir", (str, type(None))), ("cold", bool)):
             if key in d and not isinstance(d[key], expected):
-                raise wrong(key, "true or false" if key == "allow_reuse" else
+                raise wrong(key, "true or false" if key in ("allow_reuse", "cold") else
                             "a string" if key == "compute" else "a string or null")
         known = CellSpec.__dataclass_fields__
         spec = CellSpec(**{k: v for k, v in d.items() if k in known})
@@ -305,6 +307,8 @@ def make_cell_step(spec: CellSpec, cells_root: Path, notebook_dir: Path, externa
         "allow_reuse": spec.allow_reuse,
         "hash_paths": hash_paths,
     }
+    if spec.cold:
+        step_doc["environment_variables"] = {START_SETTING: "0"}
     if spec.environment:
         step_doc["environment"] = environment_doc(spec.environment, notebook_dir, workspace, spec.name)
     return CellStep(spec, source_directory, script, script_text(spec, notebook_dir), step_doc,

@@ -21,6 +21,7 @@ from mlpipe_jupyter.model import graph, validation
 from mlpipe_jupyter.model.document import (PipelineDocument, data_ref, input_items, input_name_for,
                                            is_directory, output_names)
 from mlpipe_jupyter.model.environment import EnvironmentDefinition, default_environment
+from mlpipe_jupyter.planning.reuse import START_SETTING
 from mlpipe_jupyter.planning.snapshot import Snapshot, take_snapshot
 from mlpipe_jupyter.secrets import MASK, looks_secret, unmask
 
@@ -85,7 +86,8 @@ class StepPlan:
             "arguments": [a if isinstance(a, str) else f"<{a.kind}:{a.name}>" for a in self.argument_template],
             "parameters": {k: secret.get(("param", k), v) for k, v in self.parameters.items()},
             "env_vars": {k: secret.get(("env", k), v if isinstance(v, str) else f"<{v.kind}:{v.name}>")
-                         for k, v in self.env_vars.items() if not k.startswith("AZUREML_DATAREFERENCE_")},
+                         for k, v in self.env_vars.items()
+                         if not k.startswith("AZUREML_DATAREFERENCE_") and k != START_SETTING},
             "inputs": {k: input_fingerprints[k] for k in sorted(input_fingerprints)},
             "outputs": sorted(o.name if o.is_directory else f"{o.name} (file)" for o in self.outputs),
             "hash_paths": self.hash_paths,

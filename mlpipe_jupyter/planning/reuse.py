@@ -17,6 +17,9 @@ from mlpipe_jupyter.store import canonical_json, sha256_bytes
 KEY_VERSION = 1
 
 
+# Variables that choose how a step's process starts, never what it computes: left out of the reuse key.
+START_SETTING = "MLPIPE_WARM_START"
+
 def reuse_key(manifest: dict) -> str:
     return sha256_bytes(canonical_json({"v": KEY_VERSION, **manifest}))
 

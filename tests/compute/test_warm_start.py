@@ -255,10 +255,22 @@ run.wait_for_completion(timeout_seconds=600)
 """
 
 
+def helpers_of(marker: str) -> list[int]:
+    """Warm-start helpers started by the runner whose variables carry ``marker`` (other tests run helpers too)."""
+    found = []
+    for pid in pids_with(warm.forkserver.__file__):
+        try:
+            if marker.encode() in Path(f"/proc/{pid}/environ").read_bytes():
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
 def test_a_runner_killed_with_sigkill_leaves_no_warm_step_or_helper(workspace, src, tmp_path):
     marker = str(tmp_path / "warm-orphan-marker")
     (tmp_path / "runner.py").write_text(RUNNER)
-    env = {**os.environ, warm.SETTING: "1"}
+    env = {**os.environ, warm.SETTING: "1", "WARM_TEST_RUNNER": marker}  # its helper inherits this one
     runner = subprocess.Popen([sys.executable, str(tmp_path / "runner.py"), str(workspace.path), str(src), marker],
                               stdout=subprocess.PIPE, text=True, env=env)
     try:
@@ -270,7 +282,7 @@ def test_a_runner_killed_with_sigkill_leaves_no_warm_step_or_helper(workspace, s
         start = wait_until(lambda: Run.get(Workspace(workspace.path), step.id).get_details().get("start"),
                            "the step's start to be recorded")
         assert start["warm"], start
-        assert pids_with(warm.forkserver.__file__)  # its helper
+        assert helpers_of(marker)
         runner.send_signal(signal.SIGKILL)
         runner.wait(timeout=30)
     finally:
@@ -279,7 +291,7 @@ def test_a_runner_killed_with_sigkill_leaves_no_warm_step_or_helper(workspace, s
             runner.wait()
         runner.stdout.close()
     wait_until(lambda: not pids_with(marker), "the step to die with its runner", timeout=15)
-    wait_until(lambda: not pids_with(warm.forkserver.__file__), "its helper to die with it", timeout=15)
+    wait_until(lambda: not helpers_of(marker), "its helper to die with it", timeout=15)
     run = Run.get(Workspace(workspace.path), run_id)
     assert run.get_status() == "Failed"
     assert run.get_steps()[0].get_details()["start"]["warm"]
@@ -296,3 +308,18 @@ def test_the_monitor_says_a_step_started_warm(workspace, src, warm_on):
     wait_until(lambda: "started warm in" in monitor.rows["quick"].note.value, "the monitor to say it started warm")
     stored = RunMonitor(run)  # opened after the end: from the stored rows
     assert "started warm in" in stored.rows["quick"].note.value
+
+
+def test_asking_to_start_cold_does_not_change_the_reuse_key(workspace, src, warm_on):
+    def build(variables):
+        config = RunConfiguration()
+        config.environment_variables = variables
+        return PythonScriptStep("exits.py", name="same", arguments=["0"], source_directory=str(src),
+                                runconfig=config)
+
+    first = Experiment(workspace, "warm").submit(Pipeline(workspace, [build({})]))
+    first.wait_for_completion(timeout_seconds=WAIT_SECONDS)
+    again = Experiment(workspace, "warm").submit(Pipeline(workspace, [build({warm.SETTING: "0"})]))
+    again.wait_for_completion(timeout_seconds=WAIT_SECONDS)
+    assert again.get_steps()[0].reused
+

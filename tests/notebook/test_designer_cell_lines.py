@@ -27,7 +27,7 @@ def specs(draw):
                                     max_size=4)),
         compute=draw(st.one_of(st.just("local"), st.just("gpu"), TEXT)),
         environment=draw(st.one_of(st.none(), TEXT, st.just("-env"))),
-        allow_reuse=draw(st.booleans()),
+        allow_reuse=draw(st.booleans()), cold=draw(st.booleans()),
         source_dir=draw(st.one_of(st.none(), st.just(""), TEXT)))
 
 
@@ -45,3 +45,5 @@ def test_a_rendered_line_reads_as_a_person_would_write_it():
                                     "--param 'tag=\"1\"' --param 'note=two words' --compute gpu")
     plain = dataclasses.replace(spec, inputs=[], params={}, compute="local", allow_reuse=False)
     assert step_cell_line(plain, run=True) == "%%step train --outputs model --no-reuse --run"
+    cold = dataclasses.replace(plain, allow_reuse=True, cold=True)
+    assert step_cell_line(cold) == "%%step train --outputs model --cold"
