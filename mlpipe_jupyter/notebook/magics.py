@@ -187,7 +187,7 @@ class PipelineMagics(Magics):
     @_quiet_help
     def step(self, line, cell):
         """%%step NAME [--inputs A B=SOURCE ...] [--outputs C ...] [--param k=v ...] [--compute TARGET]
-        [--environment ENV] [--no-reuse] [--source-dir DIR] [--run]
+        [--environment ENV] [--no-reuse] [--cold] [--source-dir DIR] [--run]
 
         Record this cell as a step of the notebook's pipeline (``%%step -h`` for details)."""
         with user_errors():
