@@ -1,6 +1,7 @@
 """Helpers for the end-to-end tests that run real pipelines in subprocesses."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -360,3 +361,25 @@ def metrics_arrive_while_the_step_runs(ws, step, go: Path, timeout: float) -> No
     run.wait_for_completion(raise_on_error=False, timeout_seconds=timeout)
     assert run.get_status() == "Completed"
     assert live.get_metrics() == {"progress": [0.5, 1.0]}
+
+
+@contextlib.contextmanager
+def runner_process(cmd: list[str], **popen_kwargs):
+    """A process running a pipeline, for a test that kills it (``kill_hard``): never left running after
+    the test, its pipes closed."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, **popen_kwargs)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def kill_hard(proc: subprocess.Popen) -> None:
+    """kill -9, as a kernel restart or the OOM killer ends a runner."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import textwrap
 import urllib.request
 import warnings
 from pathlib import Path
 
 import pytest
 
-from helpers import pids_with, submit, wait_until
+from helpers import kill_hard, pids_with, runner_process, submit, wait_until
 from mlpipe_jupyter import ComputeTarget, PythonScriptStep, RayCompute, Run, Workspace
 from mlpipe_jupyter.compute import recover
 
@@ -54,9 +51,8 @@ def job_of(cluster, step_id: str) -> dict | None:
 def killed_runner(workspace, src, marker, cluster) -> tuple[str, str]:
     """A runner process that submits a Ray step, killed with SIGKILL once the step runs: (run id, step id)."""
     ComputeTarget.create(workspace, "cluster", RayCompute.provisioning_configuration(cluster.address))
-    runner = subprocess.Popen([sys.executable, "-c", RUNNER, str(workspace.path), str(src), marker],
-                              env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True)
-    try:
+    with runner_process([sys.executable, "-c", RUNNER, str(workspace.path), str(src), marker],
+                        env={**os.environ, "PYTHONPATH": str(REPO)}) as runner:
         run_id = runner.stdout.readline().strip()
         assert run_id.startswith("run_"), run_id
         step_id = wait_until(lambda: [s.id for s in Run.get(workspace, run_id).get_steps()], "the step's run",
@@ -66,13 +62,7 @@ def killed_runner(workspace, src, marker, cluster) -> tuple[str, str]:
                    ("Failed", "Canceled", "Completed"), "the job to run", RAY_WAIT)
         assert step.get_status() == "Running", step.get_details().get("error")  # not a step that ended at once
         wait_until(lambda: pids_with(marker), "the step's child process to start", RAY_WAIT)
-        runner.send_signal(signal.SIGKILL)
-        runner.wait(timeout=30)
-    finally:
-        if runner.poll() is None:
-            runner.kill()
-            runner.wait()
-        runner.stdout.close()
+        kill_hard(runner)
     assert job_of(cluster, step_id)["status"] == "RUNNING"  # the dead runner's job runs on unobserved
     assert pids_with(marker)
     return run_id, step_id

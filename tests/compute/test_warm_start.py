@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import WAIT_SECONDS, pids_with, wait_until
+from helpers import WAIT_SECONDS, kill_hard, pids_with, runner_process, wait_until
 from mlpipe_jupyter import Environment, Experiment, Pipeline, PythonScriptStep, RunConfiguration
 from mlpipe_jupyter.compute import warm
 
@@ -271,9 +271,8 @@ def test_a_runner_killed_with_sigkill_leaves_no_warm_step_or_helper(workspace, s
     marker = str(tmp_path / "warm-orphan-marker")
     (tmp_path / "runner.py").write_text(RUNNER)
     env = {**os.environ, warm.SETTING: "1", "WARM_TEST_RUNNER": marker}  # its helper inherits this one
-    runner = subprocess.Popen([sys.executable, str(tmp_path / "runner.py"), str(workspace.path), str(src), marker],
-                              stdout=subprocess.PIPE, text=True, env=env)
-    try:
+    with runner_process([sys.executable, str(tmp_path / "runner.py"), str(workspace.path), str(src), marker],
+                        env=env) as runner:
         run_id = runner.stdout.readline().strip()
         wait_until(lambda: pids_with(marker), "the warm step to run")
         from mlpipe_jupyter import Run, Workspace
@@ -283,13 +282,7 @@ def test_a_runner_killed_with_sigkill_leaves_no_warm_step_or_helper(workspace, s
                            "the step's start to be recorded")
         assert start["warm"], start
         assert helpers_of(marker)
-        runner.send_signal(signal.SIGKILL)
-        runner.wait(timeout=30)
-    finally:
-        if runner.poll() is None:
-            runner.kill()
-            runner.wait()
-        runner.stdout.close()
+        kill_hard(runner)
     wait_until(lambda: not pids_with(marker), "the step to die with its runner", timeout=15)
     wait_until(lambda: not helpers_of(marker), "its helper to die with it", timeout=15)
     run = Run.get(Workspace(workspace.path), run_id)

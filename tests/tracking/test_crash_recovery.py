@@ -1,13 +1,11 @@
 """A runner killed with SIGKILL: the next open of the workspace cleans up, completed work stays reusable."""
-import os
 import runpy
-import signal
 import subprocess
 import sys
 import textwrap
 import time
 
-from helpers import pids_with
+from helpers import kill_hard, pids_with, runner_process
 from mlpipe_jupyter import Experiment, Run, Workspace
 
 DRIVER = '''
@@ -69,21 +67,13 @@ def test_killed_runner_is_recovered_and_completed_steps_are_reused(tmp_path):
     driver.write_text(DRIVER)
     pid_file = tmp_path / "slow.pid"
 
-    proc = subprocess.Popen([sys.executable, str(driver), str(tmp_path / "ws"), str(src), str(pid_file)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with runner_process([sys.executable, str(driver), str(tmp_path / "ws"), str(src), str(pid_file)],
+                        stderr=subprocess.PIPE) as proc:
         run_id = proc.stdout.readline().strip()
         assert run_id.startswith("run_"), proc.stderr.read() if proc.poll() is not None else run_id
         _wait_for(pid_file.exists, "the slow step to start")
         assert pids_with(pid_file)  # the step runs in a PID namespace: found by its command line
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+        kill_hard(proc)
 
     ws = Workspace(tmp_path / "ws")  # opening the workspace notices the dead runner
     run = Run.get(ws, run_id)
