@@ -32,6 +32,7 @@ from mlpipe_jupyter.running.protocol import Job
 
 SETTING = START_SETTING  # "1" turns warm starts on; "0" in a step's variables starts that step cold
 IDLE_SECONDS = 600
+REAP_SECONDS = 30  # how often idle helpers are looked for
 GREETING_SECONDS = 120  # a helper importing its modules on a loaded machine; a guard, not a measure
 SCAN_LIMIT = 400  # files of a snapshot read for imports
 
@@ -182,7 +183,7 @@ class Pool:
 
     def _reap_idle(self):
         while True:
-            time.sleep(30)
+            time.sleep(REAP_SECONDS)
             with self._lock:
                 for python, helper in list(self._helpers.items()):
                     if time.monotonic() - helper.last_used > IDLE_SECONDS and not helper.active:

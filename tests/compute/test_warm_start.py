@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from helpers import WAIT_SECONDS, kill_hard, pids_with, runner_process, wait_until
-from mlpipe_jupyter import Environment, Experiment, Pipeline, PythonScriptStep, RunConfiguration
+from mlpipe_jupyter import (Environment, Experiment, Pipeline, PythonScriptStep, RunConfiguration,
+                            ScriptRunConfig)
 from mlpipe_jupyter.compute import warm
 
 PROBE = """
@@ -315,4 +316,17 @@ def test_asking_to_start_cold_does_not_change_the_reuse_key(workspace, src, warm
     again = Experiment(workspace, "warm").submit(Pipeline(workspace, [build({warm.SETTING: "0"})]))
     again.wait_for_completion(timeout_seconds=WAIT_SECONDS)
     assert again.get_steps()[0].reused
+
+
+def test_a_script_run_config_starts_warm_and_an_idle_helper_goes_away(workspace, src, monkeypatch, warm_on):
+    monkeypatch.setattr(warm, "REAP_SECONDS", 0.2)
+    for _ in range(2):
+        run = Experiment(workspace, "warm").submit(ScriptRunConfig(str(src), "exits.py", arguments=["0"]))
+        run.wait_for_completion(timeout_seconds=WAIT_SECONDS)
+    assert run.get_details()["start"]["warm"]
+    helper = next(iter(warm.POOL._helpers.values()))
+    monkeypatch.setattr(warm, "IDLE_SECONDS", 0.5)
+    wait_until(lambda: helper.proc.poll() is not None, "the idle helper to go away", timeout=60)  # a reaper
+    # started by an earlier test may be in its last sleep of the old length
+    assert not warm.POOL._helpers
 
