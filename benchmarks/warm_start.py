@@ -11,7 +11,7 @@ is read fresh:
   line (before its imports) and again once the imports are done; with the run history's start of each
   step (get_details()["startTimeUtc"]) that gives each step's start.
 - chain30: the 30-step chain of trivial steps (pipeline_overhead.py's), against 30 bare launches.
-Ploomber and DVC run both on the same step bodies (competitors.py).
+Ploomber and DVC run both on the same step bodies (competitors.py), in turns with ours.
 
 The first run in a process also starts the warm-start helper, so it is shown apart from the reruns that
 follow it in the same process (a notebook session's edit-run loop).
@@ -127,7 +127,8 @@ def timed_run(ws, pipeline, names: list[str], per_step: bool) -> dict:
     for name in names:
         d = by_name[name].get_details()
         start, end = epoch(d["startTimeUtc"]), epoch(d["endTimeUtc"])
-        step = {"warm": (d.get("start") or {}).get("warm")}  # None: this version does not say
+        step = {"warm": (d.get("start") or {}).get("warm"),  # None: this version does not say
+                "took": end - start, "gap": start - prev_end}  # in the history; the first gap is from submit
         if per_step:
             m = marks(d)
             step.update(first_since_start=m[FIRST] - start, ready_since_start=m[READY] - start,
@@ -147,51 +148,52 @@ def child(workload: str, workdir: Path) -> None:
         print(RESULT + json.dumps(timed_run(ws, pipeline, names, per_step=workload == "ml3")), flush=True)
 
 
-def measure_ours(workload: str, repeats: int, workdir: Path) -> dict:
-    """repeats + 1 runs per setting, cold and warm taking turns (and turns going first), so that load
-    from elsewhere on the machine falls on both alike."""
+def measure(workload: str, repeats: int, workdir: Path, tools: tuple[str, ...]) -> dict:
+    """In rounds: each round runs cold, warm and each competitor once, in turns that rotate, so load
+    from elsewhere on the machine falls on all alike. Ours: a first round, then `repeats` reruns in the
+    same process per setting; the competitors run in the rerun rounds, each time in a fresh folder."""
     procs = {s: subprocess.Popen([sys.executable, __file__, "--child", workload, "--workdir",
                                   str(workdir / f"{workload}-{s}")], cwd=REPO, text=True,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, SETTING: s})
              for s in ("0", "1")}
-    runs = {s: [] for s in procs}
+    out = {**{s: {"runs": []} for s in procs}, **{t: [] for t in tools}}
     try:
         for i in range(repeats + 1):
-            for s in ("0", "1") if i % 2 == 0 else ("1", "0"):
-                procs[s].stdin.write("run\n")
-                procs[s].stdin.flush()
-                line = next((x for x in procs[s].stdout if x.startswith(RESULT)), None)
+            turns = [*procs, *(tools if i else ())]
+            for who in turns[i % len(turns):] + turns[:i % len(turns)]:
+                if who in tools:
+                    out[who].append(competitor_run(who, workload, comp.fresh_dir(workdir, f"{who}-{workload}-{i}")))
+                    continue
+                procs[who].stdin.write("run\n")
+                procs[who].stdin.flush()
+                line = next((x for x in procs[who].stdout if x.startswith(RESULT)), None)
                 if line is None:
-                    raise RuntimeError(f"the {SETTING}={s} process ended early (its errors are above)")
-                runs[s].append(json.loads(line[len(RESULT):]))
+                    raise RuntimeError(f"the {SETTING}={who} process ended early (its errors are above)")
+                out[who]["runs"].append(json.loads(line[len(RESULT):]))
     finally:
         for proc in procs.values():
             with contextlib.suppress(BrokenPipeError):  # one that failed has gone already
                 proc.stdin.close()
             proc.wait()
-    return {s: {"runs": runs[s]} for s in runs}
+    return out
 
 
 # ---------------------------------------------------------------- competitors, baselines
 
-def measure_competitor(tool: str, workload: str, repeats: int, workdir: Path) -> list[float]:
-    """Wall seconds of `repeats` full runs, each in a fresh project folder."""
+def competitor_run(tool: str, workload: str, d: Path) -> float:
+    """Wall seconds of one full run of the workload under Ploomber or DVC in the empty folder d."""
     bin_dir = comp.ensure_competitor_venv()
     steps = ml_steps() if workload == "ml3" else comp.chain_steps(30)
-    names = [n for n, _, _ in steps]
-    times = []
-    for i in range(repeats):
-        d = comp.fresh_dir(workdir, f"{tool}-{workload}-{i}")
-        if tool == "ploomber":
-            comp._ploomber_project(d, steps, False)
-            cmd, env = [bin_dir / "ploomber", "build"], comp.tool_env()
-        else:
-            comp._dvc_project(d, steps, False, python=bin_dir / "python")
-            cmd = [bin_dir / "dvc", "repro", "-q"]
-            env = {**comp.tool_env(), "DVC_SITE_CACHE_DIR": str(workdir / "dvc-site-cache")}
-        times.append(comp.run(cmd, d, env))
-        comp.check_outputs(d, names)
-    return times
+    if tool == "ploomber":
+        comp._ploomber_project(d, steps, False)
+        cmd, env = [bin_dir / "ploomber", "build"], comp.tool_env()
+    else:
+        comp._dvc_project(d, steps, False, python=bin_dir / "python")
+        cmd = [bin_dir / "dvc", "repro", "-q"]
+        env = {**comp.tool_env(), "DVC_SITE_CACHE_DIR": str(d.parent / "dvc-site-cache")}
+    took = comp.run(cmd, d, env)
+    comp.check_outputs(d, [n for n, _, _ in steps])
+    return took
 
 
 def cold_import(python, n: int = 5) -> float:
@@ -210,7 +212,9 @@ def summarize(r: dict) -> dict:
     """First run and the median of the reruns, per setting."""
     first, reruns = r["runs"][0], r["runs"][1:] or r["runs"][:1]
     s = {"first": first["wall"], "rerun": med([x["wall"] for x in reruns]),
-         "warm": [st["warm"] for x in reruns for st in x["steps"]]}
+         "warm": [st["warm"] for x in reruns for st in x["steps"]],
+         "took": med([st["took"] for x in reruns for st in x["steps"]]),
+         "gap": med([st["gap"] for x in reruns for st in x["steps"][1:]])}
     if "first_since_start" in first["steps"][0]:
         for key in ("first_since_start", "ready_since_start", "first_since_prev_end"):
             s[key] = [med([x["steps"][i][key] for x in reruns]) for i in range(len(first["steps"]))]
@@ -243,13 +247,13 @@ def report(r: dict, repeats: int) -> None:
           + ("  WARNING: machine was shared, rerun when idle" if other and other > 5 else ""))
     print(f"cold `import pandas, sklearn` in a bare interpreter (median of 5): {cold_imp:.3f} s; "
           f"bare launch {base['bare_launch'] * 1000:.1f} ms, 30 bare launches {base['bare30']:.3f} s")
-    tools = [t for t in ("ploomber", "dvc") if t in r]
+    tools = [t for t in comp.COMPETITORS if t in r["ml3"]]
     if tools:
         print(f"competitors' venv: 30 bare launches {r['baseline_venv']['bare30']:.3f} s (their chain30 "
               f"ratio uses it); versions {r['versions']}")
     for wl, title in (("ml3", "3-step pandas/scikit-learn chain"), ("chain30", "30-step trivial chain")):
         c, w = summarize(r[wl]["0"]), summarize(r[wl]["1"])
-        runs = {t: med(r[t][wl]) for t in tools}
+        runs = {t: med(r[wl][t]) for t in tools}
         print(f"\n{title:46s}" + "".join(cell(x) for x in ["cold (=0)", "warm (=1)", *tools]))
         print(f"{'first run in a process (s)':46s}" + cell(c["first"]) + cell(w["first"]) + cell("-") * len(tools))
         print(f"{'reruns, median (s) [competitors: runs]':46s}" + cell(c["rerun"]) + cell(w["rerun"])
@@ -259,6 +263,9 @@ def report(r: dict, repeats: int) -> None:
             floor = {t: r["baseline_venv"]["bare30"] for t in tools}
             print(f"{'/ 30 bare launches of its interpreter':46s}" + cell(c["rerun"] / base["bare30"], "x")
                   + cell(w["rerun"] / base["bare30"], "x") + "".join(cell(runs[t] / floor[t], "x") for t in tools))
+            print(f"{'step start to end in the history, median (ms)':46s}" + cell(c["took"] * 1000)
+                  + cell(w["took"] * 1000))
+            print(f"{'a step end to the next start, median (ms)':46s}" + cell(c["gap"] * 1000) + cell(w["gap"] * 1000))
             ratio = w["rerun"] / base["bare30"]
             print(f"goal: warm chain30 <= 1.0x 30 bare launches: {ratio:.2f}x ({'met' if ratio <= 1.0 else 'not met'})"
                   + cold_note(w))
@@ -295,19 +302,17 @@ def main(argv=None) -> int:
     try:
         cpu = comp.cpu_marks()
         r = {"cold_import": cold_import(sys.executable), "baseline": comp.measure_baselines(workdir)}
-        for wl in ("ml3", "chain30"):
-            r[wl] = measure_ours(wl, args.repeats, workdir)
-        if not args.no_competitors:
+        tools = () if args.no_competitors else comp.COMPETITORS
+        if tools:
             comp.ensure_competitor_venv()
             r["versions"] = comp.competitor_versions()
             r["baseline_venv"] = comp.measure_baselines(workdir, comp.venv_python(), label="bare-venv")
-            for tool in ("ploomber", "dvc"):
-                r[tool] = {wl: measure_competitor(tool, wl, max(1, args.repeats), workdir)
-                           for wl in ("ml3", "chain30")}
+        for wl in ("ml3", "chain30"):
+            r[wl] = measure(wl, max(1, args.repeats), workdir, tools)
         r["foreign_cpu_s"] = comp.foreign_cpu_since(cpu)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report(r, args.repeats)
+    report(r, max(1, args.repeats))
     if args.json:
         args.json.write_text(json.dumps(r, indent=2))
     return 0
