@@ -253,10 +253,23 @@ def send(conn: socket.socket, message: dict) -> None:
 def serve(listener: socket.socket) -> None:
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
+    # A child's end wakes the loop at once (a step's end is reported without waiting for the next poll).
+    wake_read, wake_write = socket.socketpair()
+    wake_read.setblocking(False)
+    wake_write.setblocking(False)
+    signal.set_wakeup_fd(wake_write.fileno())
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    selector.register(wake_read, selectors.EVENT_READ, "wake")
     children: dict[int, socket.socket] = {}  # pid -> its connection
     kill_at: dict[int, float] = {}  # pid -> when SIGKILL follows the SIGTERM of a cancel
     while True:
         for key, _ in selector.select(0.05):
+            if key.data == "wake":
+                try:
+                    wake_read.recv(4096)
+                except BlockingIOError:
+                    pass
+                continue
             if key.fileobj is listener:
                 conn, _ = listener.accept()
                 try:
@@ -267,7 +280,10 @@ def serve(listener: socket.socket) -> None:
                 sys.stdout.flush()
                 pid = os.fork()
                 if pid == 0:
+                    signal.set_wakeup_fd(-1)
                     selector.close()
+                    wake_read.close()
+                    wake_write.close()
                     listener.close()
                     for other in children.values():
                         other.close()
