@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -227,11 +228,33 @@ class WarmHandle:
             raise OSError("the warm-start helper did not start the step")
         helper.active += 1
 
+    LEFTOVER_GIVE_UP_SECONDS = 2.0  # as LocalHandle: after the step ended, a leftover holding its output
+
     def chunks(self) -> Iterator[bytes]:
-        while chunk := self.output.read(1 << 16):
-            yield chunk
+        """The step's output until it closes, or, once the step has ended, until nothing came for a while
+        (without a PID namespace a process the step left behind can hold the pipe open)."""
+        fd, ended_at = self.output.fileno(), None
+        try:
+            while True:
+                ready, _, _ = select.select([fd] if ended_at else [fd, self.conn], [], [], 0.1)
+                if fd in ready:
+                    chunk = os.read(fd, 1 << 16)
+                    if not chunk:
+                        return
+                    yield chunk
+                elif ready:  # the helper reported the step's end (or died)
+                    self._read_status()
+                    ended_at = time.monotonic()
+                elif ended_at and time.monotonic() - ended_at > self.LEFTOVER_GIVE_UP_SECONDS:
+                    return
+        finally:
+            self.output.close()
 
     def wait(self) -> int:
+        self._read_status()
+        return self.status
+
+    def _read_status(self) -> None:
         with self._lock:
             if self.status is None:
                 line = self.reader.readline()
@@ -245,10 +268,8 @@ class WarmHandle:
                         self.status = 128 - self.status
                 self.helper.active -= 1
                 self.helper.last_used = time.monotonic()
-                self.output.close()
                 self.reader.close()
                 self.conn.close()
-        return self.status
 
     def cancel(self, grace_seconds: float = 3.0) -> None:
         try:

@@ -458,7 +458,8 @@ class RunMonitor:
             ended = d.get("ended") or (now if reused else None)
             reason = d.get("reuse_reason")
             if d["status"] in FINAL_STATUSES and not reused:  # how its process started is known by now
-                reason = with_start(reason, self._step_row(event.step))
+                row = self._step_row(event.step)
+                reason = with_start(reason or (row or {}).get("reuse_reason"), row)
             view.set_status(status_word(d["status"], reused), started, ended, reason)
             if d["status"] in (Status.FAILED, Status.CANCELED) and d.get("error"):
                 self._show_error(view, self._step_row(event.step))
