@@ -75,6 +75,8 @@ class Helper:
         self.ready = threading.Event()
         self.last_used = time.monotonic()
         self.active = 0  # steps running; an idle helper goes away, a busy one never
+        self.retired = False  # replaced: it stops once its last step ended
+        self.lock = threading.Lock()  # over active and retired: steps start and end on their own threads
         threading.Thread(target=self._greet, name="warm-helper", daemon=True).start()
 
     def _greet(self):
@@ -112,6 +114,14 @@ class Helper:
     def covers(self, modules: frozenset[str]) -> bool:
         return modules <= set(self.greeting["loaded"]) | set(self.greeting["failed"])
 
+    def retire(self):
+        """Stop now, or, while steps still run in it (stopping it would stop them), after the last."""
+        with self.lock:
+            self.retired = True
+            idle = not self.active
+        if idle:
+            self.stop()
+
     def stop(self):
         if self.proc.poll() is None:
             try:
@@ -120,12 +130,8 @@ class Helper:
                 pass
             self.proc.wait()
         self.proc.stdout.close()
-        for name in ("socket",):
-            try:
-                os.unlink(os.path.join(self.folder, name))
-            except OSError:
-                pass
         try:
+            os.unlink(self.socket_path)
             os.rmdir(self.folder)
         except OSError:
             pass
@@ -159,11 +165,11 @@ class Pool:
                 if why and helper.problem:
                     return None, why  # a new helper would start the same threads
                 if why is None and not helper.covers(modules):
-                    helper.stop()
+                    helper.retire()
                     self._helpers[python] = self._start(python, modules | helper.modules)
                     return None, "it imports modules the warm-start helper had not preloaded (preloading them now)"
                 if why:
-                    helper.stop()
+                    helper.retire()
                     helper = None
             if helper is None:
                 helper = self._helpers[python] = self._start(python, modules)
@@ -226,7 +232,8 @@ class WarmHandle:
         self._lock = threading.Lock()
         if self.pid is None:
             raise OSError("the warm-start helper did not start the step")
-        helper.active += 1
+        with helper.lock:
+            helper.active += 1
 
     LEFTOVER_GIVE_UP_SECONDS = 2.0  # as LocalHandle: after the step ended, a leftover holding its output
 
@@ -266,8 +273,12 @@ class WarmHandle:
                     self.status = os.waitstatus_to_exitcode(json.loads(line)["status"])
                     if self.contained and 128 < self.status <= 128 + signal.NSIG:  # as LocalHandle reads it
                         self.status = 128 - self.status
-                self.helper.active -= 1
-                self.helper.last_used = time.monotonic()
+                with self.helper.lock:
+                    self.helper.active -= 1
+                    self.helper.last_used = time.monotonic()
+                    last = self.helper.retired and not self.helper.active
+                if last:
+                    self.helper.stop()
                 self.reader.close()
                 self.conn.close()
 

@@ -331,3 +331,20 @@ def test_a_script_run_config_starts_warm_and_an_idle_helper_goes_away(workspace,
     # started by an earlier test may be in its last sleep of the old length
     assert not warm.POOL._helpers
 
+
+def test_a_helper_replaced_while_a_step_runs_in_it_lets_that_step_finish(workspace, src, tmp_path, warm_on):
+    plain_src = tmp_path / "plain"  # a snapshot that imports nothing: its helper preloads nothing
+    plain_src.mkdir()
+    (plain_src / "plain.py").write_text("import time\nprint('plain started', flush=True)\ntime.sleep(2)\n"
+                                        "print('plain done')\n")
+    run_step(workspace, plain_src, "plain.py")
+    plain = Experiment(workspace, "warm").submit(Pipeline(workspace, [PythonScriptStep(
+        "plain.py", name="plain", source_directory=str(plain_src), allow_reuse=False)]))
+    wait_until(lambda: plain.get_steps() and "plain started" in plain.get_steps()[0].get_log_text(),
+               "the plain step to run in the helper")
+    numeric = run_step(workspace, src, "probe.py")  # needs numpy: the helper is replaced meanwhile
+    assert "not preloaded" in numeric.get_details()["start"]["why_cold"]
+    plain.wait_for_completion(raise_on_error=False, timeout_seconds=WAIT_SECONDS)
+    assert numeric.get_status() == "Completed"
+    assert plain.get_status() == "Completed" and "plain done" in plain.get_steps()[0].get_log_text()
+    assert plain.get_steps()[0].get_details()["start"]["warm"]
