@@ -241,15 +241,19 @@ class WarmHandle:
         """The step's output until it closes, or, once the step has ended, until nothing came for a while
         (without a PID namespace a process the step left behind can hold the pipe open)."""
         fd, ended_at = self.output.fileno(), None
+        poller = select.poll()  # not select(): a busy process has descriptors above 1024
+        poller.register(fd, select.POLLIN)
+        poller.register(self.conn.fileno(), select.POLLIN)
         try:
             while True:
-                ready, _, _ = select.select([fd] if ended_at else [fd, self.conn], [], [], 0.1)
+                ready = {f for f, _ in poller.poll(100)}
                 if fd in ready:
                     chunk = os.read(fd, 1 << 16)
                     if not chunk:
                         return
                     yield chunk
                 elif ready:  # the helper reported the step's end (or died)
+                    poller.unregister(self.conn.fileno())
                     self._read_status()
                     ended_at = time.monotonic()
                 elif ended_at and time.monotonic() - ended_at > self.LEFTOVER_GIVE_UP_SECONDS:
