@@ -100,6 +100,6 @@ class LocalCompute(ComputeBackend):
             handle.start_info = {"warm": True, "seconds": round(handle.start_seconds, 4)}
             return handle
         handle = LocalHandle(start_process(python_command(job, interpreter), cwd=job.working_dir, env=env))
-        if warm_enabled():  # with warm starts off nothing is said: every step starts cold, as always
+        if warm_enabled():  # with warm starts off (MLPIPE_WARM_START=0) nothing is said: every step starts cold
             handle.start_info = {"warm": False, "why_cold": why_cold}
         return handle

@@ -3,11 +3,11 @@ its steps import, and forks a fresh child per step (compute/forkserver.py), so a
 pandas and scikit-learn starts in milliseconds instead of seconds.
 
 It is an optimization, never a change of meaning: the step's snapshot, reuse key and results are the
-same. A step starts cold (as before) when warm starts are off (they are on with ``MLPIPE_WARM_START=1``),
-when it imports a module its environment's helper has not preloaded (a helper with the larger set
-is then started for the next time), or when the helper cannot be used: it died, a preloaded package
-changed on disk since (it is replaced), or its preloaded modules started threads (forking then is not
-safe). Helpers are contained like steps (compute/process.py): they die with this process, and one left
+same. A step starts cold when warm starts are off for the process (``MLPIPE_WARM_START=0``) or the
+step asks (the same variable in its own variables, ``%%step --cold``), when it imports a module its
+environment's helper has not preloaded (a helper with the larger set is then started for the next
+time), or when the helper cannot be used: it died, a preloaded package changed on disk since (it is
+replaced), or its preloaded modules started threads (forking then is not safe). Helpers are contained like steps (compute/process.py): they die with this process, and one left
 idle for ``IDLE_SECONDS`` goes away.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from mlpipe_jupyter.compute.process import containment_prefix, start_process
 from mlpipe_jupyter.planning.reuse import START_SETTING
 from mlpipe_jupyter.running.protocol import Job
 
-SETTING = START_SETTING  # "1" turns warm starts on; "0" in a step's variables starts that step cold
+SETTING = START_SETTING  # "0" turns warm starts off; in a step's variables, starts that step cold
 IDLE_SECONDS = 600
 REAP_SECONDS = 30  # how often idle helpers are looked for
 GREETING_SECONDS = 120  # a helper importing its modules on a loaded machine; a guard, not a measure
@@ -39,7 +39,7 @@ SCAN_LIMIT = 400  # files of a snapshot read for imports
 
 
 def enabled() -> bool:
-    return os.environ.get(SETTING, "0") == "1"
+    return os.environ.get(SETTING, "1") != "0"
 
 
 def imported_modules(folder: Path) -> frozenset[str]:
@@ -299,7 +299,7 @@ class WarmHandle:
 def start_warm(job: Job, python: str, env: dict) -> tuple[WarmHandle | None, str]:
     """The step forked by its environment's helper, or None and why it starts cold."""
     if not enabled():
-        return None, f"warm starts are off ({SETTING}=1 turns them on)"
+        return None, f"warm starts are off ({SETTING}=0)"
     if env.get(SETTING) == "0":  # the step's own variables (RunConfiguration.environment_variables)
         return None, f"the step asks to start cold ({SETTING}=0 in its variables)"
     if job.distributed:
