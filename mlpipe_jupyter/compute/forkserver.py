@@ -20,13 +20,22 @@ path) with the output pipe's write end attached; the helper answers ``{"pid": N}
 from __future__ import annotations
 
 import array
+import atexit
+import ctypes
+import importlib
+import importlib.machinery
+import io
 import json
 import os
+import random
 import selectors
 import signal
 import socket
 import sys
+import threading
 import time
+import types
+from importlib.metadata import distribution, packages_distributions
 
 GREETING = "mlpipe-warm-helper "  # begins the line the runner waits for
 STARTUP_SIGNALS = {s: signal.getsignal(s) for s in signal.valid_signals()
@@ -36,8 +45,6 @@ STARTUP_SIGNALS = {s: signal.getsignal(s) for s in signal.valid_signals()
 def preload(modules: list[str]) -> dict:
     """Import each module; what was imported, what failed, the threads running after, and the files
     whose change means an upgraded package (each module's file and its distribution's metadata folder)."""
-    import importlib
-
     loaded, failed = [], {}
     for name in modules:
         try:
@@ -51,8 +58,6 @@ def preload(modules: list[str]) -> dict:
 def thread_count() -> int:
     """Python threads: a fork copies only the forking one, and a lock another held stays held in the child.
     (Native pools such as OpenBLAS's register fork handlers of their own and are not counted.)"""
-    import threading
-
     return threading.active_count()
 
 
@@ -60,8 +65,6 @@ def stamps(modules: list[str]) -> dict[str, int]:
     """path -> mtime_ns of what an upgrade changes: the module's file and its distribution's metadata."""
     found = {}
     try:
-        from importlib.metadata import packages_distributions, distribution
-
         owners = packages_distributions()
     except Exception:  # noqa: BLE001 - then module files only
         owners = {}
@@ -105,14 +108,10 @@ def become_step(request: dict, out_fd: int) -> None:
         sys.path[:] = request["path"]
         fresh_streams(request["env"])
         fresh_random_states()
-        import atexit
-
         atexit._clear()
         code = run_main(os.path.abspath(request["argv"][0]))
     finally:
         try:
-            import atexit
-
             atexit._run_exitfuncs()
         finally:
             for stream in (sys.stdout, sys.stderr):
@@ -131,8 +130,6 @@ def contain() -> None:
     it leaves running ends with it. Returns in the step's process; the two above it exit with its status
     (a signal N as 128 + N, as the cold path's shell reports it). Where no namespace can be made the
     step runs in its own process group only."""
-    import ctypes
-
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWPID) != 0:
         return
@@ -151,8 +148,6 @@ def contain() -> None:
 
 def fresh_streams(env: dict) -> None:
     """stdout and stderr on the new descriptors, buffered as Python would for that environment."""
-    import io
-
     unbuffered = bool(env.get("PYTHONUNBUFFERED"))
     encoding = env.get("PYTHONIOENCODING", "").split(":")[0] or sys.stdout.encoding
     for fd, name in ((1, "stdout"), (2, "stderr")):
@@ -168,8 +163,6 @@ def fresh_streams(env: dict) -> None:
 
 def fresh_random_states() -> None:
     """Generators a preloaded module seeded once would otherwise repeat in every step."""
-    import random
-
     random.seed()
     numpy = sys.modules.get("numpy")
     if numpy is not None:
@@ -205,9 +198,6 @@ def run_main(script: str) -> int:
 
 def execute_main(script: str) -> None:
     """A fresh ``__main__`` module for the script (its ``__file__`` absolute, as since Python 3.9)."""
-    import importlib.machinery
-    import types
-
     with open(script, "rb") as f:
         source = f.read()
     main = types.ModuleType("__main__")

@@ -40,7 +40,7 @@ BOOTSTRAP = ("import fsspec, os, sys, tempfile; fs, base = fsspec.core.url_to_fs
 def open_staging(url: str, where: str):
     """(filesystem, root path) of a staging URL, or a clear error."""
     try:
-        import fsspec
+        import fsspec  # loaded only for a staged step: every process imports this module through the registry
 
         fs, root = fsspec.core.url_to_fs(url)
     except (ImportError, ValueError, TypeError) as e:

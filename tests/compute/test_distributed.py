@@ -4,6 +4,7 @@ processes start with the variables frameworks read and really meet over MASTER_A
 number of processes is part of the reuse key."""
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
@@ -34,7 +35,7 @@ def rank_variables(text: str) -> list[dict]:
     found = []
     for line in text.splitlines():
         if " variables " in line:
-            found.append(dict(eval(line.split(" variables ", 1)[1])))  # the script prints a sorted item list
+            found.append(dict(ast.literal_eval(line.split(" variables ", 1)[1])))  # a printed sorted item list
     return found
 
 
