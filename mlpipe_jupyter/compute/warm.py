@@ -13,6 +13,7 @@ idle for ``IDLE_SECONDS`` goes away.
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import select
@@ -42,23 +43,44 @@ def enabled() -> bool:
     return os.environ.get(SETTING, "1") != "0"
 
 
+_PARSE_LOCK = threading.Lock()  # ast.parse on two threads at once can fail on Python 3.11 (a CPython bug)
+_FILE_IMPORTS: dict[str, frozenset[str]] = {}  # by file digest: parallel steps of one snapshot parse once
+_FILE_IMPORTS_LIMIT = 4096
+
+
 def imported_modules(folder: Path) -> frozenset[str]:
     """Top-level modules the snapshot's Python files import that are not part of the snapshot itself or
     the standard library: what a helper should preload."""
     found, own = set(), set()
-    files = sorted(folder.rglob("*.py"))[:SCAN_LIMIT]
-    for path in files:
+    for path in sorted(folder.rglob("*.py"))[:SCAN_LIMIT]:
         own.add(path.relative_to(folder).parts[0].removesuffix(".py"))
         try:
-            tree = ast.parse(path.read_bytes())
-        except (SyntaxError, ValueError, OSError):
+            found |= file_imports(path.read_bytes())
+        except OSError:
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                found.update(a.name.split(".")[0] for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                found.add(node.module.split(".")[0])
     return frozenset(m for m in found - own if m not in sys.stdlib_module_names and m != "__future__")
+
+
+def file_imports(source: bytes) -> frozenset[str]:
+    """The top-level names one file imports (absolute imports only)."""
+    key = hashlib.sha256(source).hexdigest()
+    with _PARSE_LOCK:
+        if key in _FILE_IMPORTS:
+            return _FILE_IMPORTS[key]
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            tree = None
+        names = set()
+        for node in ast.walk(tree) if tree is not None else ():
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split(".")[0])
+        if len(_FILE_IMPORTS) >= _FILE_IMPORTS_LIMIT:
+            _FILE_IMPORTS.clear()
+        _FILE_IMPORTS[key] = frozenset(names)
+        return _FILE_IMPORTS[key]
 
 
 class Helper:
