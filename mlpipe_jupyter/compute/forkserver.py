@@ -7,11 +7,17 @@ child, so a helper whose preloaded modules started threads says so in its greeti
 
 The child is made to look like a fresh interpreter running the script: its own session and process
 group, the step's output pipe as stdout and stderr, stdin from /dev/null, the step's working folder,
-variables, ``sys.argv`` and ``sys.path``, the signal dispositions the interpreter started with, no
-``atexit`` handlers but its own, fresh random states (Python's reseeds itself after a fork; numpy's and
-torch's global generators are reseeded here), the script run as ``__main__``, a traceback without this
-module's frames, and the exit status Python gives. The helper reports each child's pid when it starts
-and its wait status when it ends, and stops a child's process group when asked to.
+variables, ``sys.argv`` and ``sys.path``, the signal dispositions the interpreter started with, fresh
+random states (the module-level generators of ``RESEEDS``: Python's, numpy's, torch's, tensorflow's,
+cupy's), the script run as ``__main__``, a traceback without this module's frames, the end of a script
+(threads joined, exit handlers run, files flushed) and the exit status Python gives. The helper reports
+each child's pid when it starts and its wait status when it ends, and stops a child's process group when asked to.
+
+A limit: a generator a preloaded package made for itself at import (say ``_rng = random.Random()``)
+starts every child in the same state, and cannot be told from one seeded on purpose with a fixed value,
+so it is not reseeded; a package can reseed its own with ``os.register_at_fork(after_in_child=...)``,
+which runs in each child (children are made with ``os.fork``). A step whose randomness comes from such
+a package should start cold (``MLPIPE_WARM_START=0`` in its variables).
 
 Protocol, one connection per step on a Unix socket: the runner sends a JSON line (argv, cwd, env,
 path) with the output pipe's write end attached; the helper answers ``{"pid": N}`` and later
@@ -20,22 +26,22 @@ path) with the output pipe's write end attached; the helper answers ``{"pid": N}
 from __future__ import annotations
 
 import array
-import atexit
 import ctypes
 import importlib
 import importlib.machinery
 import io
 import json
 import os
-import random
 import selectors
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
 import types
 from importlib.metadata import distribution, packages_distributions
+from typing import NoReturn
 
 GREETING = "mlpipe-warm-helper "  # begins the line the runner waits for
 STARTUP_SIGNALS = {s: signal.getsignal(s) for s in signal.valid_signals()
@@ -82,9 +88,12 @@ def stamps(modules: list[str]) -> dict[str, int]:
 
 
 # -- the child ---------------------------------------------------------------------------------------------
-def become_step(request: dict, out_fd: int) -> None:
-    """In the forked child: turn into the step (never returns)."""
-    code = 1
+def become_step(request: dict, out_fd: int) -> NoReturn:
+    """In the forked child: turn into the step, then end as the interpreter ends a script, by unwinding out
+    of the helper with ``SystemExit``: Python itself then waits for the threads the script left running,
+    runs the exit handlers (also those of modules the helper imported first, which the script's own
+    imports would have registered), and flushes what the script left open. It never returns into the
+    helper's loop (nothing there catches ``SystemExit``)."""
     try:
         os.setsid()
         if request.get("contain"):
@@ -108,18 +117,13 @@ def become_step(request: dict, out_fd: int) -> None:
         sys.path[:] = request["path"]
         fresh_streams(request["env"])
         fresh_random_states()
-        atexit._clear()
-        code = run_main(os.path.abspath(request["argv"][0]))
-    finally:
+    except BaseException:  # noqa: BLE001 - the step never started: say why, and end without the helper's exit
         try:
-            atexit._run_exitfuncs()
+            sys.excepthook(*sys.exc_info())
+            sys.stderr.flush()
         finally:
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except Exception:  # noqa: BLE001 - a closed stream: nothing to flush
-                    pass
-            os._exit(code)
+            os._exit(1)
+    raise SystemExit(run_main(os.path.abspath(request["argv"][0])))
 
 
 CLONE_NEWPID = 0x20000000
@@ -161,15 +165,31 @@ def fresh_streams(env: dict) -> None:
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding=encoding)
 
 
+def fresh_words(n: int) -> list[int]:
+    return list(struct.unpack(f"{n}I", os.urandom(4 * n)))
+
+
+# Module-level generators that the helper's import seeded once, and that every child would otherwise
+# repeat, by the module holding them. Each is reseeded from fresh system entropy in a child that
+# inherited that module; where the helper never imported it, the step imports it afresh, as cold.
+RESEEDS = {
+    "random": lambda m: m.seed(os.urandom(32)),  # (Python's own after-fork hook reseeds it too)
+    "numpy.random": lambda m: m.seed(fresh_words(8)),  # the global RandomState behind numpy.random.rand
+    "torch": lambda m: m.manual_seed(int.from_bytes(os.urandom(8), "little")),  # the CPU's and each device's
+    "tensorflow": lambda m: m.random.set_seed(int.from_bytes(os.urandom(4), "little")),
+    "cupy.random": lambda m: m.reset_states(),  # made again on first use from entropy (or CUPY_SEED), as cold
+}
+
+
 def fresh_random_states() -> None:
-    """Generators a preloaded module seeded once would otherwise repeat in every step."""
-    random.seed()
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        numpy.random.seed()
-    torch = sys.modules.get("torch")
-    if torch is not None and hasattr(torch, "seed"):
-        torch.seed()
+    """Reseed what RESEEDS lists: only modules already loaded (reseeding must not import anything)."""
+    for name, reseed in RESEEDS.items():
+        module = sys.modules.get(name)
+        if module is not None:
+            try:
+                reseed(module)
+            except Exception:  # noqa: BLE001 - a version without that call: its generator is left as is
+                pass
 
 
 def run_main(script: str) -> int:

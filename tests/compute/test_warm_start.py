@@ -229,6 +229,59 @@ def test_a_preloaded_package_upgraded_between_runs_is_imported_afresh(workspace,
     assert "fakepkg 2" in upgraded.get_log_text()
 
 
+# Stand-ins with the seeding calls of torch, tensorflow and cupy: each holds a generator seeded at import,
+# which a child forked from the helper would repeat unless reseeded.
+FAKE_GENERATORS = {
+    "torch": """
+        import os, random as _random
+        _gen = _random.Random(os.urandom(16))
+        manual_seed = _gen.seed
+        rand = _gen.random
+    """,
+    "tensorflow": """
+        import os, random as _random, types
+        _gen = _random.Random(os.urandom(16))
+        random = types.SimpleNamespace(set_seed=_gen.seed, uniform=_gen.random)
+    """,
+    "cupy": "from cupy import random\n",
+    "usesnumpy": "import numpy.random  # as pandas and scikit-learn do: its global generator made at import\n",
+    "hooked": """
+        import os, random
+        own = random.Random()
+        os.register_at_fork(after_in_child=own.seed)  # a package's own reseeding runs in a forked step
+    """,
+}
+FAKE_CUPY_RANDOM = """
+import os, random as _random
+_states = {}
+def reset_states():
+    _states.clear()
+def rand():
+    if 0 not in _states:
+        _states[0] = _random.Random(os.environ.get("CUPY_SEED") or os.urandom(16))
+    return _states[0].random()
+rand()  # its state made at import
+"""
+
+
+def test_generators_of_preloaded_modules_do_not_repeat_across_warm_steps(workspace, src, tmp_path, warm_on):
+    python = make_venv_with(tmp_path, "hooked", FAKE_GENERATORS["hooked"], "1.0")
+    site = next(python.parent.parent.glob("lib/python*/site-packages"))
+    for name in ("torch", "tensorflow", "cupy", "usesnumpy"):
+        install(site, name, FAKE_GENERATORS[name], "1.0")
+    (site / "cupy" / "random.py").write_text(FAKE_CUPY_RANDOM)
+    (src / "draws.py").write_text(
+        "import json, cupy, hooked, numpy, tensorflow, torch, usesnumpy\n"
+        "print('DRAWS ' + json.dumps([torch.rand(), tensorflow.random.uniform(), cupy.random.rand(), "
+        "hooked.own.random(), float(numpy.random.rand())]))\n")
+    steps = [run_step(workspace, src, "draws.py", runconfig=env_with(python)) for _ in range(3)]
+    assert all(s.get_details()["start"]["warm"] for s in steps[1:]), [s.get_details()["start"] for s in steps]
+    draws = [json.loads(next(ln for ln in s.get_log_text().splitlines() if ln.startswith("DRAWS "))[6:])
+             for s in steps]
+    for name, values in zip(["torch", "tensorflow", "cupy", "hooked", "numpy"], zip(*draws)):
+        assert len(set(values)) == 3, (name, values)
+
+
 def test_a_preloaded_module_that_starts_a_thread_makes_its_steps_start_cold(workspace, src, tmp_path, warm_on):
     python = make_venv_with(tmp_path, "threaded", """
         import threading, time
