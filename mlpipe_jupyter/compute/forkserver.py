@@ -10,8 +10,9 @@ group, the step's output pipe as stdout and stderr, stdin from /dev/null, the st
 variables, ``sys.argv`` and ``sys.path``, the signal dispositions the interpreter started with, fresh
 random states (the module-level generators of ``RESEEDS``: Python's, numpy's, torch's, tensorflow's,
 cupy's), the script run as ``__main__``, a traceback without this module's frames, the end of a script
-(threads joined, exit handlers run, files flushed) and the exit status Python gives. The helper reports
-each child's pid when it starts and its wait status when it ends, and stops a child's process group when asked to.
+(threads joined, exit handlers run, files flushed) and the exit status Python gives. The helper
+reports each child's pid when it starts and its wait status when it ends, and stops a child's process
+group when asked to.
 
 A limit: a generator a preloaded package made for itself at import (say ``_rng = random.Random()``)
 starts every child in the same state, and cannot be told from one seeded on purpose with a fixed value,
