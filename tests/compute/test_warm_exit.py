@@ -3,7 +3,6 @@ running, runs the exit handlers of the modules it imports (also those its helper
 flushes what the script left open. Each case runs cold, then warm, and must leave the same trace."""
 from __future__ import annotations
 
-
 import pytest
 
 from helpers import WAIT_SECONDS
