@@ -128,20 +128,15 @@ def become_step(request: dict, out_fd: int) -> NoReturn:
 
 
 CLONE_NEWPID = 0x20000000
+LIBC = ctypes.CDLL(None, use_errno=True)
+OWN_PID_NAMESPACE: int | None = None  # the helper's own PID namespace (a descriptor), where it can make new ones
 
 
 def contain() -> None:
     """As a cold step runs: in a PID namespace of its own under a small first process, so that whatever
-    it leaves running ends with it. Returns in the step's process; the two above it exit with its status
-    (a signal N as 128 + N, as the cold path's shell reports it). Where no namespace can be made the
-    step runs in its own process group only."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWPID) != 0:
-        return
-    first = os.fork()
-    if first:  # outside: wait for the namespace's first process, end as it did
-        _, status = os.waitpid(first, 0)
-        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    it leaves running ends with it. Called in the namespace's first process (``fork_child`` made the
+    namespace); returns in the step's process, and the first process exits with its status (a signal N
+    as 128 + N, as the cold path's shell reports it)."""
     step = os.fork()
     if step:  # the namespace's first process: reap until the step ends, then end (the kernel ends the rest)
         while True:
@@ -149,6 +144,36 @@ def contain() -> None:
             if pid == step:
                 code = os.waitstatus_to_exitcode(status)
                 os._exit(128 - code if code < 0 else code)
+
+
+def fork_child(contain: bool) -> tuple[int, bool]:
+    """os.fork(); with ``contain`` and where this helper can make PID namespaces, the child is the first
+    process of a new one. The helper makes it for this one child and then goes back to its own, so
+    no process stands between the helper and the namespace (each one more costs a fork and an exit per
+    step). Returns (pid, whether the child is in a namespace of its own)."""
+    if not contain or OWN_PID_NAMESPACE is None or LIBC.unshare(CLONE_NEWPID) != 0:
+        return os.fork(), False
+    pid = -1
+    try:
+        pid = os.fork()
+    finally:
+        if pid != 0 and LIBC.setns(OWN_PID_NAMESPACE, CLONE_NEWPID) != 0:
+            os._exit(1)  # its next children would start in a namespace without a first process: replaced
+    if pid == 0:
+        os.close(OWN_PID_NAMESPACE)
+    return pid, True
+
+
+def open_own_pid_namespace() -> int | None:
+    """The helper's PID namespace, once it has been shown that it can make a new one and come back."""
+    try:
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY)
+    except OSError:
+        return None
+    if LIBC.unshare(CLONE_NEWPID) == 0 and LIBC.setns(own, CLONE_NEWPID) == 0:
+        return own
+    os.close(own)
+    return None
 
 
 def fresh_streams(env: dict) -> None:
@@ -289,7 +314,7 @@ def serve(listener: socket.socket) -> None:
                     conn.close()
                     continue
                 sys.stdout.flush()
-                pid = os.fork()
+                pid, request["contain"] = fork_child(bool(request.get("contain")))
                 if pid == 0:
                     signal.set_wakeup_fd(-1)
                     selector.close()
@@ -354,6 +379,8 @@ def stop_group(pid: int, sig: int) -> None:
 def main() -> None:
     socket_path, modules = sys.argv[1], json.loads(sys.argv[2])
     state = preload(modules)
+    global OWN_PID_NAMESPACE
+    OWN_PID_NAMESPACE = open_own_pid_namespace()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
     listener.listen(64)
