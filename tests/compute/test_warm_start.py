@@ -282,6 +282,19 @@ def test_generators_of_preloaded_modules_do_not_repeat_across_warm_steps(workspa
         assert len(set(values)) == 3, (name, values)
 
 
+def test_a_step_that_fixes_its_hash_seed_gets_it_warm_too(workspace, src, warm_on):
+    (src / "hashes.py").write_text("print('HASH', hash('abc'))\n")
+    expected = subprocess.run([sys.executable, "-c", "print('HASH', hash('abc'))"], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONHASHSEED": "123"}, check=True).stdout.strip()
+    run_step(workspace, src, "hashes.py")  # a helper with a random hash seed is ready
+    config = RunConfiguration()
+    config.environment_variables = {"PYTHONHASHSEED": "123"}
+    seeded = [run_step(workspace, src, "hashes.py", runconfig=config) for _ in range(2)]
+    for step in seeded:
+        assert expected in step.get_log_text().splitlines(), (expected, step.get_log_text())
+    assert seeded[1].get_details()["start"]["warm"] is True, seeded[1].get_details()["start"]
+
+
 def test_a_preloaded_module_that_starts_a_thread_makes_its_steps_start_cold(workspace, src, tmp_path, warm_on):
     python = make_venv_with(tmp_path, "threaded", """
         import threading, time
