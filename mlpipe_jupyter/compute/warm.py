@@ -2,14 +2,13 @@
 its steps import, and forks a fresh child per step (compute/forkserver.py), so a step that imports
 pandas and scikit-learn starts in milliseconds instead of seconds.
 
-It is an optimization, never a change of meaning: the step's snapshot, reuse key and results are the
-same. Warm starts are on with ``MLPIPE_WARM_START=1`` (off by default for now). A step starts cold
-when they are off for the process or the
-step asks (the same variable in its own variables, ``%%step --cold``), when it imports a module its
-environment's helper has not preloaded (a helper with the larger set is then started for the next
-time), or when the helper cannot be used: it died, a preloaded package changed on disk since (it is
-replaced), or its preloaded modules started threads (forking then is not safe). Helpers are contained like steps (compute/process.py): they die with this process, and one left
-idle for ``IDLE_SECONDS`` goes away.
+It is an optimization, never a change of meaning: the step's snapshot, reuse key and results are the same.
+Warm starts are on unless ``MLPIPE_WARM_START=0`` for the process. A step starts cold when the step asks
+(the same variable in its own variables, ``%%step --cold``), when it imports a module its environment's
+helper has not preloaded (a helper with the larger set is then started for the next time), or when the
+helper cannot be used: it died, a preloaded package changed on disk since (it is replaced), or its
+preloaded modules started threads (forking then is not safe). Helpers are contained like steps
+(compute/process.py): they die with this process, and one left idle for ``IDLE_SECONDS`` goes away.
 """
 from __future__ import annotations
 
@@ -33,17 +32,18 @@ from mlpipe_jupyter.compute.process import containment_prefix, start_process
 from mlpipe_jupyter.planning.reuse import START_SETTING
 from mlpipe_jupyter.running.protocol import Job
 
-SETTING = START_SETTING  # "1" turns warm starts on; "0" in a step's variables starts that step cold
+SETTING = START_SETTING  # "0" turns warm starts off for the process; in a step's variables, for that step
 IDLE_SECONDS = 600
 REAP_SECONDS = 30  # how often idle helpers are looked for
 GREETING_SECONDS = 120  # a helper importing its modules on a loaded machine; a guard, not a measure
 SCAN_LIMIT = 400
-# Our own run context reads the step's variables when imported: a helper must not import it early.
+# Our own package and its azureml layer are quick to import, and a step must get the copy on its path
+# when it starts (a checkout edited between steps), which a helper's stamps of one file would miss.
 NEVER_PRELOADED = frozenset({"__future__", "mlpipe_jupyter", "azureml"})  # files of a snapshot read for imports
 
 
 def enabled() -> bool:
-    return os.environ.get(SETTING, "0") == "1"
+    return os.environ.get(SETTING, "1") != "0"
 
 
 _PARSE_LOCK = threading.Lock()  # ast.parse on two threads at once can fail on Python 3.11 (a CPython bug)
@@ -331,7 +331,7 @@ class WarmHandle:
 def start_warm(job: Job, python: str, env: dict) -> tuple[WarmHandle | None, str]:
     """The step forked by its environment's helper, or None and why it starts cold."""
     if not enabled():
-        return None, f"warm starts are off ({SETTING}=1 turns them on)"
+        return None, f"warm starts are off for this process ({SETTING}=0)"
     if env.get(SETTING) == "0":  # the step's own variables (RunConfiguration.environment_variables)
         return None, f"the step asks to start cold ({SETTING}=0 in its variables)"
     if job.distributed:
