@@ -328,6 +328,14 @@ class WarmHandle:
         return {}
 
 
+def interpreter_path(working_dir: str, pythonpath: str, base: list[str]) -> list[str]:
+    """``sys.path`` as ``python script.py`` in ``working_dir`` makes it: the script's folder, then the
+    entries of PYTHONPATH made absolute (an empty one is the folder), then the interpreter's own, each
+    only the first time (site.removeduppaths)."""
+    entries = [os.path.abspath(os.path.join(working_dir, p)) for p in pythonpath.split(os.pathsep) if pythonpath]
+    return [working_dir, *dict.fromkeys(entries + base)]
+
+
 def start_warm(job: Job, python: str, env: dict) -> tuple[WarmHandle | None, str]:
     """The step forked by its environment's helper, or None and why it starts cold."""
     if not enabled():
@@ -343,8 +351,7 @@ def start_warm(job: Job, python: str, env: dict) -> tuple[WarmHandle | None, str
         return None, why
     if containment_prefix():  # the shell a cold step starts under does not pass on the caller's "_"
         env = {k: v for k, v in env.items() if k != "_"}
-    step_path = [str(job.working_dir)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    path = step_path + [p for p in helper.greeting["base_path"] if p not in step_path]
+    path = interpreter_path(str(job.working_dir), env.get("PYTHONPATH", ""), helper.greeting["base_path"])
     try:
         return WarmHandle(helper, [job.script, *job.argv()], str(job.working_dir), env, path), ""
     except OSError as e:

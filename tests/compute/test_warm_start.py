@@ -15,7 +15,7 @@ import pytest
 from helpers import WAIT_SECONDS, kill_hard, pids_with, runner_process, wait_until
 from mlpipe_jupyter import (Environment, Experiment, Pipeline, PythonScriptStep, RunConfiguration,
                             ScriptRunConfig)
-from mlpipe_jupyter.compute import warm
+from mlpipe_jupyter.compute import local, warm
 
 PROBE = """
     import atexit, json, os, random, signal, sys, threading
@@ -96,6 +96,14 @@ def test_a_warm_step_sees_what_a_cold_one_sees(workspace, src, monkeypatch, warm
     assert seen_hot["stdin"] == "" and seen_hot["threads"] == 1
     assert "atexit ran" in hot.get_log_text() and "atexit ran" in cold.get_log_text()
     assert hot.get_details()["start"]["seconds"] < 1
+
+
+def test_a_warm_step_reads_pythonpath_as_a_cold_interpreter_does(workspace, src, monkeypatch, warm_on):
+    """Python makes each entry absolute and drops repeats (site.removeduppaths): the package's own folder
+    given again, a relative entry, an empty one, a trailing slash."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([local.PACKAGE_PARENT, "rel/dir", "", str(src) + "/"]))
+    cold, hot = both(workspace, src, monkeypatch, "probe.py")
+    assert probe(hot)["path"] == probe(cold)["path"]
 
 
 def test_two_warm_steps_draw_different_random_numbers(workspace, src, warm_on):
