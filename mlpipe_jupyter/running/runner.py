@@ -133,9 +133,10 @@ class RunExecution:
         bus.publish(Event(event_kind, self.run_id, step, self.step_run_ids.get(step) if step else None, data))
 
     def set_step_status(self, name, status, **fields):
-        self.store.update_run(self.step_run_ids[name], status=status, **fields)
-        if status in FINAL_STATUSES:  # child runs the step's script left open end with it
-            self.store.end_open_children(self.step_run_ids[name], status)
+        with self.store.tx():  # one commit per status, the step's open child runs ended with it
+            self.store.update_run(self.step_run_ids[name], status=status, **fields)
+            if status in FINAL_STATUSES:  # child runs the step's script left open end with it
+                self.store.end_open_children(self.step_run_ids[name], status)
         self.publish(EventKind.STEP_STATUS, name, status=status, **{k: v for k, v in fields.items() if k != "details"})
 
     # -- main loop ---------------------------------------------------------------------------------------

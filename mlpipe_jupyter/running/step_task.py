@@ -159,9 +159,9 @@ class StepTask:
                 handle = backend.start(job)
                 raced = run.track(sp.name, handle)  # a cancel that came while the process was starting
                 info = handle.process_info() if hasattr(handle, "process_info") else {}
+                if getattr(handle, "start_info", None):  # recorded in the same write
+                    info = {**info, "details": {"start": handle.start_info}}
                 run.set_step_status(sp.name, Status.RUNNING, started=time.time(), **info)
-                if getattr(handle, "start_info", None):
-                    self.store.update_run(self.run_id, details={"start": handle.start_info})
                 if raced:
                     handle.cancel()
                 if sp.timeout:
@@ -364,12 +364,13 @@ def upload(datastore, path: Path, target: str) -> None:
 
 
 def remove_tree(path: Path) -> None:
-    """rmtree that also removes what a script made read-only (say, a copy of a committed input)."""
-    if path.exists():
-        try:
+    """rmtree that also removes what a script made read-only (say, a copy of a committed input). That is
+    made writable only when it is in the way: the walk doing it costs about as much as the removal."""
+    try:
+        shutil.rmtree(path)
+    except OSError:
+        with contextlib.suppress(OSError):
             make_writable(path)
-        except OSError:
-            pass
         shutil.rmtree(path, ignore_errors=True)
 
 
