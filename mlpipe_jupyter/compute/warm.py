@@ -163,33 +163,33 @@ class Helper:
 
 
 class Pool:
-    """This process's helpers, by interpreter and fixed hash seed (PYTHONHASHSEED is read when an
-    interpreter starts: a step that fixes it runs in a helper started with that value). Steps that leave
-    it unset share their helper's random seed, where cold ones would each draw their own: a helper's seed
-    cannot be changed in a child whose strings already hold their hashes, and ``hash()`` of a string is
-    not a source of randomness."""
+    """This process's helpers, by interpreter and the step's ``PYTHON*`` variables: what an interpreter
+    reads from them when it starts (PYTHONHASHSEED, PYTHONOPTIMIZE, PYTHONWARNINGS, ...) a child cannot
+    take on, so a step runs in a helper started with the same values (PYTHONPATH, read again in the
+    child, excepted). Steps that leave PYTHONHASHSEED unset share their helper's random seed, where cold
+    ones would each draw their own: a helper's seed cannot be changed in a child whose strings already
+    hold their hashes, and ``hash()`` of a string is not a source of randomness."""
 
     def __init__(self):
-        self._helpers: dict[tuple[str, str | None], Helper] = {}
+        self._helpers: dict[tuple[str, tuple], Helper] = {}
         self._lock = threading.Lock()
         self._starter: ThreadPoolExecutor | None = None  # made with the first helper: no thread before
 
-    def _start(self, python: str, modules: frozenset[str], hash_seed: str | None) -> Helper:
+    def _start(self, python: str, modules: frozenset[str], startup: tuple) -> Helper:
         """Helpers die with the thread that started them (PR_SET_PDEATHSIG follows the thread, not the
         process): they are started by one long-lived thread, not by the step's, which ends with the step."""
         if self._starter is None:
             self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-start")
             threading.Thread(target=self._reap_idle, name="warm-idle", daemon=True).start()
-        return self._starter.submit(Helper, python, modules, self.base_env(hash_seed)).result()
+        return self._starter.submit(Helper, python, modules, self.base_env(startup)).result()
 
-    def helper_for(self, python: str, modules: frozenset[str],
-                   hash_seed: str | None = None) -> tuple[Helper | None, str]:
+    def helper_for(self, python: str, modules: frozenset[str], startup: tuple = ()) -> tuple[Helper | None, str]:
         """A ready helper that has ``modules``, or None and why the step starts cold. A missing helper is
         started and waited for (a cold start would spend the same time importing); one that died or whose
         packages changed is replaced and waited for; one without the step's modules is replaced by one
         with both sets, for the next step."""
         with self._lock:
-            key = (python, hash_seed)
+            key = (python, startup)
             helper = self._helpers.get(key)
             if helper is not None and helper.ready.is_set():
                 why = helper.usable()
@@ -197,13 +197,13 @@ class Pool:
                     return None, why  # a new helper would start the same threads
                 if why is None and not helper.covers(modules):
                     helper.retire()
-                    self._helpers[key] = self._start(python, modules | helper.modules, hash_seed)
+                    self._helpers[key] = self._start(python, modules | helper.modules, startup)
                     return None, "it imports modules the warm-start helper had not preloaded (preloading them now)"
                 if why:
                     helper.retire()
                     helper = None
             if helper is None:
-                helper = self._helpers[key] = self._start(python, modules, hash_seed)
+                helper = self._helpers[key] = self._start(python, modules, startup)
         if not helper.ready.wait(GREETING_SECONDS):
             return None, "the warm-start helper is still starting"
         why = helper.usable() or (None if helper.covers(modules) else "it imports modules the warm-start helper "
@@ -214,11 +214,10 @@ class Pool:
         return helper, ""
 
     @staticmethod
-    def base_env(hash_seed: str | None = None) -> dict:
+    def base_env(startup: tuple = ()) -> dict:
         """What a helper imports under: this process's variables, without PYTHONPATH (each step's own is
-        put in front of the interpreter's path in its child), with the steps' fixed hash seed if any."""
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHASHSEED")}
-        return {**env, "PYTHONHASHSEED": hash_seed} if hash_seed is not None else env
+        put in front of the interpreter's path in its child), with the steps' ``PYTHON*`` variables."""
+        return {**{k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}, **dict(startup)}
 
     def _reap_idle(self):
         while True:
@@ -344,9 +343,8 @@ def start_warm(job: Job, python: str, env: dict) -> tuple[WarmHandle | None, str
         return None, f"the step asks to start cold ({SETTING}=0 in its variables)"
     if job.distributed:
         return None, "a distributed step starts its processes cold"
-    hash_seed = env.get("PYTHONHASHSEED") or None  # unset, empty and "random": a random seed per helper
-    helper, why = POOL.helper_for(python, imported_modules(job.working_dir),
-                                  None if hash_seed == "random" else hash_seed)
+    startup = tuple(sorted((k, v) for k, v in env.items() if k.startswith("PYTHON") and k != "PYTHONPATH"))
+    helper, why = POOL.helper_for(python, imported_modules(job.working_dir), startup)
     if helper is None:
         return None, why
     if containment_prefix():  # the shell a cold step starts under does not pass on the caller's "_"

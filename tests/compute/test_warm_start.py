@@ -303,6 +303,26 @@ def test_a_step_that_fixes_its_hash_seed_gets_it_warm_too(workspace, src, warm_o
     assert seeded[1].get_details()["start"]["warm"] is True, seeded[1].get_details()["start"]
 
 
+def test_what_the_interpreter_reads_from_its_variables_at_start_is_the_steps_own(workspace, src, monkeypatch,
+                                                                                 warm_on):
+    (src / "flags.py").write_text(
+        "import sys, warnings\n"
+        "print('FLAGS', sys.flags.optimize, sys.warnoptions, __debug__, sys.get_int_max_str_digits())\n")
+    config = RunConfiguration()
+    config.environment_variables = {"PYTHONOPTIMIZE": "1", "PYTHONWARNINGS": "error::DeprecationWarning",
+                                    "PYTHONINTMAXSTRDIGITS": "640"}
+    run_step(workspace, src, "flags.py")  # a helper without them is ready
+    cold, hot = both(workspace, src, monkeypatch, "flags.py")
+    assert hot.get_log_text() == cold.get_log_text()
+    monkeypatch.setenv(warm.SETTING, "0")
+    cold = run_step(workspace, src, "flags.py", runconfig=config)
+    monkeypatch.setenv(warm.SETTING, "1")
+    hot = [run_step(workspace, src, "flags.py", runconfig=config) for _ in range(2)][1]
+    assert hot.get_details()["start"]["warm"] is True, hot.get_details()["start"]
+    assert "FLAGS 1 ['error::DeprecationWarning'] False 640" in cold.get_log_text(), cold.get_log_text()
+    assert hot.get_log_text() == cold.get_log_text()
+
+
 def test_a_preloaded_module_that_starts_a_thread_makes_its_steps_start_cold(workspace, src, tmp_path, warm_on):
     python = make_venv_with(tmp_path, "threaded", """
         import threading, time
