@@ -386,6 +386,7 @@ def main() -> None:
     listener.bind(socket_path)
     listener.listen(64)
     state["base_path"] = [p for p in sys.path if p != os.path.dirname(os.path.abspath(__file__))]
+    state["safe_path"] = bool(getattr(sys.flags, "safe_path", False))  # PYTHONSAFEPATH: no script folder first
     print(GREETING + json.dumps(state), flush=True)  # the runner reads it from the helper's output
     # What the helper holds now is out of the garbage collector's reach (gc.freeze is made for a process
     # that forks without exec): a child's collections, the one at its end above all, then never walk

@@ -327,12 +327,16 @@ class WarmHandle:
         return {}
 
 
-def interpreter_path(working_dir: str, pythonpath: str, base: list[str]) -> list[str]:
-    """``sys.path`` as ``python script.py`` in ``working_dir`` makes it: the script's folder, then the
-    entries of PYTHONPATH made absolute (an empty one is the folder), then the interpreter's own, each
-    only the first time (site.removeduppaths)."""
-    entries = [os.path.abspath(os.path.join(working_dir, p)) for p in pythonpath.split(os.pathsep) if pythonpath]
-    return [working_dir, *dict.fromkeys(entries + base)]
+def interpreter_path(working_dir: str, script: str, pythonpath: str, base: list[str],
+                     safe_path: bool = False) -> list[str]:
+    """``sys.path`` as ``python script`` in ``working_dir`` makes it: the script's own folder with links
+    resolved (none with PYTHONSAFEPATH), then the entries of PYTHONPATH made absolute against the
+    process's folder (an empty one is that folder), then the interpreter's own, each only the first time
+    (site.removeduppaths)."""
+    cwd = os.path.realpath(working_dir)  # what os.getcwd() says in the step
+    entries = [os.path.abspath(os.path.join(cwd, p)) for p in pythonpath.split(os.pathsep) if pythonpath]
+    first = [] if safe_path else [os.path.dirname(os.path.realpath(os.path.join(cwd, script)))]
+    return [*first, *dict.fromkeys(entries + base)]
 
 
 def start_warm(job: Job, python: str, env: dict) -> tuple[WarmHandle | None, str]:
@@ -349,7 +353,8 @@ def start_warm(job: Job, python: str, env: dict) -> tuple[WarmHandle | None, str
         return None, why
     if containment_prefix():  # the shell a cold step starts under does not pass on the caller's "_"
         env = {k: v for k, v in env.items() if k != "_"}
-    path = interpreter_path(str(job.working_dir), env.get("PYTHONPATH", ""), helper.greeting["base_path"])
+    path = interpreter_path(str(job.working_dir), job.script, env.get("PYTHONPATH", ""),
+                            helper.greeting["base_path"], helper.greeting.get("safe_path", False))
     try:
         return WarmHandle(helper, [job.script, *job.argv()], str(job.working_dir), env, path), ""
     except OSError as e:

@@ -106,6 +106,21 @@ def test_a_warm_step_reads_pythonpath_as_a_cold_interpreter_does(workspace, src,
     assert probe(hot)["path"] == probe(cold)["path"]
 
 
+def test_a_script_in_a_subfolder_imports_its_neighbours_warm_too(workspace, src, monkeypatch, warm_on):
+    """``python sub/main.py`` puts the script's own folder first on the path, not the working folder."""
+    (src / "sub").mkdir()
+    (src / "sub" / "neighbour.py").write_text("WHERE = 'next to the script'\n")
+    (src / "sub" / "main.py").write_text("import sys\nprint('FIRST', sys.path[0], flush=True)\n"
+                                         "from neighbour import WHERE\nprint(WHERE)\n")
+    first = lambda s: _normalized(next(ln for ln in s.get_log_text().splitlines() if ln.startswith("FIRST ")))  # noqa
+    cold, hot = both(workspace, src, monkeypatch, "sub/main.py")
+    assert hot.get_status() == "Completed" and "next to the script" in hot.get_log_text(), hot.get_log_text()
+    assert first(hot) == first(cold) and first(hot).endswith("/<wd>/sub")
+    monkeypatch.setenv("PYTHONSAFEPATH", "1")  # then the script's folder is not put first
+    cold, hot = both(workspace, src, monkeypatch, "sub/main.py")
+    assert hot.get_status() == cold.get_status() == "Failed" and first(hot) == first(cold)
+
+
 def test_two_warm_steps_draw_different_random_numbers(workspace, src, warm_on):
     first, second = run_step(workspace, src, "probe.py"), run_step(workspace, src, "probe.py")
     third = run_step(workspace, src, "probe.py")
