@@ -116,6 +116,8 @@ def become_step(request: dict, out_fd: int) -> NoReturn:
         os.environ.clear()
         os.environ.update(request["env"])
         sys.argv = list(request["argv"])
+        if hasattr(sys, "orig_argv"):  # as the interpreter was called: the same interpreter, then the script
+            sys.orig_argv = [sys.orig_argv[0], *sys.argv]
         sys.path[:] = request["path"]
         fresh_streams(request["env"])
         fresh_random_states()

@@ -28,7 +28,7 @@ PROBE = """
         "env": sorted(k for k in os.environ if not k.startswith(("MLPIPE_RUN", "AZUREML_RUN", "MLPIPE_ROOT"))),
         "stdin": sys.stdin.read(), "signals": {s.name: str(signal.getsignal(s)) for s in
                                                 (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGCHLD)},
-        "threads": threading.active_count(), "pid": os.getpid(),
+        "threads": threading.active_count(), "pid": os.getpid(), "orig_argv": sys.orig_argv,
         "modules_main": sys.modules["__main__"].__file__ == __file__,
         "random": random.random(), "numpy": float(numpy.random.rand()),
     }
