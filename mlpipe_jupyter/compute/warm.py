@@ -30,6 +30,7 @@ from typing import Iterator
 from mlpipe_jupyter.compute import forkserver
 from mlpipe_jupyter.compute.process import containment_prefix, start_process
 from mlpipe_jupyter.planning.reuse import START_SETTING
+from mlpipe_jupyter.running import contract
 from mlpipe_jupyter.running.protocol import Job
 
 SETTING = START_SETTING  # "0" turns warm starts off for the process; in a step's variables, for that step
@@ -163,33 +164,31 @@ class Helper:
 
 
 class Pool:
-    """This process's helpers, by interpreter and the step's ``PYTHON*`` variables: what an interpreter
-    reads from them when it starts (PYTHONHASHSEED, PYTHONOPTIMIZE, PYTHONWARNINGS, ...) a child cannot
-    take on, so a step runs in a helper started with the same values (PYTHONPATH, read again in the
-    child, excepted). Steps that leave PYTHONHASHSEED unset share their helper's random seed, where cold
-    ones would each draw their own: a helper's seed cannot be changed in a child whose strings already
-    hold their hashes, and ``hash()`` of a string is not a source of randomness."""
+    """This process's helpers, by interpreter and the variables they start with (``helper_variables``).
+    Steps that leave PYTHONHASHSEED unset share their helper's random seed, where cold ones would each
+    draw their own: a helper's seed cannot be changed in a child whose strings already hold their
+    hashes, and ``hash()`` of a string is not a source of randomness."""
 
     def __init__(self):
         self._helpers: dict[tuple[str, tuple], Helper] = {}
         self._lock = threading.Lock()
         self._starter: ThreadPoolExecutor | None = None  # made with the first helper: no thread before
 
-    def _start(self, python: str, modules: frozenset[str], startup: tuple) -> Helper:
+    def _start(self, python: str, modules: frozenset[str], variables: tuple) -> Helper:
         """Helpers die with the thread that started them (PR_SET_PDEATHSIG follows the thread, not the
         process): they are started by one long-lived thread, not by the step's, which ends with the step."""
         if self._starter is None:
             self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-start")
             threading.Thread(target=self._reap_idle, name="warm-idle", daemon=True).start()
-        return self._starter.submit(Helper, python, modules, self.base_env(startup)).result()
+        return self._starter.submit(Helper, python, modules, dict(variables)).result()
 
-    def helper_for(self, python: str, modules: frozenset[str], startup: tuple = ()) -> tuple[Helper | None, str]:
+    def helper_for(self, python: str, modules: frozenset[str], variables: tuple) -> tuple[Helper | None, str]:
         """A ready helper that has ``modules``, or None and why the step starts cold. A missing helper is
         started and waited for (a cold start would spend the same time importing); one that died or whose
         packages changed is replaced and waited for; one without the step's modules is replaced by one
         with both sets, for the next step."""
         with self._lock:
-            key = (python, startup)
+            key = (python, variables)
             helper = self._helpers.get(key)
             if helper is not None and helper.ready.is_set():
                 why = helper.usable()
@@ -197,13 +196,13 @@ class Pool:
                     return None, why  # a new helper would start the same threads
                 if why is None and not helper.covers(modules):
                     helper.retire()
-                    self._helpers[key] = self._start(python, modules | helper.modules, startup)
+                    self._helpers[key] = self._start(python, modules | helper.modules, variables)
                     return None, "it imports modules the warm-start helper had not preloaded (preloading them now)"
                 if why:
                     helper.retire()
                     helper = None
             if helper is None:
-                helper = self._helpers[key] = self._start(python, modules, startup)
+                helper = self._helpers[key] = self._start(python, modules, variables)
         if not helper.ready.wait(GREETING_SECONDS):
             return None, "the warm-start helper is still starting"
         why = helper.usable() or (None if helper.covers(modules) else "it imports modules the warm-start helper "
@@ -212,12 +211,6 @@ class Pool:
             return None, why
         helper.last_used = time.monotonic()
         return helper, ""
-
-    @staticmethod
-    def base_env(startup: tuple = ()) -> dict:
-        """What a helper imports under: this process's variables, without PYTHONPATH (each step's own is
-        put in front of the interpreter's path in its child), with the steps' ``PYTHON*`` variables."""
-        return {**{k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}, **dict(startup)}
 
     def _reap_idle(self):
         while True:
@@ -339,6 +332,21 @@ def interpreter_path(working_dir: str, script: str, pythonpath: str, base: list[
     return [*first, *dict.fromkeys(entries + base)]
 
 
+# What names one run (its id, folders, data and parameter values): read when used, and new every run.
+RUN_VARIABLES = frozenset({contract.RUN_ID_VAR, contract.ROOT_RUN_ID_VAR, contract.EXPERIMENT_VAR, contract.RUN_DIR_VAR,
+                           contract.STEP_NAME_VAR, contract.INPUT_DATASETS_VAR, contract.WORKSPACE_VAR})
+RUN_VARIABLE_PREFIXES = ("AML_PARAMETER_", "AZUREML_DATAREFERENCE_")
+
+
+def helper_variables(env: dict) -> tuple:
+    """The step's variables its helper starts with: what the interpreter reads when it starts
+    (PYTHONHASHSEED, PYTHONWARNINGS, ...) and preloaded modules read when imported (numpy's BLAS reads
+    OMP_NUM_THREADS) must be the step's. All but PYTHONPATH (each step's own is put in front of the
+    interpreter's path in its child) and those naming the run, so the steps of a pipeline share one."""
+    return tuple(sorted((k, v) for k, v in env.items() if k != "PYTHONPATH" and k not in RUN_VARIABLES
+                        and not k.startswith(RUN_VARIABLE_PREFIXES)))
+
+
 def start_warm(job: Job, python: str, env: dict) -> tuple[WarmHandle | None, str]:
     """The step forked by its environment's helper, or None and why it starts cold."""
     if not enabled():
@@ -347,8 +355,7 @@ def start_warm(job: Job, python: str, env: dict) -> tuple[WarmHandle | None, str
         return None, f"the step asks to start cold ({SETTING}=0 in its variables)"
     if job.distributed:
         return None, "a distributed step starts its processes cold"
-    startup = tuple(sorted((k, v) for k, v in env.items() if k.startswith("PYTHON") and k != "PYTHONPATH"))
-    helper, why = POOL.helper_for(python, imported_modules(job.working_dir), startup)
+    helper, why = POOL.helper_for(python, imported_modules(job.working_dir), helper_variables(env))
     if helper is None:
         return None, why
     if containment_prefix():  # the shell a cold step starts under does not pass on the caller's "_"

@@ -338,6 +338,22 @@ def test_what_the_interpreter_reads_from_its_variables_at_start_is_the_steps_own
     assert hot.get_log_text() == cold.get_log_text()
 
 
+def test_a_preloaded_module_reads_the_steps_variables_at_import(workspace, src, tmp_path, monkeypatch, warm_on):
+    """As numpy's BLAS reads OMP_NUM_THREADS when imported: the value a step (or the process, changed
+    meanwhile) gives is the one the module saw."""
+    python = make_venv_with(tmp_path, "readsenv", "import os\nTHREADS = os.environ.get('FAKE_THREADS', 'unset')\n",
+                            "1.0")
+    (src / "threads.py").write_text("import readsenv\nprint('THREADS', readsenv.THREADS)\n")
+    plain, variables = env_with(python), env_with(python)
+    variables.environment_variables = {"FAKE_THREADS": "1"}
+    steps = [run_step(workspace, src, "threads.py", runconfig=c) for c in (plain, plain, variables, variables)]
+    monkeypatch.setenv("FAKE_THREADS", "2")  # as a notebook's os.environ["FAKE_THREADS"] = "2"
+    steps += [run_step(workspace, src, "threads.py", runconfig=plain) for _ in range(2)]
+    seen = [next(ln for ln in s.get_log_text().splitlines() if ln.startswith("THREADS")) for s in steps]
+    assert seen == ["THREADS unset"] * 2 + ["THREADS 1"] * 2 + ["THREADS 2"] * 2
+    assert [s.get_details()["start"]["warm"] for s in steps[1::2]] == [True] * 3
+
+
 def test_a_preloaded_module_that_starts_a_thread_makes_its_steps_start_cold(workspace, src, tmp_path, warm_on):
     python = make_venv_with(tmp_path, "threaded", """
         import threading, time
