@@ -27,6 +27,7 @@ path) with the output pipe's write end attached; the helper answers ``{"pid": N}
 from __future__ import annotations
 
 import array
+import atexit
 import ctypes
 import gc
 import importlib
@@ -91,11 +92,8 @@ def stamps(modules: list[str]) -> dict[str, int]:
 
 # -- the child ---------------------------------------------------------------------------------------------
 def become_step(request: dict, out_fd: int) -> NoReturn:
-    """In the forked child: turn into the step, then end as the interpreter ends a script, by unwinding out
-    of the helper with ``SystemExit``: Python itself then waits for the threads the script left running,
-    runs the exit handlers (also those of modules the helper imported first, which the script's own
-    imports would have registered), and flushes what the script left open. It never returns into the
-    helper's loop (nothing there catches ``SystemExit``)."""
+    """In the forked child: turn into the step, run it, and end as the interpreter ends a script
+    (``end_as_a_script``). It never returns into the helper's loop."""
     try:
         os.setsid()
         if request.get("contain"):
@@ -127,10 +125,49 @@ def become_step(request: dict, out_fd: int) -> NoReturn:
             sys.stderr.flush()
         finally:
             os._exit(1)
-    raise SystemExit(run_main(os.path.abspath(request["argv"][0])))
+    end_as_a_script(run_main(os.path.abspath(request["argv"][0])))
+
+
+def end_as_a_script(code: int) -> NoReturn:
+    """What the interpreter's own end does that a script can see: wait for the threads it left running,
+    run the exit handlers (also those of modules the helper imported first, which the script's imports
+    would have registered), tear down what the script's own modules hold (``__main__`` and the modules
+    imported since the fork, newest first, as the interpreter does: a temporary file is removed, a file
+    left open is flushed), flush the files still open, and exit with the script's status.
+
+    The helper's preloaded modules are not torn down: that would copy all their pages into the child
+    (about 250 ms a step with pandas and scikit-learn) to free what the exit frees anyway. So an object a
+    step stored inside a preloaded module is not finalized; a file among them is still flushed. Where
+    daemon threads still run, nothing is torn down and only the standard streams are flushed: what the
+    interpreter does then too (a file left open stays unflushed), and tearing modules down under running
+    threads would print errors a cold step never shows."""
+    try:
+        threading._shutdown()  # the non-daemon threads, as the interpreter waits for them
+        atexit._run_exitfuncs()
+        if threading.active_count() == 1:
+            for name in [*reversed([m for m in sys.modules if m not in INHERITED]), "__main__"]:
+                module = sys.modules.get(name)
+                if module is not None:
+                    module.__dict__.clear()
+            gc.collect()
+            for obj in gc.get_objects():  # made since the fork (the helper's are frozen): files kept in
+                if isinstance(obj, io.IOBase):  # preloaded modules
+                    try:
+                        if not obj.closed and obj.writable():
+                            obj.flush()
+                    except Exception:  # noqa: BLE001 - as the interpreter, a file that cannot be flushed is left
+                        pass
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - a closed stream: nothing to flush
+                pass
+    finally:
+        os._exit(code)
 
 
 CLONE_NEWPID = 0x20000000
+INHERITED: frozenset = frozenset()  # the modules a child starts with (end_as_a_script keeps them)
 LIBC = ctypes.CDLL(None, use_errno=True)
 OWN_PID_NAMESPACE: int | None = None  # the helper's own PID namespace (a descriptor), where it can make new ones
 
@@ -397,6 +434,8 @@ def main() -> None:
     # them that a step lets go of is freed with the child, not collected (its __del__ does not run).
     gc.collect()
     gc.freeze()
+    global INHERITED
+    INHERITED = frozenset(sys.modules)
     serve(listener)
 
 

@@ -25,6 +25,27 @@ SCRIPTS = {
         kept = open(sys.argv[1], "a")
         kept.write("written, never closed\\n")
     """,
+    # a daemon thread still running at the end: it is stopped without a word; Python then leaves a file
+    # the script did not close unflushed (seen with CPython 3.11), and so must a warm step
+    "daemon_thread.py": """
+        import fractions, sys, threading, time
+        with open(sys.argv[1], "a") as f:
+            f.write("closed before the end\\n")
+        def busy():
+            while True:
+                fractions.Fraction(1, 3)
+                time.sleep(0.001)
+        threading.Thread(target=busy, daemon=True).start()
+        kept = open(sys.argv[1], "a")
+        kept.write("written beside a daemon thread\\n")
+        time.sleep(0.05)
+    """,
+    # a temporary file kept in a global: the interpreter's end removes it
+    "temporary.py": """
+        import os, sys, tempfile
+        left = tempfile.NamedTemporaryFile(dir=os.path.dirname(sys.argv[1]), prefix="left-")
+        open(sys.argv[1], "a").write("made a temporary file\\n")
+    """,
     # pandas imports logging, so the helper has imported it (and its exit handler) before the step
     "buffered_log.py": """
         import logging, logging.handlers, sys
@@ -64,3 +85,5 @@ def test_a_warm_step_ends_as_a_cold_one_does(workspace, src, tmp_path, monkeypat
     (cold, cold_trace), _, (hot, hot_trace) = traces.values()
     assert hot.get_details()["start"]["warm"] is True, hot.get_details()["start"]
     assert cold_trace != "" and hot_trace == cold_trace
+    assert "Traceback" not in hot.get_log_text() and "Exception" not in hot.get_log_text()
+    assert not list(tmp_path.glob("left-*"))
