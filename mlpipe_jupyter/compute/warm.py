@@ -12,7 +12,7 @@ preloaded modules started threads (forking then is not safe). Helpers are contai
 """
 from __future__ import annotations
 
-import ast
+import dis
 import hashlib
 import json
 import os
@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
@@ -47,7 +48,7 @@ def enabled() -> bool:
     return os.environ.get(SETTING, "1") != "0"
 
 
-_PARSE_LOCK = threading.Lock()  # ast.parse on two threads at once can fail on Python 3.11 (a CPython bug)
+_CACHE_LOCK = threading.Lock()
 _FILE_IMPORTS: dict[str, frozenset[str]] = {}  # by file digest: parallel steps of one snapshot parse once
 _FILE_IMPORTS_LIMIT = 4096
 
@@ -66,25 +67,35 @@ def imported_modules(folder: Path) -> frozenset[str]:
 
 
 def file_imports(source: bytes) -> frozenset[str]:
-    """The top-level names one file imports (absolute imports only)."""
+    """The top-level names one file imports (absolute imports only, wherever they are in the file).
+
+    Read from the compiled code's import instructions, not from ``ast.parse``: building Python AST objects
+    while another thread does the same (IPython parsing a cell as a step starts) can fail on Python 3.11
+    with "AST constructor recursion depth mismatch" (CPython gh-106905), and the compiler never builds
+    them."""
     key = hashlib.sha256(source).hexdigest()
-    with _PARSE_LOCK:
+    with _CACHE_LOCK:
         if key in _FILE_IMPORTS:
             return _FILE_IMPORTS[key]
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError):
-            tree = None
-        names = set()
-        for node in ast.walk(tree) if tree is not None else ():
-            if isinstance(node, ast.Import):
-                names.update(a.name.split(".")[0] for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names.add(node.module.split(".")[0])
+    try:
+        codes = [compile(source, "<snapshot file>", "exec", dont_inherit=True)]
+    except (SyntaxError, ValueError):
+        codes = []
+    names = set()
+    while codes:
+        code = codes.pop()
+        consts: list = []  # the import's level and names are the two constants loaded just before it
+        for ins in dis.get_instructions(code):
+            if ins.opname == "LOAD_CONST":
+                consts = [*consts[-1:], ins.argval]
+            elif ins.opname == "IMPORT_NAME" and len(consts) == 2 and consts[0] == 0 and ins.argval:
+                names.add(ins.argval.split(".")[0])
+        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    with _CACHE_LOCK:
         if len(_FILE_IMPORTS) >= _FILE_IMPORTS_LIMIT:
             _FILE_IMPORTS.clear()
         _FILE_IMPORTS[key] = frozenset(names)
-        return _FILE_IMPORTS[key]
+    return frozenset(names)
 
 
 class Helper:

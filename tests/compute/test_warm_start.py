@@ -474,3 +474,25 @@ def test_a_helper_replaced_while_a_step_runs_in_it_lets_that_step_finish(workspa
     assert numeric.get_status() == "Completed"
     assert plain.get_status() == "Completed" and "plain done" in plain.get_steps()[0].get_log_text()
     assert plain.get_steps()[0].get_details()["start"]["warm"]
+
+
+def test_the_imports_a_helper_preloads_are_read_from_every_level_of_a_file():
+    source = textwrap.dedent("""
+        from __future__ import annotations
+        import os, numpy.linalg as la
+        from pandas.core import frame
+        from . import sibling
+        from .near import name
+        import a.b.c
+        def f():
+            import sklearn
+            class K:
+                def g(self):
+                    from scipy import stats
+        try:
+            import torch
+        except ImportError:
+            pass
+    """).encode()
+    assert warm.file_imports(source) == {"__future__", "os", "numpy", "pandas", "a", "sklearn", "scipy", "torch"}
+    assert warm.file_imports(b"def broken(:\n") == frozenset()
