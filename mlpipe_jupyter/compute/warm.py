@@ -37,6 +37,7 @@ from mlpipe_jupyter.running.protocol import Job
 SETTING = START_SETTING  # "0" turns warm starts off for the process; in a step's variables, for that step
 IDLE_SECONDS = 600
 REAP_SECONDS = 30  # how often idle helpers are looked for
+MAX_HELPERS = 4  # at once in a process, each holding its preloaded modules' memory: the least recently used goes
 GREETING_SECONDS = 120  # a helper importing its modules on a loaded machine; a guard, not a measure
 SCAN_LIMIT = 400
 # Our own package and its azureml layer are quick to import, and a step must get the copy on its path
@@ -213,6 +214,7 @@ class Pool:
                     helper.retire()
                     helper = None
             if helper is None:
+                self._make_room(key)
                 helper = self._helpers[key] = self._start(python, modules, variables)
         if not helper.ready.wait(GREETING_SECONDS):
             return None, "the warm-start helper is still starting"
@@ -222,6 +224,13 @@ class Pool:
             return None, why
         helper.last_used = time.monotonic()
         return helper, ""
+
+    def _make_room(self, key: tuple) -> None:
+        """Room for one more helper within ``MAX_HELPERS``: the least recently used others are retired
+        (steps running in them finish first). Steps whose variables differ need helpers of their own."""
+        others = sorted((k for k in self._helpers if k != key), key=lambda k: self._helpers[k].last_used)
+        for old in others[:max(0, len(others) - MAX_HELPERS + 1)]:
+            self._helpers.pop(old).retire()
 
     def _reap_idle(self):
         while True:

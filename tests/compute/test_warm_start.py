@@ -496,3 +496,27 @@ def test_the_imports_a_helper_preloads_are_read_from_every_level_of_a_file():
     """).encode()
     assert warm.file_imports(source) == {"__future__", "os", "numpy", "pandas", "a", "sklearn", "scipy", "torch"}
     assert warm.file_imports(b"def broken(:\n") == frozenset()
+
+
+def test_steps_with_their_own_variables_get_helpers_of_their_own_within_a_limit(workspace, src, monkeypatch, warm_on):
+    monkeypatch.setattr(warm, "MAX_HELPERS", 2)
+
+    def with_variable(value):
+        config = RunConfiguration()
+        config.environment_variables = {"OMP_NUM_THREADS": value}  # read by numpy's BLAS when imported
+        return config
+
+    procs = []
+    for value in ("1", "2", "3"):
+        for _ in range(2):
+            step = run_step(workspace, src, "probe.py", runconfig=with_variable(value))
+        assert step.get_details()["start"]["warm"]
+        procs.append(next(h.proc for h in warm.POOL._helpers.values()
+                          if f"OMP_NUM_THREADS={value}\n" in helper_environ(h)))
+    assert len(warm.POOL._helpers) == 2
+    wait_until(lambda: procs[0].poll() is not None, "the least recently used helper to go")
+    assert procs[1].poll() is None and procs[2].poll() is None
+
+
+def helper_environ(helper) -> str:
+    return Path(f"/proc/{helper.proc.pid}/environ").read_bytes().replace(b"\0", b"\n").decode(errors="replace")
