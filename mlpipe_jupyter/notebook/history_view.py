@@ -4,8 +4,18 @@ area for a comparison (a table and a bqplot chart) or a run's file browser.
 Rows are chosen in the grid itself (``selection_mode="row"``: click, Ctrl+click, Shift+click); the
 grid reports its selections in the coordinates of what it shows (after its own sorting and header
 filters), so the run ids are read from its visible data.
+
+Once Compare or Files was pressed, the detail area follows the selection: nothing orders a button's
+click after the selection made just before it. The page sends a click at once but holds a model's
+state change while its previous one is unanswered (ipywidgets throttles state, not custom messages),
+and with comms over kernel subshells (JupyterLab 4.6, ipykernel 7) the grid's messages and the
+button's are handled by different threads. So the detail is brought up to date when a late selection
+arrives; one the action cannot use (a single row for Compare) leaves the detail as it is. A lock keeps
+the two threads from drawing the detail at once.
 """
 from __future__ import annotations
+
+import threading
 
 import bqplot
 import ipywidgets as widgets
@@ -62,8 +72,12 @@ class HistoryView:
         self.detail.add_class("mlpipe-history-detail")
         self.filter.observe(self._refilter, "value")
         self.status.observe(self._refilter, "value")
-        self.compare_button.on_click(lambda _: self._show(self.show_comparison))
-        self.files_button.on_click(lambda _: self._show(self.show_files))
+        self._following = None  # the action of the button pressed last, and the runs it shows
+        self._shown_ids: list[str] = []
+        self._drawing = threading.Lock()
+        self.compare_button.on_click(lambda _: self._press(self.show_comparison))
+        self.files_button.on_click(lambda _: self._press(self.show_files))
+        self.grid.observe(self._follow_selection, "selections")
         bar = widgets.HBox([self.filter, self.status, self.compare_button, self.files_button, self.count],
                            layout=widgets.Layout(align_items="center", flex_flow="row wrap", grid_gap="8px"))
         self.widget = widgets.VBox([bar, self.grid, self.detail])
@@ -97,6 +111,25 @@ class HistoryView:
         except UserError as e:
             note = widgets.HTML(f"<span class='mlpipe-history-note'>{e}</span>")
             self.detail.children = [note]
+
+    def _press(self, action):
+        with self._drawing:
+            self._following = action
+            self._shown_ids = self.selected_ids()  # the action reads the selection after: never an older one
+            self._show(action)
+
+    def _follow_selection(self, _change=None):
+        """The selection the page sent after (or overtaken by) a button's click: the pressed action
+        again, for other runs only (a file browser keeps its place while its run stays selected)."""
+        with self._drawing:
+            ids = self.selected_ids()
+            if self._following is None or ids == self._shown_ids:
+                return
+            try:
+                self._following()
+            except UserError:
+                return  # not a selection this action can show: what is shown stays
+            self._shown_ids = ids
 
     def show_comparison(self, ids=None):
         comparison = self.history.compare(ids or self.selected_ids())

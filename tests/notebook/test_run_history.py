@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import struct
 import zlib
 
@@ -146,6 +147,44 @@ def test_selected_rows_compare_side_by_side_with_differences_marked_and_a_chart(
     view.grid.select(0, 0)
     view._show(view.show_comparison)
     assert "two or more runs" in view.detail.children[0].value
+
+
+def rows(*numbers):
+    """A selection of whole rows as the page sends it."""
+    return {"selections": [{"r1": r, "r2": r, "c1": 0, "c2": 8} for r in numbers]}
+
+
+def compared(view) -> list[str]:
+    """The run ids heading the comparison shown."""
+    return re.findall(r"<th><code>([^<]+)</code></th>", view.detail.children[0].value.split("</thead>")[0])
+
+
+def test_after_compare_or_files_the_detail_follows_a_selection_that_arrives_after_the_click(runs):
+    """The page sends a click at once but holds a selection change while an earlier one is unanswered:
+    Compare can reach the kernel when only the first of two rows has."""
+    experiment, (one, half, failed) = runs
+    view = RunHistory(experiment).view  # rows as shown: failed, half, one
+    view.grid.set_state(rows(1))
+    view.compare_button.click()
+    assert "two or more runs" in view.detail.children[0].value
+    view.grid.set_state(rows(1, 2))  # the Shift+click, late
+    assert compared(view) == [half.id, one.id]
+
+    view.grid.set_state(rows(0))  # one row: the comparison stays
+    assert compared(view) == [half.id, one.id]
+    view.grid.set_state(rows(0, 1))
+    assert compared(view) == [failed.id, half.id]
+
+    view.files_button.click()  # two rows: Files says to pick one, then shows the one picked
+    assert "Select one run" in view.detail.children[0].value
+    view.grid.set_state(rows(2))
+    browser = view.detail.children[0]
+    assert [run_id for _, run_id in browser.children[0].children[0].options][-1] == one.id
+    view.grid.set_state({"selections": [{"r1": 2, "r2": 2, "c1": 0, "c2": 3}]})  # the same run, then two runs:
+    view.grid.set_state(rows(1, 2))  # the browser stays as it is
+    assert view.detail.children[0] is browser
+    view.grid.set_state(rows(1))
+    assert [run_id for _, run_id in view.detail.children[0].children[0].children[0].options][-1] == half.id
 
 
 def test_the_file_browser_lists_outputs_logs_and_files_and_previews_them(runs, tmp_path, monkeypatch):
