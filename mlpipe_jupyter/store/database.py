@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 from mlpipe_jupyter.errors import UserError
@@ -192,6 +193,8 @@ class Database:
 
     def _open_database(self) -> None:
         self.db_path = self.root / "mlpipe.db"
+        self._threads_lock = threading.Lock()
+        self._thread_connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._make_database_private()
         self._json_set = None
         self.db.executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
@@ -257,17 +260,32 @@ class Database:
     def db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            try:
-                conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None, check_same_thread=False,
-                                       factory=_Connection)
-            except sqlite3.Error as e:
-                raise store_error(self.db_path, e) from None
-            conn.db_path = str(self.db_path)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=60000")
+            conn = self._connect()
             self._local.conn = conn
+            self._keep_for_thread(conn)
+        return conn
+
+    def _keep_for_thread(self, conn: sqlite3.Connection) -> None:
+        """Note the calling thread's new connection and close those of threads that have ended. A short-lived
+        thread (a run's, a step pool's, a follower's) never closes its own, and left to the garbage collector
+        each keeps its database file descriptor: SQLite cannot close it while another connection of the
+        process holds a lock on the file, and in WAL mode every open connection does."""
+        with self._threads_lock:
+            for thread in [t for t in self._thread_connections if not t.is_alive()]:
+                self._thread_connections.pop(thread).close()
+            self._thread_connections[threading.current_thread()] = conn
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None, check_same_thread=False,
+                                   factory=_Connection)
+        except sqlite3.Error as e:
+            raise store_error(self.db_path, e) from None
+        conn.db_path = str(self.db_path)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=60000")
         return conn
 
     @contextlib.contextmanager
@@ -291,6 +309,8 @@ class Database:
     def close(self):
         conn = getattr(self._local, "conn", None)
         if conn is not None:
+            with self._threads_lock:
+                self._thread_connections.pop(threading.current_thread(), None)
             conn.close()
             self._local.conn = None
 
