@@ -148,7 +148,7 @@ def end_as_a_script(code: int) -> NoReturn:
             for name in [*reversed([m for m in sys.modules if m not in INHERITED]), "__main__"]:
                 module = sys.modules.get(name)
                 if module is not None:
-                    module.__dict__.clear()
+                    clear_module(module)
             gc.collect()
             for obj in gc.get_objects():  # made since the fork (the helper's are frozen): files kept in
                 if isinstance(obj, io.IOBase):  # preloaded modules
@@ -164,6 +164,16 @@ def end_as_a_script(code: int) -> NoReturn:
                 pass
     finally:
         os._exit(code)
+
+
+def clear_module(module: types.ModuleType) -> None:
+    """As the interpreter clears a module at its end: names set to None, not removed (the handlers that
+    run meanwhile, logging's among them, expect that), those starting with one underscore first."""
+    names = module.__dict__
+    for first in (True, False):
+        for name in list(names):
+            if name != "__builtins__" and (name.startswith("_") and not name.startswith("__")) == first:
+                names[name] = None
 
 
 CLONE_NEWPID = 0x20000000

@@ -46,6 +46,12 @@ SCRIPTS = {
         left = tempfile.NamedTemporaryFile(dir=os.path.dirname(sys.argv[1]), prefix="left-")
         open(sys.argv[1], "a").write("made a temporary file\\n")
     """,
+    # a logging handler freed as the script's modules are torn down: its callback still finds logging's names
+    "freed_handler.py": """
+        import logging, sys
+        handler = logging.FileHandler(sys.argv[1])
+        handler.emit(logging.makeLogRecord({"msg": "written by a handler freed at the end"}))
+    """,
     # pandas imports logging, so the helper has imported it (and its exit handler) before the step
     "buffered_log.py": """
         import logging, logging.handlers, sys
