@@ -120,20 +120,25 @@ class RunExecution:
         return self._results[name]
 
     def _run_step(self, task: StepTask) -> None:
-        """A worker thread: one step, then its slot is free and the loop hears how it ended."""
+        """A worker thread: one step, then its slot is free and the loop hears how it ended; its folders
+        are removed after that, while the loop starts the steps that waited for it."""
         result = StepResult(Status.FAILED, error="Internal error")
         try:
             result = task.execute()
         finally:
             _release_slot(self._slot_key(task.sp))
             self._completions.put((task.sp.name, result))
+            task.clean_up()
 
     # -- events and status -----------------------------------------------------------------------------
     def publish(self, event_kind, step=None, **data):
         bus.publish(Event(event_kind, self.run_id, step, self.step_run_ids.get(step) if step else None, data))
 
-    def set_step_status(self, name, status, **fields):
-        with self.store.tx():  # one commit per status, the step's open child runs ended with it
+    def set_step_status(self, name, status, outputs: dict | None = None, **fields):
+        """One commit per status: a step's outputs and the end of its open child runs go with it."""
+        with self.store.tx():
+            if outputs:
+                self.store.set_outputs(self.step_run_ids[name], outputs)
             self.store.update_run(self.step_run_ids[name], status=status, **fields)
             if status in FINAL_STATUSES:  # child runs the step's script left open end with it
                 self.store.end_open_children(self.step_run_ids[name], status)

@@ -51,6 +51,7 @@ class StepTask:
         self.run, self.sp, self.inputs = run, sp, inputs
         self.store = run.store
         self.run_id = run.step_run_ids[sp.name]
+        self.scratch: Path | None = None  # its private folders, removed by clean_up once its end is known
 
     def execute(self) -> StepResult:
         """The step from start to end; whatever goes wrong becomes its failure, never the runner's."""
@@ -71,6 +72,14 @@ class StepTask:
                 self.run.set_step_status(sp.name, Status.FAILED, ended=time.time(), error=msg)
             return StepResult(Status.FAILED, error=msg)
 
+    def clean_up(self) -> None:
+        """Remove the step's private folders (its working copy, staged and downloaded data). Called once
+        its end is recorded and its run told, so the next step does not wait for the removal (a crash in
+        between leaves them in the store's tmp folder, where nothing refers to them)."""
+        if self.scratch is not None:
+            remove_tree(self.scratch)
+            self.scratch = None
+
     def _log_failure(self, msg: str) -> None:
         """A step that failed before (or while) its process started says why in its log, under all of
         its names, as Azure's logs of a failed preparation do: its ``logFiles`` are never empty."""
@@ -88,17 +97,16 @@ class StepTask:
             return StepResult(Status.CANCELED, error=error)
         run_dir = self.store.run_dir(self.run_id)
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-        scratch = self.store.staging_dir(f"step-{self.run_id}")
+        scratch = self.scratch = self.store.staging_dir(f"step-{self.run_id}")
         try:
             status, error, outputs, tail, timed_out, trace = self._run_in(scratch, run_dir)
         finally:
-            remove_tree(scratch)
             with contextlib.suppress(OSError):  # a missing alias must not fail a step that ran
                 link_log_names(run_dir)
         fields = {"ended": time.time(), "error": error}
         if status == Status.FAILED:
             fields["details"] = {"error_tail": tail, **({"traceback": trace} if trace else {})}
-        self.run.set_step_status(sp.name, status, **fields)
+        self.run.set_step_status(sp.name, status, outputs=outputs, **fields)
         return StepResult(status, outputs, error, timed_out=timed_out)
 
     # -- prepare ---------------------------------------------------------------------------------------------
@@ -303,7 +311,8 @@ class StepTask:
 
     def _commit_outputs(self, staged) -> dict:
         """Every output moves to its content address first; only then are any uploaded or registered,
-        so a step that left one output out publishes none of them."""
+        so a step that left one output out publishes none of them. They are recorded as the step's
+        with its Completed status, in one write."""
         outputs, committed = {}, {}
         for op in self.sp.outputs:
             outputs[op.name] = output_digest(staged[op.name], op.name, op.is_directory)
@@ -313,7 +322,6 @@ class StepTask:
                 upload(op.destination[0], committed[op.name], self._destination_path(op))
             if op.register_as:
                 self._register_output(op, committed[op.name])
-        self.store.set_outputs(self.run_id, outputs)
         return outputs
 
     def _destination_path(self, op):
