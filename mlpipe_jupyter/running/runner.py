@@ -73,6 +73,8 @@ class RunExecution:
         self._handles_lock = threading.Lock()
         self._completions: queue.Queue = queue.Queue()
         self._results: dict[str, StepResult] = {}
+        self._ended_tasks: list[StepTask] = []  # whose folders are left to remove (remove_ended_folders)
+        self._ended_lock = threading.Lock()
         self.outcome: tuple[str, str | None] | None = None  # (status, error) once the run has ended
         self.record_error: str | None = None  # why that end could not be written to the store
         self._thread = threading.Thread(target=self._main, name=f"run-{run_id}")
@@ -120,14 +122,24 @@ class RunExecution:
         return self._results[name]
 
     def _run_step(self, task: StepTask) -> None:
-        """A worker thread: one step, then its slot is free and the loop hears how it ended; its folders
-        are removed after that, while the loop starts the steps that waited for it."""
+        """A worker thread: one step, then its slot is free and the loop hears how it ended. Its folders
+        are removed later (``remove_ended_folders``)."""
         result = StepResult(Status.FAILED, error="Internal error")
         try:
             result = task.execute()
         finally:
             _release_slot(self._slot_key(task.sp))
+            with self._ended_lock:
+                self._ended_tasks.append(task)
             self._completions.put((task.sp.name, result))
+
+    def remove_ended_folders(self) -> None:
+        """Remove the private folders of the steps that have ended: called by a step task once its own
+        process runs (its thread would only wait for it) and at the run's end, so the removal is never
+        on the path from one step's end to the next step's start."""
+        with self._ended_lock:
+            tasks, self._ended_tasks = self._ended_tasks, []
+        for task in tasks:
             task.clean_up()
 
     # -- events and status -----------------------------------------------------------------------------
@@ -275,6 +287,7 @@ class RunExecution:
     def _finish(self, internal_error: str | None = None):
         """Record how the run ended. The outcome is kept here too: when the store cannot be written (a
         full disk), waiters still learn that the run ended and why, instead of waiting for ever."""
+        self.remove_ended_folders()  # the steps have all ended (the pool waited for them)
         now = time.time()
         failed = [n for n, r in self._results.items() if r.status == Status.FAILED]
         timed_out = [n for n, r in self._results.items() if r.timed_out]

@@ -73,9 +73,9 @@ class StepTask:
             return StepResult(Status.FAILED, error=msg)
 
     def clean_up(self) -> None:
-        """Remove the step's private folders (its working copy, staged and downloaded data). Called once
-        its end is recorded and its run told, so the next step does not wait for the removal (a crash in
-        between leaves them in the store's tmp folder, where nothing refers to them)."""
+        """Remove the step's private folders (its working copy, staged and downloaded data), once its end
+        is recorded and its run told (runner.py's remove_ended_folders): a crash in between leaves them in
+        the store's tmp folder, where nothing refers to them."""
         if self.scratch is not None:
             remove_tree(self.scratch)
             self.scratch = None
@@ -182,6 +182,7 @@ class StepTask:
                     timer.start()
                 run.metrics.follow(sp.name, self.run_id, job.run_dir / METRICS_FILE,
                                    None if run.single else run.run_id)
+                run.remove_ended_folders()  # while the step runs: earlier steps' folders
                 splitter = LineSplitter()
                 for chunk in handle.chunks():
                     self._log_chunk(log, splitter, mask.feed(chunk), tail)
