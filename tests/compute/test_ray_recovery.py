@@ -61,7 +61,8 @@ def killed_runner(workspace, src, marker, cluster) -> tuple[str, str]:
         wait_until(lambda: (job_of(cluster, step_id) or {}).get("status") == "RUNNING" or step.get_status() in
                    ("Failed", "Canceled", "Completed"), "the job to run", RAY_WAIT)
         assert step.get_status() == "Running", step.get_details().get("error")  # not a step that ended at once
-        wait_until(lambda: pids_with(marker), "the step's child process to start", RAY_WAIT)
+        # the runner's own command line names the marker too: wait for another process
+        wait_until(lambda: set(pids_with(marker)) - {runner.pid}, "the step's child process to start", RAY_WAIT)
         kill_hard(runner)
     assert job_of(cluster, step_id)["status"] == "RUNNING"  # the dead runner's job runs on unobserved
     assert pids_with(marker)

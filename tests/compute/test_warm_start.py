@@ -373,24 +373,47 @@ from mlpipe_jupyter import Experiment, Pipeline, PythonScriptStep, Workspace
 ws = Workspace(sys.argv[1])
 step = lambda *args: PythonScriptStep("sleepy.py", arguments=list(args), source_directory=sys.argv[2],
                                       allow_reuse=False)
-Experiment(ws, "warm").submit(Pipeline(ws, [step("warm-up")])).wait_for_completion(timeout_seconds=1) \\
-    if False else None
 run = Experiment(ws, "warm").submit(Pipeline(ws, [step(sys.argv[3])]))
 print(run.id, flush=True)
 run.wait_for_completion(timeout_seconds=600)
 """
 
 
-def helpers_of(marker: str) -> list[int]:
-    """Warm-start helpers started by the runner whose variables carry ``marker`` (other tests run helpers too)."""
-    found = []
-    for pid in pids_with(warm.forkserver.__file__):
+def marked(marker: str) -> set[int]:
+    """Processes whose variables carry ``marker``: the runner, its helper and the warm step's processes (a
+    warm step's command line and first variables are its helper's, so this is how to find it)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
         try:
-            if marker.encode() in Path(f"/proc/{pid}/environ").read_bytes():
-                found.append(pid)
+            if entry.name.isdigit() and marker.encode() in (entry / "environ").read_bytes():
+                found.add(int(entry.name))
         except OSError:
             pass
     return found
+
+
+def forked(marker: str) -> tuple[set[int], set[int]]:
+    """(helpers, warm steps' processes) among ``marked``: a helper runs forkserver.py, started by a process
+    that does not; a step's processes are forked from one that does."""
+    def runs_helper(pid: int) -> bool:
+        try:
+            return warm.forkserver.__file__.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+
+    def parent(pid: int) -> int:
+        try:
+            return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    ours = {pid for pid in marked(marker) if runs_helper(pid)}
+    steps = {pid for pid in ours if runs_helper(parent(pid))}
+    return ours - steps, steps
+
+
+def helpers_of(marker: str) -> set[int]:
+    return forked(marker)[0]
 
 
 def test_a_runner_killed_with_sigkill_leaves_no_warm_step_or_helper(workspace, src, tmp_path):
@@ -400,7 +423,7 @@ def test_a_runner_killed_with_sigkill_leaves_no_warm_step_or_helper(workspace, s
     with runner_process([sys.executable, str(tmp_path / "runner.py"), str(workspace.path), str(src), marker],
                         env=env) as runner:
         run_id = runner.stdout.readline().strip()
-        wait_until(lambda: pids_with(marker), "the warm step to run")
+        wait_until(lambda: forked(marker)[1], "the warm step to run")
         from mlpipe_jupyter import Run, Workspace
 
         step = wait_until(lambda: Run.get(Workspace(workspace.path), run_id).get_steps(), "the step's run")[0]
@@ -409,8 +432,9 @@ def test_a_runner_killed_with_sigkill_leaves_no_warm_step_or_helper(workspace, s
         assert start["warm"], start
         assert helpers_of(marker)
         kill_hard(runner)
-    wait_until(lambda: not pids_with(marker), "the step to die with its runner", timeout=15)
+    wait_until(lambda: not forked(marker)[1], "the step to die with its runner", timeout=15)
     wait_until(lambda: not helpers_of(marker), "its helper to die with it", timeout=15)
+    assert not marked(marker)
     run = Run.get(Workspace(workspace.path), run_id)
     assert run.get_status() == "Failed"
     assert run.get_steps()[0].get_details()["start"]["warm"]
