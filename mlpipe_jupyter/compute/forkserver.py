@@ -11,7 +11,7 @@ variables, ``sys.argv`` and ``sys.path``, the signal dispositions the interprete
 random states (the module-level generators of ``RESEEDS``: Python's, numpy's, torch's, tensorflow's,
 cupy's), the script run as ``__main__``, a traceback without this module's frames, the end of a script
 (threads joined, exit handlers run, files flushed) and the exit status Python gives. The helper
-reports each child's pid when it starts and its wait status when it ends, and stops a child's process
+says when it took a step and reports its wait status when it ends, and stops a child's process
 group when asked to.
 
 A limit: a generator a preloaded package made for itself at import (say ``_rng = random.Random()``)
@@ -21,8 +21,9 @@ which runs in each child (children are made with ``os.fork``). A step whose rand
 a package should start cold (``MLPIPE_WARM_START=0`` in its variables).
 
 Protocol, one connection per step on a Unix socket: the runner sends a JSON line (argv, cwd, env,
-path) with the output pipe's write end attached; the helper answers ``{"pid": N}`` and later
-``{"status": S}``; the runner may send ``{"cancel": grace seconds}`` meanwhile.
+path) with the output pipe's write end attached; the helper answers ``{"accepted": true}`` before it
+forks, and later ``{"status": S}`` (a wait status), or ``{"error": message}`` where it could not fork;
+the runner may send ``{"cancel": grace seconds}`` meanwhile.
 """
 from __future__ import annotations
 
@@ -364,7 +365,16 @@ def serve(listener: socket.socket) -> None:
                     conn.close()
                     continue
                 sys.stdout.flush()
-                pid, request["contain"] = fork_child(bool(request.get("contain")))
+                send(conn, {"accepted": True})  # before the fork, which the runner need not wait for
+                try:
+                    pid, request["contain"] = fork_child(bool(request.get("contain")))
+                except OSError as e:  # no memory for another process, say: the step fails, the helper serves on
+                    send(conn, {"error": f"The warm-start helper could not fork the step ({e}); set "
+                                         "MLPIPE_WARM_START=0 in its variables to start it cold."})
+                    for fd in fds:
+                        os.close(fd)
+                    conn.close()
+                    continue
                 if pid == 0:
                     signal.set_wakeup_fd(-1)
                     selector.close()
@@ -378,7 +388,6 @@ def serve(listener: socket.socket) -> None:
                 for fd in fds:
                     os.close(fd)
                 children[pid] = conn
-                send(conn, {"pid": pid})
                 selector.register(conn, selectors.EVENT_READ, pid)
             else:  # a cancel, or the runner closed the connection: stop the child's group
                 pid = key.data

@@ -269,13 +269,15 @@ class WarmHandle:
             os.close(write_fd)
         self.output = os.fdopen(read_fd, "rb", buffering=0)
         self.reader = self.conn.makefile("rb")
-        self.pid = json.loads(self.reader.readline() or b"{}").get("pid")
+        # The helper says it took the step before it forks it: the runner goes on meanwhile (a fork's time
+        # a step), and a fork that fails is reported as the step's end.
+        accepted = json.loads(self.reader.readline() or b"{}").get("accepted")
         self.start_seconds = time.monotonic() - started
         self.status: int | None = None
         self.error: str | None = None
         self._lock = threading.Lock()
-        if self.pid is None:
-            raise OSError("the warm-start helper did not start the step")
+        if not accepted:
+            raise OSError("the warm-start helper did not take the step")
         with helper.lock:
             helper.active += 1
 
@@ -317,8 +319,10 @@ class WarmHandle:
                     self.status = -9
                     self.error = ("The warm-start helper running this step died while it ran, which stopped the "
                                   "step; it will be replaced (set MLPIPE_WARM_START=0 to start steps cold).")
+                elif "error" in (message := json.loads(line)):
+                    self.status, self.error = 1, message["error"]
                 else:
-                    self.status = os.waitstatus_to_exitcode(json.loads(line)["status"])
+                    self.status = os.waitstatus_to_exitcode(message["status"])
                     if self.contained and 128 < self.status <= 128 + signal.NSIG:  # as LocalHandle reads it
                         self.status = 128 - self.status
                 with self.helper.lock:

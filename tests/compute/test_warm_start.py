@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import types
 from pathlib import Path
 
 import pytest
@@ -544,3 +547,29 @@ def test_steps_with_their_own_variables_get_helpers_of_their_own_within_a_limit(
 
 def helper_environ(helper) -> str:
     return Path(f"/proc/{helper.proc.pid}/environ").read_bytes().replace(b"\0", b"\n").decode(errors="replace")
+
+
+def test_a_step_its_helper_could_not_fork_fails_with_the_helper_s_reason(tmp_path):
+    """The helper takes a step before it forks it; where the fork then fails (no memory for another
+    process), it says so, and the step fails with that reason. A stand-in helper answers as one would."""
+    path = str(tmp_path / "socket")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+
+    def answer():
+        conn, _ = listener.accept()
+        _, fds, _, _ = socket.recv_fds(conn, 1 << 16, 4)
+        for fd in fds:
+            os.close(fd)
+        conn.sendall(b'{"accepted": true}\n{"error": "The warm-start helper could not fork the step (no memory)."}\n')
+        conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    helper = types.SimpleNamespace(socket_path=path, lock=threading.Lock(), active=0, retired=False,
+                                   last_used=0.0, stop=lambda: None)
+    handle = warm.WarmHandle(helper, ["step.py"], str(tmp_path), {}, [])
+    assert b"".join(handle.chunks()) == b""
+    assert handle.wait() == 1 and handle.error == "The warm-start helper could not fork the step (no memory)."
+    assert helper.active == 0
+    listener.close()
