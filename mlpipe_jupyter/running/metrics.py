@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import threading
 import time
 from pathlib import Path
@@ -77,6 +78,15 @@ class MetricsFollower:
                 tail.drain(self.store, self.publish)
 
 
+def not_regular(path: Path) -> bool:
+    """Whether ``path`` is there and is not a regular file (a link, a FIFO). Asked after an open failed:
+    the step may have made its file just after that attempt, which must not count against it."""
+    try:
+        return not stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
 class MetricsTail:
     """Reads one step's metrics file as untrusted data: a regular file only (opened without following a
     link, never blocking on a FIFO), at most ``READ_BYTES`` a poll, records of at most ``MAX_RECORD`` bytes
@@ -124,7 +134,7 @@ class MetricsTail:
         if self._fd is not None:
             return True
         self._fd = open_regular(self.path)
-        if self._fd is None and os.path.lexists(self.path):
+        if self._fd is None and not_regular(self.path):
             self._refused = True
             self.notes.append(f"mlpipe: the step's {METRICS_FILE} is not a regular file; its metrics were ignored.")
             publish(EventKind.LOG, self.step, line=self.notes[-1])
