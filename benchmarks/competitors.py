@@ -219,10 +219,15 @@ def measure_baselines(workdir: Path, python: str | os.PathLike = sys.executable,
     d = fresh_dir(workdir, label)
     script = make_trivial_script(d / "step.py", None, "x.out")
     launch = [run([python, script], d) for _ in range(launches)]
+    return {"bare_launch": statistics.median(launch), "bare30": bare_chain30(workdir, python, label + "-chain")}
+
+
+def bare_chain30(workdir: Path, python: str | os.PathLike = sys.executable, label: str = "bare-chain") -> float:
+    """Seconds of the chain30 scripts launched one after the other, each in a fresh interpreter."""
+    d = fresh_dir(workdir, label)
     for name, up in chain(30):
         make_trivial_script(d / f"{name}.py", up and out_of(up), out_of(name))
-    bare30 = sum(run([python, d / f"{name}.py"], d) for name, _ in chain(30))
-    return {"bare_launch": statistics.median(launch), "bare30": bare30}
+    return sum(run([python, d / f"{name}.py"], d) for name, _ in chain(30))
 
 
 # ---------------------------------------------------------------- any tool

@@ -10,7 +10,8 @@ is read fresh:
   scikit-learn model on iris-like numbers and writes a CSV. Every step prints time.time() as its first
   line (before its imports) and again once the imports are done; with the run history's start of each
   step (get_details()["startTimeUtc"]) that gives each step's start.
-- chain30: the 30-step chain of trivial steps (pipeline_overhead.py's), against 30 bare launches.
+- chain30: the 30-step chain of trivial steps (pipeline_overhead.py's), against 30 bare launches of the
+  same scripts, which run in the same rounds (each interpreter's own: ours, and the competitors' venv).
 Ploomber and DVC run both on the same step bodies (competitors.py), in turns with ours.
 
 The first run in a process also starts the warm-start helper, so it is shown apart from the reruns that
@@ -156,13 +157,19 @@ def measure(workload: str, repeats: int, workdir: Path, tools: tuple[str, ...]) 
                                   str(workdir / f"{workload}-{s}")], cwd=REPO, text=True,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, SETTING: s})
              for s in ("0", "1")}
-    out = {**{s: {"runs": []} for s in procs}, **{t: [] for t in tools}}
+    # chain30's floor, 30 bare launches, runs in the rounds too, of each interpreter measured against it
+    floors = {"bare": sys.executable, **({"bare-venv": comp.venv_python()} if tools else {})} \
+        if workload == "chain30" else {}
+    out = {**{s: {"runs": []} for s in procs}, **{t: [] for t in [*tools, *floors]}}
     try:
         for i in range(repeats + 1):
-            turns = [*procs, *(tools if i else ())]
+            turns = [*procs, *(tools if i else ()), *(floors if i else ())]
             for who in turns[i % len(turns):] + turns[:i % len(turns)]:
                 if who in tools:
                     out[who].append(competitor_run(who, workload, comp.fresh_dir(workdir, f"{who}-{workload}-{i}")))
+                    continue
+                if who in floors:
+                    out[who].append(comp.bare_chain30(workdir, floors[who], f"{who}-{i}"))
                     continue
                 procs[who].stdin.write("run\n")
                 procs[who].stdin.flush()
@@ -259,14 +266,16 @@ def report(r: dict, repeats: int) -> None:
         print(f"{'reruns, median (s) [competitors: runs]':46s}" + cell(c["rerun"]) + cell(w["rerun"])
               + "".join(cell(runs[t]) for t in tools))
         print(f"{'steps started warm, reruns (get_details)':46s}" + cell(started_warm(c)) + cell(started_warm(w)))
-        if wl == "chain30":
-            floor = {t: r["baseline_venv"]["bare30"] for t in tools}
-            print(f"{'/ 30 bare launches of its interpreter':46s}" + cell(c["rerun"] / base["bare30"], "x")
-                  + cell(w["rerun"] / base["bare30"], "x") + "".join(cell(runs[t] / floor[t], "x") for t in tools))
+        if wl == "chain30":  # against the floor measured in the same rounds (median)
+            ours, floor = med(r[wl]["bare"]), {t: med(r[wl]["bare-venv"]) for t in tools}
+            print(f"{'30 bare launches in the same rounds (s)':46s}" + cell(ours) + cell(ours)
+                  + "".join(cell(floor[t]) for t in tools))
+            print(f"{'/ 30 bare launches of its interpreter':46s}" + cell(c["rerun"] / ours, "x")
+                  + cell(w["rerun"] / ours, "x") + "".join(cell(runs[t] / floor[t], "x") for t in tools))
             print(f"{'step start to end in the history, median (ms)':46s}" + cell(c["took"] * 1000)
                   + cell(w["took"] * 1000))
             print(f"{'a step end to the next start, median (ms)':46s}" + cell(c["gap"] * 1000) + cell(w["gap"] * 1000))
-            ratio = w["rerun"] / base["bare30"]
+            ratio = w["rerun"] / ours
             print(f"goal: warm chain30 <= 1.0x 30 bare launches: {ratio:.2f}x ({'met' if ratio <= 1.0 else 'not met'})"
                   + cold_note(w))
             continue
