@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from helpers import WAIT_SECONDS, kill_hard, pids_with, runner_process, wait_until
-from mlpipe_jupyter import (Environment, Experiment, Pipeline, PythonScriptStep, RunConfiguration,
-                            ScriptRunConfig)
+from mlpipe_jupyter import (Environment, Experiment, Pipeline, PythonScriptStep, Run, RunConfiguration,
+                            ScriptRunConfig, Workspace)
 from mlpipe_jupyter.compute import local, warm
+from mlpipe_jupyter.notebook.monitor import RunMonitor
 
 PROBE = """
     import atexit, json, os, random, signal, sys, threading
@@ -427,8 +428,6 @@ def test_a_runner_killed_with_sigkill_leaves_no_warm_step_or_helper(workspace, s
                         env=env) as runner:
         run_id = runner.stdout.readline().strip()
         wait_until(lambda: forked(marker)[1], "the warm step to run")
-        from mlpipe_jupyter import Run, Workspace
-
         step = wait_until(lambda: Run.get(Workspace(workspace.path), run_id).get_steps(), "the step's run")[0]
         start = wait_until(lambda: Run.get(Workspace(workspace.path), step.id).get_details().get("start"),
                            "the step's start to be recorded")
@@ -444,8 +443,6 @@ def test_a_runner_killed_with_sigkill_leaves_no_warm_step_or_helper(workspace, s
 
 
 def test_the_monitor_says_a_step_started_warm(workspace, src, warm_on):
-    from mlpipe_jupyter.notebook.monitor import RunMonitor
-
     run_step(workspace, src, "exits.py", "0")  # the helper is ready
     run = Experiment(workspace, "warm").submit(Pipeline(workspace, [PythonScriptStep(
         "exits.py", name="quick", arguments=["0"], source_directory=str(src), allow_reuse=False)]))
