@@ -39,10 +39,10 @@ IDLE_SECONDS = 600
 REAP_SECONDS = 30  # how often idle helpers are looked for
 MAX_HELPERS = 4  # at once in a process, each holding its preloaded modules' memory: the least recently used goes
 GREETING_SECONDS = 120  # a helper importing its modules on a loaded machine; a guard, not a measure
-SCAN_LIMIT = 400
+SCAN_LIMIT = 400  # files of a snapshot read for imports
 # Our own package and its azureml layer are quick to import, and a step must get the copy on its path
 # when it starts (a checkout edited between steps), which a helper's stamps of one file would miss.
-NEVER_PRELOADED = frozenset({"__future__", "mlpipe_jupyter", "azureml"})  # files of a snapshot read for imports
+NEVER_PRELOADED = frozenset({"__future__", "mlpipe_jupyter", "azureml"})
 
 
 def enabled() -> bool:
