@@ -76,21 +76,24 @@ def pid_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def pids_with(marker) -> list[int]:
-    """Live processes whose command line mentions ``marker`` (say, a file path a step got as argument).
+def pids_with(marker, where: str = "cmdline") -> list[int]:
+    """Live processes whose command line mentions ``marker`` (say, a file path a step got as argument),
+    or, with ``where="environ"``, whose variables as they started do.
 
     A local step runs in a PID namespace of its own, so what it reports as its pid means nothing out
-    here; its command line is how a test finds it."""
+    here; its command line is how a test finds it. A warm step's command line and starting variables
+    are its helper's (it is forked from it): a variable the runner was started with, which the helper
+    inherits, finds it."""
     marker = str(marker).encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes()
+            text = (entry / where).read_bytes()
         except OSError:
             continue
-        if marker in cmdline and pid_alive(int(entry.name)):
+        if marker in text and pid_alive(int(entry.name)):
             found.append(int(entry.name))
     return found
 

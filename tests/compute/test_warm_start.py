@@ -384,16 +384,8 @@ run.wait_for_completion(timeout_seconds=600)
 
 
 def marked(marker: str) -> set[int]:
-    """Processes whose variables carry ``marker``: the runner, its helper and the warm step's processes (a
-    warm step's command line and first variables are its helper's, so this is how to find it)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and marker.encode() in (entry / "environ").read_bytes():
-                found.add(int(entry.name))
-        except OSError:
-            pass
-    return found
+    """Processes whose variables carry ``marker``: the runner, its helper and the warm step's processes."""
+    return set(pids_with(marker, where="environ"))
 
 
 def forked(marker: str) -> tuple[set[int], set[int]]:

@@ -1,4 +1,5 @@
 """A runner killed with SIGKILL: the next open of the workspace cleans up, completed work stays reusable."""
+import os
 import runpy
 import subprocess
 import sys
@@ -67,12 +68,14 @@ def test_killed_runner_is_recovered_and_completed_steps_are_reused(tmp_path):
     driver.write_text(DRIVER)
     pid_file = tmp_path / "slow.pid"
 
+    marker = f"crash-test-{tmp_path.name}"  # in the runner's variables: its step's (and helper's) too
     with runner_process([sys.executable, str(driver), str(tmp_path / "ws"), str(src), str(pid_file)],
-                        stderr=subprocess.PIPE) as proc:
+                        stderr=subprocess.PIPE, env={**os.environ, "CRASH_TEST_MARKER": marker}) as proc:
         run_id = proc.stdout.readline().strip()
         assert run_id.startswith("run_"), proc.stderr.read() if proc.poll() is not None else run_id
         _wait_for(pid_file.exists, "the slow step to start")
-        assert pids_with(pid_file)  # the step runs in a PID namespace: found by its command line
+        # the step runs in a PID namespace, and a warm one looks like its helper: found by that variable
+        assert set(pids_with(marker, where="environ")) - {proc.pid}
         kill_hard(proc)
 
     ws = Workspace(tmp_path / "ws")  # opening the workspace notices the dead runner
@@ -84,7 +87,7 @@ def test_killed_runner_is_recovered_and_completed_steps_are_reused(tmp_path):
     assert steps["quick"].get_status() == "Completed"
     assert steps["slow"].get_status() == "Failed"
     assert "ended before the run finished" in steps["slow"].get_details()["error"]["message"]
-    _wait_for(lambda: not pids_with(pid_file), "the orphaned step process to end")
+    _wait_for(lambda: not pids_with(marker, where="environ"), "the orphaned step process to end")
     assert list((ws.folder / "tmp").glob(f"step-{steps['slow'].id}-*")) == []  # its staging is cleaned up
 
     build = runpy.run_path(str(driver))["build"]
