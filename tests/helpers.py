@@ -98,6 +98,19 @@ def pids_with(marker, where: str = "cmdline") -> list[int]:
     return found
 
 
+def working_in(pids: set[int], folder: Path) -> set[int]:
+    """Those of ``pids`` whose working folder is below ``folder``: a warm step's are (it moves into its
+    working copy), its helper's and the processes between them are not."""
+    found = set()
+    for pid in pids:
+        try:
+            if Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(folder):
+                found.add(pid)
+        except OSError:
+            pass
+    return found
+
+
 def read_json(path):
     return json.loads(Path(path).read_text())
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import WAIT_SECONDS, pids_with, wait_until
-from mlpipe_jupyter import Experiment, Pipeline, PythonScriptStep
+from helpers import WAIT_SECONDS, pids_with, wait_until, working_in
+from mlpipe_jupyter import Experiment, Pipeline, PythonScriptStep, RunConfiguration
 from mlpipe_jupyter.compute import warm
 
 TRAPS_SIGTERM = """
@@ -27,12 +27,16 @@ def src(tmp_path, write_scripts):
 
 
 def canceled_trace(ws, src, trace) -> tuple[object, str]:
+    config = RunConfiguration()  # a variable to find the step by: a warm step's command line is its helper's
+    config.environment_variables = {"WARM_CANCEL_MARKER": str(trace)}
     run = Experiment(ws, "warm-cancel").submit(Pipeline(ws, [PythonScriptStep(
-        "traps.py", arguments=[str(trace)], source_directory=str(src), allow_reuse=False)]))
+        "traps.py", arguments=[str(trace)], source_directory=str(src), allow_reuse=False, runconfig=config)]))
     wait_until(lambda: run.get_steps() and "ready" in run.get_steps()[0].get_log_text(), "the step to run")
+    step_processes = lambda: working_in(set(pids_with(trace, where="environ")), ws.path)  # noqa: E731
+    assert step_processes()
     run.cancel()
     run.wait_for_completion(raise_on_error=False, timeout_seconds=WAIT_SECONDS)
-    wait_until(lambda: not pids_with(str(trace)), "the step's process to go", timeout=15)
+    wait_until(lambda: not step_processes(), "the step's process to go", timeout=15)
     return run.get_steps()[0], trace.read_text() if trace.exists() else ""
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import WAIT_SECONDS, kill_hard, pids_with, runner_process, wait_until
+from helpers import WAIT_SECONDS, kill_hard, pids_with, runner_process, wait_until, working_in
 from mlpipe_jupyter import (Environment, Experiment, Pipeline, PythonScriptStep, Run, RunConfiguration,
                             ScriptRunConfig, Workspace)
 from mlpipe_jupyter.compute import local, warm
@@ -176,40 +176,54 @@ def test_a_step_that_asks_to_start_cold_does(workspace, src, warm_on):
                                                                       f"({warm.SETTING}=0 in its variables)"}
 
 
-def test_cancel_and_time_limit_stop_a_warm_step(workspace, src, tmp_path, warm_on):
-    run_step(workspace, src, "exits.py", "0")  # the helper is ready
-    marker = str(tmp_path / "warm-cancel-marker")
-    run = Experiment(workspace, "warm").submit(Pipeline(workspace, [PythonScriptStep(
-        "sleepy.py", arguments=[marker], source_directory=str(src), allow_reuse=False)]))
+def marked_config(marker: str, **settings) -> RunConfiguration:
+    """A step carrying ``marker`` in its variables: its warm helper starts with them, so the step's
+    processes, forked from it, are found by them (``marked``); their command line is the helper's."""
+    config = RunConfiguration()
+    config.environment_variables = {"WARM_STEP_MARKER": marker}
+    for name, value in settings.items():
+        setattr(config, name, value)
+    return config
+
+
+def start_marked_sleeper(ws, src, marker: str):
+    """A warm sleepy step, once it runs: (the run, its helper's processes). The helper is made ready
+    first; what carries the marker beyond its processes then is the step's."""
+    run_step(ws, src, "exits.py", "0", runconfig=marked_config(marker))
+    helper = marked(marker)
+    run = Experiment(ws, "warm").submit(Pipeline(ws, [PythonScriptStep(
+        "sleepy.py", source_directory=str(src), allow_reuse=False, runconfig=marked_config(marker))]))
     wait_until(lambda: run.get_steps() and "up" in run.get_steps()[0].get_log_text(), "the step to run")
     assert run.get_steps()[0].get_details()["start"]["warm"]
+    assert helper and marked(marker) - helper, "the step's processes are not where the test looks for them"
+    return run, helper
+
+
+def test_cancel_and_time_limit_stop_a_warm_step(workspace, src, tmp_path, warm_on):
+    marker = f"warm-cancel-{tmp_path.name}"
+    run, helper = start_marked_sleeper(workspace, src, marker)
     run.cancel()
     run.wait_for_completion(raise_on_error=False, timeout_seconds=WAIT_SECONDS)
     assert run.get_status() == "Canceled"
-    wait_until(lambda: not pids_with(marker), "the step's process to go", timeout=15)
+    wait_until(lambda: marked(marker) == helper, "the step's processes to go", timeout=15)
 
-    config = RunConfiguration()
-    config.max_run_duration_seconds = 1
-    limited = run_step(workspace, src, "sleepy.py", marker, runconfig=config)
+    limited = run_step(workspace, src, "sleepy.py", runconfig=marked_config(marker, max_run_duration_seconds=1))
     assert limited.get_status() == "Canceled" and "time limit" in limited.get_details()["error"]["message"]
     assert limited.get_details()["start"]["warm"]
-    wait_until(lambda: not pids_with(marker), "the step's process to go", timeout=15)
+    wait_until(lambda: marked(marker) == helper, "the step's processes to go", timeout=15)
 
 
 def test_a_helper_killed_mid_step_fails_the_step_clearly_and_is_replaced(workspace, src, tmp_path, warm_on):
-    run_step(workspace, src, "exits.py", "0")
-    marker = str(tmp_path / "warm-helper-marker")
-    run = Experiment(workspace, "warm").submit(Pipeline(workspace, [PythonScriptStep(
-        "sleepy.py", arguments=[marker], source_directory=str(src), allow_reuse=False)]))
-    wait_until(lambda: run.get_steps() and "up" in run.get_steps()[0].get_log_text(), "the step to run")
-    helper = next(iter(warm.POOL._helpers.values()))
+    marker = f"warm-helper-{tmp_path.name}"
+    run, _ = start_marked_sleeper(workspace, src, marker)
+    (helper,) = [h for h in warm.POOL._helpers.values() if h.proc.pid in marked(marker)]
     os.killpg(helper.proc.pid, signal.SIGKILL)
     run.wait_for_completion(raise_on_error=False, timeout_seconds=WAIT_SECONDS)
     assert run.get_status() == "Failed"
     assert "warm-start helper running this step died" in run.get_steps()[0].get_details()["error"]["message"]
-    wait_until(lambda: not pids_with(marker), "the step's process to go", timeout=15)
-    again = run_step(workspace, src, "exits.py", "0")
-    assert again.get_status() == "Completed"
+    wait_until(lambda: not marked(marker), "the step's processes to go with their helper", timeout=15)
+    again = run_step(workspace, src, "exits.py", "0", runconfig=marked_config(marker))
+    assert again.get_status() == "Completed" and again.get_details()["start"]["warm"]
 
 
 def make_venv_with(tmp_path: Path, name: str, source: str, version: str) -> Path:
@@ -388,30 +402,6 @@ def marked(marker: str) -> set[int]:
     return set(pids_with(marker, where="environ"))
 
 
-def forked(marker: str) -> tuple[set[int], set[int]]:
-    """(helpers, warm steps' processes) among ``marked``: a helper runs forkserver.py, started by a process
-    that does not; a step's processes are forked from one that does."""
-    def runs_helper(pid: int) -> bool:
-        try:
-            return warm.forkserver.__file__.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return False
-
-    def parent(pid: int) -> int:
-        try:
-            return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            return 0
-
-    ours = {pid for pid in marked(marker) if runs_helper(pid)}
-    steps = {pid for pid in ours if runs_helper(parent(pid))}
-    return ours - steps, steps
-
-
-def helpers_of(marker: str) -> set[int]:
-    return forked(marker)[0]
-
-
 def test_a_runner_killed_with_sigkill_leaves_no_warm_step_or_helper(workspace, src, tmp_path):
     marker = str(tmp_path / "warm-orphan-marker")
     (tmp_path / "runner.py").write_text(RUNNER)
@@ -419,15 +409,14 @@ def test_a_runner_killed_with_sigkill_leaves_no_warm_step_or_helper(workspace, s
     with runner_process([sys.executable, str(tmp_path / "runner.py"), str(workspace.path), str(src), marker],
                         env=env) as runner:
         run_id = runner.stdout.readline().strip()
-        wait_until(lambda: forked(marker)[1], "the warm step to run")
+        wait_until(lambda: working_in(marked(marker), workspace.path), "the warm step to run")
         step = wait_until(lambda: Run.get(Workspace(workspace.path), run_id).get_steps(), "the step's run")[0]
         start = wait_until(lambda: Run.get(Workspace(workspace.path), step.id).get_details().get("start"),
                            "the step's start to be recorded")
         assert start["warm"], start
-        assert helpers_of(marker)
+        assert marked(marker) - working_in(marked(marker), workspace.path) - {runner.pid}  # its helper
         kill_hard(runner)
-    wait_until(lambda: not forked(marker)[1], "the step to die with its runner", timeout=15)
-    wait_until(lambda: not helpers_of(marker), "its helper to die with it", timeout=15)
+    wait_until(lambda: not marked(marker), "the step and its helper to die with their runner", timeout=15)
     assert not marked(marker)
     run = Run.get(Workspace(workspace.path), run_id)
     assert run.get_status() == "Failed"
